@@ -1,0 +1,177 @@
+"""The `gemflow` command line: the whole build, one command per stage, status, demo and interpret."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import List, Optional
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from flows.common import RUNNER_ENV, WORKERS_ENV  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Build grounded ECG instruction data with Prefect, and train GEM on it.")
+console = Console()
+
+DataOpt = typer.Option("./gemflow-data", "--data", "-d", help="Dataset root (tables, images, ledger, exports).")
+ConfigOpt = typer.Option(None, "--config", "-c", help="gemflow.yaml (default: ./gemflow.yaml if present).")
+RunnerOpt = typer.Option(None, "--runner", help="Shard task runner: thread (default), process or dask.")
+WorkersOpt = typer.Option(None, "--workers", help="Parallel shard tasks (default: CPU count).")
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scripts).")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+
+
+def _runner_env(runner: Optional[str], workers: Optional[int]) -> None:
+    if runner:
+        os.environ[RUNNER_ENV] = runner
+    if workers:
+        os.environ[WORKERS_ENV] = str(workers)
+
+
+def _print_result(title: str, result: dict, as_json: bool, quiet: bool) -> None:
+    if quiet:
+        return
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    table = Table(title=title)
+    table.add_column("stage")
+    table.add_column("result")
+    flat = result if all(isinstance(v, dict) for v in result.values()) else {title: result}
+    for stage, counts in flat.items():
+        table.add_row(stage, ", ".join(f"{k}={v}" for k, v in counts.items()))
+    console.print(table)
+
+
+@app.command()
+def run(source: List[str] = typer.Option(None, "--source", "-s", help="A corpus folder; KIND:PATH forces the kind."),
+        data: str = DataOpt, teacher: Optional[str] = typer.Option(None, help="Teacher name from gemflow.yaml."),
+        prompt_version: Optional[str] = typer.Option(None, help="Prompt version (folder under tasks/teachers/prompts)."),
+        limit: Optional[int] = typer.Option(None, help="Ingest at most N new records."),
+        target_pairs: Optional[int] = typer.Option(None, help="Validated pairs that trigger training."),
+        config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt, workers: Optional[int] = WorkersOpt,
+        as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Run the whole dataset build: ingest, features, render, generate, validate, export."""
+    _runner_env(runner, workers)
+    from flows.build_dataset import build_dataset_flow
+    result = build_dataset_flow(data=data, sources=source or None, teacher=teacher, prompt_version=prompt_version,
+                                limit=limit, target_pairs=target_pairs, config_path=config)
+    _print_result("gemflow run", result, as_json, quiet)
+
+
+@app.command()
+def demo(data: str = typer.Option("./gemflow-data", "--data", "-d"),
+         n: int = typer.Option(24, "--n", help="How many synthetic records to generate."),
+         seed: int = typer.Option(7, help="Generator seed."), teacher: Optional[str] = None,
+         config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Generate synthetic 12-lead records offline (deepfake-ecg) and run the whole build on them."""
+    from flows.build_dataset import build_dataset_flow
+    from tasks.ingest.demo import write_demo_records
+    folder = Path(data).expanduser().resolve() / "sources" / "demo"
+    write_demo_records(folder, n=n, seed=seed)
+    result = build_dataset_flow(data=data, sources=[f"demo:{folder}"], teacher=teacher, config_path=config)
+    _print_result("gemflow demo", result, as_json, quiet)
+    if not (quiet or as_json):
+        console.print(f"Dataset root: {Path(data).resolve()}  (try: gemflow status --data {data})")
+
+
+@app.command()
+def ingest(source: List[str] = typer.Option(..., "--source", "-s"), data: str = DataOpt,
+           limit: Optional[int] = None, config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt,
+           workers: Optional[int] = WorkersOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Read WFDB corpora into canonical 12-lead records; bad records go to quarantine with a reason."""
+    _runner_env(runner, workers)
+    from flows.ingest import ingest_flow
+    _print_result("ingest", ingest_flow(data=data, sources=source, limit=limit, config_path=config), as_json, quiet)
+
+
+@app.command()
+def features(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt,
+             workers: Optional[int] = WorkersOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Measure every beat in every lead (beats, record_features)."""
+    _runner_env(runner, workers)
+    from flows.features import features_flow
+    _print_result("features", features_flow(data=data, config_path=config), as_json, quiet)
+
+
+@app.command()
+def render(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt,
+           workers: Optional[int] = WorkersOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Draw the clinical 12-lead page of every record (images)."""
+    _runner_env(runner, workers)
+    from flows.render import render_flow
+    _print_result("render", render_flow(data=data, config_path=config), as_json, quiet)
+
+
+@app.command()
+def generate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version: Optional[str] = None,
+             limit: Optional[int] = None, config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt,
+             quiet: bool = QuietOpt) -> None:
+    """Ask the teacher for an interpretation of every measured record (ledger: exactly once)."""
+    from flows.generate import generate_flow
+    result = generate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config, limit=limit)
+    _print_result("generate", result, as_json, quiet)
+
+
+@app.command()
+def validate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version: Optional[str] = None,
+             config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Check every response against its record's measurements (pairs, rejections)."""
+    from flows.validate import validate_flow
+    result = validate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
+    _print_result("validate", result, as_json, quiet)
+
+
+@app.command()
+def export(data: str = DataOpt, teacher: Optional[str] = None, prompt_version: Optional[str] = None,
+           config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Write a versioned LLaVA dataset (JSON per split, Parquet, card), split by patient."""
+    from flows.export import export_flow
+    result = export_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
+    _print_result("export", result, as_json, quiet)
+
+
+@app.command()
+def status(data: str = DataOpt, as_json: bool = JsonOpt) -> None:
+    """Counts per stage, quarantine and rejection reasons, teacher requests and cost."""
+    from storage.layout import DataRoot
+    from tasks.status import collect_status
+    root = Path(data).expanduser()
+    if not root.exists():
+        raise typer.BadParameter(f"{root} does not exist", param_hint="--data")
+    rep = collect_status(DataRoot.open(root))
+    if as_json:
+        typer.echo(json.dumps(rep.as_dict(), indent=2, default=str))
+        return
+    from flows.status_view import print_status
+    print_status(console, rep, root)
+
+
+@app.command()
+def interpret(record: str = typer.Argument(..., help="WFDB record path (with or without extension)."),
+              teacher: Optional[str] = typer.Option(None, help="Teacher from gemflow.yaml (default: template)."),
+              model: Optional[str] = typer.Option(None, "--model", help="A trained GEM checkpoint folder."),
+              out: str = typer.Option("./gemflow-interpret", help="Where the rendered page is written."),
+              config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """Measure, render and interpret one record; prints the measurements beside the text."""
+    from tasks.interpret import interpret_record
+    result = interpret_record(record, teacher=teacher, model=model, out_dir=out, config_path=config)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    from flows.status_view import print_interpretation
+    print_interpretation(console, result)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Export flow: a versioned LLaVA dataset of the validated pairs, split by patient, with its card."""
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.common import settings, summarize
+from storage.ledger import Ledger
+from tasks.export.llava import export_dataset
+
+
+@flow(name="export", flow_run_name="export/{data}")
+def export_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
+                config_path: str | None = None) -> dict:
+    cfg, root = settings(data, config_path)
+    with root.writer_lock("export"), Ledger(root.ledger_path) as ledger:
+        spent = ledger.spent_usd()
+        result = export_dataset(root, cfg, teacher, prompt_version, spent_usd=spent)
+    return summarize("export", {"version": result.version, "path": str(result.path), "created": result.created,
+                                **result.counts})

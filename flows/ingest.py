@@ -1,0 +1,49 @@
+"""Ingest flow: WFDB corpora in, canonical records and quarantine out, one task per shard."""
+from __future__ import annotations
+
+from functools import reduce
+
+from prefect import flow, task
+
+from flows.common import refresh, results, settings, summarize, task_runner
+from schemas.config import SourceConfig
+from storage.parquet import TableStore
+from tasks.ingest.stage import ShardCounts, ingest_shard, pending_records
+from tasks.shards import chunk
+
+
+@task(name="ingest-shard", task_run_name="ingest/{source.name}/{index}")
+def ingest_shard_task(source: SourceConfig, ingest, root_dir: str, metas: list, index: int) -> ShardCounts:
+    return ingest_shard(source, ingest, root_dir, metas)
+
+
+def parse_source(spec: str) -> SourceConfig:
+    """`PATH` or `KIND:PATH` (kind: wfdb, ptbxl, mimic, code15) on the command line."""
+    kind, sep, path = spec.partition(":")
+    if sep and kind in {"wfdb", "ptbxl", "mimic", "code15", "demo", "auto"}:
+        return SourceConfig(path=path, kind=kind)
+    return SourceConfig(path=spec)
+
+
+@flow(name="ingest", flow_run_name="ingest/{data}")
+def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None = None,
+                config_path: str | None = None) -> dict:
+    cfg, root = settings(data, config_path)
+    srcs = [parse_source(s) for s in sources] if sources else cfg.sources
+    if not srcs:
+        raise ValueError("no sources: pass --source PATH or list `sources:` in gemflow.yaml")
+    store = TableStore(root)
+    total = ShardCounts()
+    with root.writer_lock("ingest"):
+        store.drop_orphans("ingest", "records", ["quarantine"])
+        for src in srcs:
+            remaining = None if limit is None else max(0, limit - total.ingested - total.quarantined)
+            if remaining == 0:
+                break
+            pending = pending_records(src, cfg.ingest, store, remaining)
+            futures = [ingest_shard_task.with_options(task_run_name=f"ingest/{src.name or 'source'}/{i}")
+                       .submit(src, cfg.ingest, str(root.root), shard, i)
+                       for i, shard in enumerate(chunk(pending, cfg.shard_size))]
+            total = reduce(lambda a, b: a + b, results(futures), total)
+        refresh(root)
+    return summarize("ingest", total)

@@ -1,0 +1,27 @@
+"""Render flow: one clinical paper-ECG PNG per record, geometry in the `images` table, one task per shard."""
+from __future__ import annotations
+
+from functools import reduce
+
+from prefect import flow, task
+
+from flows.common import refresh, results, settings, summarize
+from tasks.render.stage import RenderCounts, pending_render, render_shard
+from tasks.shards import chunk
+
+
+@task(name="render-shard")
+def render_shard_task(root_dir: str, items: list, render_settings) -> RenderCounts:
+    return render_shard(root_dir, items, render_settings)
+
+
+@flow(name="render", flow_run_name="render/{data}")
+def render_flow(data: str, config_path: str | None = None) -> dict:
+    cfg, root = settings(data, config_path)
+    with root.writer_lock("render"):
+        pending = pending_render(root, cfg.render)
+        futures = [render_shard_task.submit(str(root.root), shard, cfg.render)
+                   for shard in chunk(pending, cfg.shard_size)]
+        total = reduce(lambda a, b: a + b, results(futures), RenderCounts())
+        refresh(root)
+    return summarize("render", total)

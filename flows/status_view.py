@@ -1,0 +1,56 @@
+"""Rich tables for `gemflow status` and `gemflow interpret`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tasks.status import StatusReport
+
+
+def print_status(console: Console, rep: StatusReport, root: Path) -> None:
+    t = Table(title=f"gemflow status: {root}")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for name, n in rep.counts.items():
+        t.add_row(name, str(n))
+    console.print(t)
+    if rep.quarantine:
+        q = Table(title="quarantine")
+        for col in ("stage", "reason", "records"):
+            q.add_column(col)
+        for stage, reason, n in rep.quarantine:
+            q.add_row(stage, reason, str(n))
+        console.print(q)
+    if rep.rejections:
+        r = Table(title="rejections by rule")
+        r.add_column("rule")
+        r.add_column("responses", justify="right")
+        for rule, n in rep.rejections:
+            r.add_row(rule, str(n))
+        console.print(r)
+    if rep.cost:
+        c = Table(title="teacher cost")
+        for col in ("teacher", "spent USD", "done", "USD per response"):
+            c.add_column(col)
+        for teacher, spent, done, per in rep.cost:
+            c.add_row(teacher, f"{spent:.4f}", str(done), f"{per:.5f}")
+        console.print(c)
+    if rep.resent_after_crash:
+        console.print(f"[yellow]{rep.resent_after_crash} request(s) were in flight at a crash and sent again[/]")
+    if rep.splits:
+        console.print("splits: " + ", ".join(f"{k}={v}" for k, v in rep.splits.items()))
+    if rep.exports:
+        console.print("exports: " + ", ".join(rep.exports))
+
+
+def print_interpretation(console: Console, result: dict) -> None:
+    t = Table(title=f"measurements: {result['record_id']}")
+    t.add_column("measure")
+    t.add_column("value")
+    for k, v in result["measurements"].items():
+        t.add_row(k, str(v))
+    console.print(t)
+    console.print(f"image: {result['image_path']}")
+    console.print(f"[bold]{result['interpreter']}[/]: {result['text']}")

@@ -1,0 +1,44 @@
+"""Prefect flow `train`: validate the train config, launch DeepSpeed ranks, report the loss.
+
+Thin by design: the work lives in `model.train` (the entry point each rank runs) and
+`model.launch` (command, environment, log following). Run it on a GPU work pool; see
+docs/training.md for the job variables.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from model import launch
+from model.data import locate_sources
+from model.train import deepspeed_config_path, load_train_config
+
+
+@flow(name="train", log_prints=False)
+def train(config: str, data: str, output: str | None = None, gpus: int = 1, launcher: str = "deepspeed",
+          resume: str | None = None, overrides: list[str] | None = None, dry_run: bool = False) -> dict:
+    """Train GEM on `data` (a dataset root) with `gpus` ranks; `dry_run` validates and exits.
+
+    Fails the flow run when the launcher exits non-zero; the loss goes to the `train-loss` artifact."""
+    logger = get_run_logger()
+    cfg = load_train_config(config, overrides)
+    deepspeed_config_path(cfg.deepspeed)
+    sources = locate_sources(cfg.data, data)
+    output = output or str(Path(data) / "checkpoints" / "gem")
+    cmd = launch.build_command(config, data, gpus, launcher, output, resume, overrides)
+    logger.info("train data: %s", ", ".join(map(str, sources)))
+    logger.info("command: %s", " ".join(cmd))
+    if dry_run:
+        return {"dry_run": True, "command": cmd, "sources": [str(s) for s in sources], "output": output}
+    result = launch.run(cmd, launch.launch_env(), logger.info)
+    rows = launch.loss_table(result.metrics)
+    if rows:
+        create_table_artifact(table=rows, key="train-loss", description=f"training loss, {output}")
+    if result.returncode != 0:
+        create_markdown_artifact(key="train-failure", markdown="```\n" + "\n".join(result.tail[-40:]) + "\n```",
+                                 description=f"last lines of a failed run (exit {result.returncode})")
+        raise RuntimeError(f"training exited with {result.returncode}; last lines:\n" + "\n".join(result.tail[-15:]))
+    final = rows[-1]["loss"] if rows else None
+    return {"dry_run": False, "output": output, "steps": len(rows), "final_loss": final}

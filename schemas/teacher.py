@@ -1,0 +1,110 @@
+"""Typed teacher requests and responses, the `responses` table, and the request key."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+
+class LabelRef(BaseModel):
+    code: str
+    name: str
+
+
+class LeadFacts(BaseModel):
+    """Per-lead medians over the record's beats (mV, ms); None where not measurable."""
+
+    lead: str
+    usable: bool = True
+    n_beats: int = 0
+    p_amp_mv: float | None = None
+    q_amp_mv: float | None = None
+    r_amp_mv: float | None = None
+    s_amp_mv: float | None = None
+    t_amp_mv: float | None = None
+    st_mv: float | None = None
+    qrs_ms: float | None = None
+
+
+class RecordContext(BaseModel):
+    """Everything a teacher and a validator may know about one record."""
+
+    record_id: str
+    patient_id: str
+    source: str
+    age: float | None = None
+    sex: str | None = None
+    labels: list[LabelRef] = Field(default_factory=list)
+    report: str = ""
+    credentialed: bool = False
+    features: dict = Field(default_factory=dict)  # one `record_features` row (schemas.features)
+    leads: dict[str, LeadFacts] = Field(default_factory=dict)
+    beat_table: str = ""  # compact per-lead, per-beat evidence table for prompts
+    rr_ms: list[float] = Field(default_factory=list)  # RR interval before each fused beat
+    image_path: str | None = None
+    signal_path: str | None = None
+    feature_version: str = ""
+
+
+class TeacherRequest(BaseModel):
+    request_id: str
+    record_id: str
+    teacher: str
+    model: str
+    prompt_version: str
+    instruction: str  # the human turn of the eventual pair
+    messages: list[dict]
+    params: dict = Field(default_factory=dict)
+    round: int = 0  # 0 first attempt; k = k-th regeneration after a rejection
+    parent_request_id: str | None = None
+
+
+class TeacherResponse(BaseModel):
+    request_id: str
+    status: str  # "ok" or "failed"
+    text: str = ""
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    attempts: int = 1
+    error: str | None = None
+
+
+def request_key(record_id: str, messages: list[dict], model: str, params: dict) -> str:
+    """The request id: a hash of the record, the rendered prompt (so its version), the model and params."""
+    blob = json.dumps(
+        {"record": record_id, "messages": messages, "model": model, "params": params},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+RESPONSES_SCHEMA = pa.schema([
+    pa.field("request_id", pa.string(), nullable=False),
+    pa.field("record_id", pa.string(), nullable=False),
+    pa.field("teacher", pa.string()),
+    pa.field("model", pa.string()),
+    pa.field("prompt_version", pa.string()),
+    pa.field("round", pa.int32()),
+    pa.field("parent_request_id", pa.string()),
+    pa.field("instruction", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("attempts", pa.int32()),
+    pa.field("sends", pa.int32()),
+    pa.field("input_tokens", pa.int64()),
+    pa.field("output_tokens", pa.int64()),
+    pa.field("cost_usd", pa.float64()),
+    pa.field("latency_s", pa.float64()),
+    pa.field("finish_reason", pa.string()),
+    pa.field("text", pa.string()),
+    pa.field("reasoning", pa.string()),
+    pa.field("error", pa.string()),
+    pa.field("batch_id", pa.string()),
+    pa.field("created_at", pa.float64()),
+    pa.field("done_at", pa.float64()),
+])

@@ -1,0 +1,68 @@
+"""The DuckDB catalog: one file per dataset root whose views carry the table names users query."""
+from __future__ import annotations
+
+import logging
+
+import duckdb
+import pyarrow as pa
+
+from storage.layout import DataRoot
+from storage.parquet import TableStore
+
+log = logging.getLogger(__name__)
+
+
+def refresh_catalog(root: DataRoot, schemas: dict[str, pa.Schema]) -> bool:
+    """(Re)create one view per table over its Parquet parts, or an empty typed table when none exist.
+
+    Returns False (and logs why) when another process holds the catalog open, for example
+    a user's `duckdb` shell: the Parquet tables stay the source of truth and the next stage
+    refreshes the catalog again.
+    """
+    try:
+        con = duckdb.connect(str(root.catalog_path))
+    except duckdb.IOException as exc:
+        log.warning("catalog %s not refreshed (in use elsewhere): %s", root.catalog_path, exc)
+        return False
+    try:
+        attach_views(con, root, schemas)
+    finally:
+        con.close()
+    return True
+
+
+def attach_views(con: duckdb.DuckDBPyConnection, root: DataRoot, schemas: dict[str, pa.Schema]) -> None:
+    """One view per table over its Parquet parts (an empty typed table when it has none yet)."""
+    store = TableStore(root)
+    for name, schema in schemas.items():
+        _drop(con, name)
+        if store.parts(name):
+            glob = str(root.table_dir(name) / "*.parquet").replace("'", "''")
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', union_by_name=true)")
+        else:
+            empty = schema.empty_table()  # noqa: F841 - referenced by DuckDB's replacement scan
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty")
+
+
+def memory_catalog(root: DataRoot, schemas: dict[str, pa.Schema]) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the same views: reads never contend with a writer's catalog lock."""
+    con = duckdb.connect()
+    attach_views(con, root, schemas)
+    return con
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")
+
+
+def query(root: DataRoot, sql: str) -> list[tuple]:
+    """Run one read-only query on the catalog."""
+    con = duckdb.connect(str(root.catalog_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

@@ -1,0 +1,89 @@
+"""The dataset root: where every table, signal, image, ledger and export lives under `--data DIR`."""
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+TABLES = (
+    "records", "quarantine", "beats", "record_features", "images",
+    "responses", "pairs", "rejections",
+)
+
+
+class DataRootBusy(RuntimeError):
+    """Another gemflow process is writing to the same dataset root."""
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """Paths inside one dataset root. Creating it makes the folders."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> "DataRoot":
+        path = Path(root).expanduser().resolve()
+        for sub in ("tables", "signals", "images", "exports", "logs"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    def table_dir(self, table: str) -> Path:
+        d = self.root / "tables" / table
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def signals(self) -> Path:
+        return self.root / "signals"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.root / "ledger.sqlite"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    def rel(self, path: Path) -> str:
+        """A path relative to the root, as stored in tables (roots can move)."""
+        return Path(path).resolve().relative_to(self.root).as_posix()
+
+    def abs(self, rel: str) -> Path:
+        return self.root / rel
+
+    @contextmanager
+    def writer_lock(self, what: str) -> Iterator[None]:
+        """Hold the root's single-writer lock; a second writer gets a clear error, not corrupt tables."""
+        lock_path = self.root / ".writer.lock"
+        fh = open(lock_path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            fh.seek(0)
+            holder = fh.read().strip()
+            fh.close()
+            raise DataRootBusy(
+                f"{self.root} is being written by another gemflow process ({holder or 'unknown'}); "
+                "wait for it to finish or use another --data"
+            ) from exc
+        try:
+            fh.truncate(0)
+            fh.write(f"pid {os.getpid()} running {what}\n")
+            fh.flush()
+            yield
+        finally:
+            fh.truncate(0)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()

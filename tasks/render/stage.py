@@ -1,0 +1,76 @@
+"""The render stage's shard work: draw each record's page once (content-hash cached), commit the images rows."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from schemas.images import IMAGES_SCHEMA, RenderSettings, image_row
+from schemas.records import CANONICAL_FS, LEADS_12, QUARANTINE_SCHEMA, RECORDS_SCHEMA
+from storage.layout import DataRoot
+from storage.parquet import TableStore, part_name, rows_to_table
+from storage.signals import bucket, read_signal
+from tasks.render import Renderer, RenderError, render_key
+
+STAGE = "render"
+
+
+@dataclass
+class RenderCounts:
+    rendered: int = 0
+    reused: int = 0
+    quarantined: int = 0
+
+    def __add__(self, o: "RenderCounts") -> "RenderCounts":
+        return RenderCounts(self.rendered + o.rendered, self.reused + o.reused, self.quarantined + o.quarantined)
+
+
+def image_rel_path(record_id: str, source: str, key: str) -> str:
+    """Images are named by record and content key: a changed signal or setting gives a new file."""
+    return f"images/{source}/{bucket(record_id)}/{record_id}-{key[:12]}.png"
+
+
+def pending_render(root: DataRoot, settings: RenderSettings) -> list[dict]:
+    """Ingested records without an image for these settings (rendering never depends on features)."""
+    store = TableStore(root)
+    store.drop_orphans(STAGE, "images", ["quarantine"])
+    import pyarrow.dataset as ds
+    done = store.keys("images", IMAGES_SCHEMA, filter=ds.field("settings_hash") == settings.settings_hash())
+    recs = store.read("records", RECORDS_SCHEMA, columns=["record_id", "source", "signal_path"]).to_pylist()
+    return sorted((r for r in recs if r["record_id"] not in done), key=lambda r: r["record_id"])
+
+
+def _write_png(path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def render_shard(root_dir: str, items: list[dict], settings: RenderSettings) -> RenderCounts:
+    """Render one shard with one reused figure; an existing file with the same key is not drawn again."""
+    root = DataRoot.open(root_dir)
+    renderer = Renderer(settings)
+    rows, bad, counts = [], [], RenderCounts()
+    for item in items:
+        rid = item["record_id"]
+        signal = read_signal(root, item["signal_path"])
+        key = render_key(signal, CANONICAL_FS, settings, leads=LEADS_12)
+        rel = image_rel_path(rid, item["source"], key)
+        try:
+            page = renderer.render(signal, CANONICAL_FS, LEADS_12)
+        except RenderError as exc:
+            bad.append({"record_id": rid, "path": "", "source": item["source"], "stage": STAGE,
+                        "reason": "cannot render", "detail": str(exc)})
+            continue
+        if root.abs(rel).exists():
+            counts.reused += 1
+        else:
+            _write_png(root.abs(rel), page.png)
+            counts.rendered += 1
+        rows.append(image_row(rid, rel, page.sha256, page.geometry, settings_hash=settings.settings_hash(),
+                              render_key=key))
+    TableStore(root).commit(part_name(STAGE, [i["record_id"] for i in items]),
+                            {"quarantine": rows_to_table(bad, QUARANTINE_SCHEMA),
+                             "images": rows_to_table(rows, IMAGES_SCHEMA)}, primary="images")
+    counts.quarantined = len(bad)
+    return counts

@@ -1,0 +1,101 @@
+"""Assemble each record's context (labels, measurements, per-lead and per-beat evidence) from the tables."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from schemas.features import BEATS_SCHEMA, RECORD_FEATURES_SCHEMA
+from schemas.images import IMAGES_SCHEMA
+from schemas.records import LEADS_12, RECORDS_SCHEMA
+from schemas.teacher import LabelRef, LeadFacts, RecordContext
+from storage.parquet import TableStore
+
+_AMP_COLS = ("p_amp_mv", "q_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv")
+
+
+def _median(values: list) -> float | None:
+    vals = sorted(v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v)))
+    if not vals:
+        return None
+    mid = len(vals) // 2
+    return float(vals[mid]) if len(vals) % 2 else float((vals[mid - 1] + vals[mid]) / 2)
+
+
+def lead_facts(beats: list[dict], usable: set[str]) -> dict[str, LeadFacts]:
+    """Per-lead medians of one record's beat rows; leads without beats are marked unusable."""
+    by_lead: dict[str, list[dict]] = defaultdict(list)
+    for b in beats:
+        by_lead[b["lead"]].append(b)
+    out = {}
+    for lead in LEADS_12:
+        rows = by_lead.get(lead, [])
+        facts = LeadFacts(lead=lead, usable=bool(rows) and (not usable or lead in usable), n_beats=len(rows))
+        for col in _AMP_COLS:
+            setattr(facts, col, _median([r.get(col) for r in rows]))
+        facts.qrs_ms = _median([r.get("qrs_ms") for r in rows])
+        out[lead] = facts
+    return out
+
+
+def _cell(v, digits: int) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}f}"
+
+
+def beat_table(beats: list[dict], max_beats: int = 12) -> str:
+    """A compact, time-ordered per-lead, per-beat table for prompts."""
+    lines = ["lead beat t_s RR PR QRS QT P R S T ST"]
+    ordered = sorted(beats, key=lambda b: (LEADS_12.index(b["lead"]) if b["lead"] in LEADS_12 else 99, b["beat"]))
+    for b in ordered:
+        if b["beat"] >= max_beats:
+            continue
+        lines.append(" ".join([
+            b["lead"], str(b["beat"] + 1), _cell(b.get("r_peak_s"), 2), _cell(b.get("rr_ms"), 0),
+            _cell(b.get("pr_ms"), 0), _cell(b.get("qrs_ms"), 0), _cell(b.get("qt_ms"), 0),
+            *[_cell(b.get(c), 2) for c in ("p_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv")],
+        ]))
+    return "\n".join(lines)
+
+
+def _rows_by_id(store: TableStore, table: str, schema: pa.Schema, ids: list[str]) -> dict[str, list[dict]]:
+    data = store.read(table, schema, filter=ds.field("record_id").isin(ids))
+    out: dict[str, list[dict]] = defaultdict(list)
+    for row in data.to_pylist():
+        out[row["record_id"]].append(row)
+    return out
+
+
+def fused_rr(beats: list[dict]) -> list[float]:
+    """RR before each fused beat (from the first lead that has beats)."""
+    per_beat: dict[int, float] = {}
+    for b in beats:
+        if b.get("rr_ms") is not None and b["beat"] not in per_beat:
+            per_beat[b["beat"]] = float(b["rr_ms"])
+    return [per_beat[k] for k in sorted(per_beat)]
+
+
+def build_contexts(store: TableStore, record_ids: list[str]) -> list[RecordContext]:
+    """Contexts of the records that have features (others are skipped: they are not ready)."""
+    recs = _rows_by_id(store, "records", RECORDS_SCHEMA, record_ids)
+    feats = _rows_by_id(store, "record_features", RECORD_FEATURES_SCHEMA, record_ids)
+    beats = _rows_by_id(store, "beats", BEATS_SCHEMA, record_ids)
+    images = _rows_by_id(store, "images", IMAGES_SCHEMA, record_ids)
+    return [make_context(recs[rid][0], feats[rid][0], beats.get(rid, []),
+                         images[rid][0]["path"] if rid in images else None)
+            for rid in record_ids if rid in recs and rid in feats]
+
+
+def make_context(rec: dict, feat: dict, beats: list[dict], image_path: str | None) -> RecordContext:
+    """A record's context from its `records` row, `record_features` row, `beats` rows and image path."""
+    usable = set(feat.get("usable_leads") or [])
+    return RecordContext(
+        record_id=rec["record_id"], patient_id=rec["patient_id"], source=rec["source"], age=rec["age"],
+        sex=rec["sex"], labels=[LabelRef(code=c, name=n) for c, n in zip(rec["labels"] or [], rec["label_names"] or [])],
+        report=rec["report"] or "", credentialed=bool(rec["credentialed"]), features=feat,
+        leads=lead_facts(beats, usable), beat_table=beat_table(beats), rr_ms=fused_rr(beats),
+        image_path=image_path, signal_path=rec["signal_path"], feature_version=feat.get("feature_version") or "",
+    )

@@ -1,0 +1,90 @@
+"""The validate stage's shard work: check each finished response, commit pairs and rejections."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from schemas.config import GemflowConfig
+from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA
+from schemas.teacher import RecordContext
+from storage.layout import DataRoot
+from storage.ledger import Ledger
+from storage.parquet import TableStore, part_name, rows_to_table
+from tasks.export.splits import split_of
+from tasks.teachers.context import build_contexts
+from tasks.validate.rules import Verdict, Violation, validate
+
+STAGE = "validate"
+
+
+@dataclass
+class ValidateCounts:
+    accepted: int = 0
+    rejected: int = 0
+
+    def __add__(self, o: "ValidateCounts") -> "ValidateCounts":
+        return ValidateCounts(self.accepted + o.accepted, self.rejected + o.rejected)
+
+
+def pending_validation(root: DataRoot, teacher: str | None = None, version: str | None = None) -> list[dict]:
+    """Finished responses that are neither a pair nor a rejection yet."""
+    store = TableStore(root)
+    seen = store.keys("pairs", PAIRS_SCHEMA, "request_id") | store.keys("rejections", REJECTIONS_SCHEMA, "request_id")
+    with Ledger(root.ledger_path) as ledger:
+        rows = ledger.finished(teacher, version)
+    return [r for r in rows if r["request_id"] not in seen]
+
+
+def _pair_row(resp: dict, ctx: RecordContext, verdict: Verdict, cfg: GemflowConfig, rec_labels: tuple) -> dict:
+    return {
+        "pair_id": hashlib.sha256(f"pair:{resp['request_id']}".encode()).hexdigest()[:24],
+        "record_id": ctx.record_id, "patient_id": ctx.patient_id, "source": ctx.source,
+        "split": split_of(ctx.patient_id, cfg.export), "instruction": resp["instruction"],
+        "answer": resp["text"].strip(), "reasoning": resp["reasoning"], "teacher": resp["teacher"],
+        "model": resp["model"], "prompt_version": resp["prompt_version"], "request_id": resp["request_id"],
+        "round": resp["round"], "feature_version": ctx.feature_version, "image_path": ctx.image_path,
+        "ecg_path": ctx.signal_path, "labels": list(rec_labels[0]), "label_names": list(rec_labels[1]),
+        "lead_coverage": verdict.lead_coverage, "n_claims": verdict.n_claims, "n_matched": verdict.n_matched,
+        "grounding_score": verdict.grounding_score, "validated_at": time.time(),
+    }
+
+
+def _rejection_row(resp: dict, violations: list[Violation]) -> dict:
+    return {
+        "request_id": resp["request_id"], "record_id": resp["record_id"], "teacher": resp["teacher"],
+        "prompt_version": resp["prompt_version"], "round": resp["round"],
+        "reason": ",".join(dict.fromkeys(v.rule for v in violations)),
+        "detail": json.dumps([vars(v) for v in violations], ensure_ascii=False),
+        "text": resp["text"], "rejected_at": time.time(),
+    }
+
+
+def check_response(resp: dict, ctx: RecordContext | None, cfg: GemflowConfig) -> Verdict:
+    """The verdict on one response; a failed call or a record without context is a rejection too."""
+    if resp["state"] != "done":
+        return Verdict(False, [Violation("teacher_failed", resp["error"] or "the call failed")])
+    if ctx is None:
+        return Verdict(False, [Violation("no_context", "the record has no features any more")])
+    return validate(resp["text"] or "", ctx, cfg.validation, resp["finish_reason"])
+
+
+def validate_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig) -> ValidateCounts:
+    """Validate one shard of responses and commit its pairs and rejections together."""
+    root = DataRoot.open(root_dir)
+    store = TableStore(root)
+    contexts = {c.record_id: c for c in build_contexts(store, sorted({r["record_id"] for r in responses}))}
+    pairs, rejections = [], []
+    for resp in responses:
+        ctx = contexts.get(resp["record_id"])
+        verdict = check_response(resp, ctx, cfg)
+        if verdict.ok and ctx is not None:
+            labels = ([lab.code for lab in ctx.labels], [lab.name for lab in ctx.labels])
+            pairs.append(_pair_row(resp, ctx, verdict, cfg, labels))
+        else:
+            rejections.append(_rejection_row(resp, verdict.violations))
+    name = part_name(STAGE, [r["request_id"] for r in responses])
+    store.commit(name, {"rejections": rows_to_table(rejections, REJECTIONS_SCHEMA),
+                        "pairs": rows_to_table(pairs, PAIRS_SCHEMA)}, primary="pairs")
+    return ValidateCounts(len(pairs), len(rejections))

@@ -1,0 +1,47 @@
+"""Shared pytest fixtures: the real records in ../shared/data, and offline-safe environment."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GEMFLOW_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def _shared(sub: str) -> Path:
+    path = SHARED_DATA / sub
+    if not path.exists():
+        pytest.skip(f"real records not found at {path}: tests on real data need ../shared/data beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Root of the shared real-record folder (skips when absent)."""
+    return _shared("")
+
+
+@pytest.fixture(scope="session")
+def cinc2021_dir() -> Path:
+    return _shared("ecg/cinc2021")
+
+
+@pytest.fixture(scope="session")
+def cpsc2019_dir() -> Path:
+    return _shared("ecg/cpsc2019")
+
+
+@pytest.fixture(scope="session")
+def wfdb_samples_dir() -> Path:
+    return _shared("ecg/wfdb_samples")
+
+
+@pytest.fixture(scope="session")
+def ptbxl_dir() -> Path:
+    return _shared("ecg/ptbxl")

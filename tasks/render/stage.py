@@ -1,6 +1,7 @@
 """The render stage's shard work: draw each record's page once (content-hash cached), commit the images rows."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -24,9 +25,9 @@ class RenderCounts:
         return RenderCounts(self.rendered + o.rendered, self.reused + o.reused, self.quarantined + o.quarantined)
 
 
-def image_rel_path(record_id: str, source: str, key: str) -> str:
+def image_rel_path(record_id: str, source: str, key: str, extension: str = ".png") -> str:
     """Images are named by record and content key: a changed signal or setting gives a new file."""
-    return f"images/{source}/{bucket(record_id)}/{record_id}-{key[:12]}.png"
+    return f"images/{source}/{bucket(record_id)}/{record_id}-{key[:12]}{extension}"
 
 
 def pending_render(root: DataRoot, settings: RenderSettings) -> list[dict]:
@@ -37,6 +38,11 @@ def pending_render(root: DataRoot, settings: RenderSettings) -> list[dict]:
     done = store.keys("images", IMAGES_SCHEMA, filter=ds.field("settings_hash") == settings.settings_hash())
     recs = store.read("records", RECORDS_SCHEMA, columns=["record_id", "source", "signal_path"]).to_pylist()
     return sorted((r for r in recs if r["record_id"] not in done), key=lambda r: r["record_id"])
+
+
+def _seed(record_id: str) -> int:
+    """A per-record augmentation seed, stable across runs (used only when augmentation is on)."""
+    return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16)
 
 
 def _write_png(path, data: bytes) -> None:
@@ -51,24 +57,28 @@ def render_shard(root_dir: str, items: list[dict], settings: RenderSettings) -> 
     root = DataRoot.open(root_dir)
     renderer = Renderer(settings)
     rows, bad, counts = [], [], RenderCounts()
+    extension = ".jpg" if settings.augment.enabled else ".png"
     for item in items:
         rid = item["record_id"]
         signal = read_signal(root, item["signal_path"])
-        key = render_key(signal, CANONICAL_FS, settings, leads=LEADS_12)
-        rel = image_rel_path(rid, item["source"], key)
-        try:
-            page = renderer.render(signal, CANONICAL_FS, LEADS_12)
-        except RenderError as exc:
-            bad.append({"record_id": rid, "path": "", "source": item["source"], "stage": STAGE,
-                        "reason": "cannot render", "detail": str(exc)})
-            continue
-        if root.abs(rel).exists():
+        seed = _seed(rid)
+        key = render_key(signal, CANONICAL_FS, settings, leads=LEADS_12, seed=seed)
+        rel = image_rel_path(rid, item["source"], key, extension)
+        if root.abs(rel).exists():  # same content key: the bytes are already there, draw nothing
+            data, geometry = root.abs(rel).read_bytes(), renderer.geometry(seed=seed)
+            sha = hashlib.sha256(data).hexdigest()
             counts.reused += 1
         else:
+            try:
+                page = renderer.render(signal, CANONICAL_FS, LEADS_12, seed=seed)
+            except RenderError as exc:
+                bad.append({"record_id": rid, "path": "", "source": item["source"], "stage": STAGE,
+                            "reason": "cannot render", "detail": str(exc)})
+                continue
             _write_png(root.abs(rel), page.png)
+            sha, geometry = page.sha256, page.geometry
             counts.rendered += 1
-        rows.append(image_row(rid, rel, page.sha256, page.geometry, settings_hash=settings.settings_hash(),
-                              render_key=key))
+        rows.append(image_row(rid, rel, sha, geometry, settings_hash=settings.settings_hash(), render_key=key))
     TableStore(root).commit(part_name(STAGE, [i["record_id"] for i in items]),
                             {"quarantine": rows_to_table(bad, QUARANTINE_SCHEMA),
                              "images": rows_to_table(rows, IMAGES_SCHEMA)}, primary="images")

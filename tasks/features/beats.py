@@ -1,0 +1,155 @@
+"""Beat detection: QRS energy envelopes per lead, an adaptive peak picker, and multi-lead fusion."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy import signal as sps
+
+from tasks.features.filters import band_sos, clean_band, despike, qrs_band
+from tasks.features.quality import assess_leads
+
+ENVELOPE_S = 0.08  # moving-window integration width
+REFRACTORY_S = 0.25  # no two beats closer than this (240 bpm)
+T_WAVE_S = 0.45  # a peak this close to the previous beat must be strong to count
+LOCAL_WINDOW_S = 5.0  # span over which the signal level is estimated
+THRESHOLD = 0.40  # accept peaks above this share of the local QRS level
+SEARCHBACK = 0.25  # in a long gap, accept the best peak above this share
+LONG_GAP = 1.4  # a gap this many median RRs long triggers searchback
+EDGE_S = 0.05  # envelope peaks this close to either end are filter transients
+STRONG = 0.8  # candidates above this share of the local level estimate the RR
+T_GUARD_RR = 0.6  # within this share of the typical RR after a beat ...
+T_GUARD_RATIO = 0.5  # ... a peak must reach this share of that beat's height
+T_SHARP_RATIO = 0.25  # ... and this share of its 15-45 Hz envelope
+SHARP_BAND_HZ = (15.0, 45.0)
+REFINE_S = 0.06  # an R peak lies within this of the envelope peak
+
+
+def qrs_envelope(band: np.ndarray, fs: float) -> np.ndarray:
+    """Amplitude-like QRS envelope: root of the moving average of the squared slope."""
+    slope = np.gradient(band, axis=-1) * fs
+    width = max(3, int(round(ENVELOPE_S * fs)))
+    return np.sqrt(np.maximum(ndimage.uniform_filter1d(slope**2, width, axis=-1), 0.0))
+
+
+def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
+    """QRS level around each candidate: the 80th percentile of candidate heights within the window."""
+    heights = env[cand]
+    half = LOCAL_WINDOW_S * fs / 2.0
+    levels = np.empty(len(cand))
+    for i, c in enumerate(cand):
+        near = heights[np.abs(cand - c) <= half]
+        levels[i] = np.percentile(near, 80) if near.size >= 3 else heights.max()
+    return levels
+
+
+def _peak(a: np.ndarray, c: int, fs: float) -> float:
+    half = int(0.03 * fs)
+    return float(a[max(0, c - half): c + half + 1].max())
+
+
+def sharp_envelope(x: np.ndarray, fs: float) -> np.ndarray:
+    """Envelope of the 15-45 Hz band: steep QRS slopes, hardly any T wave."""
+    return qrs_envelope(sps.sosfiltfilt(band_sos(fs, *SHARP_BAND_HZ), x, axis=-1), fs)
+
+
+def _rr_estimate(cand: np.ndarray, heights: np.ndarray, level: np.ndarray, fs: float) -> float:
+    """Typical RR (samples) from the intervals between strong candidates only (T waves are rarely strong)."""
+    strong = cand[heights >= STRONG * level]
+    rr = np.diff(strong)
+    rr = rr[rr >= REFRACTORY_S * fs]
+    return float(np.median(rr)) if rr.size else fs
+
+
+def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> np.ndarray:
+    """Sample indices of QRS complexes on a 1-D envelope (adaptive threshold, T-wave guard, searchback).
+
+    `sharp` (optional) is a high-band (15-45 Hz) envelope: T waves have little energy there.
+    """
+    edge = int(EDGE_S * fs)
+    cand, _ = sps.find_peaks(env, distance=max(1, int(REFRACTORY_S * fs)))
+    cand = cand[(cand >= edge) & (cand < env.size - edge)]
+    if cand.size == 0:
+        return cand.astype(np.int64)
+    level = _local_level(env, cand, fs)
+    heights = env[cand]
+    guard = np.clip(T_GUARD_RR * _rr_estimate(cand, heights, level, fs), REFRACTORY_S * fs, T_WAVE_S * fs)
+    keep = heights >= THRESHOLD * level
+    beats: list[int] = []
+    for c, h in zip(cand[keep], heights[keep]):
+        if beats and c - beats[-1] < guard:
+            if h < T_GUARD_RATIO * env[beats[-1]]:
+                continue
+            if sharp is not None and _peak(sharp, c, fs) < T_SHARP_RATIO * _peak(sharp, beats[-1], fs):
+                continue
+        beats.append(int(c))
+    return _searchback(np.asarray(beats, dtype=np.int64), cand, heights, level, fs)
+
+
+def _searchback(beats: np.ndarray, cand: np.ndarray, heights: np.ndarray, level: np.ndarray, fs: float) -> np.ndarray:
+    """Add the strongest sub-threshold candidate in each gap longer than LONG_GAP median RRs.
+
+    The record's two ends count as gaps too when they leave room for a whole RR.
+    """
+    if beats.size < 3:
+        return beats
+    rr = float(np.median(np.diff(beats)))
+    gaps = list(zip(beats[:-1], beats[1:]))
+    gaps = [(beats[0] - rr * LONG_GAP, beats[0])] + gaps + [(beats[-1], beats[-1] + rr * LONG_GAP)]
+    added = []
+    for a, b in gaps:
+        if b - a < LONG_GAP * rr:
+            continue
+        inside = (cand > a + REFRACTORY_S * fs) & (cand < b - REFRACTORY_S * fs)
+        inside &= heights >= SEARCHBACK * level
+        if inside.any():
+            added.append(cand[inside][np.argmax(heights[inside])])
+    return np.sort(np.concatenate([beats, np.asarray(added, dtype=np.int64)]))
+
+
+def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = 0.06) -> np.ndarray:
+    """Move each index to the largest deflection from the local median within +-half_s."""
+    if idx.size == 0:
+        return idx
+    half = max(1, int(half_s * fs))
+    offs = np.arange(-half, half + 1)
+    pos = np.clip(idx[:, None] + offs[None, :], 0, x.shape[-1] - 1)
+    seg = x[pos]
+    dev = np.abs(seg - np.median(seg, axis=1, keepdims=True))
+    return pos[np.arange(len(idx)), np.argmax(dev, axis=1)]
+
+
+def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
+    """R-peak sample indices in one lead (mV): QRS envelope, adaptive peak picking, peak refinement."""
+    x = np.asarray(signal, dtype=np.float64).ravel()
+    if x.size < int(fs) or not np.isfinite(x).all():
+        return np.zeros(0, dtype=np.int64)
+    x = despike(x, fs)[None, :]
+    band = qrs_band(x, fs)
+    if not assess_leads(x, clean_band(x, fs), band, fs).usable[0]:
+        return np.zeros(0, dtype=np.int64)
+    x, band = x[0], band[0]
+    env = qrs_envelope(band, fs)
+    if env.max() <= 0:
+        return np.zeros(0, dtype=np.int64)
+    beats = pick_beats(env, fs, sharp_envelope(x, fs))
+    peaks = refine_to_peak(band, beats, fs, half_s=REFINE_S)
+    x_hp = x - ndimage.median_filter(x, size=max(3, int(0.6 * fs)) | 1, mode="nearest")
+    return np.unique(refine_to_peak(x_hp, peaks, fs, half_s=0.03)).astype(np.int64)
+
+
+def _fuse(env: np.ndarray) -> np.ndarray:
+    """Mean of per-lead envelopes, each scaled to its own QRS level (98th percentile)."""
+    scale = np.percentile(env, 98, axis=-1, keepdims=True)
+    return (env / np.maximum(scale, 1e-12)).mean(axis=0)
+
+
+def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:
+    """One set of beats for a record: the single-lead picker run on envelopes fused over usable leads.
+
+    Returns the fused envelope peaks (sample indices), i.e. the centre of QRS energy of each beat.
+    """
+    if not usable.any():
+        return np.zeros(0, dtype=np.int64)
+    env = _fuse(qrs_envelope(band[usable], fs))
+    sharp = _fuse(sharp_envelope(raw[usable], fs))
+    return pick_beats(env, fs, sharp)

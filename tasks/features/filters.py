@@ -1,0 +1,42 @@
+"""Signal conditioning shared by the features modules: despiking and zero-phase band-pass filters."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy import signal as sps
+
+CLEAN_BAND_HZ = (0.5, 40.0)  # delineation and amplitudes
+QRS_BAND_HZ = (8.0, 25.0)  # beat detection and the quality gate
+SPIKE_MADS = 30.0  # an impulse this many MADs off a 12 ms running median is a spike
+SPIKE_MIN_MV = 0.5
+
+
+def band_sos(fs: float, low: float | None, high: float | None) -> np.ndarray:
+    """Second-order Butterworth sections (band, high or low pass); the high edge stays below Nyquist."""
+    nyq = fs / 2.0
+    high = None if high is None else min(high, 0.8 * nyq)
+    if low and high:
+        return sps.butter(2, [low / nyq, high / nyq], btype="band", output="sos")
+    if low:
+        return sps.butter(2, low / nyq, btype="high", output="sos")
+    return sps.butter(2, high / nyq, btype="low", output="sos")
+
+
+def despike(x: np.ndarray, fs: float) -> np.ndarray:
+    """Replace isolated impulses (pacing/ADC spikes, a few samples wide) by a short running median."""
+    width = max(3, int(0.012 * fs) | 1)
+    med = ndimage.median_filter(x, size=(1,) * (x.ndim - 1) + (width,), mode="nearest")
+    resid = x - med
+    mad = np.median(np.abs(resid), axis=-1, keepdims=True)
+    spikes = np.abs(resid) > np.maximum(SPIKE_MADS * mad, SPIKE_MIN_MV)
+    return np.where(spikes, med, x)
+
+
+def clean_band(x: np.ndarray, fs: float) -> np.ndarray:
+    """0.5-40 Hz zero-phase band-pass (baseline wander and mains/EMG removed); (n,) or (leads, n)."""
+    return sps.sosfiltfilt(band_sos(fs, *CLEAN_BAND_HZ), x, axis=-1)
+
+
+def qrs_band(x: np.ndarray, fs: float) -> np.ndarray:
+    """8-25 Hz zero-phase band-pass where QRS energy dominates P, T and wander."""
+    return sps.sosfiltfilt(band_sos(fs, *QRS_BAND_HZ), x, axis=-1)

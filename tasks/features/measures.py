@@ -1,0 +1,142 @@
+"""Record-level measurements from per-beat values: lead summaries, axes, voltage criteria, rhythm."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from schemas.features import LeadSummary
+
+# Hexaxial angle of each limb lead (degrees, +90 = aVF, clockwise positive).
+LIMB_ANGLES: dict[str, float] = {"I": 0, "II": 60, "III": 120, "aVR": -150, "aVL": -30, "aVF": 90}
+PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
+PRESENT_SHARE = 0.5  # a wave counts in a lead when present in at least this share of its beats
+Q_WAVE_MIN_MV = 0.1
+Q_WAVE_R_RATIO = 0.25
+Q_WAVE_EXCLUDED = ("aVR",)
+LOW_VOLTAGE_LIMB_MV = 0.5
+LOW_VOLTAGE_PRECORDIAL_MV = 1.0
+IRREGULAR_STEP = 0.15  # successive RR change, as a share of the median RR, that counts as a jump
+IRREGULAR_SHARE = 0.35  # rhythm is irregular when more successive RR changes than this share jump
+P_LEAD_SHARE = 0.7  # a lead shows P waves when this share of its beats have one ...
+PR_SPREAD_MS = 40.0  # ... at a consistent PR (interquartile range over beats)
+P_MIN_LEADS = 2  # P waves are present when this many leads show them
+
+
+def _median_present(v: np.ndarray) -> float | None:
+    ok = np.isfinite(v)
+    if v.size == 0 or ok.mean() < PRESENT_SHARE:
+        return None
+    return float(np.median(v[ok]))
+
+
+def _summary(lead: str, cols: Mapping[str, np.ndarray]) -> LeadSummary:
+    vals = {k: _median_present(cols[k]) for k in (
+        "p_amp_mv", "q_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv", "qrs_ms", "pr_ms", "qt_ms")}
+    net = sum(v or 0.0 for v in (vals["q_amp_mv"], vals["r_amp_mv"], vals["s_amp_mv"]))
+    r, q = vals["r_amp_mv"] or 0.0, vals["q_amp_mv"]
+    q_wave = q is not None and -q >= max(Q_WAVE_MIN_MV, Q_WAVE_R_RATIO * r) and lead not in Q_WAVE_EXCLUDED
+    return LeadSummary(lead=lead, n_beats=int(cols["r_amp_mv"].size), qrs_net_mv=net, q_wave=q_wave, **vals)
+
+
+def lead_summaries(beats: pa.Table) -> dict[str, LeadSummary]:
+    """Per-lead medians (amplitudes, ST, QRS/PR/QT) over the beats of each lead in a BEATS_SCHEMA table."""
+    if beats.num_rows == 0:
+        return {}
+    names = np.asarray(beats.column("lead").to_pylist(), dtype=object)
+    wanted = ("p_amp_mv", "q_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv", "qrs_ms", "pr_ms", "qt_ms")
+    cols = {k: beats.column(k).to_numpy(zero_copy_only=False).astype(np.float64) for k in wanted}
+    out: dict[str, LeadSummary] = {}
+    for lead in dict.fromkeys(names):
+        sel = names == lead
+        out[str(lead)] = _summary(str(lead), {k: v[sel] for k, v in cols.items()})
+    return out
+
+
+def frontal_axis(values: Mapping[str, float | None]) -> float | None:
+    """Frontal-plane axis (degrees) fitted to signed deflections of the limb leads present (>= 2)."""
+    rows = [(math.radians(LIMB_ANGLES[k]), v) for k, v in values.items() if k in LIMB_ANGLES and v is not None]
+    if len(rows) < 2:
+        return None
+    ang = np.array([a for a, _ in rows])
+    a = np.stack([np.cos(ang), np.sin(ang)], axis=1)
+    hx, hy = np.linalg.lstsq(a, np.array([v for _, v in rows]), rcond=None)[0]
+    if math.hypot(hx, hy) < 1e-3:
+        return None
+    return float(round(math.degrees(math.atan2(hy, hx)), 1))
+
+
+def _amp(s: Mapping[str, LeadSummary], lead: str, wave: str) -> float | None:
+    """Absolute amplitude of a wave in a usable lead: 0 when the lead shows none, None when unusable."""
+    if lead not in s:
+        return None
+    v = getattr(s[lead], f"{wave}_amp_mv")
+    return abs(v) if v is not None else 0.0
+
+
+def voltage_criteria(s: Mapping[str, LeadSummary]) -> dict[str, float | bool | None]:
+    """Sokolow-Lyon, Cornell (mV) and low-voltage flags from lead summaries."""
+    sv1, rv5, rv6 = _amp(s, "V1", "s"), _amp(s, "V5", "r"), _amp(s, "V6", "r")
+    r_lat = [v for v in (rv5, rv6) if v is not None]
+    sokolow = sv1 + max(r_lat) if sv1 is not None and r_lat else None
+    ravl, sv3 = _amp(s, "aVL", "r"), _amp(s, "V3", "s")
+    cornell = ravl + sv3 if ravl is not None and sv3 is not None else None
+
+    def low(leads: tuple[str, ...], limit: float) -> bool | None:
+        ptp = [(_amp(s, k, "r") or 0.0) + max(_amp(s, k, "q") or 0.0, _amp(s, k, "s") or 0.0) for k in leads if k in s]
+        return bool(max(ptp) < limit) if len(ptp) >= 4 else None
+
+    return {
+        "sokolow_lyon_mv": None if sokolow is None else round(sokolow, 3),
+        "cornell_mv": None if cornell is None else round(cornell, 3),
+        "low_voltage_limb": low(tuple(LIMB_ANGLES), LOW_VOLTAGE_LIMB_MV),
+        "low_voltage_precordial": low(PRECORDIAL, LOW_VOLTAGE_PRECORDIAL_MV),
+    }
+
+
+def rr_regular(rr_ms: np.ndarray) -> bool | None:
+    """Regular unless many successive RR changes exceed IRREGULAR_STEP of the median RR."""
+    if rr_ms.size < 3:
+        return None
+    jumps = np.abs(np.diff(rr_ms)) > IRREGULAR_STEP * np.median(rr_ms)
+    return bool(jumps.mean() <= IRREGULAR_SHARE)
+
+
+def consistent_p_leads(p_found: np.ndarray, pr_ms: np.ndarray) -> np.ndarray:
+    """(L,) mask of leads whose P wave shows in most beats at a consistent PR interval."""
+    out = np.zeros(p_found.shape[0], dtype=bool)
+    if p_found.shape[-1] == 0:
+        return out
+    for i, (found, pr) in enumerate(zip(p_found, pr_ms)):
+        pr = pr[found & np.isfinite(pr)]
+        if found.mean() < P_LEAD_SHARE or pr.size < 2:
+            continue
+        q75, q25 = np.percentile(pr, [75, 25])
+        out[i] = q75 - q25 <= PR_SPREAD_MS
+    return out
+
+
+def p_waves_present(consistent: np.ndarray) -> bool | None:
+    """P waves present when at least P_MIN_LEADS leads show them consistently."""
+    if consistent.size == 0:
+        return None
+    return bool(consistent.sum() >= min(P_MIN_LEADS, consistent.size))
+
+
+def rate_class(hr: float | None) -> str | None:
+    if hr is None:
+        return None
+    return "bradycardia" if hr < 60 else "tachycardia" if hr > 100 else "normal"
+
+
+def rhythm_text(regular: bool | None, p_present: bool | None, hr: float | None, rate: str | None) -> str:
+    """A readable rhythm description derived only from the measurements."""
+    parts = [
+        "rhythm regularity not measurable" if regular is None else ("regular rhythm" if regular else "irregular rhythm"),
+        "P waves not assessable" if p_present is None else ("P waves present" if p_present else "P waves absent"),
+    ]
+    if hr is not None:
+        parts.append(f"rate {hr:.0f} bpm ({rate})")
+    return ", ".join(parts)

@@ -1,0 +1,112 @@
+"""Accuracy of the features stage on real references: CPSC-2019 R peaks and CinC-2021 SNOMED labels."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas.features import RecordFeatures
+from tasks.features import detect_r_peaks, extract_features
+
+TOLERANCE_S = 0.075  # CPSC-2019 rule: a detection within 75 ms of a reference is a match
+F1_MIN = 0.97
+LABEL_AGREEMENT_MIN = 0.90
+
+# SNOMED code -> (name, the measurement that must agree with it)
+LABEL_RULES: dict[str, tuple[str, Callable[[RecordFeatures], bool]]] = {
+    "426177001": ("sinus bradycardia: HR < 60", lambda f: f.hr_bpm is not None and f.hr_bpm < 60),
+    "427084000": ("sinus tachycardia: HR > 100", lambda f: f.hr_bpm is not None and f.hr_bpm > 100),
+    "270492004": ("1st degree AV block: PR > 200 ms", lambda f: f.pr_ms is not None and f.pr_ms > 200),
+    "713427006": ("complete RBBB: QRS >= 120 ms", lambda f: f.qrs_ms is not None and f.qrs_ms >= 120),
+    "59118001": ("RBBB: QRS >= 120 ms", lambda f: f.qrs_ms is not None and f.qrs_ms >= 120),
+    "164909002": ("LBBB: QRS >= 120 ms", lambda f: f.qrs_ms is not None and f.qrs_ms >= 120),
+    "39732003": ("left axis deviation: axis < -30", lambda f: f.axis_deg is not None and f.axis_deg < -30),
+    "47665007": ("right axis deviation: axis > 90", lambda f: f.axis_deg is not None and f.axis_deg > 90),
+    "164889003": ("atrial fibrillation: irregular, no P",
+                  lambda f: f.rhythm_regular is False and f.p_waves_present is False),
+}
+
+
+def _match(det: np.ndarray, ref: np.ndarray, tol: int) -> int:
+    """Greedy one-to-one matching of detections to references within tol samples; returns true positives."""
+    used = np.zeros(det.size, dtype=bool)
+    tp = 0
+    for r in ref:
+        d = np.abs(det - r).astype(float)
+        d[used] = np.inf
+        if d.size and d.min() <= tol:
+            used[int(np.argmin(d))] = True
+            tp += 1
+    return tp
+
+
+def test_r_peaks_on_cpsc2019_reach_f1(cpsc2019_dir: Path, capsys):
+    from scipy.io import loadmat
+
+    tp = fp = fn = 0
+    rows = []
+    for path in sorted((cpsc2019_dir / "data").glob("data_*.mat")):
+        x = loadmat(path)["ecg"].ravel()
+        ref = loadmat(cpsc2019_dir / "ref" / path.name.replace("data_", "R_"))["R_peak"].ravel().astype(int)
+        det = detect_r_peaks(x, 500.0)
+        hit = _match(det, ref, int(TOLERANCE_S * 500))
+        tp, fp, fn = tp + hit, fp + det.size - hit, fn + ref.size - hit
+        if det.size != hit or ref.size != hit:
+            rows.append(f"  {path.stem}: ref {ref.size} det {det.size} FP {det.size - hit} FN {ref.size - hit}")
+    sens, ppv = tp / (tp + fn), tp / (tp + fp)
+    f1 = 2 * sens * ppv / (sens + ppv)
+    with capsys.disabled():
+        print(f"\nCPSC-2019 R peaks ({tp + fn} beats): sensitivity {sens:.4f}  PPV {ppv:.4f}  F1 {f1:.4f}")
+        print("\n".join(rows))
+    assert f1 >= F1_MIN, f"F1 {f1:.4f} < {F1_MIN}"
+
+
+@pytest.fixture(scope="module")
+def cinc_results(cinc2021_dir: Path) -> list[tuple[str, list[str], RecordFeatures]]:
+    import wfdb
+
+    out = []
+    for hea in sorted(cinc2021_dir.glob("*.hea")):
+        rec = wfdb.rdrecord(str(hea.with_suffix("")))
+        dx = next(c for c in rec.comments if c.startswith("Dx:"))
+        codes = [c.strip() for c in dx[3:].split(",")]
+        res = extract_features(rec.p_signal.T, float(rec.fs), rec.sig_name, rec.record_name)
+        out.append((rec.record_name, codes, res.record))
+    return out
+
+
+def test_measurements_agree_with_cinc2021_labels(cinc_results, capsys):
+    lines, failures = [], []
+    for code, (name, rule) in LABEL_RULES.items():
+        carrying = [(rid, f) for rid, codes, f in cinc_results if code in codes]
+        if not carrying:
+            continue
+        agree = [rid for rid, f in carrying if rule(f)]
+        share = len(agree) / len(carrying)
+        lines.append(f"  {code} {name:<40} {len(agree)}/{len(carrying)} = {share:.0%}")
+        if share < LABEL_AGREEMENT_MIN:
+            failures.append((code, [rid for rid, _ in carrying if rid not in agree]))
+    with capsys.disabled():
+        print("\nCinC-2021 label agreement (labels present in the shared records):")
+        print("\n".join(lines))
+    assert not failures, failures
+
+
+def test_cinc2021_intervals_are_physiological(cinc_results):
+    for rid, _, f in cinc_results:
+        assert f.n_beats >= 5, rid
+        for v in (f.pr_ms, f.qrs_ms, f.qt_ms, f.rr_mean_ms):
+            assert v is None or v > 0, rid
+        if f.pr_ms is not None:
+            assert f.pr_ms < f.rr_mean_ms, rid
+        assert f.qt_ms is not None and f.qt_ms < f.rr_mean_ms, rid
+        assert 60 <= f.qrs_ms <= 180, (rid, f.qrs_ms)
+
+
+def test_normal_sinus_records_read_as_regular_with_p_waves(cinc_results):
+    """426783006 sinus rhythm: a regular rhythm with P waves, in most records."""
+    nsr = [(rid, f) for rid, codes, f in cinc_results if "426783006" in codes]
+    ok = [rid for rid, f in nsr if f.rhythm_regular and f.p_waves_present]
+    assert len(ok) >= 0.8 * len(nsr), [rid for rid, _ in nsr if rid not in ok]

@@ -45,3 +45,22 @@ def wfdb_samples_dir() -> Path:
 @pytest.fixture(scope="session")
 def ptbxl_dir() -> Path:
     return _shared("ecg/ptbxl")
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One Prefect test server for the whole session (starting one costs ~15 s); yields its API URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture()
+def cli_env(prefect_api, tmp_path):
+    """Environment for running the `gemflow` CLI as a subprocess against the session's test server."""
+    env = dict(os.environ)
+    env.update({"PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "prefect-home"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    return env

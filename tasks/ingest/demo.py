@@ -55,7 +55,7 @@ def write_demo_records(folder: Path, n: int = 24, seed: int = 7) -> list[Path]:
     """Write `n` demo WFDB records (idempotent: existing ones are kept); two records per synthetic patient."""
     import wfdb
     folder.mkdir(parents=True, exist_ok=True)
-    names = [f"demo{i:05d}" for i in range(n)]
+    names = [f"ecg{i:05d}" for i in range(n)]
     missing = [i for i, name in enumerate(names) if not (folder / f"{name}.hea").exists()]
     if missing:
         signals = synthesize(n, seed)

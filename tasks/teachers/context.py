@@ -13,30 +13,18 @@ from schemas.records import LEADS_12, RECORDS_SCHEMA
 from schemas.teacher import LabelRef, LeadFacts, RecordContext
 from storage.parquet import TableStore
 
-_AMP_COLS = ("p_amp_mv", "q_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv")
-
-
-def _median(values: list) -> float | None:
-    vals = sorted(v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v)))
-    if not vals:
-        return None
-    mid = len(vals) // 2
-    return float(vals[mid]) if len(vals) % 2 else float((vals[mid - 1] + vals[mid]) / 2)
-
-
-def lead_facts(beats: list[dict], usable: set[str]) -> dict[str, LeadFacts]:
-    """Per-lead medians of one record's beat rows; leads without beats are marked unusable."""
-    by_lead: dict[str, list[dict]] = defaultdict(list)
-    for b in beats:
-        by_lead[b["lead"]].append(b)
+def lead_facts(feat: dict) -> dict[str, LeadFacts]:
+    """Per-lead facts from the record's lead summaries (schemas.features.LeadSummary); absent = unusable."""
+    usable = set(feat.get("usable_leads") or [])
+    summaries = {s["lead"]: s for s in feat.get("leads") or []}
     out = {}
     for lead in LEADS_12:
-        rows = by_lead.get(lead, [])
-        facts = LeadFacts(lead=lead, usable=bool(rows) and (not usable or lead in usable), n_beats=len(rows))
-        for col in _AMP_COLS:
-            setattr(facts, col, _median([r.get(col) for r in rows]))
-        facts.qrs_ms = _median([r.get("qrs_ms") for r in rows])
-        out[lead] = facts
+        s = summaries.get(lead)
+        if s is None:
+            out[lead] = LeadFacts(lead=lead, usable=False)
+            continue
+        fields = {k: s.get(k) for k in LeadFacts.model_fields if k not in ("lead", "usable")}
+        out[lead] = LeadFacts(lead=lead, usable=lead in usable and s.get("n_beats", 0) > 0, **fields)
     return out
 
 
@@ -91,11 +79,10 @@ def build_contexts(store: TableStore, record_ids: list[str]) -> list[RecordConte
 
 def make_context(rec: dict, feat: dict, beats: list[dict], image_path: str | None) -> RecordContext:
     """A record's context from its `records` row, `record_features` row, `beats` rows and image path."""
-    usable = set(feat.get("usable_leads") or [])
     return RecordContext(
         record_id=rec["record_id"], patient_id=rec["patient_id"], source=rec["source"], age=rec["age"],
         sex=rec["sex"], labels=[LabelRef(code=c, name=n) for c, n in zip(rec["labels"] or [], rec["label_names"] or [])],
         report=rec["report"] or "", credentialed=bool(rec["credentialed"]), features=feat,
-        leads=lead_facts(beats, usable), beat_table=beat_table(beats), rr_ms=fused_rr(beats),
+        leads=lead_facts(feat), beat_table=beat_table(beats), rr_ms=fused_rr(beats),
         image_path=image_path, signal_path=rec["signal_path"], feature_version=feat.get("feature_version") or "",
     )

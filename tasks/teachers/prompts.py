@@ -75,7 +75,7 @@ def render_messages(ctx: RecordContext, version: str, vocab: Vocabulary) -> tupl
         {"M": "male", "F": "female"}.get(ctx.sex or "", "sex unknown")) if x)
     criteria = []
     for lab in ctx.labels:
-        full = vocab.get(lab.code) if hasattr(vocab, "get") else None
+        full = vocab.get(lab.code, default=None)
         if full is not None and getattr(full, "criteria", ""):
             criteria.append(f"- {lab.name}: {full.criteria}")
     text = user.substitute(

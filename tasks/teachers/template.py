@@ -70,7 +70,7 @@ def lead_walk(ctx: RecordContext) -> list[str]:
     inferior = [(x, _usable(ctx, x)) for x in ("III", "aVF")]
     inferior = [(x, lf) for x, lf in inferior if lf is not None and lf.r_amp_mv is not None]
     if inferior:
-        out.append("in the inferior leads " + " and ".join(f"lead {x} has an R wave of {_amp(lf.r_amp_mv)}" for x, lf in inferior))
+        out.append("the inferior leads show R waves of " + " and ".join(f"{_amp(lf.r_amp_mv)} in {_lead_ref(x)}" for x, lf in inferior))
     avr = _usable(ctx, "aVR")
     if avr is not None and avr.s_amp_mv is not None:
         out.append(f"lead aVR is predominantly negative with an S wave of {_amp(avr.s_amp_mv)}")
@@ -98,8 +98,9 @@ def st_sentence(ctx: RecordContext, threshold: float = 0.1) -> str:
     worst = max(usable, key=lambda lf: abs(lf.st_mv))
     if abs(worst.st_mv) < threshold:
         return "ST segments stay close to the baseline in every assessable lead"
-    kind = "elevation" if worst.st_mv > 0 else "depression"
-    return f"The most marked ST deviation is an ST {kind} of {abs(worst.st_mv):.2f} mV in {_lead_ref(worst.lead)}"
+    where = "above" if worst.st_mv > 0 else "below"
+    return (f"The ST segment deviates most in {_lead_ref(worst.lead)}, where it sits {abs(worst.st_mv):.2f} mV"
+            f" {where} the baseline")
 
 
 def _lead_ref(lead: str) -> str:

@@ -38,14 +38,16 @@ _COMPARATORS = [
     (re.compile(r"(above|over|greater than|more than|exceeds?|exceeding|beyond|faster than|longer than|"
                 r"at least|>|≥|more positive than)\s*$", re.I), "gt"),
 ]
-_CLAUSE_BREAK = re.compile(r"[.;:!?]|,\s+(?:and|while|whereas|but)\b|\band\b(?=\s+(?:the|a|an|lead)\b)", re.I)
+_CLAUSE_BREAK = re.compile(r"\.(?!\d)|[;:!?]|,\s+(?:and|while|whereas|but)\b|\band\b(?=\s+(?:the|a|an|lead)\b)", re.I)
 
 _LEAD_TOKEN = r"(?:aVR|aVL|aVF|AVR|AVL|AVF|V[1-6]|III|II|I)"
 _LEAD_LIST_RE = re.compile(
-    r"\bleads?\s+(?P<list>" + _LEAD_TOKEN + r"(?:\s*(?:,|and|or|/|to|through|-|–|—)\s*" + _LEAD_TOKEN + r")*)\b")
+    r"\b(?i:leads?)\s+(?P<list>" + _LEAD_TOKEN + r"(?:\s*(?:,|and|or|/|to|through|-|–|—)\s*" + _LEAD_TOKEN + r")*)\b")
 _PRECORDIAL_RE = re.compile(r"(?<![A-Za-z0-9])(aVR|aVL|aVF|V[1-6])(?![A-Za-z0-9])")
 _RANGE_RE = re.compile(r"V([1-6])\s*(?:-|–|—|to|through)\s*V([1-6])")
 _LEAD_CANON = {x.lower(): x for x in LEADS_12}
+_SIGN_WORDS = {"elevation": "elevation", "elevated": "elevation", "above": "elevation",
+               "depression": "depression", "depressed": "depression", "below": "depression"}
 # "0.12 mV in V5", "1.1 mV in lead II": a lead right after the number owns it
 _TRAILING_LEAD_RE = re.compile(r"\s*(?:\)\s*)?(?:in|at|on)\s+(?:leads?\s+)?(" + _LEAD_TOKEN + r")(?![A-Za-z0-9])")
 
@@ -117,8 +119,10 @@ def numeric_claims(text: str) -> list[NumericClaim]:
             lead = _LEAD_CANON[trailing.group(1).lower()]
         else:
             lead = leads_before[-1][1] if leads_before else None
-        sign = re.search(r"(elevation|depression)", before + after, re.I)
+        sign = re.search(r"(elevation|depression|elevated|depressed)", before + after, re.I) or \
+            re.match(r"\s*(above|below) (?:the )?(?:baseline|isoelectric)", after, re.I)
         value = float(m.group("num").replace("−", "-"))
-        claims.append(NumericClaim(value, unit, measure, lead, comp, sign.group(1).lower() if sign else None,
+        sign_word = _SIGN_WORDS.get(sign.group(1).lower()) if sign else None
+        claims.append(NumericClaim(value, unit, measure, lead, comp, sign_word,
                                    (m.start(), m.end()), m.group(0)))
     return claims

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from schemas.teacher import RecordContext
 from schemas.vocab import Vocabulary
+from tasks.validate.criteria import criterion_holds
 from tasks.validate.diagnoses import find_mentions
 
 # Rhythms that cannot be the record's rhythm at once (stated vs labelled).
@@ -14,23 +15,6 @@ _EXCLUSIVE = [({"AF", "AFIB", "AFL", "AFLT"}, _SINUS_FAMILY), ({"LAD", "LAXD"}, 
 def stated_codes(text: str) -> set[str]:
     """Canonical codes the text asserts (negated mentions excluded)."""
     return {m.label.code for m in find_mentions(text) if not m.negated}
-
-
-def _measure_ok(rule: str | None, f: dict) -> bool | None:
-    """Does a label's machine-checkable rule hold? None when it cannot be checked."""
-    if not rule:
-        return None
-    hr, pr, qrs, axis = f.get("hr_bpm"), f.get("pr_ms"), f.get("qrs_ms"), f.get("axis_deg")
-    checks = {
-        "hr_lt_60": (hr, lambda: hr < 60), "hr_gt_100": (hr, lambda: hr > 100),
-        "pr_gt_200": (pr, lambda: pr > 200), "qrs_ge_120": (qrs, lambda: qrs >= 120),
-        "axis_lt_-30": (axis, lambda: axis < -30), "axis_gt_90": (axis, lambda: axis > 90),
-        "rr_irregular_no_p": (f.get("rhythm_regular"),
-                              lambda: f.get("rhythm_regular") is False and f.get("p_waves_present") is False),
-    }
-    if rule not in checks or checks[rule][0] is None:
-        return None
-    return bool(checks[rule][1]())
 
 
 def _abbr(code: str, vocab: Vocabulary) -> str:
@@ -50,7 +34,7 @@ def contradictions(text: str, ctx: RecordContext) -> list[tuple[str, str, str]]:
         if m.negated or m.label.code in labelled:
             continue
         span = text[m.span[0]:m.span[1]]
-        if _measure_ok(getattr(m.label, "measure", None), ctx.features) is False:
+        if criterion_holds(m.label.measure, ctx) is False:
             out.append(("diagnosis_contradicts_measurements",
                         f"{m.label.name} is stated but the measurements do not meet its criterion", span))
             continue

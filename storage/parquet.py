@@ -34,7 +34,11 @@ def rows_to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     if not rows:
         return schema.empty_table()
     cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
-    return pa.Table.from_pydict(cols, schema=schema)
+    table = pa.Table.from_pydict(cols, schema=schema)
+    for f in schema:
+        if not f.nullable and table.column(f.name).null_count:
+            raise ValueError(f"column {f.name!r} must not be null ({table.column(f.name).null_count} null rows)")
+    return table
 
 
 class TableStore:

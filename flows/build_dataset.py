@@ -13,6 +13,7 @@ from flows.export import export_flow
 from flows.features import features_flow
 from flows.generate import generate_flow
 from flows.ingest import ingest_flow
+from flows.regenerate_rejected import regenerate_rejected_flow
 from flows.render import render_flow
 from flows.validate import validate_flow
 
@@ -41,8 +42,14 @@ def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str
         "render": render_flow(str(root.root), config_path),
         "generate": generate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path),
         "validate": validate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path),
-        "export": export_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path),
     }
+    for k in range(1, cfg.validation.max_regenerations + 1):
+        regen = regenerate_rejected_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+        if not regen["planned"]:
+            break
+        out[f"regenerate-{k}"] = regen
+        out[f"validate-{k}"] = validate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+    out["export"] = export_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
     out["event"] = maybe_emit_validated(root, cfg, out["export"])
     if FlowRunContext.get() is not None:
         lines = [f"| {stage} | {', '.join(f'{k}={v}' for k, v in counts.items())} |"

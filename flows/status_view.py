@@ -30,12 +30,13 @@ def print_status(console: Console, rep: StatusReport, root: Path) -> None:
         for rule, n in rep.rejections:
             r.add_row(rule, str(n))
         console.print(r)
-    if rep.cost:
-        c = Table(title="teacher cost")
-        for col in ("teacher", "spent USD", "done", "USD per response"):
+    if rep.projection:
+        c = Table(title="teacher cost (projected = spent + USD per response x pending)")
+        for col in ("teacher", "spent USD", "done", "USD per response", "pending", "projected USD"):
             c.add_column(col)
-        for teacher, spent, done, per in rep.cost:
-            c.add_row(teacher, f"{spent:.4f}", str(done), f"{per:.5f}")
+        for p in rep.projection:
+            c.add_row(p["teacher"], f"{p['spent_usd']:.4f}", str(p["done"]), f"{p['usd_per_done']:.5f}",
+                      str(p["pending"]), f"{p['projected_usd']:.4f}")
         console.print(c)
     if rep.resent_after_crash:
         console.print(f"[yellow]{rep.resent_after_crash} request(s) were in flight at a crash and sent again[/]")
@@ -43,6 +44,14 @@ def print_status(console: Console, rep: StatusReport, root: Path) -> None:
         console.print("splits: " + ", ".join(f"{k}={v}" for k, v in rep.splits.items()))
     if rep.exports:
         console.print("exports: " + ", ".join(rep.exports))
+    q = rep.quality
+    if q and (q.get("accepted") or q.get("rejected")):
+        console.print(f"[bold]dataset quality[/]: acceptance rate {q['acceptance_rate']:.1%}"
+                      f" ({q['accepted']} accepted, {q['rejected']} rejected)")
+        for title, key in (("lead coverage", "lead_coverage"), ("answer words", "answer_words"),
+                           ("grounding score", "grounding_score"), ("labels", "labels")):
+            rows = q.get(key) or []
+            console.print(f"  {title}: " + ", ".join(f"{a}: {b}" for a, b in rows[:12]))
 
 
 def print_interpretation(console: Console, result: dict) -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 from functools import reduce
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
 
 from flows.common import refresh, settings, summarize
 from tasks.shards import chunk
-from tasks.validate.stage import ValidateCounts, pending_validation, validate_shard
+from tasks.validate.report import quality_markdown, quality_report
+from tasks.validate.stage import ValidateCounts, duplicate_index, pending_validation, validate_shard
 
 
 @task(name="validate-shard")
-def validate_shard_task(root_dir: str, responses: list[dict], cfg) -> ValidateCounts:
-    return validate_shard(root_dir, responses, cfg)
+def validate_shard_task(root_dir: str, responses: list[dict], cfg, index) -> ValidateCounts:
+    return validate_shard(root_dir, responses, cfg, index)
 
 
 @flow(name="validate", flow_run_name="validate/{data}")
@@ -21,7 +24,12 @@ def validate_flow(data: str, teacher: str | None = None, prompt_version: str | N
     cfg, root = settings(data, config_path)
     with root.writer_lock("validate"):
         pending = pending_validation(root, teacher, prompt_version)
-        futures = [validate_shard_task.submit(str(root.root), shard, cfg) for shard in chunk(pending, cfg.shard_size)]
-        total = reduce(lambda a, b: a + b, [f.result() for f in futures], ValidateCounts())
+        index = duplicate_index(root, cfg)  # shards run in order: each sees the answers accepted before it
+        counts = [validate_shard_task(str(root.root), shard, cfg, index) for shard in chunk(pending, cfg.shard_size)]
+        total = reduce(lambda a, b: a + b, counts, ValidateCounts())
         refresh(root)
-    return summarize("validate", total)
+        report = quality_report(root)
+    if FlowRunContext.get() is not None:
+        create_markdown_artifact(key="dataset-quality", markdown=quality_markdown(report),
+                                 description="gemflow dataset quality: acceptance, rejections, coverage, labels")
+    return summarize("validate", total, {"acceptance_rate": report.acceptance_rate})

@@ -54,6 +54,8 @@ class ValidationSettings(_Strict):
     tol_amplitude_rel: float = Field(0.20, ge=0)
     min_lead_coverage: float = Field(0.0, ge=0, le=1)
     require_labels_stated: bool = True
+    near_duplicate_threshold: float = Field(0.9, gt=0, le=1)  # MinHash Jaccard across records
+    max_regenerations: int = Field(2, ge=0)  # K: rejected answers are asked again up to K times
 
     @model_validator(mode="after")
     def _bounds(self) -> "ValidationSettings":
@@ -89,8 +91,14 @@ class TeacherConfig(_Strict):
     max_tokens: int = Field(700, gt=0)
     timeout_s: float = Field(600.0, gt=0)
     max_attempts: int = Field(6, ge=1)
-    batch: bool = False
-    vision: bool = False
+    retry_base_s: float = Field(1.0, gt=0)  # first back-off after a transient error (doubles, with jitter)
+    retry_max_s: float = Field(60.0, gt=0)
+    batch: bool = False  # OpenAI Batch API (50% price, results within 24 h)
+    batch_poll_s: float = Field(30.0, gt=0)
+    batch_wait_s: float = Field(86_400.0, ge=0)  # how long one run polls its batches before leaving them for the next
+    batch_max_requests: int = Field(50_000, ge=1, le=50_000)
+    batch_discount: float = Field(0.5, gt=0, le=1)  # applied to config prices in batch mode
+    vision: bool = False  # send the rendered page as a base64 PNG
     input_usd_per_mtok: float | None = Field(None, ge=0)
     output_usd_per_mtok: float | None = Field(None, ge=0)
     allowed_credentialed_sources: list[str] = Field(default_factory=list)

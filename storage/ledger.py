@@ -104,25 +104,44 @@ class Ledger:
             return con.total_changes - before
 
     def mark_sent(self, request_id: str) -> None:
-        """Journal that a call is about to go out (durably, before the bytes leave)."""
+        """Journal that a call is about to go out (durably, before the bytes leave).
+
+        `sends` counts first sends and sends after a crash (a row still `sent`); a deliberate retry of a
+        `failed` request on a later run is not a resend and leaves it unchanged.
+        """
         with self._tx() as con:
-            con.execute("UPDATE requests SET state='sent', sends=sends+1, sent_at=? WHERE request_id=?",
-                        (time.time(), request_id))
+            con.execute("UPDATE requests SET state='sent', sends=sends+(state!='failed'), sent_at=?"
+                        " WHERE request_id=?", (time.time(), request_id))
 
     def record(self, resp: TeacherResponse) -> None:
-        """Journal a call's outcome; `done` rows are never sent again."""
+        """Journal a call's outcome; `done` rows are never sent again. Cost adds up over a request's sends."""
         state = "done" if resp.status == "ok" else "failed"
         with self._tx() as con:
             con.execute(
-                "UPDATE requests SET state=?, attempts=attempts+?, input_tokens=?, output_tokens=?, cost_usd=?,"
+                "UPDATE requests SET state=?, attempts=attempts+?, input_tokens=?, output_tokens=?, cost_usd=cost_usd+?,"
                 " latency_s=?, finish_reason=?, text=?, reasoning=?, error=?, done_at=? WHERE request_id=?",
                 (state, resp.attempts, resp.input_tokens, resp.output_tokens, resp.cost_usd, resp.latency_s,
                  resp.finish_reason, resp.text, resp.reasoning, resp.error, time.time(), resp.request_id))
 
-    def set_batch(self, request_ids: Iterable[str], batch_id: str) -> None:
+    def record_many(self, responses: Iterable[TeacherResponse]) -> int:
+        """Journal many outcomes in one transaction (Batch API results); rows already `done` are kept."""
+        rows = [("done" if r.status == "ok" else "failed", r.attempts, r.input_tokens, r.output_tokens, r.cost_usd,
+                 r.latency_s, r.finish_reason, r.text, r.reasoning, r.error, time.time(), r.request_id)
+                for r in responses]
         with self._tx() as con:
-            con.executemany("UPDATE requests SET batch_id=?, state='sent', sends=sends+1, sent_at=?"
-                            " WHERE request_id=?", [(batch_id, time.time(), rid) for rid in request_ids])
+            before = con.total_changes
+            con.executemany(
+                "UPDATE requests SET state=?, attempts=attempts+?, input_tokens=?, output_tokens=?, cost_usd=cost_usd+?,"
+                " latency_s=?, finish_reason=?, text=?, reasoning=?, error=?, done_at=? WHERE request_id=?"
+                " AND state!='done'", rows)
+            return con.total_changes - before
+
+    def set_batch(self, request_ids: Iterable[str], batch_id: str) -> None:
+        """Journal that requests went out in a Batch API batch (counted like `mark_sent`; idempotent per batch)."""
+        with self._tx() as con:
+            con.executemany("UPDATE requests SET sends=sends+(state!='failed'), batch_id=?, state='sent', sent_at=?"
+                            " WHERE request_id=? AND COALESCE(batch_id,'')!=? AND state!='done'",
+                            [(batch_id, time.time(), rid, batch_id) for rid in request_ids])
 
     def states(self, request_ids: Iterable[str]) -> dict[str, str]:
         ids = list(request_ids)
@@ -168,6 +187,16 @@ class Ledger:
                 "text", "reasoning", "finish_reason", "error"]
         return [dict(zip(cols, r)) for r in self._con.execute(q + " ORDER BY created_at", args)]
 
+    def with_children(self, request_ids: Iterable[str]) -> set[str]:
+        """The given requests that already have a regeneration (a request naming them as parent)."""
+        ids = list(request_ids)
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = f"SELECT DISTINCT parent_request_id FROM requests WHERE parent_request_id IN ({','.join('?' * len(part))})"
+            out |= {r[0] for r in self._con.execute(q, part)}
+        return out
+
     def spent_usd(self, teacher: str | None = None) -> float:
         q, args = "SELECT COALESCE(SUM(cost_usd),0) FROM requests", ()
         if teacher:
@@ -179,6 +208,19 @@ class Ledger:
         rows = self._con.execute(
             "SELECT teacher, COALESCE(SUM(cost_usd),0), SUM(state='done') FROM requests GROUP BY teacher ORDER BY 1")
         return [(t, float(c), int(n or 0), float(c) / n if n else 0.0) for t, c, n in rows]
+
+    def cost_projection(self) -> list[dict]:
+        """Per teacher: spent USD, done and not-done requests, USD per done request, and the projected total."""
+        rows = self._con.execute(
+            "SELECT teacher, COALESCE(SUM(cost_usd),0), SUM(state='done'), SUM(state!='done') FROM requests"
+            " GROUP BY teacher ORDER BY 1").fetchall()
+        out = []
+        for teacher, spent, done, todo in rows:
+            per = float(spent) / done if done else 0.0
+            out.append({"teacher": teacher, "spent_usd": float(spent), "done": int(done or 0),
+                        "pending": int(todo or 0), "usd_per_done": per,
+                        "projected_usd": float(spent) + per * int(todo or 0)})
+        return out
 
     def counts(self) -> dict[tuple[str, str], int]:
         rows = self._con.execute("SELECT teacher, state, COUNT(*) FROM requests GROUP BY teacher, state")
@@ -196,6 +238,10 @@ class Ledger:
         rows = cur.fetchall()
         data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
         return pa.Table.from_pydict(data, schema=RESPONSES_SCHEMA)
+
+    def batch_requests(self, batch_id: str) -> list[str]:
+        """Request ids journaled as sent in a batch."""
+        return [r[0] for r in self._con.execute("SELECT request_id FROM requests WHERE batch_id=?", (batch_id,))]
 
     def batch_open(self, teacher: str) -> list[dict]:
         rows = self._con.execute(

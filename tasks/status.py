@@ -1,12 +1,13 @@
 """What a dataset root holds: counts per stage, quarantine and rejection reasons, teacher cost."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from schemas.tables import TABLE_SCHEMAS
 from storage.catalog import memory_catalog
 from storage.layout import DataRoot
 from storage.ledger import Ledger
+from tasks.validate.report import quality_report
 
 
 @dataclass
@@ -16,9 +17,11 @@ class StatusReport:
     rejections: list[tuple[str, int]] = field(default_factory=list)  # rule, n
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # teacher, state, n
     cost: list[tuple[str, float, int, float]] = field(default_factory=list)  # teacher, spent, done, per pair
+    projection: list[dict] = field(default_factory=list)  # per teacher: spent, done, pending, projected USD
     resent_after_crash: int = 0
     splits: dict[str, int] = field(default_factory=dict)
     exports: list[str] = field(default_factory=list)
+    quality: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items()}
@@ -47,6 +50,8 @@ def collect_status(root: DataRoot) -> StatusReport:
             rep.requests = sorted((t, s, n) for (t, s), n in ledger.counts().items())
             rep.resent_after_crash = ledger.resent()
             rep.cost = ledger.cost_by_teacher()
+            rep.projection = ledger.cost_projection()
             rep.counts["responses"] = sum(n for _, _, n in rep.requests)
+    rep.quality = asdict(quality_report(root))
     rep.exports = sorted(p.name for p in root.exports.iterdir() if p.is_dir() and not p.name.startswith("."))
     return rep

@@ -53,9 +53,16 @@ def generation_params(config: TeacherConfig) -> dict:
 
 
 def plan_request(ctx: RecordContext, name: str, config: TeacherConfig, version: str, vocab: Vocabulary,
-                 feedback: str | None = None, round_: int = 0, parent: str | None = None) -> TeacherRequest:
-    """The request for a record: rendered prompt, params, and its id (a hash of all of them)."""
+                 feedback: str | None = None, round_: int = 0, parent: str | None = None,
+                 previous: str | None = None) -> TeacherRequest:
+    """The request for a record: rendered prompt, params, and its id (a hash of all of them).
+
+    A regeneration (`round_` > 0) adds the rejected answer (`previous`) and the failed rules
+    (`feedback`) as the next turns, so the teacher can correct exactly what was wrong.
+    """
     messages, instruction = render_messages(ctx, version, vocab)
+    if previous:
+        messages = messages + [{"role": "assistant", "content": previous}]
     if feedback:
         messages = messages + [{"role": "user", "content": feedback}]
     params = generation_params(config)

@@ -68,6 +68,8 @@ def fused_rr(beats: list[dict]) -> list[float]:
 
 def build_contexts(store: TableStore, record_ids: list[str]) -> list[RecordContext]:
     """Contexts of the records that have features (others are skipped: they are not ready)."""
+    if not record_ids:
+        return []
     recs = _rows_by_id(store, "records", RECORDS_SCHEMA, record_ids)
     feats = _rows_by_id(store, "record_features", RECORD_FEATURES_SCHEMA, record_ids)
     beats = _rows_by_id(store, "beats", BEATS_SCHEMA, record_ids)

@@ -14,6 +14,8 @@ from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
 from tasks.export.splits import split_of
 from tasks.teachers.context import build_contexts
+from tasks.validate.dedup import DuplicateIndex
+from tasks.validate.parse import parse_response
 from tasks.validate.rules import Verdict, Violation, validate
 
 STAGE = "validate"
@@ -35,6 +37,14 @@ def pending_validation(root: DataRoot, teacher: str | None = None, version: str 
     with Ledger(root.ledger_path) as ledger:
         rows = ledger.finished(teacher, version)
     return [r for r in rows if r["request_id"] not in seen]
+
+
+def duplicate_index(root: DataRoot, cfg: GemflowConfig) -> DuplicateIndex:
+    """An index of every accepted answer, for exact and near-duplicate checks across records."""
+    index = DuplicateIndex(cfg.validation.near_duplicate_threshold)
+    for row in TableStore(root).read("pairs", PAIRS_SCHEMA, columns=["record_id", "answer"]).to_pylist():
+        index.add(row["record_id"], row["answer"])
+    return index
 
 
 def _pair_row(resp: dict, ctx: RecordContext, verdict: Verdict, cfg: GemflowConfig, rec_labels: tuple) -> dict:
@@ -61,27 +71,42 @@ def _rejection_row(resp: dict, violations: list[Violation]) -> dict:
     }
 
 
-def check_response(resp: dict, ctx: RecordContext | None, cfg: GemflowConfig) -> Verdict:
-    """The verdict on one response; a failed call or a record without context is a rejection too."""
+def check_response(resp: dict, ctx: RecordContext | None, cfg: GemflowConfig,
+                   index: DuplicateIndex | None = None) -> Verdict:
+    """The verdict on one response (parsed in place: wrappers stripped, reasoning kept apart)."""
     if resp["state"] != "done":
         return Verdict(False, [Violation("teacher_failed", resp["error"] or "the call failed")])
     if ctx is None:
         return Verdict(False, [Violation("no_context", "the record has no features any more")])
-    return validate(resp["text"] or "", ctx, cfg.validation, resp["finish_reason"])
+    parsed = parse_response(resp["text"], resp["reasoning"], resp["finish_reason"])
+    resp["text"], resp["reasoning"] = parsed.answer, parsed.reasoning
+    if parsed.problems:
+        return Verdict(False, [Violation(rule, detail) for rule, detail in parsed.problems])
+    verdict = validate(parsed.answer, ctx, cfg.validation, resp["finish_reason"])
+    if verdict.ok and index is not None:
+        dup = index.check(ctx.record_id, parsed.answer)
+        if dup is not None:
+            verdict.ok = False
+            verdict.violations.append(Violation(f"duplicate_{dup.kind}", f"{dup.kind} duplicate of the answer for"
+                                                f" {dup.other_record} (similarity {dup.similarity:.2f})"))
+    return verdict
 
 
-def validate_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig) -> ValidateCounts:
+def validate_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig,
+                   index: DuplicateIndex | None = None) -> ValidateCounts:
     """Validate one shard of responses and commit its pairs and rejections together."""
     root = DataRoot.open(root_dir)
     store = TableStore(root)
+    index = index if index is not None else duplicate_index(root, cfg)
     contexts = {c.record_id: c for c in build_contexts(store, sorted({r["record_id"] for r in responses}))}
     pairs, rejections = [], []
     for resp in responses:
         ctx = contexts.get(resp["record_id"])
-        verdict = check_response(resp, ctx, cfg)
+        verdict = check_response(resp, ctx, cfg, index)
         if verdict.ok and ctx is not None:
             labels = ([lab.code for lab in ctx.labels], [lab.name for lab in ctx.labels])
             pairs.append(_pair_row(resp, ctx, verdict, cfg, labels))
+            index.add(ctx.record_id, resp["text"])
         else:
             rejections.append(_rejection_row(resp, verdict.violations))
     name = part_name(STAGE, [r["request_id"] for r in responses])

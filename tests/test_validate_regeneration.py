@@ -1,0 +1,118 @@
+"""Response parsing, duplicate detection and the regeneration loop, on real records with plain functions."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from schemas.config import GemflowConfig, SourceConfig
+from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA
+from schemas.teacher import TeacherResponse
+from storage.layout import DataRoot
+from storage.ledger import Ledger
+from storage.parquet import TableStore
+from tasks.features.stage import features_shard, pending_features
+from tasks.ingest.stage import ingest_shard, pending_records
+from tasks.teachers.stage import generate_shard, pending_generation, plan_shard, run_requests
+from tasks.validate.dedup import DuplicateIndex
+from tasks.validate.parse import parse_response
+from tasks.validate.regenerate import feedback_message, pending_regenerations, plan_regenerations
+from tasks.validate.stage import pending_validation, validate_shard
+
+
+def test_wrappers_are_stripped_and_reasoning_is_kept_apart():
+    p = parse_response("<think>HR is 72, so normal.</think>\n**Response:** The rhythm is regular at 72 bpm.", None)
+    assert p.answer == "The rhythm is regular at 72 bpm." and p.reasoning == "HR is 72, so normal." and not p.problems
+    p = parse_response("The rhythm is regular.", "chain of thought from reasoning_content")
+    assert p.reasoning == "chain of thought from reasoning_content"
+
+
+@pytest.mark.parametrize("text, finish, rule", [
+    ("", "stop", "empty"),
+    ("**Answer:**   ", "stop", "empty"),
+    ("<think>I am still thinking about the QRS", "length", "empty"),
+    ("The rhythm is regular at 72 bpm with normal", "length", "truncated"),
+    ("心电图显示窦性心律，心率为每分钟七十二次，电轴正常。", "stop", "language"),
+    ("Der Rhythmus ist regelmäßig mit einer Herzfrequenz von 72 Schlägen pro Minute und normaler Achse.", "stop", "language"),
+])
+def test_empty_cut_off_and_non_english_answers_are_rejected_with_a_reason(text, finish, rule):
+    assert rule in {r for r, _ in parse_response(text, None, finish).problems}
+
+
+def test_exact_and_near_duplicates_across_records_are_found_but_not_within_a_record():
+    text = ("The rhythm is regular at a heart rate of 72 bpm, with a P wave before each QRS complex in lead II. "
+            "The PR interval measures 160 ms and the QRS duration is 92 ms. The axis is +45 degrees, normal. "
+            "Lead I shows an R wave of 1.00 mV and V5 an R wave of 1.50 mV, consistent with sinus rhythm.")
+    index = DuplicateIndex(0.9)
+    index.add("rec-a", text)
+    assert index.check("rec-a", text) is None
+    assert index.check("rec-b", text).kind == "exact"
+    near = index.check("rec-b", text.replace("72 bpm", "74 bpm"))
+    assert near.kind == "near" and near.similarity >= 0.9
+    other = "Atrial fibrillation with a rapid ventricular response of 130 bpm; no P waves are seen in lead II or V1."
+    assert index.check("rec-c", other) is None
+
+
+@pytest.fixture()
+def measured_root(cinc2021_dir, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("E07500", "HR06000", "JS20000"):
+        for f in cinc2021_dir.glob(f"{name}.*"):
+            shutil.copy(f, src / f.name)
+    cfg = GemflowConfig(data_dir=str(tmp_path / "data"))
+    root = DataRoot.open(cfg.data_dir)
+    store = TableStore(root)
+    source = SourceConfig(path=str(src))
+    ingest_shard(source, cfg.ingest, str(root.root), pending_records(source, cfg.ingest, store))
+    features_shard(str(root.root), pending_features(root), cfg.features)
+    return cfg, root
+
+
+def test_a_rejected_answer_is_regenerated_with_feedback_and_each_attempt_is_recorded(measured_root):
+    cfg, root = measured_root
+    store = TableStore(root)
+    bad_record = "src-E07500"
+    # round 0: a teacher answer that invents a heart rate (planned like any request, answered badly)
+    planned, _ = plan_shard(store, [bad_record], cfg, "template", "v1")
+    req = planned[0][0]
+    with Ledger(root.ledger_path) as ledger:
+        ledger.register([req])
+        ledger.mark_sent(req.request_id)
+        ledger.record(TeacherResponse(request_id=req.request_id, status="ok", finish_reason="stop",
+                                      text="**Response:** The heart rate is 150 bpm, which is sinus bradycardia. " * 5))
+    generate_shard(str(root.root), pending_generation(root, "template", "v1"), cfg, "template", "v1")
+    validate_shard(str(root.root), pending_validation(root), cfg)
+    rejections = store.read("rejections", REJECTIONS_SCHEMA).to_pylist()
+    assert [r["record_id"] for r in rejections] == [bad_record] and "numeric_claim" in rejections[0]["reason"]
+    assert not rejections[0]["text"].startswith("**Response:**"), "the stored text is the parsed answer"
+
+    pending = pending_regenerations(root, "template", "v1", cfg.validation.max_regenerations)
+    assert [p["record_id"] for p in pending] == [bad_record]
+    plan = plan_regenerations(store, pending, cfg, "template", "v1")
+    (regen, _), = plan
+    assert regen.round == 1 and regen.parent_request_id == req.request_id
+    assert regen.messages[-2]["role"] == "assistant" and "150 bpm" in regen.messages[-2]["content"]
+    assert "numeric_claim" in regen.messages[-1]["content"] and "150 bpm" in feedback_message(pending[0])
+    with Ledger(root.ledger_path) as ledger:
+        run_requests(plan, ledger, cfg, "template")
+    validate_shard(str(root.root), pending_validation(root), cfg)
+    pairs = {p["record_id"]: p for p in store.read("pairs", PAIRS_SCHEMA).to_pylist()}
+    assert pairs[bad_record]["round"] == 1 and len(pairs) == 3
+    assert pending_regenerations(root, "template", "v1", 2) == [], "an accepted record is not asked again"
+    with Ledger(root.ledger_path) as ledger:
+        rows = [r for r in ledger.snapshot().to_pylist() if r["record_id"] == bad_record]
+    assert sorted(r["round"] for r in rows) == [0, 1], "both attempts are in the ledger"
+
+
+def test_regeneration_stops_after_k_rounds(measured_root):
+    cfg, root = measured_root
+    store = TableStore(root)
+    row = {"request_id": "x1", "record_id": "src-HR06000", "teacher": "template", "prompt_version": "v1",
+           "round": 2, "reason": "numeric_claim", "detail": json.dumps([]), "text": "t", "rejected_at": 0.0}
+    from storage.parquet import rows_to_table
+    store.commit("validate-k", {"rejections": rows_to_table([row], REJECTIONS_SCHEMA),
+                                "pairs": rows_to_table([], PAIRS_SCHEMA)}, primary="pairs")
+    assert pending_regenerations(root, "template", "v1", max_rounds=2) == []
+    assert len(pending_regenerations(root, "template", "v1", max_rounds=3)) == 1

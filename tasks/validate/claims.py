@@ -35,16 +35,18 @@ _KEYWORDS = [
 _KEYWORD_RES = [(re.compile(p, re.I), k) for p, k in _KEYWORDS]
 _COMPARATORS = [
     (re.compile(r"(below|under|less than|lower than|slower than|shorter than|<|more negative than)\s*$", re.I), "lt"),
-    (re.compile(r"(above|over|greater than|more than|exceeds?|exceeding|beyond|faster than|longer than|"
+    (re.compile(r"(above|over|greater than|more than|exceeds?|exceeding|faster than|longer than|"
                 r"at least|>|≥|more positive than)\s*$", re.I), "gt"),
+    (re.compile(r"(beyond|past|outside)\s*$", re.I), "beyond"),  # further from zero than the threshold
 ]
 _CLAUSE_BREAK = re.compile(r"\.(?!\d)|[;:!?]|,\s+(?:and|while|whereas|but)\b|\band\b(?=\s+(?:the|a|an|lead)\b)", re.I)
 
 _LEAD_TOKEN = r"(?:aVR|aVL|aVF|AVR|AVL|AVF|V[1-6]|III|II|I)"
 _LEAD_LIST_RE = re.compile(
     r"\b(?i:leads?)\s+(?P<list>" + _LEAD_TOKEN + r"(?:\s*(?:,|and|or|/|to|through|-|–|—)\s*" + _LEAD_TOKEN + r")*)\b")
-_PRECORDIAL_RE = re.compile(r"(?<![A-Za-z0-9])(aVR|aVL|aVF|V[1-6])(?![A-Za-z0-9])")
+_PRECORDIAL_RE = re.compile(r"(?<![A-Za-z0-9])(aVR|aVL|aVF|V[1-9]R?)(?![A-Za-z0-9])")
 _RANGE_RE = re.compile(r"V([1-6])\s*(?:-|–|—|to|through)\s*V([1-6])")
+_SENTENCE_BREAK = re.compile(r"\.(?!\d)|[;:!?]")
 _LEAD_CANON = {x.lower(): x for x in LEADS_12}
 _SIGN_WORDS = {"elevation": "elevation", "elevated": "elevation", "above": "elevation",
                "depression": "depression", "depressed": "depression", "below": "depression"}
@@ -78,7 +80,8 @@ def _clause_end(text: str, pos: int) -> int:
 
 def _leads_in(fragment: str) -> list[tuple[int, str]]:
     """Named leads in a fragment, with their positions (roman numerals only after 'lead(s)')."""
-    found = [(m.start(), _LEAD_CANON[m.group(1).lower()]) for m in _PRECORDIAL_RE.finditer(fragment)]
+    found = [(m.start(), _LEAD_CANON.get(m.group(1).lower(), m.group(1).upper()))
+             for m in _PRECORDIAL_RE.finditer(fragment)]
     for m in _LEAD_LIST_RE.finditer(fragment):
         for t in re.finditer(_LEAD_TOKEN, m.group("list")):
             found.append((m.start("list") + t.start(), _LEAD_CANON[t.group(0).lower()]))
@@ -103,6 +106,20 @@ def _attribute(before: str) -> str | None:
     return best
 
 
+def _respectively(text: str, claims: list[NumericClaim]) -> list[NumericClaim]:
+    """'leads I and II show R waves of 0.9 and 1.2 mV respectively': pair the listed leads with the numbers in order."""
+    out = list(claims)
+    for m in re.finditer(r"respectively", text, re.I):
+        start = max((b.end() for b in _SENTENCE_BREAK.finditer(text, 0, m.start())), default=0)
+        idx = [i for i, c in enumerate(out) if start <= c.span[0] < m.start() and c.unit in ("mV", "mm")]
+        leads = [lead for pos, lead in _leads_in(text[start:m.start()]) if start + pos < out[idx[0]].span[0]] if idx else []
+        if idx and len(leads) == len(idx):
+            for i, lead in zip(idx, leads):
+                c = out[i]
+                out[i] = NumericClaim(c.value, c.unit, c.measure, lead, c.comparator, c.sign_word, c.span, c.text)
+    return out
+
+
 def numeric_claims(text: str) -> list[NumericClaim]:
     """Every number with a unit, attributed to the measurement its clause talks about."""
     claims = []
@@ -125,4 +142,4 @@ def numeric_claims(text: str) -> list[NumericClaim]:
         sign_word = _SIGN_WORDS.get(sign.group(1).lower()) if sign else None
         claims.append(NumericClaim(value, unit, measure, lead, comp, sign_word,
                                    (m.start(), m.end()), m.group(0)))
-    return claims
+    return _respectively(text, claims)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from schemas.teacher import RecordContext
 from schemas.vocab import Vocabulary
-from tasks.validate.criteria import criterion_holds
+from tasks.validate.criteria import RECORD_LEVEL, criterion_holds
 from tasks.validate.diagnoses import find_mentions
 
 # Rhythms that cannot be the record's rhythm at once (stated vs labelled).
@@ -34,7 +34,7 @@ def contradictions(text: str, ctx: RecordContext) -> list[tuple[str, str, str]]:
         if m.negated or m.label.code in labelled:
             continue
         span = text[m.span[0]:m.span[1]]
-        if criterion_holds(m.label.measure, ctx) is False:
+        if m.label.measure in RECORD_LEVEL and criterion_holds(m.label.measure, ctx) is False:
             out.append(("diagnosis_contradicts_measurements",
                         f"{m.label.name} is stated but the measurements do not meet its criterion", span))
             continue

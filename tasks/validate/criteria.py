@@ -96,6 +96,16 @@ CRITERIA: dict[str, Check] = {
 }
 
 
+# Criteria about the whole record (rate, intervals, axis, rhythm, voltage sums). A stated diagnosis that
+# one of these contradicts is rejected; lead-local criteria (ST, T, P shape) are not decisive, since
+# a text may rightly name a finding in a lead the record-level summary does not weigh.
+RECORD_LEVEL = frozenset({
+    "hr_lt_60", "hr_60_100", "hr_gt_100", "pr_gt_200", "pr_lt_120", "qrs_ge_120", "qrs_110_119",
+    "qrs_gt_110", "qtc_gt_460", "qtc_lt_350", "axis_lt_-30", "axis_lt_-45", "axis_gt_90",
+    "rr_irregular_no_p", "rr_irregular_with_p", "lvh_voltage", "low_qrs_voltage",
+})
+
+
 def criterion_holds(measure: str | None, ctx: RecordContext) -> bool | None:
     """True/False when the record's measurements decide the criterion; None when they cannot."""
     if not measure or measure not in CRITERIA:

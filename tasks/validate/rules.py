@@ -64,7 +64,7 @@ def check_leads(text: str, ctx: RecordContext, s: ValidationSettings) -> tuple[l
     for lead in sorted(leads):
         facts = ctx.leads.get(lead)
         if lead not in LEADS_12:
-            out.append(Violation("leads", f"lead {lead} does not exist", lead))
+            out.append(Violation("leads", f"lead {lead} is not one of the 12 recorded leads", lead))
         elif facts is not None and not facts.usable:
             out.append(Violation("leads", f"lead {lead} is not usable in this record", lead))
     coverage = len(leads & set(LEADS_12)) / 12
@@ -80,6 +80,8 @@ def _close(claimed: float, measured: float | None, abs_tol: float, rel_tol: floa
 def _holds(claim: NumericClaim, measured: float | None) -> bool:
     if measured is None:
         return False
+    if claim.comparator == "beyond":  # "beyond -30°": further from zero, on the same side
+        return abs(measured) > abs(claim.value) and (measured < 0) == (claim.value < 0)
     return measured < claim.value if claim.comparator == "lt" else measured > claim.value
 
 

@@ -160,8 +160,13 @@ def interpret(record: str = typer.Argument(..., help="WFDB record path (with or 
               out: str = typer.Option("./gemflow-interpret", help="Where the rendered page is written."),
               config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Measure, render and interpret one record; prints the measurements beside the text."""
+    from schemas.records import RecordError
     from tasks.interpret import interpret_record
-    result = interpret_record(record, teacher=teacher, model=model, out_dir=out, config_path=config)
+    try:
+        result = interpret_record(record, teacher=teacher, model=model, out_dir=out, config_path=config)
+    except RecordError as err:
+        console.print(f"[red]cannot interpret {record}: {err.reason}[/] ({err.detail})")
+        raise typer.Exit(2) from err
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
         return

@@ -1,0 +1,157 @@
+"""Training data: LLaVA-format JSON lists (gemflow's export and others), mixed by weight, and the collator.
+
+An item is `{"id", "image"?, "ecg"?, "conversations": [...]}`; `image` is a page path and
+`ecg` a WFDB record path without extension, both relative to the source's root (the data root
+for gemflow's export: `DATA_ROOT/exports/<version>/train.json`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from model.config import ConfigError, DataConfig
+from model.conversation import IGNORE_INDEX, SampleError, Template, place_modalities, tokenize_conversation
+from model.signal import load_ecg
+
+
+@dataclass
+class Source:
+    """One LLaVA-format list with the root its relative paths start from."""
+
+    name: str
+    items: list[dict[str, Any]]
+    root: Path
+    weight: float = 1.0
+
+
+def resolve_export(data_root: str | Path, export: str) -> Path:
+    """`DATA_ROOT/exports/<export>/train.json`; "latest" picks the newest export by train.json mtime."""
+    exports = Path(data_root) / "exports"
+    if export != "latest":
+        path = exports / export / "train.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: export {export!r} not found under {exports}")
+        return path
+    found = sorted(exports.glob("*/train.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"{exports}: no export with a train.json (run `gemflow export` first)")
+    return found[-1]
+
+
+def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, name: str | None = None) -> Source:
+    path = Path(json_path)
+    items = json.loads(path.read_text())
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{path}: expected a non-empty JSON list of LLaVA items")
+    return Source(name or path.parent.name, items, Path(root), weight)
+
+
+def locate_sources(cfg: DataConfig, data_root: str | Path) -> list[Path]:
+    """The JSON files a run would read, checked to exist (cheap: nothing is parsed)."""
+    paths = [resolve_export(data_root, cfg.export)] if cfg.export is not None else []
+    for i, src in enumerate(cfg.sources):
+        path = Path(data_root) / src.json
+        if not path.is_file():
+            raise ConfigError(f"train.data.sources[{i}].json: {path} does not exist")
+        paths.append(path)
+    return paths
+
+
+def build_sources(cfg: DataConfig, data_root: str | Path, split: str = "train") -> list[Source]:
+    """gemflow's export (if configured) plus the other LLaVA sets, with their weights."""
+    sources = []
+    if cfg.export is not None:
+        path = resolve_export(data_root, cfg.export)
+        if split != "train":
+            path = path.with_name(f"{split}.json")
+        sources.append(read_source(path, data_root, cfg.export_weight, f"gemflow:{path.parent.name}"))
+    for src in cfg.sources:
+        json_path = Path(data_root) / src.json
+        sources.append(read_source(json_path, Path(data_root) / (src.root or ""), src.weight, src.name))
+    return sources
+
+
+def mixture_index(sizes: list[int], weights: list[float], n_samples: int, seed: int) -> list[tuple[int, int]]:
+    """(source, item) pairs: each source gets a weight-proportional share of `n_samples`,
+    drawn without replacement within a pass over it, and the whole list is shuffled."""
+    rng = np.random.default_rng(seed)
+    shares = np.asarray(weights, dtype=float) / float(sum(weights)) * n_samples
+    counts = np.floor(shares).astype(int)
+    for k in np.argsort(counts - shares)[: n_samples - counts.sum()]:
+        counts[k] += 1
+    pairs = []
+    for source, (size, count) in enumerate(zip(sizes, counts)):
+        passes = [rng.permutation(size) for _ in range(-(-int(count) // size))] if count else []
+        order = np.concatenate(passes)[:count] if passes else []
+        pairs += [(source, int(i)) for i in order]
+    rng.shuffle(pairs)
+    return pairs
+
+
+class GemDataset(Dataset):
+    """Tokenized conversations with their ECG signal and page, sampled from a mixture."""
+
+    def __init__(self, sources: list[Source], tokenizer, template: Template, max_length: int,
+                 page_preprocess: Callable[[Image.Image], torch.Tensor] | None, use_ecg: bool,
+                 samples_per_epoch: int | None = None, seed: int = 0):
+        self.sources, self.tokenizer, self.template = sources, tokenizer, template
+        self.max_length, self.page_preprocess, self.use_ecg = max_length, page_preprocess, use_ecg
+        sizes = [len(s.items) for s in sources]
+        self.index = mixture_index(sizes, [s.weight for s in sources], samples_per_epoch or sum(sizes), seed)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        source = self.sources[self.index[i][0]]
+        item = source.items[self.index[i][1]]
+        sample_id = f"{source.name}/{item.get('id', self.index[i][1])}"
+        has_ecg = self.use_ecg and bool(item.get("ecg"))
+        has_image = self.page_preprocess is not None and bool(item.get("image"))
+        try:
+            turns = place_modalities(item["conversations"], has_ecg, has_image, sample_id)
+            ids, labels = tokenize_conversation(turns, self.tokenizer, self.template, self.max_length)
+        except (KeyError, SampleError) as err:
+            raise SampleError(f"sample {sample_id}: {err}") from err
+        out: dict[str, Any] = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                               "ecg": None, "image": None}
+        if has_ecg:
+            out["ecg"] = torch.from_numpy(load_ecg(source.root / item["ecg"]))
+        if has_image:
+            with Image.open(source.root / item["image"]) as page:
+                out["image"] = self.page_preprocess(page)
+        return out
+
+
+class GemCollator:
+    """Pads ids (pad id) and labels (IGNORE_INDEX) on the right; stacks ECGs and pages,
+    with zeros for a sample that lacks one (its prompt has no placeholder, so zeros go unused)."""
+
+    def __init__(self, pad_id: int, ecg_shape: tuple[int, int] | None, image_size: int | None):
+        self.pad_id, self.ecg_shape, self.image_size = pad_id, ecg_shape, image_size
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, b in enumerate(batch):
+            n = len(b["input_ids"])
+            ids[i, :n], labels[i, :n], mask[i, :n] = b["input_ids"], b["labels"], 1
+        out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if self.ecg_shape is not None:
+            out["ecgs"] = _stack([b["ecg"] for b in batch], self.ecg_shape)
+        if self.image_size is not None:
+            out["images"] = _stack([b["image"] for b in batch], (3, self.image_size, self.image_size))
+        return out
+
+
+def _stack(tensors: list[torch.Tensor | None], shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.stack([t if t is not None else torch.zeros(shape) for t in tensors])

@@ -13,8 +13,6 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from flows.common import RUNNER_ENV, WORKERS_ENV  # noqa: E402
-
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build grounded ECG instruction data with Prefect, and train GEM on it.")
 console = Console()
@@ -27,7 +25,20 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scri
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 
 
+def quiet_logs_if_asked(argv: List[str]) -> None:
+    """`--quiet`/`--json`: Prefect logs only warnings. Must run before Prefect is imported (it reads the level then)."""
+    if {"--quiet", "-q", "--json"} & set(argv):
+        os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+
+
+def _bars(as_json: bool, quiet: bool):
+    """Progress bars on stderr while a command runs (none for --quiet or --json)."""
+    from flows.progress import console_bars
+    return console_bars(enabled=not (quiet or as_json))
+
+
 def _runner_env(runner: Optional[str], workers: Optional[int]) -> None:
+    from flows.common import RUNNER_ENV, WORKERS_ENV
     if runner:
         os.environ[RUNNER_ENV] = runner
     if workers:
@@ -60,8 +71,9 @@ def run(source: List[str] = typer.Option(None, "--source", "-s", help="A corpus 
     """Run the whole dataset build: ingest, features, render, generate, validate, export."""
     _runner_env(runner, workers)
     from flows.build_dataset import build_dataset_flow
-    result = build_dataset_flow(data=data, sources=source or None, teacher=teacher, prompt_version=prompt_version,
-                                limit=limit, target_pairs=target_pairs, config_path=config)
+    with _bars(as_json, quiet):
+        result = build_dataset_flow(data=data, sources=source or None, teacher=teacher, prompt_version=prompt_version,
+                                    limit=limit, target_pairs=target_pairs, config_path=config)
     _print_result("gemflow run", result, as_json, quiet)
 
 
@@ -75,7 +87,8 @@ def demo(data: str = typer.Option("./gemflow-data", "--data", "-d"),
     from tasks.ingest.demo import write_demo_records
     folder = Path(data).expanduser().resolve() / "sources" / "demo"
     write_demo_records(folder, n=n, seed=seed)
-    result = build_dataset_flow(data=data, sources=[f"demo:{folder}"], teacher=teacher, config_path=config)
+    with _bars(as_json, quiet):
+        result = build_dataset_flow(data=data, sources=[f"demo:{folder}"], teacher=teacher, config_path=config)
     _print_result("gemflow demo", result, as_json, quiet)
     if not (quiet or as_json):
         console.print(f"Dataset root: {Path(data).resolve()}  (try: gemflow status --data {data})")
@@ -88,7 +101,9 @@ def ingest(source: List[str] = typer.Option(..., "--source", "-s"), data: str = 
     """Read WFDB corpora into canonical 12-lead records; bad records go to quarantine with a reason."""
     _runner_env(runner, workers)
     from flows.ingest import ingest_flow
-    _print_result("ingest", ingest_flow(data=data, sources=source, limit=limit, config_path=config), as_json, quiet)
+    with _bars(as_json, quiet):
+        result = ingest_flow(data=data, sources=source, limit=limit, config_path=config)
+    _print_result("ingest", result, as_json, quiet)
 
 
 @app.command()
@@ -97,7 +112,9 @@ def features(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: Opt
     """Measure every beat in every lead (beats, record_features)."""
     _runner_env(runner, workers)
     from flows.features import features_flow
-    _print_result("features", features_flow(data=data, config_path=config), as_json, quiet)
+    with _bars(as_json, quiet):
+        result = features_flow(data=data, config_path=config)
+    _print_result("features", result, as_json, quiet)
 
 
 @app.command()
@@ -106,7 +123,9 @@ def render(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: Optio
     """Draw the clinical 12-lead page of every record (images)."""
     _runner_env(runner, workers)
     from flows.render import render_flow
-    _print_result("render", render_flow(data=data, config_path=config), as_json, quiet)
+    with _bars(as_json, quiet):
+        result = render_flow(data=data, config_path=config)
+    _print_result("render", result, as_json, quiet)
 
 
 @app.command()
@@ -115,7 +134,9 @@ def generate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version:
              quiet: bool = QuietOpt) -> None:
     """Ask the teacher for an interpretation of every measured record (ledger: exactly once)."""
     from flows.generate import generate_flow
-    result = generate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config, limit=limit)
+    with _bars(as_json, quiet):
+        result = generate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config,
+                               limit=limit)
     _print_result("generate", result, as_json, quiet)
 
 
@@ -124,7 +145,8 @@ def validate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version:
              config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Check every response against its record's measurements (pairs, rejections)."""
     from flows.validate import validate_flow
-    result = validate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
+    with _bars(as_json, quiet):
+        result = validate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
     _print_result("validate", result, as_json, quiet)
 
 
@@ -133,7 +155,8 @@ def export(data: str = DataOpt, teacher: Optional[str] = None, prompt_version: O
            config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Write a versioned LLaVA dataset (JSON per split, Parquet, card), split by patient."""
     from flows.export import export_flow
-    result = export_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
+    with _bars(as_json, quiet):
+        result = export_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
     _print_result("export", result, as_json, quiet)
 
 
@@ -174,7 +197,71 @@ def interpret(record: str = typer.Argument(..., help="WFDB record path (with or 
     print_interpretation(console, result)
 
 
+@app.command()
+def evaluate(data: str = DataOpt, split: str = typer.Option("test", help="train, val or test."),
+             teacher: Optional[str] = typer.Option(None, help="Interpreter: a teacher from gemflow.yaml (default: template)."),
+             model: Optional[str] = typer.Option(None, "--model", help="Interpreter: a trained GEM checkpoint folder."),
+             judge: Optional[str] = typer.Option(None, help="Score GEM's 8 metrics with this LLM teacher as judge."),
+             export_version: Optional[str] = typer.Option(None, "--export", help="Export version (default: LATEST)."),
+             sighted: bool = typer.Option(False, "--sighted", help="Show the teacher the labels (an upper bound)."),
+             limit: Optional[int] = typer.Option(None, help="Evaluate at most N more items."),
+             retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo failed outputs and judgements."),
+             config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Evaluate an interpreter on a split: label F1/Hamming/AUC, grounding, judge metrics, report."""
+    from flows.evaluate import evaluate_flow
+    result = evaluate_flow(data=data, split=split, teacher=teacher, model=model, judge=judge,
+                           export_version=export_version, sighted=sighted, limit=limit, retry_failed=retry_failed,
+                           config_path=config)
+    _print_result("evaluate", result, as_json, quiet)
+
+
+@app.command("review-sheet")
+def review_sheet(data: str = DataOpt, split: str = typer.Option("test", help="train, val or test."),
+                 interpreter: List[str] = typer.Option(None, "--interpreter", "-i",
+                                                       help="An evaluated interpreter (repeat to compare)."),
+                 export_version: Optional[str] = typer.Option(None, "--export", help="Export version (default: LATEST)."),
+                 n: int = typer.Option(20, "--n", help="Items per interpreter (0: all)."),
+                 seed: int = typer.Option(0, help="Sampling and shuffling seed."),
+                 read: List[str] = typer.Option(None, "--read", help="Filled CSV(s) to summarize instead."),
+                 as_json: bool = JsonOpt) -> None:
+    """Write an HTML + CSV sheet for clinicians, or read filled sheets back into mean and SD tables."""
+    from tasks.evaluate import review
+    from tasks.evaluate.report import eval_root_of, write_split_report
+    if read:
+        summary, folders = review.read_back([Path(p) for p in read], eval_root_of(Path(data).expanduser().resolve()))
+        for folder in folders:
+            write_split_report(folder.parents[1])
+        typer.echo(json.dumps(summary, indent=2) if as_json else review.summary_markdown(summary))
+        return
+    if not interpreter:
+        raise typer.BadParameter("name at least one evaluated interpreter (or --read filled CSVs)", param_hint="--interpreter")
+    paths = review.make_sheet(data, split, list(interpreter), export_version, n or None, seed)
+    typer.echo(json.dumps({k: str(v) for k, v in paths.items()}, indent=2) if as_json else
+               f"Send to clinicians: {paths['html']} (or {paths['csv']}); keep {paths['key']} apart.")
+
+
+@app.command()
+def train(config: str = typer.Option(..., "--config", "-c", help="gemflow.yaml (its `train:` section) or that section."),
+          data: str = DataOpt, output: Optional[str] = typer.Option(None, help="Checkpoint folder."),
+          gpus: int = typer.Option(1, help="Ranks to launch (GPUs, or gloo CPU ranks with DS_ACCELERATOR=cpu)."),
+          launcher: str = typer.Option("deepspeed", help="deepspeed or torchrun."),
+          resume: Optional[str] = typer.Option(None, help="A checkpoint folder, or 'latest'."),
+          set_: List[str] = typer.Option(None, "--set", help="Override a train setting: key=value."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Validate the config and print the command."),
+          as_json: bool = JsonOpt) -> None:
+    """Train GEM on an exported dataset with DeepSpeed (the `train` flow)."""
+    from flows.train import train as train_flow
+    result = train_flow(config=config, data=data, output=output, gpus=gpus, launcher=launcher, resume=resume,
+                        overrides=set_ or None, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(result)
+
+
 def main() -> None:
+    import sys
+    quiet_logs_if_asked(sys.argv[1:])
     app()
 
 

@@ -1,0 +1,56 @@
+"""Flow `train-gem`: what the `gemflow.dataset.validated` trigger runs — one training run per dataset version."""
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.runtime import flow_run
+
+from flows.train import train
+
+FLOW_NAME = "train-gem"
+_GONE = {"FAILED", "CRASHED", "CANCELLED"}
+
+
+def dataset_path(dataset_uri: str) -> str:
+    """The local dataset root of a `file://` URI (object-store roots are not supported yet)."""
+    parsed = urlparse(dataset_uri)
+    if parsed.scheme in ("", "file"):
+        return unquote(parsed.path) if parsed.scheme else dataset_uri
+    raise ValueError(f"dataset URI {dataset_uri!r}: only local (file://) dataset roots are supported")
+
+
+def earlier_claim(run_name: str, me: str | None) -> str | None:
+    """The id of an earlier, not failed run of this flow for the same dataset version, if any."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        )
+    alive = [r for r in runs if r.state is None or r.state.type.value not in _GONE]
+    alive.sort(key=lambda r: (r.created, str(r.id)))
+    first = alive[0] if alive else None
+    return str(first.id) if first is not None and str(first.id) != me else None
+
+
+@flow(name=FLOW_NAME, flow_run_name="train-gem/{version}")
+def train_gem(dataset_uri: str, version: str, config: str = "gemflow.yaml", gpus: int = 1,
+              launcher: str = "deepspeed", dry_run: bool = False) -> dict:
+    """Train on export `version` of the dataset, unless another run for that version got there first.
+
+    The trigger may fire twice for one version (a rerun of the build emits the event again); the
+    earliest live run named `train-gem/<version>` trains, every later one returns `skipped`.
+    """
+    logger = get_run_logger()
+    name = f"{FLOW_NAME}/{version}"
+    other = earlier_claim(name, flow_run.id)
+    if other is not None:
+        logger.info("dataset version %s is already being trained by flow run %s: nothing to do", version, other)
+        return {"skipped": True, "version": version, "trained_by": other}
+    result = train(config=config, data=dataset_path(dataset_uri), gpus=gpus, launcher=launcher,
+                   overrides=[f"data.export={version}"], dry_run=dry_run)
+    return {"skipped": False, "version": version, **result}

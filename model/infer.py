@@ -80,7 +80,12 @@ class GemInterpreter:
 
 
 def interpret(record_path: str, ckpt: str, question: str = DEFAULT_QUESTION, max_new_tokens: int = 256,
-              device: str = "cpu", renderer: Renderer | None = None) -> str:
+              device: str = "cpu", renderer: Renderer | None = None, image_path: str | None = None) -> str:
     """One-shot: load `ckpt`, read and render `record_path` (any 12-lead WFDB record; resampled
-    to 500 Hz, first 10 s), return the model's interpretation."""
-    return GemInterpreter(ckpt, device, renderer).interpret(record_path, question, max_new_tokens)
+    to 500 Hz, first 10 s), return the model's interpretation. `image_path` uses an already
+    rendered page instead of drawing one."""
+    page = None
+    if image_path is not None:
+        with Image.open(image_path) as image:
+            page = image.convert("RGB")
+    return GemInterpreter(ckpt, device, renderer).interpret(record_path, question, max_new_tokens, page=page)

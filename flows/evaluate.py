@@ -1,0 +1,96 @@
+"""Evaluate flow: one interpreter (a teacher or a checkpoint) on one split of an export, optionally judged.
+
+Writes under `DATA/evaluation/<export>/<split>/<interpreter>/` (see tasks/evaluate/spec.py), resumably:
+a rerun skips finished items and judgements and appends only new parts. Publishes the split's
+report (all interpreters evaluated on it) as a markdown artifact and `report.md`.
+"""
+from __future__ import annotations
+
+import re
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
+
+from flows.common import settings, summarize
+from schemas.config import GemflowConfig
+from tasks.evaluate.report import write_split_report
+from tasks.evaluate.spec import EvalItem, EvalRun, interpreter_key, load_items, resolve_export
+from tasks.evaluate.stage import (EvalCounts, interpret_shard, judge_shard, pending_items, pending_judgement,
+                                  summarize_run)
+from tasks.evaluate.store import run_lock
+from tasks.shards import chunk
+
+
+def _is_llm(name: str | None, cfg: GemflowConfig) -> bool:
+    return name is not None and cfg.teacher_config(name).kind == "litellm"
+
+
+def _llm_options(name: str | None, cfg: GemflowConfig) -> dict:
+    """The runner's key, Prefect cap and process limiter for an LLM teacher or judge (nothing for the template)."""
+    if not _is_llm(name, cfg):
+        return {}
+    from flows.generate import llm_options
+    return llm_options(name, cfg.teacher_config(name))
+
+
+def _ensure_limits(cfg: GemflowConfig, *names: str | None) -> None:
+    """Create the Prefect limits of every LLM teacher or judge of the run before the first (strict) use."""
+    from flows.limits import ensure_teacher_limits
+    for name in {n for n in names if _is_llm(n, cfg)}:
+        ensure_teacher_limits(name, cfg.teacher_config(name))
+
+
+@task(name="evaluate-shard")
+def interpret_shard_task(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, teacher: str | None,
+                         model: str | None, sighted: bool) -> EvalCounts:
+    return interpret_shard(run, items, cfg, teacher, model, sighted, **_llm_options(teacher, cfg))
+
+
+@task(name="judge-shard")
+def judge_shard_task(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, judge: str,
+                     max_rounds: int) -> EvalCounts:
+    return judge_shard(run, items, cfg, judge, max_rounds, **_llm_options(judge, cfg))
+
+
+def _publish(report_path) -> None:
+    if report_path is None or FlowRunContext.get() is None:
+        return
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", report_path.read_text())  # PNGs live beside report.md
+    create_markdown_artifact(key="evaluation-report", markdown=text + f"\n\nReport and plots: `{report_path}`\n",
+                             description="gemflow evaluation: interpreters compared on one split")
+
+
+def _headline(metrics: dict) -> dict:
+    out = {"interpreter": metrics["interpreter"], "split": metrics["split"], "export": metrics["export"],
+           "macro_f1": metrics["labels"]["macro_f1"], "hamming_loss": metrics["labels"]["hamming_loss"],
+           "grounding_score": metrics["grounding"]["grounding_score"]}
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+@flow(name="evaluate", flow_run_name="evaluate/{split}")
+def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, model: str | None = None,
+                  judge: str | None = None, export_version: str | None = None, sighted: bool = False,
+                  limit: int | None = None, retry_failed: bool = False, judge_rounds: int = 3,
+                  shard_size: int = 50, config_path: str | None = None) -> dict:
+    """Interpret, score and (with `judge`) judge a split; `teacher` defaults to the template baseline."""
+    cfg, root = settings(data, config_path)
+    if teacher is None and model is None:
+        teacher = "template"
+    _ensure_limits(cfg, teacher, judge)  # an unknown teacher or judge fails here, naming the known ones
+    version = resolve_export(root, export_version)
+    items = load_items(root, version, split)
+    run = EvalRun(str(root.root), version, split, interpreter_key(teacher, model, sighted))
+    by_id = {i.item_id: i for i in items}
+    total = EvalCounts()
+    with run_lock(run.dir, "evaluate"):
+        for shard in chunk(pending_items(run, items, retry_failed)[:limit], shard_size):
+            total = total + interpret_shard_task(run, shard, cfg, teacher, model, sighted)
+        if judge is not None:
+            ids = pending_judgement(run, judge, retry_failed)[:limit]
+            for shard in chunk([by_id[i] for i in ids if i in by_id], shard_size):
+                total = total + judge_shard_task(run, shard, cfg, judge, judge_rounds)
+        metrics = summarize_run(run, len(items))
+        report = write_split_report(run.split_dir)
+    _publish(report)
+    return summarize("evaluate", total, {**_headline(metrics), "report": str(report)})

@@ -12,7 +12,11 @@ from tasks.features import detect_r_peaks, extract_features
 
 TOLERANCE_S = 0.075  # CPSC-2019 rule: a detection within 75 ms of a reference is a match
 F1_MIN = 0.97
+MITBIH_F1_MIN = 0.99
 LABEL_AGREEMENT_MIN = 0.90
+SINUS_CODES = {"426783006": "sinus rhythm", "427084000": "sinus tachycardia", "426177001": "sinus bradycardia"}
+LONG_QT = "111975006"  # prolonged QT interval
+QTC_RANGE_MS = (300.0, 560.0)
 
 # SNOMED code -> (name, the measurement that must agree with it)
 LABEL_RULES: dict[str, tuple[str, Callable[[RecordFeatures], bool]]] = {
@@ -63,6 +67,25 @@ def test_r_peaks_on_cpsc2019_reach_f1(cpsc2019_dir: Path, capsys):
     assert f1 >= F1_MIN, f"F1 {f1:.4f} < {F1_MIN}"
 
 
+def _f1(det: np.ndarray, ref: np.ndarray, tol: int) -> tuple[float, float, float]:
+    hit = _match(det, ref, tol)
+    sens, ppv = hit / ref.size, hit / max(det.size, 1)
+    return sens, ppv, 2 * sens * ppv / max(sens + ppv, 1e-12)
+
+
+def test_r_peaks_on_a_30_minute_mitbih_record_reach_f1(wfdb_samples_dir: Path):
+    """MIT-BIH 100, both leads, whole (long records: rhythm estimated locally, banded selection)."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(wfdb_samples_dir / "100"))
+    ann = wfdb.rdann(str(wfdb_samples_dir / "100"), "atr")
+    beat = set("NLRBAaJSVrFejnE/fQ?")
+    ref = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in beat])
+    for lead in range(rec.p_signal.shape[1]):
+        sens, ppv, f1 = _f1(detect_r_peaks(rec.p_signal[:, lead], rec.fs), ref, int(TOLERANCE_S * rec.fs))
+        assert f1 >= MITBIH_F1_MIN, (rec.sig_name[lead], sens, ppv)
+
+
 @pytest.fixture(scope="module")
 def cinc_results(cinc2021_dir: Path) -> list[tuple[str, list[str], RecordFeatures]]:
     import wfdb
@@ -110,3 +133,19 @@ def test_normal_sinus_records_read_as_regular_with_p_waves(cinc_results):
     nsr = [(rid, f) for rid, codes, f in cinc_results if "426783006" in codes]
     ok = [rid for rid, f in nsr if f.rhythm_regular and f.p_waves_present]
     assert len(ok) >= 0.8 * len(nsr), [rid for rid, _ in nsr if rid not in ok]
+
+
+def test_sinus_records_report_p_waves_present(cinc_results, capsys):
+    """Sinus rhythm, tachycardia (P merges with the previous T) and bradycardia all have P waves."""
+    sinus = [(rid, f) for rid, codes, f in cinc_results if SINUS_CODES.keys() & set(codes)]
+    absent = [(rid, f.hr_bpm) for rid, f in sinus if f.p_waves_present is not True]
+    with capsys.disabled():
+        print(f"\nCinC-2021 sinus records with P waves present: {len(sinus) - len(absent)}/{len(sinus)}")
+    assert sinus and len(absent) <= (1 - LABEL_AGREEMENT_MIN) * len(sinus), absent
+
+
+def test_qtc_is_physiological_without_a_long_qt_label(cinc_results):
+    """Bazett QTc within 300-560 ms in every record not labelled prolonged QT (a bad T end shows here)."""
+    checked = [(rid, f.qtc_ms) for rid, codes, f in cinc_results if LONG_QT not in codes]
+    outside = [(rid, qtc) for rid, qtc in checked if qtc is None or not QTC_RANGE_MS[0] <= qtc <= QTC_RANGE_MS[1]]
+    assert len(checked) >= 20 and not outside, outside

@@ -69,6 +69,22 @@ def test_beat_times_are_ordered_and_intervals_bounded(normal_record):
     assert (b["pr_ms"] < b["rr_ms"]).where(b["pr_ms"].notna() & b["rr_ms"].notna(), True).all()
 
 
+def test_at_a_fast_rate_p_waves_are_found_and_t_ends_before_the_next_p(cinc2021_dir: Path):
+    """HR06003, sinus tachycardia at 124 bpm: the P wave sits right after the T wave."""
+    signal, fs, leads = _read_cinc(cinc2021_dir, "HR06003")
+    res = extract_features(signal, fs, leads, "HR06003")
+    rec = res.record
+    assert rec.hr_bpm > 115 and rec.p_waves_present and 100 <= rec.pr_ms <= 200
+    assert 250 <= rec.qt_ms <= 340 and 360 <= rec.qtc_ms <= 460
+    b = res.beats.to_pandas().sort_values(["lead", "beat"])
+    nxt = b.groupby("lead")[["p_on_s", "qrs_on_s"]].shift(-1)
+    for col in ("p_on_s", "qrs_on_s"):
+        both = b["t_off_s"].notna() & nxt[col].notna()
+        assert both.sum() >= 0.5 * len(b) and (b.loc[both, "t_off_s"] <= nxt.loc[both, col] + 1e-6).all(), col
+    lead2 = b[b["lead"] == "II"]
+    assert lead2["p_peak_s"].notna().mean() >= 0.9 and lead2["p_amp_mv"].median() > 0.1
+
+
 def test_white_noise_and_flat_line_produce_no_beats():
     rng = np.random.default_rng(7)
     noise = rng.normal(0.0, 0.5, 5000)
@@ -108,6 +124,31 @@ def test_extract_many_collects_failures_and_keeps_going(normal_record):
     assert feats.column("record_id").to_pylist() == ["good", "good2"]
     assert [f[0] for f in failures] == ["flat"] and "usable leads" in failures[0][1]
     assert set(beats.column("record_id").to_pylist()) == {"good", "good2"}
+
+
+def test_record_with_fewer_usable_leads_than_asked_is_refused_with_the_count(normal_record):
+    signal, fs, leads = normal_record
+    x = signal.astype(np.float64).copy()
+    x[[3, 6, 9, 11]] = 0.0  # aVR, V1, V4, V6 flat: 8 usable leads
+    assert extract_features(x, fs, leads, "eight").record.usable_leads == [
+        "I", "II", "III", "aVL", "aVF", "V2", "V3", "V5"]  # the default (3) measures it
+    with pytest.raises(FeatureError) as err:
+        extract_features(x, fs, leads, "eight", min_usable_leads=9)
+    assert err.value.reason == "too few usable leads (8 < 9)"
+    assert {"aVR:flat", "V1:flat", "V4:flat", "V6:flat"} <= set(err.value.detail.split(", "))
+    beats, feats, failures = extract_many([("eight", x), ("twelve", signal)], fs, leads, min_usable_leads=9)
+    assert feats.column("record_id").to_pylist() == ["twelve"]
+    assert [rid for rid, _ in failures] == ["eight"] and failures[0][1].startswith("too few usable leads (8 < 9)")
+    assert extract_many([("eight", x)], fs, leads, min_usable_leads=8)[2] == []
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_min_usable_leads_must_be_a_positive_integer(normal_record, bad):
+    signal, fs, leads = normal_record
+    with pytest.raises(ValueError, match="min_usable_leads"):
+        extract_features(signal, fs, leads, "x", min_usable_leads=bad)
+    with pytest.raises(ValueError, match="min_usable_leads"):
+        extract_many([("x", signal)], fs, leads, min_usable_leads=bad)
 
 
 def test_other_rates_and_lowercase_lead_names_are_measured(wfdb_samples_dir, ptbxl_dir):

@@ -1,4 +1,4 @@
-"""Beat detection: QRS energy envelopes per lead, an adaptive peak picker, and multi-lead fusion."""
+"""Beat detection: QRS energy envelopes per lead, a threshold first pass, rhythm-aware selection, fusion."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,11 +7,13 @@ from scipy import signal as sps
 
 from tasks.features.filters import band_sos, clean_band, despike, qrs_band
 from tasks.features.quality import assess_leads
+from tasks.features.selection import select_beats, steepness
 
 ENVELOPE_S = 0.08  # moving-window integration width
 REFRACTORY_S = 0.25  # no two beats closer than this (240 bpm)
 T_WAVE_S = 0.45  # a peak this close to the previous beat must be strong to count
 LOCAL_WINDOW_S = 5.0  # span over which the signal level is estimated
+LEVEL_PERCENTILE = 80  # the QRS level: this percentile of the candidate heights in that span
 THRESHOLD = 0.40  # accept peaks above this share of the local QRS level
 SEARCHBACK = 0.25  # in a long gap, accept the best peak above this share
 LONG_GAP = 1.4  # a gap this many median RRs long triggers searchback
@@ -22,6 +24,7 @@ T_GUARD_RATIO = 0.5  # ... a peak must reach this share of that beat's height
 T_SHARP_RATIO = 0.25  # ... and this share of its 15-45 Hz envelope
 SHARP_BAND_HZ = (15.0, 45.0)
 REFINE_S = 0.06  # an R peak lies within this of the envelope peak
+CANDIDATE_SPACING_S = 0.10  # envelope peaks this far apart are all candidates for the selection
 
 
 def qrs_envelope(band: np.ndarray, fs: float) -> np.ndarray:
@@ -35,11 +38,18 @@ def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
     """QRS level around each candidate: the 80th percentile of candidate heights within the window."""
     heights = env[cand]
     half = LOCAL_WINDOW_S * fs / 2.0
-    levels = np.empty(len(cand))
-    for i, c in enumerate(cand):
-        near = heights[np.abs(cand - c) <= half]
-        levels[i] = np.percentile(near, 80) if near.size >= 3 else heights.max()
-    return levels
+    lo = np.searchsorted(cand, cand - half, side="left")
+    hi = np.searchsorted(cand, cand + half, side="right")
+    count = hi - lo
+    idx = lo[:, None] + np.arange(max(1, int(count.max(initial=1))))[None, :]
+    near = np.sort(np.where(idx < hi[:, None], heights[np.minimum(idx, cand.size - 1)], np.inf), axis=1)
+    pos = LEVEL_PERCENTILE / 100.0 * (count - 1)  # linear interpolation, as np.percentile
+    below = np.floor(pos).astype(np.int64)
+    above = np.minimum(below + 1, count - 1)
+    rows = np.arange(cand.size)
+    low, high = near[rows, below], near[rows, above]
+    levels = low + (pos - below) * np.where(above > below, high - low, 0.0)
+    return np.where(count >= 3, levels, heights.max())
 
 
 def _peak(a: np.ndarray, c: int, fs: float) -> float:
@@ -60,17 +70,19 @@ def _rr_estimate(cand: np.ndarray, heights: np.ndarray, level: np.ndarray, fs: f
     return float(np.median(rr)) if rr.size else fs
 
 
-def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> np.ndarray:
-    """Sample indices of QRS complexes on a 1-D envelope (adaptive threshold, T-wave guard, searchback).
+def first_pass(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> np.ndarray:
+    """Threshold-only QRS picks on a 1-D envelope (adaptive threshold, T-wave guard, searchback).
 
     `sharp` (optional) is a high-band (15-45 Hz) envelope: T waves have little energy there.
     """
-    edge = int(EDGE_S * fs)
-    cand, _ = sps.find_peaks(env, distance=max(1, int(REFRACTORY_S * fs)))
-    cand = cand[(cand >= edge) & (cand < env.size - edge)]
+    cand = _candidates(env, fs, REFRACTORY_S)
     if cand.size == 0:
-        return cand.astype(np.int64)
-    level = _local_level(env, cand, fs)
+        return cand
+    return _threshold_pick(env, cand, _local_level(env, cand, fs), fs, sharp)
+
+
+def _threshold_pick(env: np.ndarray, cand: np.ndarray, level: np.ndarray, fs: float,
+                    sharp: np.ndarray | None) -> np.ndarray:
     heights = env[cand]
     guard = np.clip(T_GUARD_RR * _rr_estimate(cand, heights, level, fs), REFRACTORY_S * fs, T_WAVE_S * fs)
     keep = heights >= THRESHOLD * level
@@ -86,17 +98,12 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
 
 
 def _searchback(beats: np.ndarray, cand: np.ndarray, heights: np.ndarray, level: np.ndarray, fs: float) -> np.ndarray:
-    """Add the strongest sub-threshold candidate in each gap longer than LONG_GAP median RRs.
-
-    The record's two ends count as gaps too when they leave room for a whole RR.
-    """
+    """Add the strongest sub-threshold candidate in each gap longer than LONG_GAP median RRs."""
     if beats.size < 3:
         return beats
     rr = float(np.median(np.diff(beats)))
-    gaps = list(zip(beats[:-1], beats[1:]))
-    gaps = [(beats[0] - rr * LONG_GAP, beats[0])] + gaps + [(beats[-1], beats[-1] + rr * LONG_GAP)]
     added = []
-    for a, b in gaps:
+    for a, b in zip(beats[:-1], beats[1:]):
         if b - a < LONG_GAP * rr:
             continue
         inside = (cand > a + REFRACTORY_S * fs) & (cand < b - REFRACTORY_S * fs)
@@ -104,6 +111,28 @@ def _searchback(beats: np.ndarray, cand: np.ndarray, heights: np.ndarray, level:
         if inside.any():
             added.append(cand[inside][np.argmax(heights[inside])])
     return np.sort(np.concatenate([beats, np.asarray(added, dtype=np.int64)]))
+
+
+def _candidates(env: np.ndarray, fs: float, spacing_s: float) -> np.ndarray:
+    """Envelope peaks at least spacing_s apart, away from the filter transients at both ends."""
+    edge = int(EDGE_S * fs)
+    cand, _ = sps.find_peaks(env, distance=max(1, int(spacing_s * fs)))
+    return cand[(cand >= edge) & (cand < env.size - edge)].astype(np.int64)
+
+
+def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> np.ndarray:
+    """Sample indices of QRS complexes on a 1-D envelope: a threshold first pass gives the rhythm,
+    then the best path through all candidates under that rhythm is chosen (tasks/features/selection.py).
+    """
+    sparse = _candidates(env, fs, REFRACTORY_S)
+    if sparse.size == 0:
+        return sparse
+    level = _local_level(env, sparse, fs)
+    first = _threshold_pick(env, sparse, level, fs, sharp)
+    cand = _candidates(env, fs, CANDIDATE_SPACING_S)
+    height = env[cand] / np.interp(cand, sparse, level)
+    slope = None if sharp is None else steepness(sharp, cand, fs)
+    return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs))
 
 
 def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = 0.06) -> np.ndarray:
@@ -119,7 +148,7 @@ def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = 0.
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
-    """R-peak sample indices in one lead (mV): QRS envelope, adaptive peak picking, peak refinement."""
+    """R-peak sample indices in one lead (mV): QRS envelope, rhythm-aware beat selection, peak refinement."""
     x = np.asarray(signal, dtype=np.float64).ravel()
     if x.size < int(fs) or not np.isfinite(x).all():
         return np.zeros(0, dtype=np.int64)
@@ -144,7 +173,7 @@ def _fuse(env: np.ndarray) -> np.ndarray:
 
 
 def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:
-    """One set of beats for a record: the single-lead picker run on envelopes fused over usable leads.
+    """One set of beats for a record: the single-lead selection run on envelopes fused over usable leads.
 
     Returns the fused envelope peaks (sample indices), i.e. the centre of QRS energy of each beat.
     """

@@ -2,7 +2,8 @@
 
 Every array here has shape (n_leads, n_beats) or (n_beats,); NaN marks "absent or not
 measurable". Times are fractional sample indices into the record; amplitudes are mV from the
-beat's isoelectric level (the flattest 20 ms of the PR segment).
+beat's isoelectric level (the flattest 20 ms of the PR segment), P from the line joining the ends
+of its search window (at fast rates it rides on the previous T's tail).
 """
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ MIN_WAVE_MV = 0.05  # Q, R, S, P smaller than this are absent
 MIN_T_MV = 0.05  # T waves smaller than this are flat: amplitude kept, timings null
 SMOOTH_S = 0.030  # P and T are found on a moving average of this width
 ST_AFTER_J_S = 0.060
+P_ZONE_S = 0.18  # the T peak is sought at least this long before the next beat (its P lives there)
+T_TO_P_S = 0.06  # the P wave is sought from this long after the previous beat's T peak
+EXTREMUM_S = 0.02  # a P peak is the largest (or smallest) value within this either side
+T_END_SEARCH_S = 0.20  # the steepest point of T's descending limb lies within this after its peak
+T_END_REACH_S = 0.15  # ... and T ends at most this long after that point
 
 
 @dataclass
@@ -28,6 +34,7 @@ class Delineation:
 
     qrs_on_g: np.ndarray
     qrs_off_g: np.ndarray
+    p_window_in: np.ndarray  # (B,) the beat's P search window lies inside the record
     fid: dict[str, np.ndarray] = field(default_factory=dict)  # "p_on", "r_peak", ... -> (L, B)
     amp: dict[str, np.ndarray] = field(default_factory=dict)  # "p", "q", "r", "s", "t", "st"
 
@@ -148,30 +155,47 @@ def _tangent_cross(ys: np.ndarray, ds: np.ndarray, k: np.ndarray, fs: float) -> 
     return np.where(ok, k - yk / np.where(ok, sk, 1.0) * fs, np.nan)
 
 
-def _t_wave(ys: np.ndarray, ds: np.ndarray, j: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> dict:
-    """T peak (largest deviation in [lo, hi]), onset and end by the tangent method; flat T -> NaN times."""
-    w = ys.shape[-1]
-    pk = _arg_in(np.abs(ys), _range_mask(w, lo, hi))
+def _t_peak(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """T peak (largest deviation in [lo, hi]; NaN when flat) and its signed amplitude."""
+    pk = _arg_in(np.abs(ys), _range_mask(ys.shape[-1], lo, hi))
     amp = _take(ys, pk)
+    return np.where(np.abs(amp) >= MIN_T_MV, pk, np.nan), amp
+
+
+def _t_bounds(ys: np.ndarray, ds: np.ndarray, j: np.ndarray, pk: np.ndarray, amp: np.ndarray,
+              limit: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """T onset and end by the tangent method: the tangent at the steepest point of each limb meets the
+    isoelectric line. The descending limb is searched, and the end kept, before `limit` (next P/QRS)."""
+    w = ys.shape[-1]
     sign = np.sign(np.nan_to_num(amp))[..., None]
-    pk = np.where(np.abs(amp) >= MIN_T_MV, pk, np.nan)
-    k_end = _arg_in(-sign * ds, _range_mask(w, pk, pk + 0.2 * fs))
-    end = np.clip(_tangent_cross(ys, ds, k_end, fs), k_end, k_end + 0.15 * fs)
+    limit = np.fmin(limit, pk + T_END_SEARCH_S * fs + T_END_REACH_S * fs)
+    k_end = _arg_in(-sign * ds, _range_mask(w, pk, np.fmin(pk + T_END_SEARCH_S * fs, limit)))
+    end = np.clip(_tangent_cross(ys, ds, k_end, fs), k_end, np.fmax(k_end, limit))
     k_on = _arg_in(sign * ds, _range_mask(w, j, pk))
     on = np.clip(_tangent_cross(ys, ds, k_on, fs), j, k_on)
-    return {"t_on": on, "t_peak": pk, "t_off": np.where(end < w, end, np.nan), "t_amp": amp}
+    inside = np.isfinite(_take(ys, np.floor(end)))  # not past the record's (NaN-padded) end
+    return on, np.where(inside, end, np.nan)
 
 
 def _p_wave(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> dict:
-    """P peak (largest deviation in [lo, hi], interior only); on/off where it falls to 25% above its base."""
+    """P wave in [lo, hi]: the largest deviation from the straight line joining the window's ends
+    (so a P riding on the tail of the previous T still stands out) at a true peak or trough of the
+    signal (a bend in the T's descending limb is not a P), interior only, >= MIN_WAVE_MV.
+
+    Its amplitude is that deviation; on/off are where it falls to 25% above its base on either side.
+    """
     w = ys.shape[-1]
-    pk = _arg_in(np.abs(ys), _range_mask(w, lo, hi))
-    amp = _take(ys, pk)
+    lo, hi = np.broadcast_to(lo, ys.shape[:-1]), np.broadcast_to(hi, ys.shape[:-1])
+    y_lo, y_hi = _take(ys, np.round(lo)), _take(ys, np.round(hi))
+    frac = (np.arange(w) - lo[..., None]) / np.maximum(hi - lo, 1.0)[..., None]
+    dev = ys - (y_lo[..., None] + frac * (y_hi - y_lo)[..., None])
+    pk = _arg_in(np.abs(dev), _range_mask(w, lo, hi) & _extrema(ys, dev, fs))
+    amp = _take(dev, pk)
     interior = (pk > lo + 0.01 * fs) & (pk < hi - 0.01 * fs)
     present = interior & (np.abs(amp) >= MIN_WAVE_MV)
     pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    v = np.sign(np.nan_to_num(amp))[..., None] * ys  # the P wave made positive
-    before = _range_mask(w, pk - 0.12 * fs, pk - 1)
+    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
+    before = _range_mask(w, np.fmax(pk - 0.12 * fs, lo - 0.03 * fs), pk - 1)
     after = _range_mask(w, pk + 1, np.minimum(pk + 0.12 * fs, hi + 0.03 * fs))
     top = np.abs(np.nan_to_num(amp))
     base_on = np.min(np.where(before, v, top[..., None]), axis=-1)
@@ -181,24 +205,70 @@ def _p_wave(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> dict:
     return {"p_on": on, "p_peak": pk, "p_off": off, "p_amp": amp}
 
 
+def _column_median(a: np.ndarray) -> np.ndarray:
+    """Median over the first axis ignoring NaN; NaN for all-NaN columns (without a warning)."""
+    ok = np.isfinite(a).any(axis=0)
+    out = np.full(a.shape[1:], np.nan)
+    if ok.any():
+        out[ok] = np.nanmedian(a[:, ok], axis=0)
+    return out
+
+
+def _extrema(ys: np.ndarray, dev: np.ndarray, fs: float) -> np.ndarray:
+    """Where ys has a local maximum (with dev > 0) or minimum (dev < 0) within +-EXTREMUM_S."""
+    width = 2 * max(1, int(EXTREMUM_S * fs)) + 1
+    y = np.nan_to_num(ys)
+    peak = y >= ndimage.maximum_filter1d(y, width, axis=-1)
+    trough = y <= ndimage.minimum_filter1d(y, width, axis=-1)
+    return (peak & (dev > 0)) | (trough & (dev < 0))
+
+
+def _to_neighbour(a: np.ndarray, rr: np.ndarray, step: int) -> np.ndarray:
+    """Window index of beat b+step's value a (window indices, beats on the last axis) in beat b's window.
+
+    rr: samples from beat b to beat b+step (signed). NaN where that beat does not exist.
+    """
+    out = np.full(a.shape, np.nan)
+    if a.shape[-1] > 1:
+        if step > 0:
+            out[..., :-1] = a[..., 1:]
+        else:
+            out[..., 1:] = a[..., :-1]
+    return out + rr
+
+
+def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray, off_l: np.ndarray,
+             usable: np.ndarray, beats: np.ndarray, c: int, fs: float) -> tuple[dict, dict]:
+    """T and P waves of every beat, each bounded by the other: T peak before the next beat's P zone,
+    P after the previous beat's T peak (where T and P merge at fast rates), T end before the next P/QRS."""
+    rr = np.diff(beats).astype(float)
+    rr_next = np.append(rr, rr[-1] if rr.size else fs)
+    rr_prev = np.insert(rr, 0, rr[0] if rr.size else fs)
+    t_hi = c + np.minimum(np.minimum(0.7 * rr_next, rr_next - P_ZONE_S * fs), (POST_S - 0.15) * fs)
+    t_pk, t_amp = _t_peak(ys, off_g + 0.05 * fs, t_hi)
+    t_global = _column_median(np.where(usable[:, None], t_pk, np.nan))
+    prev_t = _to_neighbour(t_global, -rr_prev, -1)
+    p_lo = np.fmax(on_g - np.minimum(0.30 * fs, 0.5 * rr_prev), prev_t + T_TO_P_S * fs)
+    p = _p_wave(ys, p_lo, on_g - 0.02 * fs, fs)
+    next_qrs = _to_neighbour(on_g, rr_next, 1)
+    limit = np.fmin(_to_neighbour(p["p_on"], rr_next, 1), next_qrs - 0.02 * fs)
+    t_on, t_off = _t_bounds(ys, ds, off_l, t_pk, t_amp, limit, fs)
+    p["window_lo"] = p_lo
+    return {"t_on": t_on, "t_peak": t_pk, "t_off": t_off, "t_amp": t_amp}, p
+
+
 def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -> Delineation:
     """Delineate every beat in every lead of a cleaned (L, N) signal; fiducials returned in record samples."""
     seg, pos, c = _windows(x, beats, fs)
     slope = np.gradient(seg, axis=-1) * fs
     on_g, off_g = global_qrs(slope, usable, c, fs)
-    rr = np.diff(beats).astype(float)
-    rr_next = np.append(rr, rr[-1] if rr.size else fs) if beats.size else rr
-    rr_prev = np.insert(rr, 0, rr[0] if rr.size else fs) if beats.size else rr
     iso = _iso(seg, slope, on_g, fs)
     y = seg - iso[..., None]
     on_l, off_l = _lead_qrs(slope, on_g, off_g)
     fid = _qrs_waves(y, on_l, off_l)
     ys = _smooth(y, int(SMOOTH_S * fs))
     ds = np.gradient(ys, axis=-1) * fs
-    t_hi = c + np.minimum(0.7 * rr_next, (POST_S - 0.15) * fs)
-    t = _t_wave(ys, ds, off_l, off_g + 0.05 * fs, t_hi, fs)
-    p_lo = on_g - np.minimum(0.30 * fs, 0.5 * rr_prev)
-    p = _p_wave(ys, p_lo, on_g - 0.02 * fs, fs)
+    t, p = _t_and_p(ys, ds, on_g, off_g, off_l, usable, beats, c, fs)
     fid.update(qrs_on=on_l, qrs_off=off_l, j=off_l, t_on=t["t_on"], t_peak=t["t_peak"], t_off=t["t_off"],
                p_on=p["p_on"], p_peak=p["p_peak"], p_off=p["p_off"])
     amp = {"p": p["p_amp"], "t": t["t_amp"], "st": _take(y, off_l + round(ST_AFTER_J_S * fs))}
@@ -206,4 +276,5 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
         amp[wave] = _take(y, fid[f"{wave}_peak"])
     shift = pos[:, 0]  # record sample of window index 0, per beat
     to_rec = {k: v + shift for k, v in fid.items()}
-    return Delineation(qrs_on_g=on_g + shift, qrs_off_g=off_g + shift, fid=to_rec, amp=amp)
+    return Delineation(qrs_on_g=on_g + shift, qrs_off_g=off_g + shift, p_window_in=p["window_lo"] + shift >= 0,
+                       fid=to_rec, amp=amp)

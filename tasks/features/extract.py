@@ -17,7 +17,7 @@ from tasks.features.filters import clean_band, despike, qrs_band
 from tasks.features.delineate import Delineation, delineate
 from tasks.features.quality import LeadQuality, assess_leads
 
-MIN_USABLE_LEADS = 3
+MIN_USABLE_LEADS = 3  # default of min_usable_leads (gemflow.yaml: features.min_usable_leads)
 MIN_SECONDS = 4.0
 MIN_BEATS = 2
 PR_BOUNDS_MS = (50.0, 400.0)
@@ -25,6 +25,8 @@ QRS_BOUNDS_MS = (30.0, 250.0)
 QT_BOUNDS_MS = (150.0, 700.0)
 _CANONICAL = {name.lower(): name for name in LEADS_12}  # "avr" -> "aVR"
 GLOBAL_PERCENTILE = 75  # per-beat PR/QT across leads: the latest onsets/ends seen in most leads
+CLEAR_T_MV = 0.10  # the record QT uses leads whose T wave is at least this tall ...
+CLEAR_T_SHARE = 0.25  # ... and at least this share of the beat's tallest T
 
 
 class FeatureError(ValueError):
@@ -118,6 +120,15 @@ def _per_beat(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _clear_t(qt: np.ndarray, t_amp: np.ndarray) -> np.ndarray:
+    """QT only from leads whose T wave is clear in that beat: at least CLEAR_T_MV and CLEAR_T_SHARE of
+    the beat's largest T. A shallow T has a shallow descending limb, and its tangent lands late."""
+    a = np.abs(t_amp)
+    top = np.max(np.nan_to_num(a), axis=0, initial=0.0)
+    clear = a >= np.maximum(CLEAR_T_MV, CLEAR_T_SHARE * top)
+    return np.where(clear, qt, np.nan)
+
+
 def _intervals(cols: dict[str, np.ndarray], d: Delineation, usable: np.ndarray, p_leads: np.ndarray,
                fs: float) -> dict:
     """Record PR/QRS/QT/QTc as medians over valid beats.
@@ -127,7 +138,7 @@ def _intervals(cols: dict[str, np.ndarray], d: Delineation, usable: np.ndarray, 
     """
     qrs_g = _bounded(_ms(d.qrs_off_g - d.qrs_on_g, fs), *QRS_BOUNDS_MS)
     pr = _median(cols["pr_ms"][p_leads].ravel()) if p_leads.any() else None
-    qt = _median(_per_beat(cols["qt_ms"][usable]))
+    qt = _median(_per_beat(_clear_t(cols["qt_ms"][usable], cols["t_amp_mv"][usable])))
     rr_s = (_median(cols["rr_ms"][0]) or np.nan) / 1000.0
     return {
         "pr_ms": _round(pr), "qrs_ms": _round(_median(qrs_g)), "qt_ms": _round(qt),
@@ -142,7 +153,8 @@ def _record_features(record_id: str, leads: Sequence[str], q: LeadQuality, beats
     rr = cols["rr_ms"][0][1:]
     rr_mean = float(np.mean(rr)) if rr.size else None
     hr = 60000.0 / rr_mean if rr_mean else None
-    p_leads = usable & measures.consistent_p_leads(np.isfinite(cols["p_peak_s"]), cols["pr_ms"])
+    eligible = d.p_window_in & measures.dominant_beats(cols["rr_ms"][0])
+    p_leads = usable & measures.consistent_p_leads(np.isfinite(cols["p_peak_s"]), cols["pr_ms"], eligible)
     p_present = measures.p_waves_present(p_leads[usable])
     iv = _intervals(cols, d, usable, p_leads if p_present else np.zeros_like(p_leads), fs)
     regular = measures.rr_regular(rr)
@@ -168,11 +180,21 @@ def _record_features(record_id: str, leads: Sequence[str], q: LeadQuality, beats
     )
 
 
-def extract_features(signal: np.ndarray, fs: float, leads: Sequence[str], record_id: str) -> FeatureResult:
+def _check_min_leads(min_usable_leads: int) -> int:
+    if isinstance(min_usable_leads, bool) or not isinstance(min_usable_leads, (int, np.integer)) \
+            or min_usable_leads < 1:
+        raise ValueError(f"min_usable_leads must be an integer >= 1, got {min_usable_leads!r}")
+    return int(min_usable_leads)
+
+
+def extract_features(signal: np.ndarray, fs: float, leads: Sequence[str], record_id: str, *,
+                     min_usable_leads: int = MIN_USABLE_LEADS) -> FeatureResult:
     """Measure every beat in every usable lead of one record (mV, (n_leads, n_samples)).
 
-    Raises FeatureError (with a `reason` for quarantine) when the record cannot be measured.
+    Raises FeatureError (with a `reason` for quarantine) when the record cannot be measured, e.g.
+    fewer than `min_usable_leads` leads pass the quality gate; ValueError for a bad min_usable_leads.
     """
+    min_usable_leads = _check_min_leads(min_usable_leads)
     x = _check_input(signal, fs, leads)
     leads = [_CANONICAL.get(str(name).lower(), str(name)) for name in leads]
     raw = np.where(np.isfinite(x), x, 0.0)
@@ -181,9 +203,9 @@ def extract_features(signal: np.ndarray, fs: float, leads: Sequence[str], record
     band = qrs_band(raw, fs)
     q = assess_leads(np.where(np.isfinite(x), raw, np.nan), clean, band, fs)
     usable = q.usable
-    if usable.sum() < MIN_USABLE_LEADS:
+    if usable.sum() < min_usable_leads:
         issues = ", ".join(f"{leads[i]}:{q.issues[i]}" for i in np.flatnonzero(~usable))
-        raise FeatureError(f"too few usable leads ({int(usable.sum())} < {MIN_USABLE_LEADS})", issues)
+        raise FeatureError(f"too few usable leads ({int(usable.sum())} < {min_usable_leads})", issues)
     beats = detect_beats(raw, band, fs, usable)
     if beats.size < MIN_BEATS:
         raise FeatureError(f"too few beats detected ({beats.size} < {MIN_BEATS})")
@@ -193,15 +215,19 @@ def extract_features(signal: np.ndarray, fs: float, leads: Sequence[str], record
     return FeatureResult(beats=tbl, record=_record_features(record_id, leads, q, tbl, cols, d, fs))
 
 
-def extract_many(records: Iterable[tuple[str, np.ndarray]], fs: float, leads: Sequence[str],
-                 ) -> tuple[pa.Table, pa.Table, list[tuple[str, str]]]:
-    """One shard: (beats table, record_features table, [(record_id, reason)] for records that failed)."""
+def extract_many(records: Iterable[tuple[str, np.ndarray]], fs: float, leads: Sequence[str], *,
+                 min_usable_leads: int = MIN_USABLE_LEADS) -> tuple[pa.Table, pa.Table, list[tuple[str, str]]]:
+    """One shard: (beats table, record_features table, [(record_id, reason)] for records that failed).
+
+    `min_usable_leads` (features.min_usable_leads in gemflow.yaml) is passed to every extract_features.
+    """
+    min_usable_leads = _check_min_leads(min_usable_leads)
     beat_tables: list[pa.Table] = []
     rows: list[dict] = []
     failures: list[tuple[str, str]] = []
     for record_id, signal in records:
         try:
-            res = extract_features(signal, fs, leads, record_id)
+            res = extract_features(signal, fs, leads, record_id, min_usable_leads=min_usable_leads)
         except FeatureError as err:
             failures.append((record_id, str(err)))
             continue

@@ -1,6 +1,8 @@
 """Signal conditioning shared by the features modules: despiking and zero-phase band-pass filters."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
@@ -13,6 +15,12 @@ SPIKE_MIN_MV = 0.5
 
 def band_sos(fs: float, low: float | None, high: float | None) -> np.ndarray:
     """Second-order Butterworth sections (band, high or low pass); the high edge stays below Nyquist."""
+    return _design(float(fs), low, high).copy()
+
+
+@lru_cache(maxsize=64)
+def _design(fs: float, low: float | None, high: float | None) -> np.ndarray:
+    """The filter design, cached per (fs, band): it costs more than filtering a 10 s record."""
     nyq = fs / 2.0
     high = None if high is None else min(high, 0.8 * nyq)
     if low and high:

@@ -23,6 +23,8 @@ IRREGULAR_SHARE = 0.35  # rhythm is irregular when more successive RR changes th
 P_LEAD_SHARE = 0.7  # a lead shows P waves when this share of its beats have one ...
 PR_SPREAD_MS = 40.0  # ... at a consistent PR (interquartile range over beats)
 P_MIN_LEADS = 2  # P waves are present when this many leads show them
+P_MIN_BEATS = 3  # ... judged on at least this many eligible beats
+PREMATURE_SHARE = 0.8  # a beat this much earlier than the median RR is premature (no sinus P expected)
 
 
 def _median_present(v: np.ndarray) -> float | None:
@@ -104,12 +106,26 @@ def rr_regular(rr_ms: np.ndarray) -> bool | None:
     return bool(jumps.mean() <= IRREGULAR_SHARE)
 
 
-def consistent_p_leads(p_found: np.ndarray, pr_ms: np.ndarray) -> np.ndarray:
-    """(L,) mask of leads whose P wave shows in most beats at a consistent PR interval."""
+def dominant_beats(rr_ms: np.ndarray) -> np.ndarray:
+    """(B,) mask of beats that are not premature (RR to the previous beat >= PREMATURE_SHARE of the
+    median): an early (ectopic) beat is not expected to follow a P wave. Beat 0 counts as dominant."""
+    rr = np.asarray(rr_ms, dtype=np.float64)
+    ok = np.isfinite(rr)
+    if not ok.any():
+        return np.ones(rr.shape, dtype=bool)
+    return ~ok | (rr >= PREMATURE_SHARE * np.median(rr[ok]))
+
+
+def consistent_p_leads(p_found: np.ndarray, pr_ms: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
+    """(L,) mask of leads whose P wave shows in most eligible beats at a consistent PR interval.
+
+    `eligible` (B,): the beats that count (P window inside the record, not premature); default all.
+    """
     out = np.zeros(p_found.shape[0], dtype=bool)
-    if p_found.shape[-1] == 0:
+    elig = np.ones(p_found.shape[-1], dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
+    if elig.sum() < P_MIN_BEATS:
         return out
-    for i, (found, pr) in enumerate(zip(p_found, pr_ms)):
+    for i, (found, pr) in enumerate(zip(p_found[:, elig], pr_ms[:, elig])):
         pr = pr[found & np.isfinite(pr)]
         if found.mean() < P_LEAD_SHARE or pr.size < 2:
             continue

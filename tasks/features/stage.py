@@ -40,7 +40,7 @@ def features_shard(root_dir: str, items: list[tuple[str, str]], settings: Featur
     """Measure one shard; records too noisy or flat to measure go to quarantine with stage `features`."""
     root = DataRoot.open(root_dir)
     signals = ((rid, read_signal(root, rel)) for rid, rel in items)
-    beats, feats, failures = extract_many(signals, CANONICAL_FS, LEADS_12)
+    beats, feats, failures = extract_many(signals, CANONICAL_FS, LEADS_12, min_usable_leads=settings.min_usable_leads)
     bad = [{"record_id": rid, "path": "", "source": rid.split("-", 1)[0], "stage": STAGE,
             "reason": "not measurable", "detail": reason} for rid, reason in failures]
     TableStore(root).commit(

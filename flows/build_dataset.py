@@ -4,15 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
-from prefect.context import FlowRunContext
 
-from flows.common import settings
+from flows.common import publish_run_report, resolved_teacher, settings
 from flows.events import maybe_emit_validated
 from flows.export import export_flow
 from flows.features import features_flow
 from flows.generate import generate_flow
 from flows.ingest import ingest_flow
+from flows.progress import StageProgress
 from flows.regenerate_rejected import regenerate_rejected_flow
 from flows.render import render_flow
 from flows.validate import validate_flow
@@ -26,7 +25,8 @@ def run_name(sources: list[str] | None, teacher: str | None, prompt_version: str
 def _flow_run_name() -> str:
     from prefect.runtime import flow_run
     p = flow_run.parameters
-    return run_name(p.get("sources"), p.get("teacher"), p.get("prompt_version"))
+    teacher, version = resolved_teacher(p.get("teacher"), p.get("prompt_version"), p.get("config_path"))
+    return run_name(p.get("sources"), teacher, version)
 
 
 @flow(name="build-dataset", flow_run_name=_flow_run_name)
@@ -36,13 +36,17 @@ def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str
     """ingest -> features -> render -> generate -> validate -> export, then the event if the target is met."""
     cfg, root = settings(data, config_path, teacher=teacher, prompt_version=prompt_version,
                          target_pairs=target_pairs)
-    out = {
-        "ingest": ingest_flow(str(root.root), sources, limit, config_path),
-        "features": features_flow(str(root.root), config_path),
-        "render": render_flow(str(root.root), config_path),
-        "generate": generate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path),
-        "validate": validate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path),
-    }
+    progress = StageProgress("build", 6, "stages")
+    out = {"ingest": ingest_flow(str(root.root), sources, limit, config_path)}
+    progress.advance()
+    out["features"] = features_flow(str(root.root), config_path)
+    progress.advance()
+    out["render"] = render_flow(str(root.root), config_path)
+    progress.advance()
+    out["generate"] = generate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+    progress.advance()
+    out["validate"] = validate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+    progress.advance()
     for k in range(1, cfg.validation.max_regenerations + 1):
         regen = regenerate_rejected_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
         if not regen["planned"]:
@@ -50,10 +54,7 @@ def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str
         out[f"regenerate-{k}"] = regen
         out[f"validate-{k}"] = validate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
     out["export"] = export_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+    progress.advance()
     out["event"] = maybe_emit_validated(root, cfg, out["export"])
-    if FlowRunContext.get() is not None:
-        lines = [f"| {stage} | {', '.join(f'{k}={v}' for k, v in counts.items())} |"
-                 for stage, counts in out.items() if isinstance(counts, dict)]
-        create_markdown_artifact(key="build-summary", markdown="| stage | counts |\n|---|---|\n" + "\n".join(lines),
-                                 description="gemflow build: counts per stage")
+    publish_run_report(root, out, cfg.teacher, cfg.prompt_version)
     return out

@@ -25,10 +25,11 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scri
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 
 
-def quiet_logs_if_asked(argv: List[str]) -> None:
+def quiet_logs_if_asked(argv: List[str], env=os.environ) -> None:
     """`--quiet`/`--json`: Prefect logs only warnings. Must run before Prefect is imported (it reads the level then)."""
     if {"--quiet", "-q", "--json"} & set(argv):
-        os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+        env["PREFECT_LOGGING_LEVEL"] = "WARNING"
+        env["DASK_LOGGING__DISTRIBUTED"] = "warning"  # --runner dask: the cluster's INFO lines too
 
 
 def _bars(as_json: bool, quiet: bool):
@@ -158,6 +159,42 @@ def export(data: str = DataOpt, teacher: Optional[str] = None, prompt_version: O
     with _bars(as_json, quiet):
         result = export_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
     _print_result("export", result, as_json, quiet)
+
+
+@app.command()
+def regenerate(data: str = DataOpt, teacher: Optional[str] = typer.Option(None, help="Teacher from gemflow.yaml."),
+               prompt_version: Optional[str] = typer.Option(None, help="Prompt version."),
+               limit: Optional[int] = typer.Option(None, help="Ask about at most N records."),
+               target_pairs: Optional[int] = None, config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt,
+               quiet: bool = QuietOpt) -> None:
+    """Generate, validate and export again for a chosen teacher and prompt version (the rest is reused)."""
+    from flows.regenerate import regenerate_flow
+    with _bars(as_json, quiet):
+        result = regenerate_flow(data=data, teacher=teacher, prompt_version=prompt_version, limit=limit,
+                                 target_pairs=target_pairs, config_path=config)
+    _print_result("gemflow regenerate", result, as_json, quiet)
+
+
+@app.command()
+def serve(port: int = typer.Option(4200, help="Server port (the UI and the API)."),
+          host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+          database_url: Optional[str] = typer.Option(
+              None, envvar="GEMFLOW_DATABASE_URL",
+              help="Postgres for the server, e.g. postgresql+asyncpg://user:pass@db:5432/prefect (default: SQLite)."),
+          worker: List[str] = typer.Option(["cpu", "gpu"], "--worker", help="Start a local worker for this pool."),
+          deploy: bool = typer.Option(True, help="Run `prefect deploy --all` on prefect.yaml."),
+          config: Optional[str] = ConfigOpt) -> None:
+    """Run a local Prefect server with the work pools, teacher limits, deployments and workers; Ctrl-C stops it."""
+    from flows.serve import ServeError, ServeOptions
+    from flows.serve import serve as run_serve
+    opts = ServeOptions(host=host, port=port, database_url=database_url, workers=tuple(worker),
+                        config_path=config, deploy=deploy)
+    try:
+        code = run_serve(opts, say=lambda line: typer.echo(line))
+    except ServeError as err:
+        typer.echo(f"gemflow serve: {err}", err=True)
+        raise typer.Exit(1) from err
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -1,22 +1,29 @@
 """What every stage flow shares: task runners, the catalog refresh, summary artifacts, and run settings."""
 from __future__ import annotations
 
+import base64
+import logging
 import os
+import re
 from dataclasses import asdict, is_dataclass
 from typing import Any, Iterable
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# litellm/openai/httpx log records go to the flow run (read by Prefect when it is imported, just below)
+LIBRARY_LOGGERS = "LiteLLM,LiteLLM Router,openai,httpx"
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
 
 from prefect import get_run_logger  # noqa: E402
-from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.context import FlowRunContext  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
-from schemas.config import GemflowConfig, load_config  # noqa: E402
+from schemas.config import ConfigError, GemflowConfig, load_config  # noqa: E402
 from schemas.tables import TABLE_SCHEMAS  # noqa: E402
-from storage.catalog import refresh_catalog  # noqa: E402
+from storage.catalog import memory_catalog, refresh_catalog  # noqa: E402
 from storage.layout import DataRoot  # noqa: E402
+from tasks.status import collect_status  # noqa: E402
 
 RUNNER_ENV = "GEMFLOW_TASK_RUNNER"  # "thread" (default), "process" or "dask"
 WORKERS_ENV = "GEMFLOW_WORKERS"
@@ -32,11 +39,8 @@ def task_runner(kind: str | None = None, workers: int | None = None):
     if kind == "process":
         return ProcessPoolTaskRunner(max_workers=workers)
     if kind == "dask":
-        from prefect_dask import DaskTaskRunner
-        address = os.environ.get(DASK_ADDRESS_ENV)
-        if address:
-            return DaskTaskRunner(address=address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+        from flows.dask_runner import dask_runner
+        return dask_runner(workers, os.environ.get(DASK_ADDRESS_ENV))
     raise ValueError(f"unknown task runner {kind!r} (thread, process or dask)")
 
 
@@ -44,6 +48,17 @@ def settings(data: str, config_path: str | None = None, **overrides: Any) -> tup
     """The validated config (file + overrides) and the opened dataset root."""
     cfg = load_config(config_path, data_dir=data, **overrides)
     return cfg, DataRoot.open(cfg.data_dir)
+
+
+def resolved_teacher(teacher: str | None, prompt_version: str | None, config_path: str | None) -> tuple[str, str]:
+    """The teacher and prompt version a run will really use (the config's defaults when not given)."""
+    if teacher and prompt_version:
+        return teacher, prompt_version
+    try:
+        cfg = load_config(config_path)
+    except ConfigError:  # the flow itself reports the bad config, with the field, a moment later
+        return teacher or "default", prompt_version or "default"
+    return teacher or cfg.teacher, prompt_version or cfg.prompt_version
 
 
 def refresh(root: DataRoot) -> None:
@@ -76,3 +91,131 @@ def summarize(stage: str, counts: Any, extra: dict | None = None) -> dict:
 def results(futures: Iterable) -> list:
     """Wait for submitted shard tasks, in submission order."""
     return [f.result() for f in futures]
+
+
+# --- what the UI shows for a build: tables of counts and reasons, cost, and one rendered sample ---
+
+def publish_run_report(root: DataRoot, stages: dict, teacher: str, prompt_version: str) -> None:
+    """Table artifacts (counts per stage, quarantine and rejection reasons, cost by teacher) and a sample pair."""
+    if FlowRunContext.get() is None:
+        return
+    rep = collect_status(root)
+    counts = [{"stage": stage, "count": k, "value": v} for stage, c in stages.items() if isinstance(c, dict)
+              for k, v in c.items() if k != "path"]
+    create_table_artifact(key="stage-counts", table=counts, description="gemflow: what each stage did in this run")
+    create_table_artifact(key="quarantine-reasons", description="gemflow: quarantined records by stage and reason",
+                          table=[{"stage": s, "reason": r, "records": n} for s, r, n in rep.quarantine]
+                          or [{"stage": "-", "reason": "(none)", "records": 0}])
+    create_table_artifact(key="rejection-reasons", description="gemflow: rejected responses by validation rule",
+                          table=[{"rule": r, "responses": n} for r, n in rep.rejections]
+                          or [{"rule": "(none)", "responses": 0}])
+    create_table_artifact(key="cost-by-teacher", description="gemflow: teacher spend in this dataset root (ledger)",
+                          table=[{"teacher": t, "spent_usd": round(s, 6), "done": d, "usd_per_response": round(p, 6)}
+                                 for t, s, d, p in rep.cost] or [{"teacher": teacher, "spent_usd": 0.0, "done": 0,
+                                                                   "usd_per_response": 0.0}])
+    sample = sample_markdown(root, teacher, prompt_version)
+    if sample:
+        create_markdown_artifact(key="sample-interpretation", markdown=sample, description=(
+            f"gemflow: one rendered ECG and its accepted {teacher}/{prompt_version} text"))
+
+
+MAX_INLINE_BYTES = 1_500_000  # larger pages are linked, not inlined
+
+
+def sample_markdown(root: DataRoot, teacher: str, prompt_version: str) -> str | None:
+    """Markdown with the newest accepted pair of this teacher and prompt version: its page (inline PNG) and text."""
+    con = memory_catalog(root, TABLE_SCHEMAS)
+    try:
+        row = con.execute(
+            "SELECT record_id, image_path, answer, model FROM pairs WHERE teacher = ? AND prompt_version = ?"
+            " ORDER BY validated_at DESC, pair_id LIMIT 1", [teacher, prompt_version]).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        return None
+    record_id, image_path, answer, model = row
+    image = root.abs(image_path)
+    if image.exists() and image.stat().st_size <= MAX_INLINE_BYTES:
+        mime = "image/jpeg" if image.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+        src = f"data:{mime};base64,{base64.b64encode(image.read_bytes()).decode()}"
+    else:
+        src = image.as_uri()
+    return (f"### {record_id}\n\n![ECG page of {record_id}]({src})\n\n"
+            f"**Accepted interpretation** ({teacher} / {model}, prompt {prompt_version}):\n\n> {answer}\n\n"
+            f"Image: `{image_path}` in `{root.root}`\n")
+
+
+# --- library logs: forwarded to the flow run, with secrets redacted ---
+
+_KEY_SHAPES = (
+    re.compile(r"()\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"),  # OpenAI/Anthropic/DeepSeek style keys
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"(?i)((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)"  # the name, kept
+               r"(?!bearer\s|\[REDACTED\])[^\s\"',;&}]+"),  # its value, unless a Bearer token (pattern above)
+    re.compile(r"(?i)([?&](?:key|api_key|token)=)[^\s&]+"),
+)
+REDACTED = "[REDACTED]"
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces API keys in a log record: the values of known secret variables, and key-shaped strings."""
+
+    def __init__(self, known: Iterable[str] = ()):
+        super().__init__()
+        self.known = sorted({k for k in known if len(k) >= 8}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for value in self.known:
+            text = text.replace(value, REDACTED)
+        for pattern in _KEY_SHAPES:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)  # group 1: the prefix to keep
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def secret_values(env: dict | None = None) -> list[str]:
+    """Values of environment variables named like secrets (`*_API_KEY`, `*_TOKEN`, `*_SECRET`, `*PASSWORD`)."""
+    env = os.environ if env is None else env
+    return [v for k, v in env.items() if re.search(r"(API_KEY|_TOKEN|SECRET|PASSWORD)$", k.upper()) and v]
+
+
+class InRunsOnly(logging.Filter):
+    """Library records reach the API handler only inside a flow or task run (outside one there is no run to
+    attach them to, and Prefect would warn about each record)."""
+
+    def __init__(self, loggers: Iterable[str]):
+        super().__init__()
+        self.loggers = tuple(loggers)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from prefect.context import TaskRunContext
+        if not any(record.name == n or record.name.startswith(n + ".") for n in self.loggers):
+            return True
+        return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def forward_library_logs(names: str | None = None) -> None:
+    """Send the named loggers' records to the flow run (as PREFECT_LOGGING_EXTRA_LOGGERS does), secrets redacted.
+
+    The redaction filter sits on the handlers, so it covers child loggers (`openai._base_client`) too."""
+    names = names if names is not None else os.environ.get("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
+    loggers = [n for n in (n.strip() for n in names.split(",")) if n]
+    handlers = list(logging.getLogger("prefect.extra").handlers)
+    redact, in_runs = RedactSecrets(secret_values()), InRunsOnly(loggers)
+    for name in loggers:
+        lg = logging.getLogger(name)
+        for h in handlers:
+            if h not in lg.handlers:
+                lg.addHandler(h)
+    for h in set(handlers) | set(logging.getLogger().handlers):
+        mine = [redact, in_runs] if h in handlers else [redact]
+        h.filters = [f for f in h.filters if not isinstance(f, (RedactSecrets, InRunsOnly))] + mine
+
+
+forward_library_logs()

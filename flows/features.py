@@ -5,7 +5,8 @@ from functools import reduce
 
 from prefect import flow, task
 
-from flows.common import refresh, results, settings, summarize
+from flows.common import refresh, settings, summarize, task_runner
+from flows.progress import StageProgress, collect
 from tasks.features.stage import FeatureCounts, features_shard, pending_features
 from tasks.shards import chunk
 
@@ -15,13 +16,14 @@ def features_shard_task(root_dir: str, items: list, feature_settings) -> Feature
     return features_shard(root_dir, items, feature_settings)
 
 
-@flow(name="features", flow_run_name="features/{data}")
+@flow(name="features", flow_run_name="features/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
 def features_flow(data: str, config_path: str | None = None) -> dict:
     cfg, root = settings(data, config_path)
     with root.writer_lock("features"):
         pending = pending_features(root)
-        futures = [features_shard_task.submit(str(root.root), shard, cfg.features)
-                   for shard in chunk(pending, cfg.shard_size)]
-        total = reduce(lambda a, b: a + b, results(futures), FeatureCounts())
+        shards = list(chunk(pending, cfg.shard_size))
+        futures = [features_shard_task.submit(str(root.root), shard, cfg.features) for shard in shards]
+        done = collect(futures, [len(s) for s in shards], StageProgress("features", len(pending)))
+        total = reduce(lambda a, b: a + b, done, FeatureCounts())
         refresh(root)
     return summarize("features", total)

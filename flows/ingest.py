@@ -5,7 +5,8 @@ from functools import reduce
 
 from prefect import flow, task
 
-from flows.common import refresh, results, settings, summarize, task_runner
+from flows.common import refresh, settings, summarize
+from flows.progress import StageProgress, collect
 from schemas.config import SourceConfig
 from storage.parquet import TableStore
 from tasks.ingest.stage import ShardCounts, ingest_shard, pending_records
@@ -34,6 +35,7 @@ def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None =
         raise ValueError("no sources: pass --source PATH or list `sources:` in gemflow.yaml")
     store = TableStore(root)
     total = ShardCounts()
+    progress = StageProgress("ingest", 0)  # grows source by source
     with root.writer_lock("ingest"):
         store.drop_orphans("ingest", "records", ["quarantine"])
         for src in srcs:
@@ -41,9 +43,11 @@ def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None =
             if remaining == 0:
                 break
             pending = pending_records(src, cfg.ingest, store, remaining)
+            progress.grow(len(pending))
+            shards = list(chunk(pending, cfg.shard_size))
             futures = [ingest_shard_task.with_options(task_run_name=f"ingest/{src.name or 'source'}/{i}")
                        .submit(src, cfg.ingest, str(root.root), shard, i)
-                       for i, shard in enumerate(chunk(pending, cfg.shard_size))]
-            total = reduce(lambda a, b: a + b, results(futures), total)
+                       for i, shard in enumerate(shards)]
+            total = reduce(lambda a, b: a + b, collect(futures, [len(s) for s in shards], progress), total)
         refresh(root)
     return summarize("ingest", total)

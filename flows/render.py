@@ -5,7 +5,8 @@ from functools import reduce
 
 from prefect import flow, task
 
-from flows.common import refresh, results, settings, summarize
+from flows.common import refresh, settings, summarize, task_runner
+from flows.progress import StageProgress, collect
 from tasks.render.stage import RenderCounts, pending_render, render_shard
 from tasks.shards import chunk
 
@@ -15,13 +16,14 @@ def render_shard_task(root_dir: str, items: list, render_settings) -> RenderCoun
     return render_shard(root_dir, items, render_settings)
 
 
-@flow(name="render", flow_run_name="render/{data}")
+@flow(name="render", flow_run_name="render/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
 def render_flow(data: str, config_path: str | None = None) -> dict:
     cfg, root = settings(data, config_path)
     with root.writer_lock("render"):
         pending = pending_render(root, cfg.render)
-        futures = [render_shard_task.submit(str(root.root), shard, cfg.render)
-                   for shard in chunk(pending, cfg.shard_size)]
-        total = reduce(lambda a, b: a + b, results(futures), RenderCounts())
+        shards = list(chunk(pending, cfg.shard_size))
+        futures = [render_shard_task.submit(str(root.root), shard, cfg.render) for shard in shards]
+        done = collect(futures, [len(s) for s in shards], StageProgress("render", len(pending)))
+        total = reduce(lambda a, b: a + b, done, RenderCounts())
         refresh(root)
     return summarize("render", total)

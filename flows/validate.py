@@ -8,6 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 
 from flows.common import refresh, settings, summarize
+from flows.progress import StageProgress
 from tasks.shards import chunk
 from tasks.validate.report import quality_markdown, quality_report
 from tasks.validate.stage import ValidateCounts, duplicate_index, pending_validation, validate_shard
@@ -25,7 +26,10 @@ def validate_flow(data: str, teacher: str | None = None, prompt_version: str | N
     with root.writer_lock("validate"):
         pending = pending_validation(root, teacher, prompt_version)
         index = duplicate_index(root, cfg)  # shards run in order: each sees the answers accepted before it
-        counts = [validate_shard_task(str(root.root), shard, cfg, index) for shard in chunk(pending, cfg.shard_size)]
+        progress, counts = StageProgress("validate", len(pending), "responses"), []
+        for shard in chunk(pending, cfg.shard_size):
+            counts.append(validate_shard_task(str(root.root), shard, cfg, index))
+            progress.advance(len(shard))
         total = reduce(lambda a, b: a + b, counts, ValidateCounts())
         refresh(root)
         report = quality_report(root)

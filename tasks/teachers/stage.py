@@ -27,6 +27,9 @@ class GenerateCounts:
     failed: int = 0
     skipped_done: int = 0
     quarantined: int = 0
+    attempts: int = 0
+    not_sent_budget: int = 0
+    waiting_in_batch: int = 0
 
     def __add__(self, o: "GenerateCounts") -> "GenerateCounts":
         return GenerateCounts(*(a + b for a, b in zip(vars(self).values(), vars(o).values())))
@@ -60,8 +63,12 @@ def plan_shard(store: TableStore, record_ids: list[str], cfg: GemflowConfig, tea
 
 
 def run_requests(planned: list[tuple[TeacherRequest, RecordContext]], ledger: Ledger, cfg: GemflowConfig,
-                 teacher: str) -> GenerateCounts:
-    """Send what the ledger has not finished; an LLM teacher goes through its rate-limited async runner."""
+                 teacher: str, **llm_options) -> GenerateCounts:
+    """Send what the ledger has not finished; an LLM teacher goes through its rate-limited async runner.
+
+    `llm_options` go to `run_llm_requests` (api_key, gate, limiter, data_root); the key never enters
+    a Prefect parameter or a table.
+    """
     counts = GenerateCounts(planned=len(planned))
     ledger.register(r for r, _ in planned)
     states = ledger.states(r.request_id for r, _ in planned)
@@ -70,8 +77,10 @@ def run_requests(planned: list[tuple[TeacherRequest, RecordContext]], ledger: Le
     tcfg = cfg.teacher_config(teacher)
     if tcfg.kind == "litellm":
         from tasks.teachers.runner import run_llm_requests
-        result = run_llm_requests(todo, ledger, teacher, tcfg, budget_usd=cfg.budget_usd)
+        result = run_llm_requests(todo, ledger, teacher, tcfg, budget_usd=cfg.budget_usd, **llm_options)
         counts.sent, counts.done, counts.failed = result.sent, result.done, result.failed
+        counts.attempts, counts.not_sent_budget = result.attempts, result.not_sent_budget
+        counts.waiting_in_batch = result.waiting_in_batch
         return counts
     impl = build_teacher(teacher, tcfg)
     for req, ctx in todo:
@@ -79,13 +88,14 @@ def run_requests(planned: list[tuple[TeacherRequest, RecordContext]], ledger: Le
         resp = impl.complete(req, ctx)
         ledger.record(resp)
         counts.sent += 1
+        counts.attempts += resp.attempts
         counts.done += resp.status == "ok"
         counts.failed += resp.status != "ok"
     return counts
 
 
 def generate_shard(root_dir: str, record_ids: list[str], cfg: GemflowConfig, teacher: str,
-                   version: str) -> GenerateCounts:
+                   version: str, **llm_options) -> GenerateCounts:
     """Plan, journal and run one shard's requests; refusals go to quarantine with stage `generate`."""
     root = DataRoot.open(root_dir)
     store = TableStore(root)
@@ -94,6 +104,6 @@ def generate_shard(root_dir: str, record_ids: list[str], cfg: GemflowConfig, tea
         name = part_name(STAGE, [r["record_id"] for r in refused])
         store.commit(name, {"quarantine": rows_to_table(refused, QUARANTINE_SCHEMA)}, primary="quarantine")
     with Ledger(root.ledger_path) as ledger:
-        counts = run_requests(planned, ledger, cfg, teacher)
+        counts = run_requests(planned, ledger, cfg, teacher, data_root=root.root, **llm_options)
     counts.quarantined = len(refused)
     return counts

@@ -1,0 +1,128 @@
+"""Precise in-process rate limiting of teacher calls: RPM and TPM pacing, 429 back-off, and the cross-process gate.
+
+The limiter is a generic cell rate algorithm (GCRA) on two resources at once. Each call reserves
+one request and its estimated tokens (prompt + max_tokens); its start time is the earliest at which
+both "theoretical arrival times" allow it, and it pushes both forward by its own cost. Calls are
+therefore spaced evenly: over any 60 s window at most `rpm` requests (+1) and `tpm` tokens (+ one
+request's tokens) go out, with no burst at the start of a minute, and a steady stream reaches the
+configured rate exactly. After the answer, `settle` corrects the token reservation to the tokens
+really used (refunding most of `max_tokens`), so TPM pacing follows real usage. Waiters queue in
+order; the head reserves its slot only within `HORIZON_S` of its start, so refunds that arrive
+meanwhile still count, and a late wake-up on a busy machine does not lose the slot.
+
+A 429 pauses every caller until its Retry-After has passed and slows the pace (x2, up to x8); each
+success brings the pace back towards normal (x0.9).
+
+`Gate` is the hook for a cross-process cap (flows/limits.py implements it with Prefect global
+concurrency limits); this module does not import Prefect.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Callable, Protocol
+
+
+class Gate(Protocol):
+    """A cap shared by several processes; it may wait, and must not be slower than the local limiter."""
+
+    async def admit(self, tokens: int) -> None:
+        """Wait for one request and `tokens` tokens of the shared budget."""
+
+    def settle(self, reserved: int, used: int) -> None:
+        """Return tokens reserved by `admit` but not used."""
+
+    def worker(self) -> AbstractAsyncContextManager:
+        """Held by each concurrent worker while it runs (the shared in-flight cap)."""
+
+
+class NoGate:
+    """The gate when no cross-process cap is configured."""
+
+    async def admit(self, tokens: int) -> None:
+        return None
+
+    def settle(self, reserved: int, used: int) -> None:
+        return None
+
+    def worker(self) -> AbstractAsyncContextManager:
+        return nullcontext()
+
+
+class RateLimiter:
+    """RPM + TPM pacing (GCRA) shared by every coroutine of one event loop."""
+
+    MAX_SLOWDOWN = 8.0
+    HORIZON_S = 0.25
+
+    def __init__(self, rpm: float, tpm: float, clock: Callable[[], float] = time.monotonic):
+        if rpm <= 0 or tpm <= 0:
+            raise ValueError(f"rpm and tpm must be positive (rpm={rpm}, tpm={tpm})")
+        self.request_s = 60.0 / rpm  # seconds one request occupies
+        self.token_s = 60.0 / tpm  # seconds one token occupies
+        self._clock = clock
+        self._tat_req = 0.0  # theoretical arrival time of the next request
+        self._tat_tok = 0.0
+        self._paused_until = 0.0
+        self.slowdown = 1.0
+        self.rate_limited = 0  # 429s seen
+        self.waited_s = 0.0
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def reserve(self, tokens: int) -> float:
+        """Reserve one request and `tokens` tokens; returns the time (clock) at which the call may start."""
+        now = self._clock()
+        start = max(now, self._tat_req, self._tat_tok, self._paused_until)
+        self._tat_req = start + self.request_s * self.slowdown
+        self._tat_tok = start + tokens * self.token_s * self.slowdown
+        return start
+
+    def next_start(self) -> float:
+        return max(self._clock(), self._tat_req, self._tat_tok, self._paused_until)
+
+    def _queue(self) -> asyncio.Lock:
+        """The FIFO of waiters, one per event loop (the limiter outlives a shard's loop)."""
+        loop = asyncio.get_running_loop()
+        if self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    async def acquire(self, tokens: int) -> None:
+        """Wait until a call of `tokens` estimated tokens may start (re-queues if a 429 paused everyone).
+
+        Waiters queue in order and only the head sleeps towards its slot, which it reserves within
+        `HORIZON_S` of the start: refunds of calls that finish meanwhile still move it earlier, and a
+        late wake-up on a busy machine is absorbed by the horizon.
+        """
+        while True:
+            async with self._queue():
+                wait = self.next_start() - self._clock() - self.HORIZON_S
+                while wait > 0:
+                    self.waited_s += wait
+                    await asyncio.sleep(wait)
+                    wait = self.next_start() - self._clock() - self.HORIZON_S
+                start = self.reserve(tokens)
+            delay = start - self._clock()
+            if delay > 0:
+                self.waited_s += delay
+                await asyncio.sleep(delay)
+            if self._clock() >= self._paused_until:
+                return
+            self.settle(tokens, 0)  # the reservation was not used: a 429 arrived while we slept
+
+    def settle(self, reserved: int, used: int) -> None:
+        """Correct a reservation of `reserved` tokens to the `used` ones (refund or extra charge)."""
+        self._tat_tok += (used - reserved) * self.token_s * self.slowdown
+
+    def on_rate_limited(self, retry_after_s: float | None, default_s: float = 1.0) -> None:
+        """A 429: nobody starts a call before Retry-After has passed, and the pace slows down."""
+        self.rate_limited += 1
+        wait = retry_after_s if retry_after_s is not None else default_s
+        self._paused_until = max(self._paused_until, self._clock() + max(0.0, wait))
+        self.slowdown = min(self.MAX_SLOWDOWN, self.slowdown * 2.0)
+
+    def on_success(self) -> None:
+        if self.slowdown > 1.0:
+            self.slowdown = max(1.0, self.slowdown * 0.9)

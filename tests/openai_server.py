@@ -1,0 +1,368 @@
+"""A local OpenAI-compatible server for tests and benchmarks: chat, files, batches, latency and injected faults.
+
+It is a real FastAPI app served by uvicorn on 127.0.0.1; the real litellm/openai clients talk to it.
+- `POST /v1/chat/completions`: answers after `latency_s`; a `reasoning_content` for reasoning models;
+  a fixed text or a *grounded* one built from the prompt's measurements and labels (it passes
+  gemflow's validators for most records).
+- Faults, decided per (request key, attempt) from a seed so runs are reproducible: 429 with
+  Retry-After, 500, 503, a hang longer than the client's timeout, a truncated JSON body, empty
+  content, and output cut at max_tokens (`finish_reason: length`).
+- Counters per request key (the `X-Gemflow-Request-Id` header, else a hash of model + messages):
+  HTTP requests received and successful answers given.
+- `/v1/files` and `/v1/batches` (create, retrieve, list, cancel) that run a batch's lines through
+  the same chat logic after a few polls; `GET /stats` returns the counters as JSON.
+
+Run it alone (benchmarks): `python tests/openai_server.py --latency 0.2` prints its base URL.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+FAULT_KINDS = ("429", "500", "503", "timeout", "truncated_json", "empty", "length")  # and "400" on request
+ID_HEADER = "x-gemflow-request-id"
+FIXED_TEXT = ("The tracing was read systematically from the rhythm to the conduction intervals and the"
+              " repolarisation, and no finding stands out beyond what the measurements describe.")
+
+
+@dataclass
+class Settings:
+    latency_s: float = 0.0
+    fault_rate: float = 0.0
+    faults: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    fail_first: int = 0  # the first N attempts of every key fail, cycling through `faults`
+    retry_after_s: float = 0.05
+    hang_s: float = 2.0  # how long a `timeout` fault holds the connection before answering
+    answer: str = "grounded"  # "grounded" or "fixed"
+    fixed_text: str = FIXED_TEXT
+    reasoning: bool | None = None  # None: only models named like a reasoner (r1, reasoner)
+    batch_polls: int = 2  # retrieves before a batch is done
+    batch_expire_after: int | None = None  # answer only the first N lines, then the batch "expired"
+
+
+@dataclass
+class Counters:
+    received: Counter = field(default_factory=Counter)  # HTTP requests per key
+    answered: Counter = field(default_factory=Counter)  # 200 answers with content per key
+    faults: Counter = field(default_factory=Counter)  # injected faults per kind
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    answer_times: list = field(default_factory=list)  # (monotonic time, total tokens) per answer
+    received_at: dict = field(default_factory=dict)  # key -> monotonic times of its requests
+    auth: set = field(default_factory=set)  # Authorization headers seen
+    bodies: list = field(default_factory=list)  # the last 20 request bodies
+
+
+def _hash01(*parts) -> float:
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+
+def _text_of(messages: list[dict]) -> str:
+    out = []
+    for m in messages:
+        content = m.get("content") or ""
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+        out.append(content)
+    return "\n".join(out)
+
+
+def _grab(pattern: str, text: str) -> str | None:
+    m = re.search(pattern, text)
+    return m.group(1) if m else None
+
+
+def grounded_answer(prompt: str) -> str:
+    """A GEM-style paragraph that states only the prompt's heart rate, QRS duration and labels."""
+    hr = _grab(r"heart rate (-?\d+) bpm", prompt)
+    qrs = _grab(r"QRS (\d+) ms", prompt)
+    labels = (_grab(r"Reference diagnosis \(do not reveal\): (.+)", prompt) or "").strip()
+    parts = []
+    if hr:
+        parts.append(f"The tracing shows a heart rate of {hr} bpm.")
+    if qrs:
+        parts.append(f"The QRS duration is {qrs} ms.")
+    parts.append("The waveforms were reviewed systematically, moving from the conduction intervals to the"
+                 " repolarisation pattern, and the picture stays consistent across the whole recording with no"
+                 " artefact that would limit the reading.")
+    if labels and labels != "none given":
+        parts.append(f"Taken together, these findings support the interpretation of {labels}.")
+    return " ".join(parts)
+
+
+def _usage(prompt: str, text: str, reasoning: str | None) -> dict:
+    p, c = max(1, len(prompt) // 4), len(text) // 4 + len(reasoning or "") // 4
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+class FakeOpenAI:
+    """The app's state: settings, counters, files and batches; `app` is the FastAPI application."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self.counters = Counters()
+        self.files: dict[str, dict] = {}
+        self.batches: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self.app = self._build_app()
+
+    def reset(self, **changes) -> None:
+        """Default settings with `changes`, zero counters, no files or batches."""
+        changes = {k: tuple(v) if k == "faults" else v for k, v in changes.items()}
+        with self._lock:
+            self.settings = Settings(**changes)
+            self.counters = Counters()
+            self.files.clear()
+            self.batches.clear()
+
+    # -- chat -------------------------------------------------------------------------------------
+    def _fault(self, key: str, attempt: int) -> str | None:
+        s = self.settings
+        if attempt < s.fail_first:
+            return s.faults[attempt % len(s.faults)]
+        if s.fault_rate <= 0 or _hash01(s.seed, key, attempt, "f") >= s.fault_rate:
+            return None
+        return s.faults[int(_hash01(s.seed, key, attempt, "k") * len(s.faults))]
+
+    def answer(self, body: dict, key: str) -> tuple[int, dict, str | None]:
+        """(HTTP status, JSON body, fault kind) for one chat request; counts it."""
+        with self._lock:
+            attempt = self.counters.received[key]
+            self.counters.received[key] += 1
+            self.counters.received_at.setdefault(key, []).append(time.monotonic())
+            self.counters.bodies = (self.counters.bodies + [body])[-20:]
+            fault = self._fault(key, attempt)
+            if fault:
+                self.counters.faults[fault] += 1
+        if fault in ("400", "429", "500", "503"):
+            return int(fault), {"error": {"message": f"injected {fault}", "type": "server_error"}}, fault
+        prompt = _text_of(body.get("messages") or [])
+        text = grounded_answer(prompt) if self.settings.answer == "grounded" else self.settings.fixed_text
+        model = str(body.get("model", "unknown"))
+        wants = self.settings.reasoning
+        reasoning = None
+        if wants or (wants is None and re.search(r"r1|reasoner", model)):
+            reasoning = "Let me check the rate, the intervals and the labelled diagnosis before answering."
+        finish = "stop"
+        if fault == "empty":
+            text, reasoning = "", None
+        elif fault == "length":
+            text, finish = text[: len(text) // 3], "length"
+        message = {"role": "assistant", "content": text}
+        if reasoning is not None:
+            message["reasoning_content"] = reasoning
+        usage = _usage(prompt, text, reasoning)
+        if fault is None:
+            with self._lock:
+                self.counters.answered[key] += 1
+                self.counters.prompt_tokens += usage["prompt_tokens"]
+                self.counters.completion_tokens += usage["completion_tokens"]
+                self.counters.answer_times.append((time.monotonic(), usage["total_tokens"]))
+        out = {"id": f"chatcmpl-{hashlib.sha1(f'{key}{attempt}'.encode()).hexdigest()[:20]}",
+               "object": "chat.completion", "created": int(time.time()), "model": model,
+               "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
+        return 200, out, fault
+
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
+        self.counters.auth.add(request.headers.get("authorization", ""))
+        key = request.headers.get(ID_HEADER) or hashlib.sha256(
+            json.dumps([body.get("model"), body.get("messages")], sort_keys=True).encode()).hexdigest()[:32]
+        status, out, fault = self.answer(body, key)
+        if fault == "timeout":
+            await asyncio.sleep(self.settings.hang_s)
+        elif self.settings.latency_s:
+            await asyncio.sleep(self.settings.latency_s)
+        if status == 429:
+            return JSONResponse(out, status_code=429, headers={"retry-after": str(self.settings.retry_after_s)})
+        if fault == "truncated_json":
+            raw = json.dumps(out)
+            return Response(raw[: len(raw) // 2], media_type="application/json")
+        return JSONResponse(out, status_code=status)
+
+    # -- files and batches --------------------------------------------------------------------------
+    def add_file(self, filename: str, purpose: str, content: bytes) -> dict:
+        fid = f"file-{hashlib.sha1(content + filename.encode()).hexdigest()[:12]}-{len(self.files)}"
+        meta = {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": filename, "purpose": purpose, "status": "processed"}
+        self.files[fid] = {**meta, "content": content}
+        return meta
+
+    def _run_batch(self, batch: dict) -> None:
+        lines = [json.loads(x) for x in self.files[batch["input_file_id"]]["content"].decode().splitlines() if x]
+        limit = self.settings.batch_expire_after
+        out, err = [], []
+        for i, line in enumerate(lines):
+            if limit is not None and i >= limit:
+                break
+            status, body, _ = self.answer(line["body"], line["custom_id"])
+            row = {"id": f"batch_req_{i}", "custom_id": line["custom_id"],
+                   "response": {"status_code": status, "request_id": f"req_{i}", "body": body}, "error": None}
+            (out if status == 200 else err).append(row)
+        for name, rows in (("output_file_id", out), ("error_file_id", err)):
+            if rows:
+                content = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                batch[name] = self.add_file(f"{batch['id']}_{name}.jsonl", "batch_output", content)["id"]
+        batch["status"] = "expired" if limit is not None and limit < len(lines) else "completed"
+        batch["request_counts"] = {"total": len(lines), "completed": len(out), "failed": len(err)}
+
+    def poll_batch(self, batch_id: str) -> dict:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            raise HTTPException(404, f"no batch {batch_id}")
+        if batch["status"] in ("validating", "in_progress"):
+            batch["_polls"] += 1
+            batch["status"] = "in_progress"
+            if batch["_polls"] >= self.settings.batch_polls:
+                self._run_batch(batch)
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    def _build_app(self) -> FastAPI:
+        app = FastAPI(title="fake OpenAI")
+        app.post("/v1/chat/completions")(self.chat)
+
+        @app.get("/stats")
+        def stats() -> dict:
+            c = self.counters
+            return {"received": dict(c.received), "answered": dict(c.answered), "faults": dict(c.faults),
+                    "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                    "answer_times": c.answer_times, "settings": asdict(self.settings)}
+
+        @app.post("/reset")
+        async def reset(request: Request) -> dict:
+            self.reset(**(await request.json() or {}))
+            return {"ok": True}
+
+        self._add_batch_routes(app)
+        return app
+
+    def _add_batch_routes(self, app: FastAPI) -> None:
+        """`/v1/files` (upload, list, content) and `/v1/batches` (create, retrieve, list, cancel)."""
+
+        @app.post("/v1/files")
+        async def upload(request: Request) -> dict:
+            fields = parse_multipart(await request.body(), request.headers.get("content-type", ""))
+            filename, content = fields["file"]
+            return self.add_file(filename, fields.get("purpose", ("", b"batch"))[1].decode(), content)
+
+        @app.get("/v1/files")
+        def list_files() -> dict:
+            data = [{k: v for k, v in f.items() if k != "content"} for f in self.files.values()]
+            return {"object": "list", "data": data, "has_more": False}
+
+        @app.get("/v1/files/{file_id}/content")
+        def file_content(file_id: str) -> PlainTextResponse:
+            if file_id not in self.files:
+                raise HTTPException(404, f"no file {file_id}")
+            return PlainTextResponse(self.files[file_id]["content"].decode())
+
+        @app.post("/v1/batches")
+        async def create_batch(request: Request) -> dict:
+            body = await request.json()
+            if body.get("input_file_id") not in self.files:
+                raise HTTPException(400, "unknown input_file_id")
+            bid = f"batch_{len(self.batches):04d}_{hashlib.sha1(body['input_file_id'].encode()).hexdigest()[:8]}"
+            self.batches[bid] = {"id": bid, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
+                                 "input_file_id": body["input_file_id"], "completion_window": "24h",
+                                 "status": "validating", "output_file_id": None, "error_file_id": None,
+                                 "created_at": int(time.time()), "metadata": body.get("metadata"),
+                                 "request_counts": {"total": 0, "completed": 0, "failed": 0}, "_polls": 0}
+            return {k: v for k, v in self.batches[bid].items() if k[0] != "_"}
+
+        @app.get("/v1/batches/{batch_id}")
+        def get_batch(batch_id: str) -> dict:
+            return self.poll_batch(batch_id)
+
+        @app.get("/v1/batches")
+        def list_batches() -> dict:
+            data = [{k: v for k, v in b.items() if k[0] != "_"} for b in reversed(list(self.batches.values()))]
+            return {"object": "list", "data": data, "has_more": False}
+
+        @app.post("/v1/batches/{batch_id}/cancel")
+        def cancel(batch_id: str) -> dict:
+            self.batches[batch_id]["status"] = "cancelled"
+            return self.poll_batch(batch_id)
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str, bytes]]:
+    """Fields of a multipart/form-data body: name -> (filename, content)."""
+    boundary = re.search(r"boundary=\"?([^\";]+)", content_type)
+    if not boundary:
+        raise HTTPException(400, "multipart body without a boundary")
+    out = {}
+    for part in body.split(b"--" + boundary.group(1).encode()):
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        disp = head.decode(errors="replace")
+        name = re.search(r'name="([^"]*)"', disp)
+        filename = re.search(r'filename="([^"]*)"', disp)
+        if name:
+            out[name.group(1)] = (filename.group(1) if filename else "", content.removesuffix(b"\r\n"))
+    return out
+
+
+class ServerThread:
+    """Serve a FakeOpenAI on a free 127.0.0.1 port in a background thread."""
+
+    def __init__(self, fake: FakeOpenAI):
+        self.fake = fake
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(fake.app, log_level="warning", access_log=False, timeout_keep_alive=30)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout_s: float = 10.0) -> "ServerThread":
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fake OpenAI server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--fault-rate", type=float, default=0.0)
+    ap.add_argument("--answer", default="grounded", choices=("grounded", "fixed"))
+    args = ap.parse_args()
+    server = ServerThread(FakeOpenAI(Settings(latency_s=args.latency, fault_rate=args.fault_rate,
+                                              answer=args.answer))).start()
+    print(server.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -116,3 +116,23 @@ def test_regeneration_stops_after_k_rounds(measured_root):
                                 "pairs": rows_to_table([], PAIRS_SCHEMA)}, primary="pairs")
     assert pending_regenerations(root, "template", "v1", max_rounds=2) == []
     assert len(pending_regenerations(root, "template", "v1", max_rounds=3)) == 1
+
+
+def test_a_failed_call_answered_by_a_later_retry_is_validated_again(measured_root):
+    cfg, root = measured_root
+    store = TableStore(root)
+    planned, _ = plan_shard(store, ["src-JS20000"], cfg, "template", "v1")
+    req = planned[0][0]
+    with Ledger(root.ledger_path) as ledger:
+        ledger.register([req])
+        ledger.mark_sent(req.request_id)
+        ledger.record(TeacherResponse(request_id=req.request_id, status="failed", error="HTTP 503 after 6 attempts"))
+    validate_shard(str(root.root), pending_validation(root), cfg)
+    rej = store.read("rejections", REJECTIONS_SCHEMA).to_pylist()
+    assert [(r["record_id"], r["reason"]) for r in rej] == [("src-JS20000", "teacher_failed")]
+    assert pending_regenerations(root, "template", "v1", 2) == [], "the generate stage resends failed calls"
+    generate_shard(str(root.root), ["src-JS20000"], cfg, "template", "v1")  # the retry succeeds
+    validate_shard(str(root.root), pending_validation(root), cfg)
+    pairs = store.read("pairs", PAIRS_SCHEMA).to_pylist()
+    assert [p["request_id"] for p in pairs] == [req.request_id]
+    assert pending_validation(root) == []

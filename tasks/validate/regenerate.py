@@ -15,7 +15,7 @@ from storage.parquet import TableStore
 from tasks.teachers.base import GovernanceError, check_governance, plan_request
 from tasks.teachers.context import build_contexts
 
-NOT_RETRIED = {"no_context"}
+NOT_RETRIED = {"no_context", "teacher_failed"}  # failed calls are resent by the generate stage itself
 
 
 def feedback_message(rejection: dict) -> str:

@@ -33,10 +33,13 @@ class ValidateCounts:
 def pending_validation(root: DataRoot, teacher: str | None = None, version: str | None = None) -> list[dict]:
     """Finished responses that are neither a pair nor a rejection yet."""
     store = TableStore(root)
-    seen = store.keys("pairs", PAIRS_SCHEMA, "request_id") | store.keys("rejections", REJECTIONS_SCHEMA, "request_id")
+    rejected = store.read("rejections", REJECTIONS_SCHEMA, columns=["request_id", "reason"]).to_pylist()
+    failed_calls = {r["request_id"] for r in rejected if r["reason"] == "teacher_failed"}
+    seen = store.keys("pairs", PAIRS_SCHEMA, "request_id") | {r["request_id"] for r in rejected}
     with Ledger(root.ledger_path) as ledger:
         rows = ledger.finished(teacher, version)
-    return [r for r in rows if r["request_id"] not in seen]
+    # a call rejected as failed and answered by a later retry is validated again
+    return [r for r in rows if r["request_id"] not in seen or (r["request_id"] in failed_calls and r["state"] == "done")]
 
 
 def duplicate_index(root: DataRoot, cfg: GemflowConfig) -> DuplicateIndex:

@@ -5,7 +5,7 @@ from urllib.parse import unquote, urlparse
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runtime import flow_run
 
@@ -23,15 +23,18 @@ def dataset_path(dataset_uri: str) -> str:
     raise ValueError(f"dataset URI {dataset_uri!r}: only local (file://) dataset roots are supported")
 
 
-def earlier_claim(run_name: str, me: str | None) -> str | None:
-    """The id of an earlier, not failed run of this flow for the same dataset version, if any."""
+def earlier_claim(version: str, me: str | None) -> str | None:
+    """The id of the earliest live run of this flow for the same dataset version, if it is not this run.
+
+    Runs are matched by their `version` parameter, which is fixed when the trigger creates them
+    (a run's name is only rendered once it starts, so two runs starting together could miss each
+    other by name). Every run applies the same rule, so exactly one of them goes ahead.
+    """
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-        )
-    alive = [r for r in runs if r.state is None or r.state.type.value not in _GONE]
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+                                     sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=200)
+    alive = [r for r in runs if (r.parameters or {}).get("version") == version
+             and (r.state is None or r.state.type.value not in _GONE)]
     alive.sort(key=lambda r: (r.created, str(r.id)))
     first = alive[0] if alive else None
     return str(first.id) if first is not None and str(first.id) != me else None
@@ -43,11 +46,10 @@ def train_gem(dataset_uri: str, version: str, config: str = "gemflow.yaml", gpus
     """Train on export `version` of the dataset, unless another run for that version got there first.
 
     The trigger may fire twice for one version (a rerun of the build emits the event again); the
-    earliest live run named `train-gem/<version>` trains, every later one returns `skipped`.
+    earliest live run for that version trains, every later one returns `skipped`.
     """
     logger = get_run_logger()
-    name = f"{FLOW_NAME}/{version}"
-    other = earlier_claim(name, flow_run.id)
+    other = earlier_claim(version, flow_run.id)
     if other is not None:
         logger.info("dataset version %s is already being trained by flow run %s: nothing to do", version, other)
         return {"skipped": True, "version": version, "trained_by": other}

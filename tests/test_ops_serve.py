@@ -166,7 +166,20 @@ def test_a_second_serve_refreshes_the_setup_and_starts_nothing(served):
 
 
 @pytest.fixture(scope="module")
-def deployed_build(served, cinc2021_dir, tmp_path_factory):
+def dry_run_training(served, tmp_path_factory):
+    """train-gem's defaults switched to a dry run with a tiny config, before any event can start it."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+    config = tmp_path_factory.mktemp("train-config") / "train.yaml"
+    config.write_text("train:\n  training: {max_steps: 1}\n")
+    with api_client(served.api) as client:
+        dep = client.read_deployment_by_name("train-gem/train-gem")
+        client.update_deployment(dep.id, DeploymentUpdate(parameters={**dep.parameters, "config": str(config),
+                                                                        "dry_run": True}))
+    return config
+
+
+@pytest.fixture(scope="module")
+def deployed_build(served, dry_run_training, cinc2021_dir, tmp_path_factory):
     """A small build (3 records, template teacher) run by the cpu worker through the build-dataset deployment."""
     from prefect.deployments import run_deployment
     data = tmp_path_factory.mktemp("served-build") / "data"
@@ -240,6 +253,47 @@ def test_the_validated_event_starts_train_gem_with_the_dataset_version(served, d
     assert runs, "no train-gem run was triggered by gemflow.dataset.validated"
     assert runs[0].parameters["version"] == versions[0]
     assert runs[0].parameters["dataset_uri"] == data.resolve().as_uri()
+
+
+def _train_gem_runs(api: str, version: str) -> list:
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    with api_client(api) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["train-gem"])))
+    return [r for r in runs if r.parameters.get("version") == version]
+
+
+def test_a_twice_fired_event_trains_each_dataset_version_once(served, deployed_build, tmp_path):
+    """Issue 6: reaching the target starts training; the same event again starts no second training."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.events import emit_event
+    _, data = deployed_build
+    [version] = [p.name for p in (data / "exports").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    payload = {"dataset_uri": data.resolve().as_uri(), "version": version, "count": 3}
+    with on_server(served.api):
+        emit_event(event="gemflow.dataset.validated", resource={"prefect.resource.id": f"gemflow.dataset.{version}"},
+                   payload=payload)
+    log = tmp_path / "worker-gpu.log"
+    with open(log, "wb") as out:  # the gpu pool's worker, here a local process worker
+        worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "gpu", "--type",
+                                   "process"], cwd=REPO, env={**served.env, "PREFECT_API_URL": served.api},
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, runs = time.monotonic() + 300, []
+        while time.monotonic() < deadline:
+            runs = _train_gem_runs(served.api, version)
+            if len(runs) >= 2 and all(r.state and r.state.is_final() for r in runs):
+                break
+            time.sleep(3)
+    finally:
+        _kill_group(worker.pid)
+        worker.wait()
+    assert len(runs) == 2, f"{[(r.name, r.state) for r in runs]}\n{log.read_text(errors='replace')[-3000:]}"
+    assert all(r.state.is_completed() for r in runs), log.read_text(errors="replace")[-3000:]
+    with api_client(served.api) as client:
+        trains = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["train"])))
+    assert len(trains) == 1 and trains[0].state.is_completed(), "exactly one training run for the version"
+    assert trains[0].parameters["overrides"] == [f"data.export={version}"]
+    assert trains[0].parameters["dry_run"] is True
 
 
 def test_ctrl_c_stops_what_serve_started_and_nothing_else(served):

@@ -95,8 +95,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", action="append", help="source folder (default: the shared CinC-2021 + WFDB samples)")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each variant; the fastest is kept")
+    ap.add_argument("--demo", type=int, default=0, help="instead, N records made by the demo generator")
     args = ap.parse_args()
     sources = [str(s) for s in (args.source or DEFAULT_SOURCES)]
+    if args.demo:
+        from tasks.ingest.demo import write_demo_records
+        folder = Path(tempfile.mkdtemp(prefix="gemflow-bench-src-")) / "demo"
+        write_demo_records(folder, n=args.demo, seed=11)
+        sources = [f"demo:{folder}"]
     from flows.ingest import ingest_flow  # noqa: F401 - import Prefect before timing
     warm = tempfile.mkdtemp(prefix="gemflow-bench-warm-")
     flow_run(warm, sources)  # starts the ephemeral server and warms imports: not timed

@@ -7,25 +7,19 @@ import json
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
+from schemas.features import LeadSummary
+
 
 class LabelRef(BaseModel):
     code: str
     name: str
 
 
-class LeadFacts(BaseModel):
-    """Per-lead medians over the record's beats (mV, ms); None where not measurable."""
+class LeadFacts(LeadSummary):
+    """A lead's summary (schemas.features.LeadSummary) as teachers and validators see it, plus usability."""
 
-    lead: str
-    usable: bool = True
     n_beats: int = 0
-    p_amp_mv: float | None = None
-    q_amp_mv: float | None = None
-    r_amp_mv: float | None = None
-    s_amp_mv: float | None = None
-    t_amp_mv: float | None = None
-    st_mv: float | None = None
-    qrs_ms: float | None = None
+    usable: bool = True
 
 
 class RecordContext(BaseModel):

@@ -17,6 +17,7 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
 from prefect import get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.context import FlowRunContext  # noqa: E402
+from prefect.exceptions import MissingContextError  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from schemas.config import ConfigError, GemflowConfig, load_config  # noqa: E402
@@ -70,8 +71,7 @@ def refresh(root: DataRoot) -> None:
 def _logger():
     try:
         return get_run_logger()
-    except Exception:  # outside a run (plain function call in a test)
-        import logging
+    except MissingContextError:  # outside a run (a plain function call, e.g. in a benchmark)
         return logging.getLogger("gemflow")
 
 

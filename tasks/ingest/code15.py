@@ -12,6 +12,7 @@ import pandas as pd
 
 from schemas.config import IngestSettings
 from schemas.records import RawSignal, RecordError, RecordMeta
+from tasks.ingest.metadata import read_columns
 
 EXAMS_CSV = "exams.csv"
 CODE15_FS = 400.0
@@ -77,13 +78,8 @@ class Code15Reader:
 
     @cached_property
     def exams(self) -> pd.DataFrame:
-        path = self.root / EXAMS_CSV
-        present = set(pd.read_csv(path, nrows=0).columns)
-        missing = [c for c in ("exam_id", "trace_file") if c not in present]
-        if missing:
-            raise ValueError(f"{path} lacks the columns {', '.join(missing)}")
-        cols = [c for c in [*_META_COLUMNS, *FLAG_TO_SNOMED] if c in present]
-        df = pd.read_csv(path, usecols=cols, dtype={"trace_file": object})
+        df = read_columns(self.root / EXAMS_CSV, ("exam_id", "trace_file"), [*_META_COLUMNS, *FLAG_TO_SNOMED],
+                          dtype={"trace_file": object})
         df["trace_file"] = df["trace_file"].fillna("").astype(str).str.strip()
         return df.sort_values(["trace_file", "exam_id"], kind="stable").reset_index(drop=True)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 
 from schemas.records import CANONICAL_FS, LEADS_12
-from tasks.ingest.wfdb_dir import WfdbDirReader  # noqa: F401 - the demo folder is read as a WFDB source
 
 GAN_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 GAN_SCALE_UV = 6000.0  # the generator's tanh output times 6000 is in microvolts

@@ -12,8 +12,8 @@ import pandas as pd
 
 from schemas.config import IngestSettings
 from schemas.records import RawSignal, RecordError, RecordMeta
-from tasks.ingest.ptbxl import read_wfdb_at
-from tasks.ingest.wfdb_dir import make_record_id
+from tasks.ingest.metadata import read_columns
+from tasks.ingest.wfdb_dir import make_record_id, read_wfdb_at
 
 RECORD_LIST_CSV = "record_list.csv"
 MEASUREMENTS_CSV = "machine_measurements.csv"
@@ -104,13 +104,8 @@ class MimicReader:
 
     @cached_property
     def records(self) -> pd.DataFrame:
-        path = self.root / RECORD_LIST_CSV
-        present = set(pd.read_csv(path, nrows=0).columns)
-        missing = [c for c in ("subject_id", "study_id", "path") if c not in present]
-        if missing:
-            raise ValueError(f"{path} lacks the columns {', '.join(missing)}")
-        cols = ["subject_id", "study_id", "path"] + (["ecg_time"] if "ecg_time" in present else [])
-        df = pd.read_csv(path, usecols=cols, dtype={"path": object, "ecg_time": object})
+        df = read_columns(self.root / RECORD_LIST_CSV, ("subject_id", "study_id", "path"), ("ecg_time",),
+                          dtype={"path": object, "ecg_time": object})
         df["path"] = df["path"].fillna("").astype(str).str.strip().str.strip("/")
         return df.sort_values(["path", "study_id"], kind="stable").reset_index(drop=True)
 

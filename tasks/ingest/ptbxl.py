@@ -10,23 +10,15 @@ from typing import Iterator
 import pandas as pd
 
 from schemas.config import IngestSettings
-from schemas.records import RawSignal, RecordError, RecordMeta
-from tasks.ingest.wfdb_dir import make_record_id, read_header, read_signal
+from schemas.records import RawSignal, RecordMeta
+from tasks.ingest.metadata import read_columns
+from tasks.ingest.wfdb_dir import make_record_id, read_wfdb_at
 
 DATABASE_CSV = "ptbxl_database.csv"
 _COLUMNS = ["ecg_id", "patient_id", "age", "sex", "report", "scp_codes", "strat_fold", "filename_lr", "filename_hr"]
 # PTB-XL stores the age of patients older than 89 as 300 (de-identification); we keep them as 90 ("90 or more").
 _AGE_OVER_89_CODE = 300
 _AGE_OVER_89 = 90.0
-
-
-def read_wfdb_at(base: Path, record_id: str, settings: IngestSettings) -> RawSignal:
-    """The window of one WFDB record at `base` (no extension); a missing header is refused by name."""
-    if not base.with_name(base.name + ".hea").exists():
-        raise RecordError(record_id, "ingest", "header file missing",
-                          f"{base.name}.hea not found in {base.parent}")
-    header = read_header(str(base), record_id)
-    return read_signal(str(base), header, record_id, settings)
 
 
 def _text(value: object) -> str:
@@ -88,12 +80,7 @@ class PtbxlReader:
     @cached_property
     def table(self) -> pd.DataFrame:
         """The metadata table, read once per reader with only the columns ingest uses."""
-        path = self.root / DATABASE_CSV
-        present = set(pd.read_csv(path, nrows=0).columns)
-        missing = [c for c in ("ecg_id", "filename_lr") if c not in present]
-        if missing:
-            raise ValueError(f"{path} lacks the columns {', '.join(missing)}")
-        df = pd.read_csv(path, usecols=[c for c in _COLUMNS if c in present], dtype={"report": object})
+        df = read_columns(self.root / DATABASE_CSV, ("ecg_id", "filename_lr"), _COLUMNS, dtype={"report": object})
         return df.sort_values("ecg_id", kind="stable").reset_index(drop=True)
 
     def discover(self) -> Iterator[RecordMeta]:

@@ -87,6 +87,15 @@ def read_header(base: str, record_id: str) -> wfdb.Record:
     return header
 
 
+def read_wfdb_at(base: Path, record_id: str, settings: IngestSettings) -> RawSignal:
+    """The window of one WFDB record at `base` (no extension); a missing header is refused by name."""
+    if not base.with_name(base.name + ".hea").exists():
+        raise RecordError(record_id, "ingest", "header file missing",
+                          f"{base.name}.hea not found in {base.parent}")
+    header = read_header(str(base), record_id)
+    return read_signal(str(base), header, record_id, settings)
+
+
 def fill_meta_from_comments(meta: RecordMeta, c: dict[str, str]) -> None:
     meta.age = parse_age(c.get("age"))
     meta.sex = parse_sex(c.get("sex"))

@@ -24,7 +24,7 @@ from pathlib import Path
 import openai
 
 from schemas.config import TeacherConfig
-from schemas.teacher import RecordContext, TeacherRequest, TeacherResponse
+from schemas.teacher import TeacherResponse
 from storage.ledger import Ledger
 from tasks.teachers.cost import Budget, estimate_cost, prompt_tokens, tokens_cost
 from tasks.teachers.llm import CLIENT_ERRORS, LlmTeacher, is_transient, parse_message, retry_after_s

@@ -1,7 +1,6 @@
 """CODE-15%: exams listed in `exams.csv`, tracings read row by row from `exams_part*.hdf5`, six SNOMED-mapped flags."""
 from __future__ import annotations
 
-import math
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -12,7 +11,7 @@ import pandas as pd
 
 from schemas.config import IngestSettings
 from schemas.records import RawSignal, RecordError, RecordMeta
-from tasks.ingest.metadata import read_columns
+from tasks.ingest.metadata import cell_number as _number, read_columns
 
 EXAMS_CSV = "exams.csv"
 CODE15_FS = 400.0
@@ -26,14 +25,6 @@ FLAG_TO_SNOMED = {
     "SB": "426177001", "ST": "427084000", "AF": "164889003",
 }
 _META_COLUMNS = ["exam_id", "age", "is_male", "patient_id", "trace_file"]
-
-
-def _number(value: object) -> float | None:
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else x
 
 
 def flag(value: object) -> bool:

@@ -1,6 +1,7 @@
 """Metadata CSVs of corpus layouts: required columns checked by name, only the wanted columns read."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterable
 
@@ -15,3 +16,12 @@ def read_columns(path: Path, required: Iterable[str], wanted: Iterable[str], dty
         raise ValueError(f"{path} lacks the columns {', '.join(missing)}")
     cols = list(dict.fromkeys(c for c in [*required, *wanted] if c in present))
     return pd.read_csv(path, usecols=cols, dtype={k: v for k, v in (dtype or {}).items() if k in cols})
+
+
+def cell_number(value: object) -> float | None:
+    """A CSV cell as a float; None for empty, NaN or text that is not a number."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x

@@ -12,7 +12,7 @@ import pandas as pd
 
 from schemas.config import IngestSettings
 from schemas.records import RawSignal, RecordError, RecordMeta
-from tasks.ingest.metadata import read_columns
+from tasks.ingest.metadata import cell_number, read_columns
 from tasks.ingest.wfdb_dir import make_record_id, read_wfdb_at
 
 RECORD_LIST_CSV = "record_list.csv"
@@ -40,11 +40,8 @@ class Demographics:
 
 
 def _int(value: object) -> int | None:
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else int(x)
+    x = cell_number(value)
+    return None if x is None else int(x)
 
 
 def _year(value: object) -> int | None:

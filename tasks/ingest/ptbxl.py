@@ -11,7 +11,7 @@ import pandas as pd
 
 from schemas.config import IngestSettings
 from schemas.records import RawSignal, RecordMeta
-from tasks.ingest.metadata import read_columns
+from tasks.ingest.metadata import cell_number as _number, read_columns
 from tasks.ingest.wfdb_dir import make_record_id, read_wfdb_at
 
 DATABASE_CSV = "ptbxl_database.csv"
@@ -26,14 +26,6 @@ def _text(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value).strip()
-
-
-def _number(value: object) -> float | None:
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else x
 
 
 def ptbxl_age(value: object) -> float | None:

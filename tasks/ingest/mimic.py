@@ -1,7 +1,6 @@
 """MIMIC-IV-ECG: WFDB records listed in `record_list.csv`, machine reports as text labels; credentialed data."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import cached_property

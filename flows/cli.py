@@ -16,6 +16,8 @@ from rich.table import Table  # noqa: E402
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build grounded ECG instruction data with Prefect, and train GEM on it.")
 console = Console()
+# Errors go to stderr and are never wrapped: a script greps them, and a long path must not split the reason.
+err_console = Console(stderr=True, soft_wrap=True)
 
 DataOpt = typer.Option("./gemflow-data", "--data", "-d", help="Dataset root (tables, images, ledger, exports).")
 ConfigOpt = typer.Option(None, "--config", "-c", help="gemflow.yaml (default: ./gemflow.yaml if present).")
@@ -92,7 +94,7 @@ def demo(data: str = typer.Option("./gemflow-data", "--data", "-d"),
         result = build_dataset_flow(data=data, sources=[f"demo:{folder}"], teacher=teacher, config_path=config)
     _print_result("gemflow demo", result, as_json, quiet)
     if not (quiet or as_json):
-        console.print(f"Dataset root: {Path(data).resolve()}  (try: gemflow status --data {data})")
+        console.print(f"Dataset root: {Path(data).resolve()}  (try: gemflow status --data {data})", soft_wrap=True)
 
 
 @app.command()
@@ -225,7 +227,7 @@ def interpret(record: str = typer.Argument(..., help="WFDB record path (with or 
     try:
         result = interpret_record(record, teacher=teacher, model=model, out_dir=out, config_path=config)
     except RecordError as err:
-        console.print(f"[red]cannot interpret {record}: {err.reason}[/] ({err.detail})")
+        err_console.print(f"[red]cannot interpret {record}: {err.reason}[/] ({err.detail})")
         raise typer.Exit(2) from err
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,6 +29,12 @@ def test_interpret_cli_json(wfdb_samples_dir, tmp_path):
 
 
 def test_interpret_refuses_a_two_lead_record_with_its_reason(wfdb_samples_dir, tmp_path):
+    # A narrow terminal and a long path once split the reason across lines; the error must stay one greppable line.
+    env = {**os.environ, "COLUMNS": "40"}
     out = subprocess.run([sys.executable, "-m", "flows.cli", "interpret", str(wfdb_samples_dir / "100"),
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert out.returncode != 0 and "not a 12-lead record" in (out.stderr + out.stdout)
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stdout == ""
+    line = out.stderr.strip()
+    assert "\n" not in line and f"cannot interpret {wfdb_samples_dir / '100'}: not a 12-lead record" in line, line
+    assert "found channels MLII, V5" in line

@@ -38,6 +38,7 @@ class RecordContext(BaseModel):
     beat_table: str = ""  # compact per-lead, per-beat evidence table for prompts
     rr_ms: list[float] = Field(default_factory=list)  # RR interval before each fused beat
     image_path: str | None = None
+    image_sha256: str | None = None  # the page's content hash: part of the request key for vision teachers
     signal_path: str | None = None
     feature_version: str = ""
 
@@ -69,12 +70,17 @@ class TeacherResponse(BaseModel):
     error: str | None = None
 
 
-def request_key(record_id: str, messages: list[dict], model: str, params: dict) -> str:
-    """The request id: a hash of the record, the rendered prompt (so its version), the model and params."""
-    blob = json.dumps(
-        {"record": record_id, "messages": messages, "model": model, "params": params},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-    )
+def request_key(record_id: str, messages: list[dict], model: str, params: dict,
+                image_sha256: str | None = None) -> str:
+    """The request id: a hash of the record, the rendered prompt (so its version), the model and params.
+
+    For a teacher that is sent the rendered page, the page's sha256 is part of the key too, so a page
+    re-rendered with other settings is a new request; text-only keys are unchanged by it.
+    """
+    key = {"record": record_id, "messages": messages, "model": model, "params": params}
+    if image_sha256:
+        key["image"] = image_sha256
+    blob = json.dumps(key, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 

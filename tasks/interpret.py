@@ -1,6 +1,7 @@
 """Interpret one WFDB record end to end in memory: canonicalize, measure, render, and ask an interpreter."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from schemas.config import load_config
@@ -35,7 +36,8 @@ def interpret_record(record: str, teacher: str | None = None, model: str | None 
     image.parent.mkdir(parents=True, exist_ok=True)
     image.write_bytes(page.png)
     feat_row = feats.record.to_row()
-    ctx = make_context(record_row(canon, base), feat_row, feats.beats.to_pylist(), str(image))
+    ctx = make_context(record_row(canon, base), feat_row, feats.beats.to_pylist(), str(image),
+                       hashlib.sha256(page.png).hexdigest())
     if model:
         from model.infer import interpret as model_interpret
         text, who = model_interpret(base, model, image_path=str(image)), f"model {model}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from schemas.config import builtin_teachers, load_config
 from storage.ledger import Ledger
-from tasks.teachers.base import GovernanceError, check_governance
+from schemas.vocab import Vocabulary
+from tasks.teachers.base import GovernanceError, check_governance, plan_request
 from tasks.teachers.llm import LlmTeacher, MissingApiKey
 from tasks.teachers.runner import run_llm_requests
 from tests.teacher_support import KEY, contexts, fake_openai, llm_config, plan, server  # noqa: F401
@@ -129,6 +131,7 @@ def test_a_vision_teacher_sends_the_rendered_page_as_a_base64_png(server, tmp_pa
     (tmp_path / "images" / "r0000.png").write_bytes(png)
     ctxs = contexts(1)
     ctxs[0].image_path = "images/r0000.png"  # relative to the dataset root
+    ctxs[0].image_sha256 = hashlib.sha256(png).hexdigest()
     tcfg = llm_config(server.base_url, vision=True)
     work = plan(ctxs, "fake", tcfg)
     with journal(tmp_path, work) as ledger:
@@ -136,6 +139,18 @@ def test_a_vision_teacher_sends_the_rendered_page_as_a_base64_png(server, tmp_pa
     content = server.fake.counters.bodies[-1]["messages"][-1]["content"]
     url = next(p["image_url"]["url"] for p in content if p["type"] == "image_url")
     assert url.startswith("data:image/png;base64,") and base64.b64decode(url.split(",", 1)[1]) == png
+
+
+def test_the_page_hash_keys_vision_requests_and_leaves_text_only_keys_alone(server):
+    ctx = contexts(1)[0].model_copy(update={"image_path": "images/r0000.png", "image_sha256": "a" * 64})
+    rerendered = ctx.model_copy(update={"image_sha256": "b" * 64})
+    vision, text_only = llm_config(server.base_url, vision=True), llm_config(server.base_url)
+    key = lambda c, t: plan_request(c, "fake", t, "v1", Vocabulary.load()).request_id  # noqa: E731
+    assert key(ctx, vision) != key(rerendered, vision)  # a new page is a new paid request
+    assert key(ctx, text_only) == key(rerendered, text_only)  # the page is not sent, so it is not in the key
+    assert key(ctx, vision) != key(ctx, text_only)
+    with pytest.raises(ValueError, match="sha256 is unknown"):
+        key(ctx.model_copy(update={"image_sha256": None}), vision)
 
 
 def test_a_missing_api_key_names_the_variable_to_set(monkeypatch):

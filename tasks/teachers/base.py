@@ -66,7 +66,10 @@ def plan_request(ctx: RecordContext, name: str, config: TeacherConfig, version: 
     if feedback:
         messages = messages + [{"role": "user", "content": feedback}]
     params = generation_params(config)
-    rid = request_key(ctx.record_id, messages, config.model or name, params)
+    if config.vision and ctx.image_path and not ctx.image_sha256:
+        raise ValueError(f"record {ctx.record_id}: teacher {name!r} is sent the page, but its sha256 is unknown")
+    image = ctx.image_sha256 if config.vision else None
+    rid = request_key(ctx.record_id, messages, config.model or name, params, image_sha256=image)
     return TeacherRequest(request_id=rid, record_id=ctx.record_id, teacher=name, model=config.model or name,
                           prompt_version=version, instruction=instruction, messages=messages, params=params,
                           round=round_, parent_request_id=parent)

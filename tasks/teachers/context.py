@@ -75,16 +75,18 @@ def build_contexts(store: TableStore, record_ids: list[str]) -> list[RecordConte
     beats = _rows_by_id(store, "beats", BEATS_SCHEMA, record_ids)
     images = _rows_by_id(store, "images", IMAGES_SCHEMA, record_ids)
     return [make_context(recs[rid][0], feats[rid][0], beats.get(rid, []),
-                         images[rid][0]["path"] if rid in images else None)
+                         images[rid][0]["path"] if rid in images else None,
+                         images[rid][0]["sha256"] if rid in images else None)
             for rid in record_ids if rid in recs and rid in feats]
 
 
-def make_context(rec: dict, feat: dict, beats: list[dict], image_path: str | None) -> RecordContext:
+def make_context(rec: dict, feat: dict, beats: list[dict], image_path: str | None,
+                 image_sha256: str | None = None) -> RecordContext:
     """A record's context from its `records` row, `record_features` row, `beats` rows and image path."""
     return RecordContext(
         record_id=rec["record_id"], patient_id=rec["patient_id"], source=rec["source"], age=rec["age"],
         sex=rec["sex"], labels=[LabelRef(code=c, name=n) for c, n in zip(rec["labels"] or [], rec["label_names"] or [])],
         report=rec["report"] or "", credentialed=bool(rec["credentialed"]), features=feat,
         leads=lead_facts(feat), beat_table=beat_table(beats), rr_ms=fused_rr(beats),
-        image_path=image_path, signal_path=rec["signal_path"], feature_version=feat.get("feature_version") or "",
+        image_path=image_path, image_sha256=image_sha256, signal_path=rec["signal_path"], feature_version=feat.get("feature_version") or "",
     )

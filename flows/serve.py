@@ -67,14 +67,23 @@ def redact_url(url: str) -> str:
 
 
 def child_env(opts: ServeOptions) -> dict[str, str]:
-    """The environment of everything serve starts: the API address, no telemetry, library logs forwarded."""
+    """The environment of what serve starts besides the server: the API address, no telemetry, library logs
+    forwarded, and no database URL (workers and the flow runs they spawn never need its password)."""
     from flows.common import LIBRARY_LOGGERS
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in (DATABASE_ENV, "GEMFLOW_DATABASE_URL")}
     env.update({"PREFECT_API_URL": opts.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"})
     env.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
+    return env
+
+
+def server_env(opts: ServeOptions, env: dict[str, str]) -> dict[str, str]:
+    """The server's environment: the others' plus the database URL (SQLite under PREFECT_HOME when unset)."""
+    env = dict(env)
     if opts.database_url:
         env[DATABASE_ENV] = opts.database_url
+    elif DATABASE_ENV in os.environ:
+        env[DATABASE_ENV] = os.environ[DATABASE_ENV]  # a URL the user set for Prefect directly
     return env
 
 
@@ -145,9 +154,11 @@ def start_server(opts: ServeOptions, children: Children, env: dict[str, str], sa
     with socket.socket() as s:
         if s.connect_ex((opts.host, opts.port)) == 0:
             raise ServeError(f"{opts.host}:{opts.port} is taken by something that is not a Prefect server; use --port")
-    db = redact_url(opts.database_url) if opts.database_url else "SQLite in PREFECT_HOME"
+    url = server_env(opts, env).get(DATABASE_ENV)
+    db = redact_url(url) if url else "SQLite in PREFECT_HOME"
     say(f"server: starting on {opts.ui_url} ({db}); log {children.log_dir / 'server.log'}")
-    proc = children.start("server", prefect_cmd("server", "start", "--host", opts.host, "--port", str(opts.port)), env)
+    proc = children.start("server", prefect_cmd("server", "start", "--host", opts.host, "--port", str(opts.port)),
+                          server_env(opts, env))
     deadline = time.monotonic() + opts.startup_timeout_s
     while not api_healthy(opts.api_url):
         if proc.poll() is not None:

@@ -20,7 +20,20 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 DataOpt = typer.Option("./gemflow-data", "--data", "-d", help="Dataset root (tables, images, ledger, exports).")
-ConfigOpt = typer.Option(None, "--config", "-c", help="gemflow.yaml (default: ./gemflow.yaml if present).")
+
+
+def _checked_config(value: Optional[str]) -> Optional[str]:
+    """Validate the config when the command line is parsed: a bad field is a usage error, before any flow run."""
+    from schemas.config import ConfigError, load_config
+    try:
+        load_config(value)
+    except ConfigError as err:
+        raise typer.BadParameter(str(err), param_hint="--config") from err
+    return value
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", callback=_checked_config,
+                         help="gemflow.yaml (default: ./gemflow.yaml if present).")
 RunnerOpt = typer.Option(None, "--runner", help="Shard task runner: thread (default), process or dask.")
 WorkersOpt = typer.Option(None, "--workers", help="Parallel shard tasks (default: CPU count).")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scripts).")
@@ -245,12 +258,16 @@ def evaluate(data: str = DataOpt, split: str = typer.Option("test", help="train,
              sighted: bool = typer.Option(False, "--sighted", help="Show the teacher the labels (an upper bound)."),
              limit: Optional[int] = typer.Option(None, help="Evaluate at most N more items."),
              retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo failed outputs and judgements."),
+             device: str = typer.Option("auto", help="Where a --model checkpoint runs: auto, cpu, cuda, cuda:1."),
              config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Evaluate an interpreter on a split: label F1/Hamming/AUC, grounding, judge metrics, report."""
     from flows.evaluate import evaluate_flow
+    if model is not None:
+        from tasks.evaluate.interpreters import check_checkpoint
+        model = check_checkpoint(model)  # refused here, before a flow run is created
     result = evaluate_flow(data=data, split=split, teacher=teacher, model=model, judge=judge,
                            export_version=export_version, sighted=sighted, limit=limit, retry_failed=retry_failed,
-                           config_path=config)
+                           config_path=config, device=device)
     _print_result("evaluate", result, as_json, quiet)
 
 
@@ -298,10 +315,24 @@ def train(config: str = typer.Option(..., "--config", "-c", help="gemflow.yaml (
         console.print(result)
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix (a config field, a missing path, a refused source): one line, exit 2."""
+    from model.config import ConfigError as ModelConfigError
+    from schemas.config import ConfigError
+    from tasks.teachers.base import GovernanceError
+    return (ConfigError, ModelConfigError, FileNotFoundError, GovernanceError)
+
+
 def main() -> None:
     import sys
     quiet_logs_if_asked(sys.argv[1:])
-    app()
+    try:
+        app()
+    except user_errors() as err:  # set GEMFLOW_DEBUG=1 for the traceback
+        if os.environ.get("GEMFLOW_DEBUG"):
+            raise
+        err_console.print(f"[red]gemflow: {type(err).__name__}: {err}[/]")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

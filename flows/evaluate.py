@@ -14,6 +14,7 @@ from prefect.context import FlowRunContext
 
 from flows.common import settings, summarize
 from schemas.config import GemflowConfig
+from tasks.evaluate.interpreters import check_checkpoint
 from tasks.evaluate.report import write_split_report
 from tasks.evaluate.spec import EvalItem, EvalRun, interpreter_key, load_items, resolve_export
 from tasks.evaluate.stage import (EvalCounts, interpret_shard, judge_shard, pending_items, pending_judgement,
@@ -43,8 +44,8 @@ def _ensure_limits(cfg: GemflowConfig, *names: str | None) -> None:
 
 @task(name="evaluate-shard")
 def interpret_shard_task(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, teacher: str | None,
-                         model: str | None, sighted: bool) -> EvalCounts:
-    return interpret_shard(run, items, cfg, teacher, model, sighted, **_llm_options(teacher, cfg))
+                         model: str | None, sighted: bool, device: str = "auto") -> EvalCounts:
+    return interpret_shard(run, items, cfg, teacher, model, sighted, device, **_llm_options(teacher, cfg))
 
 
 @task(name="judge-shard")
@@ -72,11 +73,16 @@ def _headline(metrics: dict) -> dict:
 def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, model: str | None = None,
                   judge: str | None = None, export_version: str | None = None, sighted: bool = False,
                   limit: int | None = None, retry_failed: bool = False, judge_rounds: int = 3,
-                  shard_size: int = 50, config_path: str | None = None) -> dict:
-    """Interpret, score and (with `judge`) judge a split; `teacher` defaults to the template baseline."""
+                  shard_size: int = 50, config_path: str | None = None,
+                  device: str = "auto") -> dict:
+    """Interpret, score and (with `judge`) judge a split; `teacher` defaults to the template baseline.
+
+    `device` places a checkpoint (`model`): `auto` takes the GPU when torch sees one."""
     cfg, root = settings(data, config_path)
     if teacher is None and model is None:
         teacher = "template"
+    if model is not None:
+        model = check_checkpoint(model)  # before any work: a wrong path fails now, not in every shard
     _ensure_limits(cfg, teacher, judge)  # an unknown teacher or judge fails here, naming the known ones
     version = resolve_export(root, export_version)
     items = load_items(root, version, split)
@@ -85,7 +91,7 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
     total = EvalCounts()
     with run_lock(run.dir, "evaluate"):
         for shard in chunk(pending_items(run, items, retry_failed)[:limit], shard_size):
-            total = total + interpret_shard_task(run, shard, cfg, teacher, model, sighted)
+            total = total + interpret_shard_task(run, shard, cfg, teacher, model, sighted, device)
         if judge is not None:
             ids = pending_judgement(run, judge, retry_failed)[:limit]
             for shard in chunk([by_id[i] for i in ids if i in by_id], shard_size):

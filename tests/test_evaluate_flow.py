@@ -152,3 +152,73 @@ def test_an_llm_teacher_over_http_is_compared_with_the_template_on_the_same_spli
     assert g["lead_coverage"] < 0.2  # the fake answer names no lead: the template's lead walk covers more
     report = next((data / "evaluation").glob(f"*/{split}/report.md")).read_text()
     assert "| local-llm |" in report and "| template |" in report
+
+
+def _tiny_checkpoint(folder):
+    """An untrained tiny GEM (ECG encoder, vision tower, LM) saved as a checkpoint, with a word tokenizer."""
+    torch = pytest.importorskip("torch", reason="the train extra is not installed")
+    from model.checkpoint import save_checkpoint
+    from model.gem import build_gem_model
+    from tests.test_model_units import WORDS, tiny_config
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    vocab = {w: i for i, w in enumerate(["<unk>", "<s>", "</s>", "<pad>"] + sorted(set(WORDS)))}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                  pad_token="<pad>")
+    torch.manual_seed(3)
+    model = build_gem_model(tiny_config(max_length=512), vocab_size=len(tok)).eval()
+    # Random weights tend to pick a special token and say nothing. Make "rate" or "is" win every step
+    # (opposite rows: whichever the hidden state leans to), so there is text to compare, still data-dependent.
+    with torch.no_grad():
+        head = model.llm.get_output_embeddings().weight
+        direction = torch.randn(head.shape[1])
+        head.zero_()
+        head[tok.convert_tokens_to_ids("rate")] = direction
+        head[tok.convert_tokens_to_ids("is")] = -direction
+    save_checkpoint(model, folder, tok)
+    return folder
+
+
+def test_a_checkpoint_interpreter_answers_each_item_from_its_signal_page_and_question(demo, cli_env, tmp_path):
+    from model.infer import GemInterpreter
+    from PIL import Image
+    data, split, n = demo
+    ckpt = _tiny_checkpoint(tmp_path / "gem-tiny")
+    cli = [sys.executable, "-m", "flows.cli", "evaluate", "--data", str(data), "--split", split,
+           "--model", str(ckpt), "--json"]
+    first = subprocess.run([*cli, "--limit", "1"], capture_output=True, text=True, env=cli_env, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rest = subprocess.run(cli, capture_output=True, text=True, env=cli_env, timeout=600)
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    results = [json.loads(out.stdout[out.stdout.index("{"):]) for out in (first, rest)]
+    assert [r["interpreter"] for r in results] == ["ckpt-gem-tiny"] * 2
+    assert [r["interpreted"] for r in results] == [1, n - 1] and results[1]["failed"] == 0
+    outputs = next((data / "evaluation").glob(f"*/{split}/ckpt-gem-tiny/outputs"))
+    rows = read_rows(outputs, OUTPUTS_SCHEMA)
+    assert len(rows) == n and all(r["status"] == "ok" for r in rows)
+    # the flow asked what the export asks, of the exported signal and page: the same call by hand agrees
+    export = json.loads(next((data / "exports").glob(f"[!.]*/{split}.json")).read_text())
+    sample = export[0]
+    with Image.open(data / sample["image"]) as page:
+        by_hand = GemInterpreter(ckpt).interpret(str(data / sample["ecg"]),
+                                                 sample["conversations"][0]["value"].replace("<image>\n", ""),
+                                                 page=page.convert("RGB"))
+    [row] = [r for r in rows if r["item_id"] == sample["id"]]
+    assert row["text"] == by_hand and by_hand
+    metrics = json.loads((outputs.parent / "metrics.json").read_text())
+    assert metrics["n_interpreted"] == n and metrics["n_failed"] == 0 and metrics["labels"]["macro_auc"] is None
+
+
+def test_a_checkpoint_that_does_not_load_fails_the_run_with_its_reason(demo, cli_env, tmp_path):
+    data, split, _ = demo
+    (tmp_path / "not-a-checkpoint").mkdir()
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "evaluate", "--data", str(data), "--split", split,
+                          "--model", str(tmp_path / "not-a-checkpoint")], capture_output=True, text=True,
+                         env=cli_env, timeout=600)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert out.stderr.strip() == (f"gemflow: FileNotFoundError: {(tmp_path / 'not-a-checkpoint').resolve()} is not a"
+                                  " gemflow checkpoint: it has no gem_config.json (gemflow train writes one into"
+                                  " every checkpoint folder)")
+    assert list(data.rglob("ckpt-not-a-checkpoint")) == []  # refused before any run folder was made

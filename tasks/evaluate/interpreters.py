@@ -9,10 +9,11 @@ a finished request again and evaluation requests never mix with the dataset's.
 """
 from __future__ import annotations
 
-import inspect
+import threading
 import time
 from pathlib import Path
 
+from PIL import Image
 from pydantic import BaseModel
 
 from schemas.config import GemflowConfig
@@ -72,24 +73,69 @@ def interpret_with_teacher(work: list[tuple[EvalItem, RecordContext]], run: Eval
     return out
 
 
-def _checkpoint_call(item: EvalItem, root: Path, ckpt: str):
-    from model.infer import interpret  # heavy (torch); only for checkpoint runs
-    kwargs = {"image_path": str(root / item.image) if item.image else None}
-    if "question" in inspect.signature(interpret).parameters and item.instruction:
-        kwargs["question"] = item.instruction.replace("<image>\n", "")
-    return interpret(str(root / item.ecg), ckpt, **kwargs)
-
-
-def interpret_with_checkpoint(items: list[EvalItem], run: EvalRun, ckpt: str) -> dict[str, Interpretation]:
-    """A trained checkpoint's answer per item; it may return a str, or an object with .text and .scores."""
-    if not Path(ckpt).expanduser().exists():
+def check_checkpoint(ckpt: str) -> str:
+    """The checkpoint folder, resolved; a missing folder, or one that is not a gemflow checkpoint, is refused."""
+    from model.config import GEM_CONFIG_FILE  # light: no torch
+    path = Path(ckpt).expanduser().resolve()
+    if not path.is_dir():
         raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
+    if not (path / GEM_CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a gemflow checkpoint: it has no {GEM_CONFIG_FILE}"
+                                " (gemflow train writes one into every checkpoint folder)")
+    return str(path)
+
+
+_LOADED: dict[tuple[str, str], object] = {}  # (checkpoint, device) -> GemInterpreter: loaded once per process, not per item
+_LOAD_LOCK = threading.Lock()
+
+
+def resolve_device(device: str = "auto") -> str:
+    """`auto`: the first CUDA device when torch sees one, else the CPU; anything else is passed to torch."""
+    if device != "auto":
+        return device
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def loaded_checkpoint(ckpt: str, device: str = "cpu"):
+    """The checkpoint's `GemInterpreter`, loaded on first use and kept (one at a time) for later shards."""
+    from model.infer import GemInterpreter  # heavy (torch); only for checkpoint runs
+    with _LOAD_LOCK:
+        if (ckpt, device) not in _LOADED:
+            _LOADED.clear()
+            _LOADED[(ckpt, device)] = GemInterpreter(ckpt, device)
+        return _LOADED[(ckpt, device)]
+
+
+def _checkpoint_call(interpreter, item: EvalItem, root: Path):
+    """One item's answer: the exported signal and the exported page, asked the item's own question."""
+    page = None
+    if item.image:
+        with Image.open(root / item.image) as image:
+            page = image.convert("RGB")
+    question = item.instruction or ""
+    for tag in ("<ecg>", "<image>"):  # the interpreter places one of each for the inputs the checkpoint has
+        question = question.replace(tag + "\n", "").replace(tag, "")
+    question = question.strip()
+    with _LOAD_LOCK:  # one generation at a time: torch already uses every core for one
+        if question:
+            return interpreter.interpret(str(root / item.ecg), question, page=page)
+        return interpreter.interpret(str(root / item.ecg), page=page)
+
+
+def interpret_with_checkpoint(items: list[EvalItem], run: EvalRun, ckpt: str,
+                              device: str = "auto") -> dict[str, Interpretation]:
+    """A trained checkpoint's answer per item; it may return a str, or an object with .text and .scores.
+
+    A checkpoint that does not load fails the run (every item would fail the same way); a record that
+    cannot be read or answered fails that item alone, with its reason."""
+    interpreter = loaded_checkpoint(check_checkpoint(ckpt), resolve_device(device))
     root = Path(run.data_root)
     out: dict[str, Interpretation] = {}
     for item in items:
         start = time.perf_counter()
         try:
-            result = _checkpoint_call(item, root, str(Path(ckpt).expanduser()))
+            result = _checkpoint_call(interpreter, item, root)
         except _CKPT_ERRORS as exc:
             out[item.item_id] = Interpretation(status="failed", error=f"{type(exc).__name__}: {exc}"[:500],
                                                latency_s=time.perf_counter() - start)

@@ -174,7 +174,10 @@ def load_config(path: str | os.PathLike | None = None, **overrides) -> GemflowCo
         p = Path(candidate)
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
-        data = yaml.safe_load(p.read_text()) or {}
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: the top level must be a mapping")
     data.update({k: v for k, v in overrides.items() if v is not None})

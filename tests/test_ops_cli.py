@@ -3,6 +3,7 @@ secrets kept out of forwarded logs, prefect.yaml's shape, and serve's small help
 from __future__ import annotations
 
 import json
+import os
 import logging
 import subprocess
 import sys
@@ -126,6 +127,20 @@ def test_progress_outside_a_flow_run_counts_without_publishing():
 def _gemflow(args: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=400)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("teachers:\n  gpt-4o: {rpm: -5}\n", "teachers.gpt-4o.rpm: Input should be greater than 0"),
+    ("render: [unclosed\n", "not valid YAML"),
+])
+def test_a_bad_config_is_a_usage_error_naming_the_field_before_any_run(text, says, tmp_path):
+    bad = tmp_path / "gemflow.yaml"
+    bad.write_text(text)
+    out = _gemflow(["ingest", "--source", str(tmp_path), "--data", str(tmp_path / "data"), "--config", str(bad)],
+                   {**os.environ, "COLUMNS": "400"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert says in out.stderr and "--config" in out.stderr
+    assert not (tmp_path / "data").exists()  # nothing ran
 
 
 @pytest.mark.slow

@@ -1,14 +1,13 @@
-"""Scale-out: features and render on a 2-worker Dask LocalCluster give what a local run gives, byte for byte.
+"""Scale-out: ingest, features and render on a 2-worker Dask LocalCluster give what a local run gives, byte for byte.
 
-One root is ingested once and copied. The reference runs features and render on the default thread
-runner under the session's test server. The copy runs features through the CLI in ephemeral mode
-(`--runner dask --workers 2`: the path where Dask workers must be handed the temporary server's
-address) and render in-process on `task_runner("dask", 2)`.
+The reference root runs every stage on the default thread runner under the session's test server.
+The other root is ingested on `task_runner("dask", 2)` in-process, runs features through the CLI in
+ephemeral mode (`--runner dask --workers 2`: the path where Dask workers must be handed the temporary
+server's address) and render in-process on `task_runner("dask", 2)`.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,14 +32,16 @@ def _images(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def roots(prefect_api, cinc2021_dir, tmp_path_factory):
-    """(local, dask) dataset roots holding the same 4 ingested records, and the local run's flow-run ids."""
+    """(local, dask) dataset roots, each ingested with 4 records by its own runner, and the local run's flow-run ids."""
+    from flows.common import task_runner
     from flows.features import features_flow
     from flows.ingest import ingest_flow
     from flows.render import render_flow
     base = tmp_path_factory.mktemp("dask")
     local, dask = base / "local", base / "dask"
     ingest_flow(str(local), [str(cinc2021_dir)], limit=4)
-    shutil.copytree(local, dask)
+    counts = ingest_flow.with_options(task_runner=task_runner("dask", 2))(str(dask), [str(cinc2021_dir)], limit=4)
+    assert counts["ingested"] == 4
     states = {"features": features_flow(str(local), return_state=True),
               "render": render_flow(str(local), return_state=True)}
     return local, dask, {k: s.state_details.flow_run_id for k, s in states.items()}
@@ -60,6 +61,14 @@ def dask_results(roots, tmp_path_factory):
     assert cli.stderr.count("Starting temporary server") == 1, cli.stderr[-4000:]
     render = render_flow.with_options(task_runner=task_runner("dask", 2))(str(dask))
     return cli.stdout, render
+
+
+def test_records_ingested_on_a_two_worker_cluster_equal_the_local_run(roots):
+    local, dask, _ = roots
+    mine, theirs = _table(local, "records", ["record_id"]), _table(dask, "records", ["record_id"])
+    assert mine.num_rows == 4 and mine.equals(theirs)
+    signals = {p.relative_to(local): p.read_bytes() for p in sorted((local / "signals").rglob("*")) if p.is_file()}
+    assert signals and all((dask / rel).read_bytes() == data for rel, data in signals.items())
 
 
 def test_features_on_a_two_worker_cluster_equal_the_local_run(roots, dask_results):

@@ -158,8 +158,10 @@ def generate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version:
 
 @app.command()
 def validate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version: Optional[str] = None,
-             config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+             config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt, workers: Optional[int] = WorkersOpt,
+             as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Check every response against its record's measurements (pairs, rejections)."""
+    _runner_env(runner, workers)
     from flows.validate import validate_flow
     with _bars(as_json, quiet):
         result = validate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)

@@ -31,10 +31,15 @@ WORKERS_ENV = "GEMFLOW_WORKERS"
 DASK_ADDRESS_ENV = "GEMFLOW_DASK_ADDRESS"
 
 
+def runner_workers(workers: int | None = None) -> int:
+    """Parallel shard tasks: the given number, $GEMFLOW_WORKERS, or this machine's CPU count."""
+    return workers or int(os.environ.get(WORKERS_ENV, "0")) or (os.cpu_count() or 1)
+
+
 def task_runner(kind: str | None = None, workers: int | None = None):
     """The runner for CPU-bound shard tasks: threads (default), a local process pool, or Dask."""
     kind = kind or os.environ.get(RUNNER_ENV, "thread")
-    workers = workers or int(os.environ.get(WORKERS_ENV, "0")) or (os.cpu_count() or 1)
+    workers = runner_workers(workers)
     if kind == "thread":
         return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "process":

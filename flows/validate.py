@@ -1,36 +1,49 @@
 """Validate flow: check every finished response against its record's measurements; pairs or rejections."""
 from __future__ import annotations
 
-from functools import reduce
+from collections import deque
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 
-from flows.common import refresh, settings, summarize
+from flows.common import refresh, runner_workers, settings, summarize, task_runner
 from flows.progress import StageProgress
 from tasks.shards import chunk
 from tasks.validate.report import quality_markdown, quality_report
-from tasks.validate.stage import ValidateCounts, duplicate_index, pending_validation, validate_shard
+from tasks.validate.stage import (Checked, ValidateCounts, check_shard, commit_checked, duplicate_index,
+                                  pending_validation)
+
+
+def _commit(root, item, index, progress: StageProgress) -> ValidateCounts:
+    future, size = item
+    counts = commit_checked(str(root.root), future.result(), index)
+    progress.advance(size)
+    return counts
 
 
 @task(name="validate-shard")
-def validate_shard_task(root_dir: str, responses: list[dict], cfg, index) -> ValidateCounts:
-    return validate_shard(root_dir, responses, cfg, index)
+def check_shard_task(root_dir: str, responses: list[dict], cfg) -> list[Checked]:
+    return check_shard(root_dir, responses, cfg)
 
 
-@flow(name="validate", flow_run_name="validate/{data}")
+@flow(name="validate", flow_run_name="validate/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
 def validate_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
                   config_path: str | None = None) -> dict:
+    """Record-level rules run on shards in parallel; the cross-record duplicate check and the commits
+    follow in shard order in this process, so the outcome does not depend on which shard finished first."""
     cfg, root = settings(data, config_path)
     with root.writer_lock("validate"):
         pending = pending_validation(root, teacher, prompt_version)
-        index = duplicate_index(root, cfg)  # shards run in order: each sees the answers accepted before it
-        progress, counts = StageProgress("validate", len(pending), "responses"), []
+        index = duplicate_index(root, cfg)
+        progress, total = StageProgress("validate", len(pending), "responses"), ValidateCounts()
+        ahead: deque = deque()  # checked shards not yet committed: two per worker, so memory stays bounded
         for shard in chunk(pending, cfg.shard_size):
-            counts.append(validate_shard_task(str(root.root), shard, cfg, index))
-            progress.advance(len(shard))
-        total = reduce(lambda a, b: a + b, counts, ValidateCounts())
+            ahead.append((check_shard_task.submit(str(root.root), shard, cfg), len(shard)))
+            if len(ahead) >= 2 * runner_workers():
+                total = total + _commit(root, ahead.popleft(), index, progress)
+        while ahead:
+            total = total + _commit(root, ahead.popleft(), index, progress)
         refresh(root)
         report = quality_report(root)
     if FlowRunContext.get() is not None:

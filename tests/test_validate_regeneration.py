@@ -8,6 +8,7 @@ import pytest
 
 from schemas.config import GemflowConfig, SourceConfig
 from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA
+from schemas.records import RECORDS_SCHEMA
 from schemas.teacher import TeacherResponse
 from storage.layout import DataRoot
 from storage.ledger import Ledger
@@ -18,7 +19,7 @@ from tasks.teachers.stage import generate_shard, pending_generation, plan_shard,
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.parse import parse_response
 from tasks.validate.regenerate import feedback_message, pending_regenerations, plan_regenerations
-from tasks.validate.stage import pending_validation, validate_shard
+from tasks.validate.stage import ValidateCounts, check_shard, commit_checked, pending_validation, validate_shard
 
 
 def test_wrappers_are_stripped_and_reasoning_is_kept_apart():
@@ -136,3 +137,52 @@ def test_a_failed_call_answered_by_a_later_retry_is_validated_again(measured_roo
     pairs = store.read("pairs", PAIRS_SCHEMA).to_pylist()
     assert [p["request_id"] for p in pairs] == [req.request_id]
     assert pending_validation(root) == []
+
+
+def _answered(measured_root) -> tuple[GemflowConfig, DataRoot, list[str]]:
+    cfg, root = measured_root
+    ids = sorted(r["record_id"] for r in TableStore(root).read("records", RECORDS_SCHEMA, columns=["record_id"])
+                 .to_pylist())
+    generate_shard(str(root.root), ids, cfg, "template", "v1")
+    return cfg, root, ids
+
+
+def test_duplicates_are_decided_in_shard_order_whichever_shard_was_checked_first(measured_root):
+    cfg, root, ids = _answered(measured_root)
+    rows = sorted(pending_validation(root), key=lambda r: r["record_id"])
+    later = check_shard(str(root.root), rows[1:], cfg)  # checked first, e.g. on a faster worker
+    first = check_shard(str(root.root), rows[:1], cfg)
+    assert all(c.verdict.ok for c in first + later)
+    copied = later[0]  # the second record's teacher happened to write the first record's answer
+    copied.response["text"] = copied.pair["answer"] = first[0].response["text"]
+    index = DuplicateIndex(cfg.validation.near_duplicate_threshold)
+    assert commit_checked(str(root.root), first, index) == ValidateCounts(1, 0)
+    assert commit_checked(str(root.root), later, index) == ValidateCounts(1, 1)
+    store = TableStore(root)
+    [rej] = store.read("rejections", REJECTIONS_SCHEMA).to_pylist()
+    assert (rej["record_id"], rej["reason"]) == (copied.response["record_id"], "duplicate_exact")
+    assert ids[0] in rej["detail"]  # names the record whose answer it copies
+    assert sorted(p["record_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist()) == [ids[0], ids[2]]
+
+
+def test_validate_on_two_worker_processes_equals_the_in_process_result(measured_root, prefect_api, tmp_path):
+    from flows.common import task_runner
+    from flows.validate import validate_flow
+    cfg, root, _ = _answered(measured_root)
+    twin = tmp_path / "twin"
+    shutil.copytree(root.root, twin)
+    config = tmp_path / "gemflow.yaml"
+    config.write_text("shard_size: 1\n")  # three shards, checked in parallel
+    result = validate_flow.with_options(task_runner=task_runner("process", 2))(str(root.root),
+                                                                                config_path=str(config))
+    assert result["accepted"] + result["rejected"] == 3
+    twin_root = DataRoot.open(twin)
+    for row in sorted(pending_validation(twin_root), key=lambda r: r["request_id"]):
+        validate_shard(str(twin), [row], cfg)
+    for table, schema, key in (("pairs", PAIRS_SCHEMA, "pair_id"), ("rejections", REJECTIONS_SCHEMA, "request_id")):
+        stamp = "validated_at" if table == "pairs" else "rejected_at"
+        mine, theirs = (sorted(({k: v for k, v in r.items() if k != stamp}
+                                for r in TableStore(r_).read(table, schema).to_pylist()), key=lambda r: r[key])
+                        for r_ in (root, twin_root))
+        assert mine == theirs, table
+    assert len(TableStore(root).read("pairs", PAIRS_SCHEMA).to_pylist()) == result["accepted"]

@@ -87,32 +87,63 @@ def check_response(resp: dict, ctx: RecordContext | None, cfg: GemflowConfig,
         return Verdict(False, [Violation(rule, detail) for rule, detail in parsed.problems])
     verdict = validate(parsed.answer, ctx, cfg.validation, resp["finish_reason"])
     if verdict.ok and index is not None:
-        dup = index.check(ctx.record_id, parsed.answer)
-        if dup is not None:
-            verdict.ok = False
-            verdict.violations.append(Violation(f"duplicate_{dup.kind}", f"{dup.kind} duplicate of the answer for"
-                                                f" {dup.other_record} (similarity {dup.similarity:.2f})"))
+        check_duplicate(verdict, ctx.record_id, parsed.answer, index)
     return verdict
+
+
+def check_duplicate(verdict: Verdict, record_id: str, answer: str, index: DuplicateIndex) -> None:
+    """Turn an accepted verdict into a rejection when another record's accepted answer is a (near) copy."""
+    dup = index.check(record_id, answer)
+    if dup is not None:
+        verdict.ok = False
+        verdict.violations.append(Violation(f"duplicate_{dup.kind}", f"{dup.kind} duplicate of the answer for"
+                                            f" {dup.other_record} (similarity {dup.similarity:.2f})"))
+
+
+@dataclass
+class Checked:
+    """One response checked against its record, before the cross-record duplicate check."""
+
+    response: dict  # the ledger row, its text parsed (wrappers stripped, reasoning apart)
+    verdict: Verdict
+    pair: dict | None  # the pair row, when the record-level rules accept it
+
+
+def check_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig) -> list[Checked]:
+    """The record-level rules for one shard: pure, so shards run in parallel (any task runner)."""
+    store = TableStore(DataRoot.open(root_dir))
+    contexts = {c.record_id: c for c in build_contexts(store, sorted({r["record_id"] for r in responses}))}
+    out = []
+    for resp in responses:
+        ctx = contexts.get(resp["record_id"])
+        verdict = check_response(resp, ctx, cfg)
+        pair = None
+        if verdict.ok and ctx is not None:
+            labels = ([lab.code for lab in ctx.labels], [lab.name for lab in ctx.labels])
+            pair = _pair_row(resp, ctx, verdict, cfg, labels)
+        out.append(Checked(resp, verdict, pair))
+    return out
+
+
+def commit_checked(root_dir: str, checked: list[Checked], index: DuplicateIndex) -> ValidateCounts:
+    """Drop duplicates of answers accepted before (in order), then commit the shard's pairs and rejections."""
+    pairs, rejections = [], []
+    for item in checked:
+        if item.pair is not None:
+            check_duplicate(item.verdict, item.pair["record_id"], item.response["text"], index)
+        if item.verdict.ok and item.pair is not None:
+            pairs.append(item.pair)
+            index.add(item.pair["record_id"], item.response["text"])
+        else:
+            rejections.append(_rejection_row(item.response, item.verdict.violations))
+    name = part_name(STAGE, [c.response["request_id"] for c in checked])
+    TableStore(DataRoot.open(root_dir)).commit(name, {"rejections": rows_to_table(rejections, REJECTIONS_SCHEMA),
+                                                      "pairs": rows_to_table(pairs, PAIRS_SCHEMA)}, primary="pairs")
+    return ValidateCounts(len(pairs), len(rejections))
 
 
 def validate_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig,
                    index: DuplicateIndex | None = None) -> ValidateCounts:
     """Validate one shard of responses and commit its pairs and rejections together."""
-    root = DataRoot.open(root_dir)
-    store = TableStore(root)
-    index = index if index is not None else duplicate_index(root, cfg)
-    contexts = {c.record_id: c for c in build_contexts(store, sorted({r["record_id"] for r in responses}))}
-    pairs, rejections = [], []
-    for resp in responses:
-        ctx = contexts.get(resp["record_id"])
-        verdict = check_response(resp, ctx, cfg, index)
-        if verdict.ok and ctx is not None:
-            labels = ([lab.code for lab in ctx.labels], [lab.name for lab in ctx.labels])
-            pairs.append(_pair_row(resp, ctx, verdict, cfg, labels))
-            index.add(ctx.record_id, resp["text"])
-        else:
-            rejections.append(_rejection_row(resp, verdict.violations))
-    name = part_name(STAGE, [r["request_id"] for r in responses])
-    store.commit(name, {"rejections": rows_to_table(rejections, REJECTIONS_SCHEMA),
-                        "pairs": rows_to_table(pairs, PAIRS_SCHEMA)}, primary="pairs")
-    return ValidateCounts(len(pairs), len(rejections))
+    index = index if index is not None else duplicate_index(DataRoot.open(root_dir), cfg)
+    return commit_checked(root_dir, check_shard(root_dir, responses, cfg), index)

@@ -88,17 +88,13 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """`gemflow serve` with its own PREFECT_HOME (SQLite), a free port and a cpu worker only."""
-    home = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update({"PREFECT_HOME": str(home / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-    log = home / "serve.log"
+@contextmanager
+def running_serve(args: list[str], env: dict, log: Path):
+    """`gemflow serve ARGS` until it prints the UI line; yields a Served. Ctrl-C on exit, then kills leftovers."""
+    port = args[args.index("--port") + 1]
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--worker", "cpu"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", *args], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     s = Served(f"http://127.0.0.1:{port}", proc, log, env, [])
     try:
         _wait_for_line(proc, log, "UI: ", timeout_s=300)
@@ -114,6 +110,16 @@ def served(tmp_path_factory):
                 proc.wait()
         for pid in s.children:  # only if serve failed to stop them
             _kill_group(pid)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`gemflow serve` with its own PREFECT_HOME (SQLite), a free port and a cpu worker only."""
+    home = tmp_path_factory.mktemp("serve")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update({"PREFECT_HOME": str(home / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    with running_serve(["--port", str(_free_port()), "--worker", "cpu"], env, home / "serve.log") as s:
+        yield s
 
 
 @contextmanager

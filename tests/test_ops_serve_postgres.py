@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_ops_serve import REPO, _children_of, _free_port, _kill_group, _wait_for_line, api_client
+from tests.test_ops_serve import REPO, _children_of, _free_port, api_client, running_serve
 
 pytestmark = pytest.mark.slow
 
@@ -88,30 +87,12 @@ def postgres():
 @pytest.fixture(scope="module")
 def served_on_postgres(postgres, tmp_path_factory):
     home = tmp_path_factory.mktemp("serve-pg")
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "GEMFLOW_DATABASE_URL")}
     env.update({"PREFECT_HOME": str(home / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "GEMFLOW_DATABASE_URL": postgres.url})  # the documented way to pass it without a visible argument
-    log = home / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--worker", "cpu",
-                                 "--no-deploy"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    children: list[int] = []
-    try:
-        _wait_for_line(proc, log, "UI: ", timeout_s=300)
-        children = _children_of(proc.pid)
-        yield f"http://127.0.0.1:{port}", proc, log, home
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc.pid)
-                proc.wait()
-        for pid in children:
-            _kill_group(pid)
+    with running_serve(["--port", str(_free_port()), "--worker", "cpu", "--no-deploy"], env,
+                       home / "serve.log") as s:
+        yield s.url, s.proc, s.log, home
 
 
 def test_serve_migrates_postgres_and_keeps_pools_limits_and_flow_runs_there(postgres, served_on_postgres, wfdb_samples_dir,

@@ -61,5 +61,5 @@ def print_interpretation(console: Console, result: dict) -> None:
     for k, v in result["measurements"].items():
         t.add_row(k, str(v))
     console.print(t)
-    console.print(f"image: {result['image_path']}")
+    console.print(f"image: {result['image_path']}", soft_wrap=True)  # a path to copy, never split
     console.print(f"[bold]{result['interpreter']}[/]: {result['text']}")

@@ -14,6 +14,7 @@ import yaml
 from tasks.evaluate.review import CSV_COLUMNS, RATINGS
 from tasks.evaluate.store import OUTPUTS_SCHEMA, parts, read_rows
 from tests.openai_server import FakeOpenAI, ServerThread, Settings
+from tests.model_support import tiny_checkpoint
 from tests.test_evaluate_judge import SCORES, answer
 
 pytestmark = pytest.mark.slow
@@ -154,38 +155,11 @@ def test_an_llm_teacher_over_http_is_compared_with_the_template_on_the_same_spli
     assert "| local-llm |" in report and "| template |" in report
 
 
-def _tiny_checkpoint(folder):
-    """An untrained tiny GEM (ECG encoder, vision tower, LM) saved as a checkpoint, with a word tokenizer."""
-    torch = pytest.importorskip("torch", reason="the train extra is not installed")
-    from model.checkpoint import save_checkpoint
-    from model.gem import build_gem_model
-    from tests.test_model_units import WORDS, tiny_config
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-    vocab = {w: i for i, w in enumerate(["<unk>", "<s>", "</s>", "<pad>"] + sorted(set(WORDS)))}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                  pad_token="<pad>")
-    torch.manual_seed(3)
-    model = build_gem_model(tiny_config(max_length=512), vocab_size=len(tok)).eval()
-    # Random weights tend to pick a special token and say nothing. Make "rate" or "is" win every step
-    # (opposite rows: whichever the hidden state leans to), so there is text to compare, still data-dependent.
-    with torch.no_grad():
-        head = model.llm.get_output_embeddings().weight
-        direction = torch.randn(head.shape[1])
-        head.zero_()
-        head[tok.convert_tokens_to_ids("rate")] = direction
-        head[tok.convert_tokens_to_ids("is")] = -direction
-    save_checkpoint(model, folder, tok)
-    return folder
-
-
 def test_a_checkpoint_interpreter_answers_each_item_from_its_signal_page_and_question(demo, cli_env, tmp_path):
     from model.infer import GemInterpreter
     from PIL import Image
     data, split, n = demo
-    ckpt = _tiny_checkpoint(tmp_path / "gem-tiny")
+    ckpt = tiny_checkpoint(tmp_path / "gem-tiny")
     cli = [sys.executable, "-m", "flows.cli", "evaluate", "--data", str(data), "--split", split,
            "--model", str(ckpt), "--json"]
     first = subprocess.run([*cli, "--limit", "1"], capture_output=True, text=True, env=cli_env, timeout=600)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from tasks.interpret import interpret_record
@@ -38,3 +39,24 @@ def test_interpret_refuses_a_two_lead_record_with_its_reason(wfdb_samples_dir, t
     line = out.stderr.strip()
     assert "\n" not in line and f"cannot interpret {wfdb_samples_dir / '100'}: not a 12-lead record" in line, line
     assert "found channels MLII, V5" in line
+
+
+@pytest.mark.slow
+def test_interpret_cli_with_a_checkpoint_prints_its_text_beside_the_measurements(wfdb_samples_dir, tmp_path):
+    from model.infer import GemInterpreter
+    from tests.model_support import tiny_checkpoint
+    ckpt = tiny_checkpoint(tmp_path / "gem-tiny")
+    record = wfdb_samples_dir / "s0010_re"
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "interpret", str(record), "--model", str(ckpt),
+                          "--out", str(tmp_path / "pages"), "--json"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    assert result["interpreter"] == f"model {ckpt}" and result["measurements"]["hr_bpm"] > 0
+    # the model read the page the command drew: the same call by hand, on that page, agrees
+    with Image.open(result["image_path"]) as page:
+        assert result["text"] == GemInterpreter(ckpt).interpret(str(record), page=page.convert("RGB"))
+    assert result["text"]
+    shown = subprocess.run([sys.executable, "-m", "flows.cli", "interpret", str(record), "--model", str(ckpt),
+                            "--out", str(tmp_path / "pages")], capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "COLUMNS": "200"})
+    assert shown.returncode == 0 and result["text"][:40] in shown.stdout and "hr_bpm" in shown.stdout

@@ -261,6 +261,7 @@ def evaluate(data: str = DataOpt, split: str = typer.Option("test", help="train,
              limit: Optional[int] = typer.Option(None, help="Evaluate at most N more items."),
              retry_failed: bool = typer.Option(False, "--retry-failed", help="Redo failed outputs and judgements."),
              device: str = typer.Option("auto", help="Where a --model checkpoint runs: auto, cpu, cuda, cuda:1."),
+             batch_size: int = typer.Option(8, "--batch-size", help="Items per generate call for a --model checkpoint."),
              config: Optional[str] = ConfigOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Evaluate an interpreter on a split: label F1/Hamming/AUC, grounding, judge metrics, report."""
     from flows.evaluate import evaluate_flow
@@ -269,7 +270,7 @@ def evaluate(data: str = DataOpt, split: str = typer.Option("test", help="train,
         model = check_checkpoint(model)  # refused here, before a flow run is created
     result = evaluate_flow(data=data, split=split, teacher=teacher, model=model, judge=judge,
                            export_version=export_version, sighted=sighted, limit=limit, retry_failed=retry_failed,
-                           config_path=config, device=device)
+                           config_path=config, device=device, batch_size=batch_size)
     _print_result("evaluate", result, as_json, quiet)
 
 

@@ -44,8 +44,9 @@ def _ensure_limits(cfg: GemflowConfig, *names: str | None) -> None:
 
 @task(name="evaluate-shard")
 def interpret_shard_task(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, teacher: str | None,
-                         model: str | None, sighted: bool, device: str = "auto") -> EvalCounts:
-    return interpret_shard(run, items, cfg, teacher, model, sighted, device, **_llm_options(teacher, cfg))
+                         model: str | None, sighted: bool, device: str = "auto", batch_size: int = 8) -> EvalCounts:
+    return interpret_shard(run, items, cfg, teacher, model, sighted, device, batch_size,
+                           **_llm_options(teacher, cfg))
 
 
 @task(name="judge-shard")
@@ -74,10 +75,11 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
                   judge: str | None = None, export_version: str | None = None, sighted: bool = False,
                   limit: int | None = None, retry_failed: bool = False, judge_rounds: int = 3,
                   shard_size: int = 50, config_path: str | None = None,
-                  device: str = "auto") -> dict:
+                  device: str = "auto", batch_size: int = 8) -> dict:
     """Interpret, score and (with `judge`) judge a split; `teacher` defaults to the template baseline.
 
-    `device` places a checkpoint (`model`): `auto` takes the GPU when torch sees one."""
+    `device` places a checkpoint (`model`): `auto` takes the GPU when torch sees one; `batch_size` items
+    share one generate call."""
     cfg, root = settings(data, config_path)
     if teacher is None and model is None:
         teacher = "template"
@@ -91,7 +93,7 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
     total = EvalCounts()
     with run_lock(run.dir, "evaluate"):
         for shard in chunk(pending_items(run, items, retry_failed)[:limit], shard_size):
-            total = total + interpret_shard_task(run, shard, cfg, teacher, model, sighted, device)
+            total = total + interpret_shard_task(run, shard, cfg, teacher, model, sighted, device, batch_size)
         if judge is not None:
             ids = pending_judgement(run, judge, retry_failed)[:limit]
             for shard in chunk([by_id[i] for i in ids if i in by_id], shard_size):

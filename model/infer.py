@@ -65,18 +65,32 @@ class GemInterpreter:
     def interpret(self, record_path: str | Path, question: str = DEFAULT_QUESTION,
                   max_new_tokens: int = 256, page: Image.Image | None = None) -> str:
         """Generated text (greedy) for the record; `page` overrides the rendered image."""
-        signal = load_ecg(record_path)
+        return self.interpret_batch([record_path], [question], max_new_tokens, [page])[0]
+
+    def interpret_batch(self, record_paths: list[str | Path], questions: list[str | None] | None = None,
+                        max_new_tokens: int = 256, pages: list[Image.Image | None] | None = None) -> list[str]:
+        """Generated texts (greedy) for several records in one `generate` call: prompts are padded, and
+        the spliced ECG and page embeddings left-padded, so each row reads as if it were alone."""
+        n = len(record_paths)
+        questions = [q or DEFAULT_QUESTION for q in (questions or [None] * n)]
+        pages = pages or [None] * n
+        signals = [load_ecg(path) for path in record_paths]
         inputs: dict[str, torch.Tensor] = {}
         if self.model.ecg_encoder is not None:
-            inputs["ecgs"] = torch.from_numpy(signal)[None].to(self.device)
+            inputs["ecgs"] = torch.from_numpy(np.stack(signals)).to(self.device)
         if self.preprocess is not None:
-            image = page if page is not None else self.renderer(signal, TARGET_FS)
-            inputs["images"] = self.preprocess(image)[None].to(self.device)
-        ids = self.prompt_ids(question, "ecgs" in inputs, "images" in inputs)
+            images = [page if page is not None else self.renderer(sig, TARGET_FS) for sig, page in zip(signals, pages)]
+            inputs["images"] = torch.stack([self.preprocess(image) for image in images]).to(self.device)
+        rows = [self.prompt_ids(q, "ecgs" in inputs, "images" in inputs)[0] for q in questions]
         tok = self.tokenizer
-        out = self.model.generate(ids, torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
+        width = max(len(r) for r in rows)
+        ids = torch.full((n, width), tok.pad_token_id or 0, dtype=torch.long, device=self.device)
+        mask = torch.zeros((n, width), dtype=torch.long, device=self.device)
+        for i, row in enumerate(rows):  # right-padded here; the splice re-pads the embeddings on the left
+            ids[i, :len(row)], mask[i, :len(row)] = row, 1
+        out = self.model.generate(ids, mask, max_new_tokens=max_new_tokens, do_sample=False,
                                   eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **inputs)
-        return tok.decode(out[0], skip_special_tokens=True).strip()
+        return [tok.decode(row, skip_special_tokens=True).strip() for row in out]
 
 
 def interpret(record_path: str, ckpt: str, question: str = DEFAULT_QUESTION, max_new_tokens: int = 256,

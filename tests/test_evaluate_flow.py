@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -196,3 +197,20 @@ def test_a_checkpoint_that_does_not_load_fails_the_run_with_its_reason(demo, cli
                                   " gemflow checkpoint: it has no gem_config.json (gemflow train writes one into"
                                   " every checkpoint folder)")
     assert list(data.rglob("ckpt-not-a-checkpoint")) == []  # refused before any run folder was made
+
+
+def test_a_record_that_cannot_be_read_fails_its_item_alone_inside_a_batch(demo, tmp_path):
+    from flows.evaluate import evaluate_flow
+    data, split, n = demo
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("evaluation"))
+    export = json.loads(next((copy / "exports").glob(f"[!.]*/{split}.json")).read_text())
+    broken = export[1]
+    (copy / f"{broken['ecg']}.dat").unlink()  # its signal is gone; the others in its batch are fine
+    ckpt = tiny_checkpoint(tmp_path / "gem-tiny")
+    result = evaluate_flow(data=str(copy), split=split, model=str(ckpt), batch_size=n)
+    assert (result["interpreted"], result["failed"]) == (n - 1, 1)
+    rows = {r["item_id"]: r for r in read_rows(next((copy / "evaluation").glob(f"*/{split}/ckpt-gem-tiny/outputs")),
+                                                OUTPUTS_SCHEMA)}
+    assert rows[broken["id"]]["status"] == "failed" and ".dat" in rows[broken["id"]]["error"]
+    assert all(r["status"] == "ok" and r["text"] for k, r in rows.items() if k != broken["id"])

@@ -232,6 +232,30 @@ def test_tiny_gem_trains_projectors_and_llm_but_not_frozen_towers():
     assert all(p.grad is None for p in model.vision_tower.parameters())
 
 
+def test_a_left_padded_batch_generates_what_each_row_generates_alone():
+    """Batched inference (GemInterpreter.interpret_batch): prompts of different lengths, with their ECG
+    and page spliced in, give each row the scores it gets alone, step by step."""
+    torch.manual_seed(0)
+    model = build_gem_model(tiny_config(), vocab_size=64).eval()
+    rows = [[1, 5, ECG_TOKEN_INDEX, IMAGE_TOKEN_INDEX, 7, 8, 9, 10, 11], [1, ECG_TOKEN_INDEX, IMAGE_TOKEN_INDEX, 12]]
+    ecgs, images = torch.randn(2, 12, 5000), torch.randn(2, 3, 32, 32)
+    ids = torch.full((2, 9), 3)
+    mask = torch.zeros((2, 9), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)], mask[i, :len(row)] = torch.tensor(row), 1
+    gen = dict(max_new_tokens=4, min_new_tokens=4, do_sample=False, pad_token_id=3, output_scores=True,
+               return_dict_in_generate=True)
+    with torch.no_grad():
+        batch = model.generate(ids, mask, ecgs=ecgs, images=images, **gen)
+        for i, row in enumerate(rows):
+            alone = model.generate(torch.tensor([row]), torch.ones(1, len(row), dtype=torch.long),
+                                   ecgs=ecgs[i:i + 1], images=images[i:i + 1], **gen)
+            assert torch.equal(batch.sequences[i], alone.sequences[0])
+            for step_batch, step_alone in zip(batch.scores, alone.scores, strict=True):
+                assert torch.allclose(step_batch[i], step_alone[0], atol=1e-4)
+    assert not torch.equal(batch.scores[0][0], batch.scores[0][1])  # the rows differ: the check has teeth
+
+
 def test_checkpoint_round_trip_gives_identical_logits(tmp_path, word_tokenizer):
     torch.manual_seed(0)
     model = build_gem_model(tiny_config(), vocab_size=len(word_tokenizer)).eval()

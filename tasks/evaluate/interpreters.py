@@ -21,6 +21,7 @@ from schemas.teacher import RecordContext
 from schemas.vocab import Vocabulary
 from storage.ledger import Ledger
 from tasks.evaluate.spec import EvalItem, EvalRun
+from tasks.shards import chunk
 from tasks.teachers.base import GovernanceError, check_governance, plan_request
 from tasks.teachers.stage import run_requests
 
@@ -107,41 +108,62 @@ def loaded_checkpoint(ckpt: str, device: str = "cpu"):
         return _LOADED[(ckpt, device)]
 
 
-def _checkpoint_call(interpreter, item: EvalItem, root: Path):
-    """One item's answer: the exported signal and the exported page, asked the item's own question."""
-    page = None
-    if item.image:
-        with Image.open(root / item.image) as image:
-            page = image.convert("RGB")
+def _question(item: EvalItem) -> str | None:
+    """The item's exported instruction without placeholders (the interpreter places its own)."""
     question = item.instruction or ""
-    for tag in ("<ecg>", "<image>"):  # the interpreter places one of each for the inputs the checkpoint has
+    for tag in ("<ecg>", "<image>"):
         question = question.replace(tag + "\n", "").replace(tag, "")
-    question = question.strip()
-    with _LOAD_LOCK:  # one generation at a time: torch already uses every core for one
-        if question:
-            return interpreter.interpret(str(root / item.ecg), question, page=page)
-        return interpreter.interpret(str(root / item.ecg), page=page)
+    return question.strip() or None
 
 
-def interpret_with_checkpoint(items: list[EvalItem], run: EvalRun, ckpt: str,
-                              device: str = "auto") -> dict[str, Interpretation]:
-    """A trained checkpoint's answer per item; it may return a str, or an object with .text and .scores.
+def _ask(interpreter, items: list[EvalItem], root: Path) -> list:
+    """The answers for a batch: the exported signals and pages, each asked its own question."""
+    pages = []
+    for item in items:
+        page = None
+        if item.image:
+            with Image.open(root / item.image) as image:
+                page = image.convert("RGB")
+        pages.append(page)
+    with _LOAD_LOCK:  # one generation at a time: a batch already uses every core (or the GPU)
+        return interpreter.interpret_batch([str(root / i.ecg) for i in items], [_question(i) for i in items],
+                                           pages=pages)
 
-    A checkpoint that does not load fails the run (every item would fail the same way); a record that
-    cannot be read or answered fails that item alone, with its reason."""
+
+def _answer(result, latency_s: float) -> Interpretation:
+    text = result if isinstance(result, str) else result.text
+    scores = None if isinstance(result, str) else getattr(result, "scores", None)
+    return Interpretation(status="ok", text=text, scores=scores, latency_s=latency_s)
+
+
+def interpret_with_checkpoint(items: list[EvalItem], run: EvalRun, ckpt: str, device: str = "auto",
+                              batch_size: int = 8) -> dict[str, Interpretation]:
+    """A trained checkpoint's answer per item, `batch_size` items per `generate` call. An answer may be
+    a str, or an object with .text and .scores.
+
+    A checkpoint that does not load fails the run (every item would fail the same way). A record that
+    cannot be read or answered fails that item alone, with its reason: a batch that fails is asked
+    again one item at a time."""
     interpreter = loaded_checkpoint(check_checkpoint(ckpt), resolve_device(device))
     root = Path(run.data_root)
     out: dict[str, Interpretation] = {}
-    for item in items:
+    for batch in chunk(items, max(1, batch_size)):
         start = time.perf_counter()
         try:
-            result = _checkpoint_call(interpreter, item, root)
-        except _CKPT_ERRORS as exc:
-            out[item.item_id] = Interpretation(status="failed", error=f"{type(exc).__name__}: {exc}"[:500],
-                                               latency_s=time.perf_counter() - start)
+            results = _ask(interpreter, batch, root)
+        except _CKPT_ERRORS:
+            results = None
+        if results is not None:
+            each = (time.perf_counter() - start) / len(batch)
+            out.update({item.item_id: _answer(r, each) for item, r in zip(batch, results, strict=True)})
             continue
-        text = result if isinstance(result, str) else result.text
-        scores = None if isinstance(result, str) else getattr(result, "scores", None)
-        out[item.item_id] = Interpretation(status="ok", text=text, scores=scores,
-                                           latency_s=time.perf_counter() - start)
+        for item in batch:
+            start = time.perf_counter()
+            try:
+                [result] = _ask(interpreter, [item], root)
+            except _CKPT_ERRORS as exc:
+                out[item.item_id] = Interpretation(status="failed", error=f"{type(exc).__name__}: {exc}"[:500],
+                                                   latency_s=time.perf_counter() - start)
+                continue
+            out[item.item_id] = _answer(result, time.perf_counter() - start)
     return out

@@ -64,7 +64,7 @@ def _contexts(run: EvalRun, items: list[EvalItem]) -> dict[str, RecordContext]:
 
 
 def interpret_shard(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, teacher: str | None = None,
-                    model: str | None = None, sighted: bool = False, device: str = "auto",
+                    model: str | None = None, sighted: bool = False, device: str = "auto", batch_size: int = 8,
                     **llm_options) -> EvalCounts:
     """Interpret one shard with a teacher or a checkpoint, score each answer, commit one part."""
     run.ensure()
@@ -74,7 +74,7 @@ def interpret_shard(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, tea
         answers = interpret_with_teacher([(i, contexts[i.record_id]) for i in ready], run, cfg, teacher, sighted,
                                          **llm_options)
     else:
-        answers = interpret_with_checkpoint(ready, run, model, device)
+        answers = interpret_with_checkpoint(ready, run, model, device, batch_size)
     answers.update({i.item_id: Interpretation(status="failed", error=NO_CONTEXT)
                     for i in items if i.record_id not in contexts})
     rows = [output_row(run, i, contexts.get(i.record_id), answers[i.item_id], cfg.validation)

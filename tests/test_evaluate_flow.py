@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 import yaml
@@ -35,6 +36,20 @@ def demo(prefect_api, tmp_path_factory):
     counts = {s: result["export"][s] for s in ("train", "val", "test")}
     split = max(counts, key=counts.get)
     return data, split, counts[split]
+
+
+@contextmanager
+def served_teacher(name: str, settings: Settings, config, monkeypatch):
+    """The fake OpenAI server, and a gemflow.yaml at `config` naming it as LLM teacher `name`."""
+    server = ServerThread(FakeOpenAI(settings)).start()
+    monkeypatch.setenv(KEY_ENV, f"sk-{name}-test")
+    config.write_text(yaml.safe_dump({"teachers": {name: {
+        "model": f"openai/{name}", "api_base": server.base_url, "api_key_env": KEY_ENV, "rpm": 6000,
+        "retry_base_s": 0.01, "retry_max_s": 0.05}}}))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _digest(path) -> str:
@@ -74,18 +89,12 @@ def test_judge_served_over_http_is_aggregated_beside_judge_free_scores(demo, tmp
 
     from flows.evaluate import evaluate_flow
     data, split, n = demo
-    server = ServerThread(FakeOpenAI(Settings(answer="fixed", fixed_text=answer(SCORES[0])))).start()
-    monkeypatch.setenv(KEY_ENV, "sk-judge-test")
     config = tmp_path / "gemflow.yaml"
-    config.write_text(yaml.safe_dump({"teachers": {"judge": {
-        "model": "openai/judge-model", "api_base": server.base_url, "api_key_env": KEY_ENV, "rpm": 6000,
-        "retry_base_s": 0.01, "retry_max_s": 0.05}}}))
-    try:
+    with served_teacher("judge", Settings(answer="fixed", fixed_text=answer(SCORES[0])), config,
+                        monkeypatch) as server:
         result = evaluate_flow(data=str(data), split=split, judge="judge", config_path=str(config))
         again = evaluate_flow(data=str(data), split=split, judge="judge", config_path=str(config))
         sent = sum(server.fake.counters.received.values())
-    finally:
-        server.stop()
     assert result["judged"] == n and result["judge_failed"] == 0 and again["judged"] == 0 and sent == n
     metrics = json.loads(next((data / "evaluation").glob(f"*/{split}/template/metrics.json")).read_text())
     judged = metrics["judges"]["judge"]
@@ -133,16 +142,9 @@ def test_cli_compares_sighted_and_blind_and_reads_back_a_review_sheet(demo, cli_
 def test_an_llm_teacher_over_http_is_compared_with_the_template_on_the_same_split(demo, tmp_path, monkeypatch):
     from flows.evaluate import evaluate_flow
     data, split, n = demo
-    server = ServerThread(FakeOpenAI(Settings(answer="grounded"))).start()
-    monkeypatch.setenv(KEY_ENV, "sk-teacher-test")
     config = tmp_path / "gemflow.yaml"
-    config.write_text(yaml.safe_dump({"teachers": {"local-llm": {
-        "model": "openai/local-llm", "api_base": server.base_url, "api_key_env": KEY_ENV, "rpm": 6000,
-        "retry_base_s": 0.01, "retry_max_s": 0.05}}}))
-    try:
+    with served_teacher("local-llm", Settings(answer="grounded"), config, monkeypatch):
         result = evaluate_flow(data=str(data), split=split, teacher="local-llm", config_path=str(config))
-    finally:
-        server.stop()
     assert result["interpreted"] == n and result["interpreter"] == "local-llm"
     ledger = next((data / "evaluation").glob(f"*/{split}/local-llm/ledger.sqlite"))
     with sqlite3.connect(ledger) as con:

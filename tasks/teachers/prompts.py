@@ -40,16 +40,16 @@ def _fmt(v, unit: str = "", digits: int = 0) -> str:
 def measurements_block(ctx: RecordContext) -> str:
     f = ctx.features
     lines = [
-        f"heart rate {_fmt(f.get('hr_bpm'), ' bpm')}; RR mean {_fmt(f.get('rr_mean_ms'), ' ms')},"
-        f" RR coefficient of variation {_fmt(f.get('rr_cv'), '', 3)}; rhythm: {f.get('rhythm') or 'unknown'}",
-        f"PR {_fmt(f.get('pr_ms'), ' ms')}; QRS {_fmt(f.get('qrs_ms'), ' ms')}; QT {_fmt(f.get('qt_ms'), ' ms')};"
-        f" QTc (Bazett) {_fmt(f.get('qtc_ms'), ' ms')}; QTc (Fridericia) {_fmt(f.get('qtc_fridericia_ms'), ' ms')}",
-        f"QRS axis {_fmt(f.get('axis_deg'), '°')}; P axis {_fmt(f.get('p_axis_deg'), '°')};"
-        f" T axis {_fmt(f.get('t_axis_deg'), '°')}",
-        f"Sokolow-Lyon {_fmt(f.get('sokolow_lyon_mv'), ' mV', 2)}; Cornell {_fmt(f.get('cornell_mv'), ' mV', 2)};"
-        f" Q waves in: {', '.join(f.get('q_wave_leads') or []) or 'none'}",
-        f"usable leads: {', '.join(f.get('usable_leads') or []) or 'none'};"
-        f" lead issues: {', '.join(f.get('lead_issues') or []) or 'none'}",
+        f"heart rate {_fmt(f.hr_bpm, ' bpm')}; RR mean {_fmt(f.rr_mean_ms, ' ms')},"
+        f" RR coefficient of variation {_fmt(f.rr_cv, '', 3)}; rhythm: {f.rhythm or 'unknown'}",
+        f"PR {_fmt(f.pr_ms, ' ms')}; QRS {_fmt(f.qrs_ms, ' ms')}; QT {_fmt(f.qt_ms, ' ms')};"
+        f" QTc (Bazett) {_fmt(f.qtc_ms, ' ms')}; QTc (Fridericia) {_fmt(f.qtc_fridericia_ms, ' ms')}",
+        f"QRS axis {_fmt(f.axis_deg, '°')}; P axis {_fmt(f.p_axis_deg, '°')};"
+        f" T axis {_fmt(f.t_axis_deg, '°')}",
+        f"Sokolow-Lyon {_fmt(f.sokolow_lyon_mv, ' mV', 2)}; Cornell {_fmt(f.cornell_mv, ' mV', 2)};"
+        f" Q waves in: {', '.join(f.q_wave_leads) or 'none'}",
+        f"usable leads: {', '.join(f.usable_leads) or 'none'};"
+        f" lead issues: {', '.join(f.lead_issues) or 'none'}",
     ]
     return "\n".join(lines)
 

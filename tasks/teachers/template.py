@@ -18,13 +18,13 @@ def _usable(ctx: RecordContext, lead: str) -> LeadFacts | None:
 
 def rhythm_sentence(ctx: RecordContext) -> str:
     f = ctx.features
-    hr = f.get("hr_bpm")
+    hr = f.hr_bpm
     rate = f"{hr:.0f} bpm" if hr is not None else "an unmeasurable rate"
-    if f.get("rhythm_regular") is False and f.get("p_waves_present") is False:
+    if f.rhythm_regular is False and f.p_waves_present is False:
         return (f"The rhythm is irregularly irregular with a mean ventricular rate of {rate},"
                 " and no consistent P waves precede the QRS complexes")
-    regular = "regular" if f.get("rhythm_regular") is not False else "irregular"
-    p_part = (", with a P wave before each QRS complex in lead II" if f.get("p_waves_present")
+    regular = "regular" if f.rhythm_regular is not False else "irregular"
+    p_part = (", with a P wave before each QRS complex in lead II" if f.p_waves_present
               else ", without consistent P waves")
     return f"The rhythm is {regular} at a heart rate of {rate}{p_part}"
 
@@ -32,14 +32,14 @@ def rhythm_sentence(ctx: RecordContext) -> str:
 def interval_sentence(ctx: RecordContext) -> str | None:
     f = ctx.features
     parts = []
-    if f.get("pr_ms") is not None:
-        parts.append(f"the PR interval measures {f['pr_ms']:.0f} ms")
-    if f.get("qrs_ms") is not None:
-        parts.append(f"the QRS duration is {f['qrs_ms']:.0f} ms")
-    if f.get("qt_ms") is not None:
-        qt = f"the QT interval is {f['qt_ms']:.0f} ms"
-        if f.get("qtc_ms") is not None:
-            qt += f" with a QTc of {f['qtc_ms']:.0f} ms"
+    if f.pr_ms is not None:
+        parts.append(f"the PR interval measures {f.pr_ms:.0f} ms")
+    if f.qrs_ms is not None:
+        parts.append(f"the QRS duration is {f.qrs_ms:.0f} ms")
+    if f.qt_ms is not None:
+        qt = f"the QT interval is {f.qt_ms:.0f} ms"
+        if f.qtc_ms is not None:
+            qt += f" with a QTc of {f.qtc_ms:.0f} ms"
         parts.append(qt)
     if not parts:
         return None
@@ -48,7 +48,7 @@ def interval_sentence(ctx: RecordContext) -> str | None:
 
 
 def axis_sentence(ctx: RecordContext) -> str | None:
-    axis = ctx.features.get("axis_deg")
+    axis = ctx.features.axis_deg
     if axis is None:
         return None
     if axis < -30:

@@ -1,145 +1,293 @@
-"""Find the grounded claims in an interpretation: numbers with units and what they measure, and named leads."""
+"""Claims in an interpretation: each written number attributed to the measurement, lead and beat it talks
+about, or recognised as a non-claim (normal range, criterion, paper setting, ratio)."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from schemas.records import LEADS_12
+from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, resolve
+from tasks.validate.leads import LeadRef, lead_refs
+from tasks.validate.quantities import Quantity, quantities
+from tasks.validate.text import Token, boundaries_between, paren_depth, sentences, tokenize
 
-# A number with a unit. Degrees: "°", "deg", "degrees". Signs: +, -, unicode minus.
-_NUM = r"(?P<num>[+\-−]?\d+(?:\.\d+)?)"
-_UNIT = r"(?P<unit>ms|msec|milliseconds?|s|sec|seconds?|bpm|beats per minute|/min|mV|millivolts?|mm|°|deg(?:rees?)?)"
-NUMBER_RE = re.compile(_NUM + r"\s*" + _UNIT + r"(?![A-Za-z])")
-
-_UNIT_KIND = {"ms": "ms", "msec": "ms", "millisecond": "ms", "milliseconds": "ms", "s": "s", "sec": "s",
-              "second": "s", "seconds": "s", "bpm": "bpm", "beats per minute": "bpm", "/min": "bpm",
-              "mv": "mV", "millivolt": "mV", "millivolts": "mV", "mm": "mm", "°": "deg", "deg": "deg",
-              "degree": "deg", "degrees": "deg"}
-
-# keyword -> measurement; the last keyword before a number (in its clause) says what it measures
-_KEYWORDS = [
-    (r"\bqtc\b|\bcorrected qt\b", "qtc"),
-    (r"\bqt\b", "qt"),
-    (r"\bpr\b|\bpq\b|\bav conduction\b", "pr"),
-    (r"\bqrs (?:duration|width|complex(?:es)? (?:of|measuring|lasting))|\bqrs\b(?! axis)", "qrs"),
-    (r"\brr\b|\bcycle length\b|\br-r\b", "rr"),
-    (r"\baxis\b", "axis"),
-    (r"\bheart rate\b|\brate\b|\bbpm\b|\bpulse\b", "hr"),
-    (r"\bst(?:[- ]segment)?\s+(?:elevation|depression|deviation|level)|\bst\b", "st"),
-    (r"\bp[- ]waves?\b", "p_amp"),
-    (r"\bq[- ]waves?\b", "q_amp"),
-    (r"\br[- ]waves?\b|\bvoltage\b", "r_amp"),
-    (r"\bs[- ]waves?\b", "s_amp"),
-    (r"\bt[- ]waves?\b", "t_amp"),
-]
-_KEYWORD_RES = [(re.compile(p, re.I), k) for p, k in _KEYWORDS]
-_COMPARATORS = [
-    (re.compile(r"(below|under|less than|lower than|slower than|shorter than|<|more negative than)\s*$", re.I), "lt"),
-    (re.compile(r"(above|over|greater than|more than|exceeds?|exceeding|faster than|longer than|"
-                r"at least|>|≥|more positive than)\s*$", re.I), "gt"),
-    (re.compile(r"(beyond|past|outside)\s*$", re.I), "beyond"),  # further from zero than the threshold
-]
-_CLAUSE_BREAK = re.compile(r"\.(?!\d)|[;:!?]|,\s+(?:and|while|whereas|but)\b|\band\b(?=\s+(?:the|a|an|lead)\b)", re.I)
-
-_LEAD_TOKEN = r"(?:aVR|aVL|aVF|AVR|AVL|AVF|V[1-6]|III|II|I)"
-_LEAD_LIST_RE = re.compile(
-    r"\b(?i:leads?)\s+(?P<list>" + _LEAD_TOKEN + r"(?:\s*(?:,|and|or|/|to|through|-|–|—)\s*" + _LEAD_TOKEN + r")*)\b")
-_PRECORDIAL_RE = re.compile(r"(?<![A-Za-z0-9])(aVR|aVL|aVF|V[1-9]R?)(?![A-Za-z0-9])")
-_RANGE_RE = re.compile(r"V([1-6])\s*(?:-|–|—|to|through)\s*V([1-6])")
-_SENTENCE_BREAK = re.compile(r"\.(?!\d)|[;:!?]")
-_LEAD_CANON = {x.lower(): x for x in LEADS_12}
-_SIGN_WORDS = {"elevation": "elevation", "elevated": "elevation", "above": "elevation",
-               "depression": "depression", "depressed": "depression", "below": "depression"}
-# "0.12 mV in V5", "1.1 mV in lead II": a lead right after the number owns it
-_TRAILING_LEAD_RE = re.compile(r"\s*(?:\)\s*)?(?:in|at|on)\s+(?:leads?\s+)?(" + _LEAD_TOKEN + r")(?![A-Za-z0-9])")
+_REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
+               "criterion", "criteria", "defined", "definition", "defines", "define", "nl", "norm", "range",
+               "normally", "typically", "usually", "expected", "upper", "lower", "ranges"}
+_REF_FILLER = {"of", "is", "are", ":", "(", "the", "a", "an", "for", "being", "normal", "values", "value", "=",
+               "-", "off", "at", "as", "roughly", "about", "approximately", "adults", "in", "be"}
+_DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qualify", "qualifies", "normal",
+                               "considered", "generally", "meet", "meets", "meeting", "fulfil", "fulfill",
+                               "fulfils", "fulfills", "satisfies", "satisfy", "diagnostic", "traditional", "classic"}
+_SETTING_WORDS = {"speed", "gain", "calibration", "calibrated", "paper", "standard", "filter", "sweep", "box",
+                  "square", "boxes", "squares", "grid", "represents", "equals", "per", "each"}
+_BEAT_WORDS = {"beat", "beats", "complex", "complexes", "cycle", "cycles", "#", "pvc", "pac", "number", "no"}
+_COUNT_NOUNS = {"beats": "count_beats", "complexes": "count_beats", "qrs": "count_beats", "cycles": "count_beats",
+                "leads": "count_leads", "lead": "count_leads", "channels": "count_leads", "channel": "count_leads"}
+_ORDINALS = {w: i + 1 for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth"
+    " fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
+_POSITIVE = {"elevation", "elevated", "elevations", "raised", "above", "upward", "up", "upright", "positive"}
+_NEGATIVE = {"depression", "depressed", "depressions", "below", "downward", "down", "inverted", "inversion",
+             "inversions", "negative", "sagging", "downsloping"}
+_TRAIL_PREP = {"in", "at", "on", "across", "over", "throughout", "within", "from", "of", "for", "through"}
+_TRAIL_SKIP = {"is", "are", "was", "were", "seen", "noted", "present", "observed", "recorded", "measured", "found",
+               "visible", "evident", "the", "both", "lead", "leads", ")", ",", "each", "every"}
 
 
 @dataclass(frozen=True)
-class NumericClaim:
-    value: float
-    unit: str  # ms, s, bpm, mV, mm, deg
-    measure: str | None  # hr, pr, qrs, qt, qtc, rr, axis, st, p_amp, ... or None when unattributable
-    lead: str | None
-    comparator: str | None  # "lt" / "gt" for threshold statements, None for a measured value
-    sign_word: str | None  # "elevation" / "depression" for ST claims
-    span: tuple[int, int]
-    text: str
+class Claim:
+    values: tuple[float, ...]  # one value, or (low, high) for a range
+    unit: str | None
+    measure: str | None  # hr, atrial_rate, pr, qrs, qt, qtc, rr, time, duration, axis_qrs, amp_r, st, ...
+    leads: tuple[str, ...] = ()
+    group: bool = False  # the leads come from a group or list the value covers
+    beat: int | None = None  # 1-based beat position named with the value
+    sign: int | None = None  # +1 elevation/upright, -1 depression/inverted, from the words
+    comparator: str | None = None
+    shape: str = "single"  # single or range
+    approx: bool = False
+    nonclaim: str | None = None  # reference, setting, ratio: a number that asserts nothing about the record
+    definitional: bool = False  # its sentence reads as a criterion: a failing threshold there is not a claim
+    span: tuple[int, int] = (0, 0)
+    text: str = ""
 
 
-def _clause_start(text: str, pos: int) -> int:
-    start = 0
-    for m in _CLAUSE_BREAK.finditer(text, 0, pos):
-        start = m.end()
-    return start
+def _is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int) -> bool:
+    """A normal range or criterion aside: '(normal 120-200 ms)', 'upper limit of normal, 440 ms'."""
+    if depth[q.start] > 0:
+        k = q.start
+        while k > 0 and depth[k - 1] >= depth[q.start] and sent[k - 1].text not in "([":
+            k -= 1
+        first = next((t.low for t in sent[k:q.start] if t.kind == "word"), "")
+        if first in _REF_STRONG | {"normal", "nl", "ref", "reference", "uln"}:
+            return True
+    k = q.start - 1
+    while k >= max(prev_end, q.start - 6) and sent[k].low in _REF_FILLER:
+        k -= 1
+    if k >= max(prev_end, 0) and sent[k].low in _REF_STRONG and k < q.start - 1 or (
+            k >= 0 and sent[k].low in _REF_STRONG and k == q.start - 1):
+        return True
+    window = {t.low for t in sent[max(prev_end, q.start - 5):q.start]}
+    return (q.shape == "range" or q.comparator is not None) and bool(window & (_REF_STRONG | {"normal"}))
 
 
-def _clause_end(text: str, pos: int) -> int:
-    m = _CLAUSE_BREAK.search(text, pos)
-    return m.start() if m else len(text)
+def _is_setting(q: Quantity, sent: list[Token]) -> bool:
+    if q.unit in ("mm/s", "mm/mV", "hz"):
+        return True
+    near = {t.low for t in sent[max(0, q.start - 4):q.end + 3]}
+    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & _SETTING_WORDS) and (
+        "=" in near or "per" in near or "each" in near or "represents" in near or "equals" in near
+        or "speed" in near or "gain" in near or "calibration" in near)
 
 
-def _leads_in(fragment: str) -> list[tuple[int, str]]:
-    """Named leads in a fragment, with their positions (roman numerals only after 'lead(s)')."""
-    found = [(m.start(), _LEAD_CANON.get(m.group(1).lower(), m.group(1).upper()))
-             for m in _PRECORDIAL_RE.finditer(fragment)]
-    for m in _LEAD_LIST_RE.finditer(fragment):
-        for t in re.finditer(_LEAD_TOKEN, m.group("list")):
-            found.append((m.start("list") + t.start(), _LEAD_CANON[t.group(0).lower()]))
-    return sorted(set(found))
+def _beat_ref(sent: list[Token], q: Quantity) -> bool:
+    return q.unit is None and q.start > 0 and sent[q.start - 1].low in _BEAT_WORDS
 
 
-def named_leads(text: str) -> set[str]:
-    """Every lead the text names, with V-ranges (V2-V4) expanded."""
-    leads = {lead for _, lead in _leads_in(text)}
-    for m in _RANGE_RE.finditer(text):
-        lo, hi = sorted((int(m.group(1)), int(m.group(2))))
-        leads |= {f"V{k}" for k in range(lo, hi + 1)}
-    return leads
+def _count(sent: list[Token], q: Quantity) -> str | None:
+    if q.unit is not None or q.comparator is not None:
+        return None
+    nxt = sent[q.end].low if q.end < len(sent) else ""
+    if nxt == "-" and q.end + 1 < len(sent):
+        nxt = sent[q.end + 1].low
+    return _COUNT_NOUNS.get(nxt)
 
 
-def _attribute(before: str) -> str | None:
-    best, best_pos = None, -1
-    for rx, kind in _KEYWORD_RES:
-        for m in rx.finditer(before):
-            if m.start() > best_pos:
-                best, best_pos = kind, m.start()
-    return best
+def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
+    if kw.end <= q.start:
+        dist = q.start - kw.end
+        return dist + 6 * boundaries_between(sent, kw.end - 1, q.start)
+    dist = kw.start - q.end
+    if dist < 0:
+        return 99.0
+    return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start) + (0 if dist == 0 else 3)
 
 
-def _respectively(text: str, claims: list[NumericClaim]) -> list[NumericClaim]:
-    """'leads I and II show R waves of 0.9 and 1.2 mV respectively': pair the listed leads with the numbers in order."""
-    out = list(claims)
-    for m in re.finditer(r"respectively", text, re.I):
-        start = max((b.end() for b in _SENTENCE_BREAK.finditer(text, 0, m.start())), default=0)
-        idx = [i for i, c in enumerate(out) if start <= c.span[0] < m.start() and c.unit in ("mV", "mm")]
-        leads = [lead for pos, lead in _leads_in(text[start:m.start()]) if start + pos < out[idx[0]].span[0]] if idx else []
-        if idx and len(leads) == len(idx):
-            for i, lead in zip(idx, leads):
-                c = out[i]
-                out[i] = NumericClaim(c.value, c.unit, c.measure, lead, c.comparator, c.sign_word, c.span, c.text)
+def _compatible(kws: list[Keyword], unit: str | None) -> list[Keyword]:
+    kinds = UNIT_KINDS.get(unit, set())
+    return [k for k in kws if k.kind in kinds]
+
+
+def _best(kws: list[Keyword], q: Quantity, sent: list[Token]) -> Keyword | None:
+    scored = [(_score(k, q, q.value_pos[0], sent), k) for k in kws]
+    scored = [s for s in scored if s[0] < 40]
+    return min(scored, key=lambda s: s[0])[1] if scored else None
+
+
+def _time_like(sent: list[Token], q: Quantity, kw: Keyword | None) -> bool:
+    """'at 4.0 s', 'at t = 4.03 s': a position in time, unless an interval keyword owns the number right there."""
+    if q.unit != "s":
+        return False
+    before = [t.low for t in sent[max(0, q.start - 3):q.start]]
+    near_interval = kw is not None and kw.kind in ("pr", "qrs", "qt", "qtc", "rr") and q.start - kw.end <= 2 \
+        and kw.end <= q.start
+    return ("at" in before or "t" in before or "time" in before or "into" in
+            [t.low for t in sent[q.end:q.end + 2]]) and not near_interval
+
+
+def _infer_unit(measure: str, value: float, unit: str | None) -> str | None:
+    if unit is not None:
+        return unit
+    if measure in ("rate", "atrial_rate"):
+        return "bpm"
+    if measure.startswith("axis") or measure == "angle":
+        return "deg"
+    if measure in ("pr", "qrs", "qt", "qtc", "rr") or measure.startswith("dur_"):
+        return "s" if value < 3 else "ms"
+    if measure.startswith("amp_") or measure in ("st", "sokolow", "cornell"):
+        return "mV"
+    if measure == "age":
+        return "years"
+    return None
+
+
+def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword | None) -> LeadRef | None:
+    """The lead(s) a value belongs to: named right after it, else named shortly before it in its clause."""
+    j, skipped = (kw.end if kw is not None and kw.start == q.end else q.end), 0
+    while j < len(sent) and skipped < 5:
+        ref = next((r for r in refs if r.start == j), None)
+        if ref is not None:
+            return ref
+        if sent[j].low in _TRAIL_PREP | _TRAIL_SKIP or sent[j].text == "(":
+            j, skipped = j + 1, skipped + 1
+            continue
+        break
+    before = [r for r in refs if r.end <= q.start]
+    if before:
+        r = before[-1]
+        if q.start - r.end <= 12 and boundaries_between(sent, r.end - 1, q.start) <= 2:
+            return r
+    return None
+
+
+def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
+    lo = min(q.start, kw.start if kw else q.start)
+    words = [t.low for t in sent[max(0, lo - 2):min(len(sent), q.end + 4)]]
+    if kw is not None:
+        words += kw.text.lower().split()
+    pos, neg = any(w in _POSITIVE for w in words), any(w in _NEGATIVE for w in words)
+    return None if pos == neg else (1 if pos else -1)
+
+
+def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
+    """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
+    out = []
+    for i, t in enumerate(sent):
+        nxt = sent[i + 1].low if i + 1 < len(sent) else ""
+        if t.kind == "ord" and nxt in _BEAT_WORDS | {"qrs", "p", "r"}:
+            out.append((i, int("".join(c for c in t.text if c.isdigit()))))
+        elif t.low in _ORDINALS and nxt in _BEAT_WORDS | {"qrs", "p", "r", "and", ","}:
+            out.append((i, _ORDINALS[t.low]))
+        elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and "." not in t.text:
+            out.append((i, int(t.text)))
     return out
 
 
-def numeric_claims(text: str) -> list[NumericClaim]:
-    """Every number with a unit, attributed to the measurement its clause talks about."""
-    claims = []
-    for m in NUMBER_RE.finditer(text):
-        start = _clause_start(text, m.start())
-        before = text[start:m.start()]
-        after = text[m.end():_clause_end(text, m.end())]
-        unit = _UNIT_KIND[m.group("unit").lower()] if m.group("unit").lower() in _UNIT_KIND else m.group("unit")
-        measure = _attribute(before)
-        comp = next((c for rx, c in _COMPARATORS if rx.search(before)), None)
-        trailing = _TRAILING_LEAD_RE.match(after)
-        leads_before = _leads_in(before)
-        if trailing:
-            lead = _LEAD_CANON[trailing.group(1).lower()]
-        else:
-            lead = leads_before[-1][1] if leads_before else None
-        sign = re.search(r"(elevation|depression|elevated|depressed)", before + after, re.I) or \
-            re.match(r"\s*(above|below) (?:the )?(?:baseline|isoelectric)", after, re.I)
-        value = float(m.group("num").replace("−", "-"))
-        sign_word = _SIGN_WORDS.get(sign.group(1).lower()) if sign else None
-        claims.append(NumericClaim(value, unit, measure, lead, comp, sign_word,
-                                   (m.start(), m.end()), m.group(0)))
-    return _respectively(text, claims)
+def _pair(q: Quantity, comp: list[Keyword], prev_end: int) -> list[Keyword] | None:
+    """A list of n values written after (or before) a list of n measurement names: pair them in order."""
+    n = len(q.values)
+    before = [k for k in comp if prev_end <= k.start and k.end <= q.start]
+    after = [k for k in comp if k.start >= q.end]
+    for run in (before[-n:], after[:n]):
+        if len(run) == n and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
+            return run
+    return None
+
+
+def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
+    if _time_like(sent, q, kw):
+        return "time"
+    if kw is None:
+        return {"bpm": "rate", "deg": "axis_qrs", "years": "age"}.get(q.unit or "")
+    if kw.kind == "beat":
+        return "time" if q.unit == "s" else None
+    return resolve(kw.kind, kw.wave, q.unit)
+
+
+def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
+    near = [(abs(i - q.start), b) for i, b in beats if abs(i - q.start) <= 10
+            and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
+    return min(near)[1] if near else None
+
+
+def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> list[Claim]:
+    base = Claim(q.values, q.unit, None, comparator=q.comparator, approx=q.approx, span=q.span, text=q.text,
+                 shape="range" if q.shape == "range" else "single")
+    if q.shape == "ratio":
+        return [replace(base, nonclaim="ratio")]
+    if _is_setting(q, sent):
+        return [replace(base, nonclaim="setting")]
+    if _beat_ref(sent, q):
+        return [replace(base, measure="beat_ref", shape="single", values=(v,)) for v in q.values]
+    count = _count(sent, q)
+    if count:
+        return [replace(base, measure=count)]
+    reference = _is_reference(q, sent, ctx.depth, prev_end)
+    definitional = any(t.low in _DEFINITIONAL for t in sent)
+    comp = _compatible(ctx.kws, q.unit)
+    ref = _leads_for(q, sent, ctx.refs, _best(comp, q, sent))
+    beat = _nearest_beat(ctx.beats, q, sent)
+    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat)
+    if q.shape == "list":
+        kws = _pair(q, comp, prev_end) or [_best(comp, q, sent)] * len(q.values)
+        pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
+        out = []
+        for k, (v, kw) in enumerate(zip(q.values, kws)):
+            leads = (ref.leads[k],) if pair_leads else (ref.leads if ref else ())
+            out.append(_one(common, (v,), kw, q, sent, leads, bool(ref) and not pair_leads and len(leads) > 1))
+        return out
+    return [_one(common, q.values, _best(comp, q, sent), q, sent, ref.leads if ref else (),
+                 bool(ref and len(ref.leads) > 1))]
+
+
+def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quantity, sent: list[Token],
+         leads: tuple[str, ...], group: bool) -> Claim:
+    measure = _measure(q, kw, sent)
+    unit = _infer_unit(measure, values[0], q.unit) if measure else q.unit
+    return replace(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
+                   sign=_sign(sent, q, kw))
+
+
+@dataclass
+class _Sentence:
+    kws: list[Keyword]
+    refs: list[LeadRef]
+    beats: list[tuple[int, int]]
+    depth: list[int]
+
+
+def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
+    """The claims of one sentence, in order."""
+    ctx = _Sentence(keywords(sent), lead_refs(sent), beat_positions(sent), paren_depth(sent))
+    out, prev_end = [], 0
+    for q in quantities(sent, text):
+        out += _claims_of(q, sent, ctx, prev_end)
+        prev_end = q.end
+    for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
+        if sent[i].kind != "num":
+            out.append(Claim((float(b),), None, "beat_ref", span=(sent[i].start, sent[i].end), text=sent[i].text))
+    return out
+
+
+def numeric_claims(text: str) -> list[Claim]:
+    """Every written number of the answer as a claim (attributed or not) or a recognised non-claim."""
+    tokens = tokenize(text or "")
+    return [c for sent in sentences(tokens) for c in sentence_claims(sent, text)]
+
+
+def named_leads(text: str) -> set[str]:
+    """Every lead the text names by name (lists and V-ranges expanded; groups not included)."""
+    out: set[str] = set()
+    for sent in sentences(tokenize(text or "")):
+        for ref in lead_refs(sent):
+            out |= set(ref.explicit)
+    return out
+
+
+def covered_leads(text: str) -> set[str]:
+    """The 12-lead leads the text discusses, by name or through a named group (inferior, lateral...)."""
+    out: set[str] = set()
+    for sent in sentences(tokenize(text or "")):
+        for ref in lead_refs(sent):
+            out |= set(ref.leads) & set(LEADS_12)
+    return out

@@ -9,7 +9,7 @@ Check = Callable[[RecordContext], "bool | None"]
 
 
 def _f(ctx: RecordContext, key: str):
-    return ctx.features.get(key)
+    return getattr(ctx.features, key)  # typed: a misspelled measurement name raises AttributeError
 
 
 def _cmp(key: str, op: Callable[[float], bool]) -> Check:
@@ -21,7 +21,9 @@ def _cmp(key: str, op: Callable[[float], bool]) -> Check:
 
 def _lead(ctx: RecordContext, lead: str, col: str) -> float | None:
     lf = ctx.leads.get(lead)
-    return getattr(lf, col) if lf is not None and lf.usable else None
+    if lf is None:
+        return None
+    return getattr(lf, col) if lf.usable else None
 
 
 def _irregular(ctx: RecordContext, p_present: bool) -> bool | None:
@@ -111,3 +113,15 @@ def criterion_holds(measure: str | None, ctx: RecordContext) -> bool | None:
     if not measure or measure not in CRITERIA:
         return None
     return CRITERIA[measure](ctx)
+
+
+def _check_names() -> None:
+    """Fail at import when a criterion reads a measurement the typed features do not have."""
+    from schemas.features import RecordFeatures
+    for key in ("hr_bpm", "pr_ms", "qrs_ms", "qtc_ms", "axis_deg", "rhythm_regular", "p_waves_present",
+                "sokolow_lyon_mv", "low_voltage_limb", "low_voltage_precordial"):
+        if key not in RecordFeatures.model_fields:
+            raise AttributeError(f"criteria read {key!r}, which RecordFeatures does not define")
+
+
+_check_names()

@@ -256,6 +256,21 @@ def _judge(text: str, mention: Mention, spans: list[tuple[int, int]], breaks: li
     return mention.model_copy(update={"hedged": hedged})
 
 
+def span_negated(text: str, start: int, end: int, vocab: Vocabulary | None = None) -> bool:
+    """Is the phrase at [start, end) negated in its clause ("no ST elevation", "Q waves are absent")?
+
+    The same cue and scope rules as label mentions; other label mentions in the text count as spans
+    that cues cannot come from.
+    """
+    vocab = vocab or Vocabulary.load()
+    label = next(iter(vocab.all()))
+    probe = Mention(label=label, span=(start, end), text=text[start:end])
+    raw = matcher_for(vocab).raw_mentions(text)
+    spans = [m.span for m in raw if m.span[1] <= start or m.span[0] >= end]
+    breaks = [m.span() for m in _CLAUSE_END.finditer(text)]
+    return _judge(text, probe, spans + [probe.span], breaks).negated
+
+
 @lru_cache(maxsize=4)
 def matcher_for(vocab: Vocabulary) -> DiagnosisMatcher:
     """The compiled matcher of a vocabulary (compiled once per vocabulary object)."""

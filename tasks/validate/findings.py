@@ -1,0 +1,221 @@
+"""Findings an answer states: each must be labelled or met by its criterion on the measurements, and no two
+statements (or a statement and a label) may exclude each other (rhythm, rate, axis, AV block, bundle side)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from schemas.teacher import RecordContext
+from schemas.vocab import Vocabulary
+from tasks.validate.criteria import criterion_holds
+from tasks.validate.diagnoses import find_mentions, span_negated
+from tasks.validate.leads import lead_refs
+from tasks.validate.text import sentences, tokenize
+
+_J = r"[\s\-\u2013]*"
+_LEXICON = [
+    ("st_elev", rf"\bST{_J}(?:segments?{_J})?elevations?\b|\belevated{_J}ST\b|\bST{_J}segments?\s+(?:is|are)\s+"
+                rf"(?:\w+\s+)?elevated\b|\bJ{_J}point{_J}elevation\b|\bSTEMI\b"),
+    ("st_dep", rf"\bST{_J}(?:segments?{_J})?depressions?\b|\bdepressed{_J}ST\b|\bST{_J}segments?\s+(?:is|are)\s+"
+               rf"(?:\w+\s+)?depressed\b"),
+    ("t_inv", rf"\bT{_J}waves?{_J}inversions?\b|\binverted{_J}T(?:{_J}waves?)?\b|\bT{_J}waves?\s+(?:is|are)\s+"
+              rf"(?:\w+\s+)?(?:inverted|negative)\b|\bnegative{_J}T{_J}waves?\b|\bT{_J}inversions?\b"),
+    ("q_wave", rf"\b(?:pathologic(?:al)?|significant|deep|prominent|abnormal|broad|wide|small|septal|tiny|"
+               rf"physiologic(?:al)?|narrow)?\s*\b[qQ]{_J}waves?\b|\bQS{_J}(?:complex(?:es)?|patterns?|waves?)\b"),
+]
+_LEX_RE = [(k, re.compile(p, re.I if k != "q_wave" else 0)) for k, p in _LEXICON]
+_LEX_CODES = {"STE", "STD", "ISTD", "TINV", "QAB"}  # judged by the lexicon above, with their leads
+_MILD = re.compile(r"\b(?:minimal|slight|subtle|mild|minor|borderline|trace|small|up\s+to|less\s+than|"
+                   r"non-?specific|minute|faint|marginal)\b", re.I)
+_SMALL_Q = re.compile(r"\b(?:small|septal|tiny|physiologic(?:al)?|narrow)\b", re.I)
+_ST_LABELS = {"STE", "ACUTEMI", "ERE", "BRU", "ANEUR", "STD", "ISTD", "STC", "NSSTTA", "STIAB", "LVS", "DIG"}
+_T_LABELS = {"TINV", "TAB", "NT", "NDT", "NSSTTA", "STC", "LVS", "LOWT"}
+_FAMILIES = [{"SR", "SB", "STACH", "SA", "NORM"}, {"LVH", "LVHV", "HVOLT", "VH"}, {"AF", "CAF", "PAF", "RAF", "AFAFL"},
+             {"AFL", "AFAFL"}, {"PAC", "PRC", "PVC", "SVPB", "AB", "SVB", "BPAC"}, {"IVCD", "DIB"},
+             {"1AVB", "LPR", "AVB"}, {"LAE", "AH"}, {"RAE", "AH"}, {"TAB", "TINV", "NT", "NDT", "LOWT", "HTV"},
+             {"STC", "NSSTTA", "STIAB", "STE", "STD", "ISTD", "NT", "TAB"}, {"BRADY", "SB"}]
+_EXCLUSIVE = {
+    "rhythm": [{"SR", "SB", "STACH", "SA"}, {"AF", "CAF", "PAF", "RAF"}, {"AFL"}, {"AVJR", "AJR", "JTACH"},
+               {"VT", "PVT"}, {"PACE", "VPACE", "APACE"}, {"IVR", "AIVR", "VESR"}],
+    "rate": [{"SB", "BRADY"}, {"STACH", "RAF", "AT", "SVT", "VT", "JTACH", "PSVT", "AVNRT", "AVRT"}, {"normal_rate"}],
+    "axis": [{"LAD", "LAFB"}, {"RAD", "LPFB"}, {"ICA"}, {"normal_axis"}],
+    "av_block": [{"1AVB", "LPR"}, {"2AVB", "MOBITZ1", "MOBITZ2"}, {"3AVB"}],
+    "bundle_side": [{"RBBB", "IRBBB"}, {"LBBB", "ILBBB"}],
+}
+_NORMAL_AXIS = re.compile(r"\bnormal\s+(?:frontal\s+|QRS\s+|electrical\s+|cardiac\s+|mean\s+)*axis\b|"
+                          r"\baxis\s+(?:is\s+|lies\s+|remains\s+)?(?:within\s+(?:the\s+)?normal|normal)\b", re.I)
+_NORMAL_RATE = re.compile(r"\bnormal\s+(?:heart\s+|ventricular\s+)?rate\b|\brate\s+(?:is\s+)?(?:within\s+"
+                          r"(?:the\s+)?)?normal\b|\bnormocardi", re.I)
+
+
+@dataclass(frozen=True)
+class Problem:
+    rule: str
+    detail: str
+    span: str
+
+
+def _related(code: str, labelled: set[str], vocab: Vocabulary) -> bool:
+    """Labelled itself, an ancestor or descendant of a label, or in one family with a label."""
+    if code in labelled or any(code in f and labelled & f for f in _FAMILIES):
+        return True
+    for lab in labelled:
+        for a, b in ((lab, code), (code, lab)):  # walk up from each to the other
+            cur = vocab.get(a, default=None)
+            while cur is not None and cur.parent:
+                if cur.parent == b:
+                    return True
+                cur = vocab.get(cur.parent, default=None)
+    return False
+
+
+def _finding_leads(text: str, start: int, end: int) -> list[str]:
+    """Leads named with a finding: right after it in its clause ('in V2-V4'), else right before it."""
+    for sent in sentences(tokenize(text)):
+        if not (sent[0].start <= start <= sent[-1].end):
+            continue
+        refs = lead_refs(sent)
+        pos = next((i for i, t in enumerate(sent) if t.start >= end), len(sent))
+        first = next((i for i, t in enumerate(sent) if t.end > start), 0)
+        after = [r for r in refs if pos <= r.start <= pos + 8]
+        before = [r for r in refs if r.end <= first and first - r.end <= 6]
+        chosen = after[:1] or before[-1:]
+        return [x for r in chosen for x in r.leads]
+    return []
+
+
+def _lead_values(ctx: RecordContext, leads: list[str], field: str) -> list[tuple[str, float]]:
+    pool = leads or [x for x, lf in ctx.leads.items() if lf.usable]
+    out = []
+    for x in pool:
+        lf = ctx.leads.get(x)
+        if lf is not None and lf.usable and getattr(lf, field) is not None:
+            out.append((x, getattr(lf, field)))
+    return out
+
+
+def _lexical_supported(kind: str, phrase: str, context: str, leads: list[str], ctx: RecordContext,
+                       labelled: set[str]) -> bool:
+    mild = bool(_MILD.search(context))
+    if kind in ("st_elev", "st_dep"):
+        if labelled & (_ST_LABELS - {"STC", "NSSTTA", "STIAB"}) or any(c.endswith("MI") or c.startswith("INJ")
+                                                                          or c.startswith("ISC") for c in labelled):
+            return True
+        mild = mild or bool(labelled & {"STC", "NSSTTA", "STIAB"})
+        vals = [v for _, v in _lead_values(ctx, leads, "st_mv")]
+        if kind == "st_elev":
+            return any(v >= (0.04 if mild else 0.08) for v in vals)
+        return any(v <= -(0.025 if mild else 0.04) for v in vals)
+    if kind == "t_inv":
+        if labelled & _T_LABELS:
+            return True
+        vals = [(x, v) for x, v in _lead_values(ctx, leads, "t_amp_mv") if leads or x != "aVR"]
+        return any(v < -0.02 for _, v in vals)
+    # Q waves: small septal q waves need a measured q; pathological ones the significant-Q flag
+    if labelled & {"QAB"} or any(c.endswith("MI") for c in labelled):
+        return True
+    if _SMALL_Q.search(phrase):
+        return any(v is not None and v < 0 for _, v in _lead_values(ctx, leads, "q_amp_mv"))
+    pool = leads or list(ctx.leads)
+    return any(ctx.leads[x].usable and (ctx.leads[x].q_wave or x in ctx.features.q_wave_leads)
+               for x in pool if x in ctx.leads)
+
+
+def lexical_findings(text: str, ctx: RecordContext, labelled: set[str]) -> list[Problem]:
+    """ST elevation/depression, T inversion and Q waves, checked in the leads they are stated for."""
+    out = []
+    for kind, rx in _LEX_RE:
+        for m in rx.finditer(text):
+            if span_negated(text, m.start(), m.end()):
+                continue
+            context = text[max(0, m.start() - 40):m.end() + 10]
+            leads = _finding_leads(text, m.start(), m.end())
+            if not _lexical_supported(kind, m.group(0), context, leads, ctx, labelled):
+                where = f" in {', '.join(leads)}" if leads else ""
+                out.append(Problem("unsupported_finding", f"{m.group(0).strip()}{where} is stated but neither"
+                                   " labelled nor shown by the measurements", m.group(0).strip()))
+    return out
+
+
+def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: RecordContext, labelled: set[str],
+                       vocab: Vocabulary) -> bool | None:
+    """True: labelled or met by its criterion; False: its criterion fails; None: nothing supports it."""
+    if _related(code, labelled, vocab):
+        return True
+    if code == "NORM":
+        return labelled <= {"SR", "NORM"} or None
+    held = criterion_holds(measure, ctx)
+    if held is not None:
+        return held
+    if hedged and (code.startswith("ISC") or code in ("ISCH", "CHD")) and labelled & (_ST_LABELS | _T_LABELS):
+        return True
+    return None
+
+
+def _pseudo_statements(text: str, ctx: RecordContext) -> list[tuple[str, str, bool | None]]:
+    """'normal axis' and 'normal rate' statements: (pseudo code, span, criterion holds)."""
+    f = ctx.features
+    out = []
+    for rx, code, value, lo, hi in ((_NORMAL_AXIS, "normal_axis", f.axis_deg, -35.0, 95.0),
+                                    (_NORMAL_RATE, "normal_rate", f.hr_bpm, 58.0, 102.0)):
+        for m in rx.finditer(text):
+            if not span_negated(text, m.start(), m.end()):
+                out.append((code, m.group(0), None if value is None else lo <= value <= hi))
+    return out
+
+
+def vocabulary_findings(text: str, ctx: RecordContext, vocab: Vocabulary) -> tuple[list[Problem], dict[str, str]]:
+    """Stated vocabulary diagnoses not labelled and not met by their criterion; and the stated codes (to spans)."""
+    labelled = {lab.code for lab in ctx.labels}
+    out, stated = [], {}
+    for m in find_mentions(text, vocab):
+        if m.negated:
+            continue
+        code = m.label.code
+        stated.setdefault(code, m.text)
+        if code in _LEX_CODES:
+            continue
+        held = _mention_supported(code, m.label.measure, m.hedged, ctx, labelled, vocab)
+        if held is False:
+            out.append(Problem("diagnosis_contradicts_measurements",
+                               f"{m.label.name} is stated but the measurements do not meet its criterion", m.text))
+        elif held is None:
+            out.append(Problem("unsupported_finding", f"{m.label.name} is stated but neither labelled nor"
+                               " supported by a criterion on the measurements", m.text))
+    for code, span, held in _pseudo_statements(text, ctx):
+        stated.setdefault(code, span)
+        if held is False:
+            out.append(Problem("diagnosis_contradicts_measurements", f"'{span}' is stated but the measurement"
+                               " is outside the normal range", span))
+    return out, stated
+
+
+def exclusive_findings(stated: dict[str, str], ctx: RecordContext) -> list[Problem]:
+    """Statements that exclude each other, or exclude a labelled diagnosis of the same kind."""
+    labelled = {lab.code for lab in ctx.labels}
+    out = []
+    for kind, sets in _EXCLUSIVE.items():
+        said = [i for i, group in enumerate(sets) if group & set(stated)]
+        if len(said) > 1:
+            spans = [stated[c] for i in said for c in sets[i] if c in stated]
+            out.append(Problem("contradictory_statements", f"the answer states mutually exclusive {kind} findings:"
+                               f" {', '.join(spans)}", spans[-1]))
+            continue
+        labelled_sets = {i for i, group in enumerate(sets) if group & labelled}
+        for i in said:
+            if labelled_sets and i not in labelled_sets:
+                code = next(c for c in sets[i] if c in stated)
+                if code not in labelled:
+                    out.append(Problem("diagnosis_contradicts_labels", f"{stated[code]} contradicts the labelled"
+                                       f" {kind} diagnosis", stated[code]))
+    return out
+
+
+def finding_problems(text: str, ctx: RecordContext) -> tuple[list[Problem], set[str]]:
+    """Every finding problem of an answer, and the codes it states (for the labelled-diagnosis check)."""
+    vocab = Vocabulary.load()
+    labelled = {lab.code for lab in ctx.labels}
+    problems, stated = vocabulary_findings(text, ctx, vocab)
+    problems += lexical_findings(text, ctx, labelled)
+    problems += exclusive_findings(stated, ctx)
+    return problems, set(stated)

@@ -1,0 +1,142 @@
+"""Measurement keywords: the words that say what a number measures, with the units each accepts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tasks.validate.text import Token
+
+# (token sequence, kind, wave). Kinds: rate, atrial_rate, pr, qrs, qt, qtc, rr, axis, angle, amp, st,
+# sokolow, cornell, beat, duration, age, wavedur.  A wave-only keyword ("R wave", "QRS") becomes an
+# amplitude, a duration or an axis depending on the unit of the number it owns.
+_RAW: list[tuple[str, str, str | None]] = [
+    ("heart rate", "rate", None), ("rate", "rate", None), ("hr", "rate", None), ("pulse", "rate", None),
+    ("ventricular rate", "rate", None), ("ventricular response", "rate", None), ("frequency", "rate", None),
+    ("tachycardia", "rate", None), ("bradycardia", "rate", None), ("tachycardic", "rate", None),
+    ("bradycardic", "rate", None), ("rates", "rate", None), ("vr", "rate", None),
+    ("atrial rate", "atrial_rate", None), ("atrial rates", "atrial_rate", None), ("flutter rate", "atrial_rate", None),
+    ("p - p rate", "atrial_rate", None), ("atrial activity", "atrial_rate", None), ("flutter waves", "atrial_rate", None),
+    ("pr", "pr", None), ("pq", "pr", None), ("p - r", "pr", None), ("p r", "pr", None), ("av conduction", "pr", None),
+    ("atrioventricular conduction", "pr", None), ("av delay", "pr", None), ("pri", "pr", None),
+    ("qrs", "wave", "qrs"), ("qrsd", "qrs", None), ("qrs duration", "qrs", None), ("qrs width", "qrs", None),
+    ("complexes", "wave", "qrs"), ("narrow", "qrs", None), ("wide", "qrs", None), ("broad", "qrs", None),
+    ("widened", "qrs", None), ("ventricular depolarization", "qrs", None), ("ventricular depolarisation", "qrs", None),
+    ("complex", "wave", "qrs"), ("conduction", "qrs", None),
+    ("qt", "qt", None), ("q - t", "qt", None), ("uncorrected", "qt", None),
+    ("qtc", "qtc", None), ("qtcb", "qtc", None), ("qtcf", "qtc", None), ("qt c", "qtc", None),
+    ("corrected qt", "qtc", None), ("qt corrected", "qtc", None), ("corrected", "qtc", None), ("bazett", "qtc", None),
+    ("fridericia", "qtc", None), ("qtc interval", "qtc", None), ("rate - corrected", "qtc", None),
+    ("rr", "rr", None), ("r - r", "rr", None), ("cycle length", "rr", None), ("cycle lengths", "rr", None),
+    ("interbeat", "rr", None), ("inter - beat", "rr", None), ("beat - to - beat", "rr", None),
+    ("coupling interval", "rr", None), ("pause", "rr", None), ("pp", "rr", None), ("p - p", "rr", None),
+    ("interval between", "rr", None), ("intervals between", "rr", None), ("r - to - r", "rr", None),
+    ("axis", "axis", None), ("axes", "axis", None), ("vector", "axis", None),
+    ("qrs - t angle", "angle", None), ("qrs-t angle", "angle", None),
+    ("p wave", "wave", "p"), ("p waves", "wave", "p"), ("p - wave", "wave", "p"), ("p - waves", "wave", "p"),
+    ("r wave", "wave", "r"), ("r waves", "wave", "r"), ("r - wave", "wave", "r"), ("r - waves", "wave", "r"),
+    ("s wave", "wave", "s"), ("s waves", "wave", "s"), ("s - wave", "wave", "s"), ("s - waves", "wave", "s"),
+    ("q wave", "wave", "q"), ("q waves", "wave", "q"), ("q - wave", "wave", "q"), ("q - waves", "wave", "q"),
+    ("t wave", "wave", "t"), ("t waves", "wave", "t"), ("t - wave", "wave", "t"), ("t - waves", "wave", "t"),
+    ("r'", "wave", "r"), ("r peak", "wave", "r"), ("r amplitude", "wave", "r"),
+    ("st", "st", None), ("st segment", "st", None), ("st segments", "st", None), ("st - segment", "st", None),
+    ("st - segments", "st", None), ("j point", "st", None), ("j - point", "st", None), ("st level", "st", None),
+    ("st elevation", "st", None), ("st depression", "st", None), ("st deviation", "st", None),
+    ("qrs amplitude", "wave", "qrs"), ("qrs voltage", "wave", "qrs"), ("voltage", "wave", "qrs"),
+    ("voltages", "wave", "qrs"), ("qrs amplitudes", "wave", "qrs"), ("peak - to - peak", "wave", "qrs"),
+    ("sokolow", "sokolow", None), ("sokolow - lyon", "sokolow", None), ("cornell", "cornell", None),
+    ("beat", "beat", None), ("beats", "beat", None), ("pvc", "beat", None), ("pac", "beat", None),
+    ("premature", "beat", None), ("ectopic", "beat", None), ("cycle", "beat", None),
+    ("recording", "duration", None), ("tracing", "duration", None), ("strip", "duration", None),
+    ("record", "duration", None), ("ecg", "duration", None), ("electrocardiogram", "duration", None),
+    ("old", "age", None), ("aged", "age", None), ("age", "age", None), ("patient", "age", None),
+    ("duration", "wavedur", None), ("width", "wavedur", None), ("durations", "wavedur", None),
+    ("amplitude", "ampword", None), ("amplitudes", "ampword", None), ("height", "ampword", None),
+    ("depth", "ampword", None),
+]
+_SINGLE_WAVES = {"P": "p", "R": "r", "S": "s", "Q": "q", "T": "t", "r": "r", "s": "s", "q": "q"}
+_TABLE: dict[tuple[str, ...], tuple[str, str | None]] = {tuple(p.split()): (k, w) for p, k, w in _RAW}
+_MAXLEN = max(len(k) for k in _TABLE)
+
+# which kinds may own a number in each unit
+UNIT_KINDS = {
+    "bpm": {"rate", "atrial_rate"},
+    "ms": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur"},
+    "s": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur", "beat", "duration"},
+    "mV": {"wave", "st", "sokolow", "cornell"},
+    "deg": {"axis", "angle"},
+    "years": {"age"},
+}
+UNIT_KINDS["mm"] = UNIT_KINDS["mV"]
+UNIT_KINDS["uV"] = UNIT_KINDS["mV"]
+UNIT_KINDS["smallbox"] = UNIT_KINDS["ms"] | UNIT_KINDS["mV"]
+UNIT_KINDS["largebox"] = UNIT_KINDS["smallbox"]
+UNIT_KINDS[None] = {"rate", "atrial_rate", "pr", "qrs", "qt", "qtc", "rr", "axis", "angle", "wave", "st",
+                    "sokolow", "cornell", "age"}
+
+
+@dataclass(frozen=True)
+class Keyword:
+    kind: str
+    wave: str | None
+    start: int  # token index in the sentence
+    end: int
+    text: str
+
+
+def keywords(sent: list[Token]) -> list[Keyword]:
+    """Every measurement keyword in a sentence, longest match first, in order."""
+    out, i = [], 0
+    low = [t.low for t in sent]
+    while i < len(sent):
+        hit = None
+        for n in range(min(_MAXLEN, len(sent) - i), 0, -1):
+            key = tuple(low[i:i + n])
+            if key in _TABLE:
+                hit = (n, *_TABLE[key])
+                break
+        if hit is None and sent[i].kind == "word" and sent[i].text in _SINGLE_WAVES:
+            hit = (1, "wave", _SINGLE_WAVES[sent[i].text])
+        if hit is not None:
+            n, kind, wave = hit
+            out.append(Keyword(kind, wave, i, i + n, " ".join(t.text for t in sent[i:i + n])))
+            i += n
+        else:
+            i += 1
+    return _qualify_axes(out, sent)
+
+
+def _qualify_axes(found: list[Keyword], sent: list[Token]) -> list[Keyword]:
+    """'T axis', 'P-wave axis', 'axis of the T wave': the wave next to an axis keyword says which axis."""
+    out: list[Keyword] = []
+    for k, kw in enumerate(found):
+        if kw.kind in ("wavedur", "ampword"):
+            prev = out[-1] if out else None
+            if prev is not None and prev.kind == "wave" and kw.start - prev.end <= 1:
+                out[-1] = Keyword("wave" if kw.kind == "ampword" else "wavedur", prev.wave, prev.start, kw.end,
+                                  prev.text + " " + kw.text)
+            continue  # alone, "the duration" or "an amplitude" says nothing about which measurement
+        if kw.kind == "axis":
+            wave = "qrs"
+            prev = found[k - 1] if k else None
+            nxt = found[k + 1] if k + 1 < len(found) else None
+            if prev is not None and prev.kind == "wave" and kw.start - prev.end <= 1:
+                wave = prev.wave if prev.wave in ("p", "t", "qrs") else "qrs"
+            elif nxt is not None and nxt.kind == "wave" and nxt.start - kw.end <= 2 and nxt.wave in ("p", "t"):
+                wave = nxt.wave
+            kw = Keyword("axis", wave, kw.start, kw.end, kw.text)
+        out.append(kw)
+    return out
+
+
+def resolve(kind: str, wave: str | None, unit: str | None) -> str:
+    """The measure a keyword names for a number in this unit (e.g. 'wave' R + mV = amp_r)."""
+    if kind == "wave":
+        if unit in ("ms", "s"):
+            return "qrs" if wave == "qrs" else f"dur_{wave}"
+        if unit == "deg":
+            return f"axis_{wave}"
+        return f"amp_{wave}"
+    if kind == "axis":
+        return f"axis_{wave or 'qrs'}"
+    if kind == "wavedur":
+        return "qrs" if wave == "qrs" else f"dur_{wave}"
+    return kind

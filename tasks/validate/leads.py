@@ -1,0 +1,135 @@
+"""Lead mentions in an answer: single leads, lists, ranges (V1-V3) and anatomical groups, expanded to leads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.records import LEADS_12
+from tasks.validate.text import Token
+
+_CANON = {x.lower(): x for x in LEADS_12}
+_ROMAN = {"i": "I", "ii": "II", "iii": "III"}
+_PRECORDIAL = [f"V{k}" for k in range(1, 7)]
+LIMB = ["I", "II", "III", "aVR", "aVL", "aVF"]
+# Anatomical lead groups (word sequences, longest first), expanded to the leads they name.
+GROUPS: list[tuple[tuple[str, ...], list[str]]] = sorted([
+    (("inferior",), ["II", "III", "aVF"]),
+    (("inferolateral",), ["II", "III", "aVF", "V5", "V6"]),
+    (("lateral",), ["I", "aVL", "V5", "V6"]),
+    (("high", "lateral"), ["I", "aVL"]),
+    (("low", "lateral"), ["V5", "V6"]),
+    (("lateral", "precordial"), ["V5", "V6"]),
+    (("left", "precordial"), ["V4", "V5", "V6"]),
+    (("left", "sided"), ["I", "aVL", "V5", "V6"]),
+    (("anterior",), ["V3", "V4"]),
+    (("anterolateral",), ["I", "aVL", "V3", "V4", "V5", "V6"]),
+    (("septal",), ["V1", "V2"]),
+    (("anteroseptal",), ["V1", "V2", "V3", "V4"]),
+    (("right", "precordial"), ["V1", "V2", "V3"]),
+    (("right", "sided"), ["aVR", "V1"]),
+    (("precordial",), _PRECORDIAL),
+    (("chest",), _PRECORDIAL),
+    (("limb",), LIMB),
+    (("frontal", "plane"), LIMB),
+    (("augmented",), ["aVR", "aVL", "aVF"]),
+    (("all",), list(LEADS_12)),
+    (("every",), list(LEADS_12)),
+    (("all", "12"), list(LEADS_12)),
+], key=lambda g: -len(g[0]))
+_LEAD_NOUNS = {"lead", "leads", "territory", "wall", "derivations"}
+_JOINERS = {",", "and", "or", "/", "&", "plus"}
+_RANGE = {"-", "–", "—", "to", "through", "thru", "till", "until"}
+
+
+@dataclass(frozen=True)
+class LeadRef:
+    leads: tuple[str, ...]  # canonical names (a non-12 lead such as V4R kept as written)
+    start: int  # token index in the sentence (first token)
+    end: int  # token index after the last token
+    group: bool  # named by an anatomical group rather than by lead names
+    explicit: tuple[str, ...] = ()  # leads written out by name
+
+
+def _single(tok: Token, after_lead_word: bool, in_list: bool) -> str | None:
+    if tok.kind == "lead":
+        return _CANON.get(tok.low, tok.text.upper())
+    if tok.kind == "word" and tok.text in ("I", "II", "III") and (after_lead_word or in_list):
+        return _ROMAN[tok.low]
+    if tok.kind == "word" and tok.low in ("ii", "iii") and after_lead_word:
+        return _ROMAN[tok.low]
+    return None
+
+
+def _expand(a: str, b: str) -> list[str]:
+    order = list(LEADS_12)
+    if a in order and b in order and order.index(a) <= order.index(b):
+        return order[order.index(a):order.index(b) + 1]
+    return [a, b]
+
+
+def _lead_run(sent: list[Token], i: int) -> tuple[list[str], int] | None:
+    """A run of lead names from position i (lists and ranges), or None when no lead starts there."""
+    after_word = i > 0 and sent[i - 1].low in ("lead", "leads")
+    first = _single(sent[i], after_word, _roman_in_list(sent, i))
+    if first is None:
+        return None
+    leads, j = [first], i + 1
+    while j < len(sent):
+        sep = sent[j].low
+        if j + 1 < len(sent) and (sep in _JOINERS or sep in _RANGE):
+            nxt = sent[j + 1]
+            if nxt.low in ("lead", "leads") and j + 2 < len(sent):
+                nxt, j = sent[j + 2], j + 1
+            name = _single(nxt, True, True)
+            if name is not None:
+                leads = leads[:-1] + _expand(leads[-1], name) if sep in _RANGE else leads + [name]
+                j += 2
+                continue
+        break
+    return leads, j
+
+
+def _roman_in_list(sent: list[Token], i: int) -> bool:
+    """A bare I/II/III counts as a lead when a lead name sits next to it in a list ("II, III and aVF")."""
+    for k in (i - 2, i + 2):
+        if 0 <= k < len(sent) and sent[k].kind == "lead" and sent[(i + k) // 2].low in _JOINERS | _RANGE:
+            return True
+    return False
+
+
+def _group_at(sent: list[Token], i: int) -> tuple[list[str], int] | None:
+    words = [t.low for t in sent[i:i + 4]]
+    for key, leads in GROUPS:
+        if tuple(words[:len(key)]) == key:
+            j = i + len(key)
+            if j < len(sent) and sent[j].low in ("-", "–") and j + 1 < len(sent) and sent[j + 1].low == "sided":
+                j += 2
+            if j < len(sent) and sent[j].low in _LEAD_NOUNS | {"precordial", "chest", "limb"}:
+                while j < len(sent) and sent[j].low in _LEAD_NOUNS | {"precordial", "chest", "limb"}:
+                    j += 1
+                return list(leads), j
+            if key[0] in ("all", "every"):
+                return None
+            # "in the inferior leads" without the noun ("inferiorly", "the inferior wall") still names the group
+            if j < len(sent) and sent[j].low in ("wall", "territory", "territories", "region"):
+                return list(leads), j + 1
+    return None
+
+
+def lead_refs(sent: list[Token]) -> list[LeadRef]:
+    """Every lead mention in one sentence, lists and ranges as one reference, in order."""
+    out, i = [], 0
+    while i < len(sent):
+        run = _lead_run(sent, i)
+        if run is not None:
+            leads, j = run
+            out.append(LeadRef(tuple(dict.fromkeys(leads)), i, j, False, tuple(dict.fromkeys(leads))))
+            i = j
+            continue
+        grp = _group_at(sent, i)
+        if grp is not None:
+            leads, j = grp
+            out.append(LeadRef(tuple(leads), i, j, True))
+            i = j
+            continue
+        i += 1
+    return out

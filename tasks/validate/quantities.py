@@ -1,0 +1,203 @@
+"""Numbers as teachers write them: values with units (any case, hyphenated, shared by a list), signs,
+ranges, lists, slashes, approximations and comparators, as one Quantity per written group."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tasks.validate.text import Token
+
+# unit words (lower case token sequences) -> canonical unit
+_UNITS: list[tuple[tuple[str, ...], str]] = sorted([
+    (("ms",), "ms"), (("msec",), "ms"), (("msecs",), "ms"), (("millisecond",), "ms"), (("milliseconds",), "ms"),
+    (("s",), "s"), (("sec",), "s"), (("secs",), "s"), (("second",), "s"), (("seconds",), "s"),
+    (("bpm",), "bpm"), (("b", ".", "p", ".", "m"), "bpm"), (("beats", "per", "minute"), "bpm"),
+    (("beat", "per", "minute"), "bpm"), (("beats", "/", "min"), "bpm"), (("beats", "/", "minute"), "bpm"),
+    (("/", "min"), "bpm"), (("per", "minute"), "bpm"), (("beats", "a", "minute"), "bpm"), (("min", "-", "1"), "bpm"),
+    (("mv",), "mV"), (("millivolt",), "mV"), (("millivolts",), "mV"), (("µv",), "uV"), (("μv",), "uV"),
+    (("uv",), "uV"), (("microvolts",), "uV"),
+    (("mm",), "mm"), (("millimeter",), "mm"), (("millimeters",), "mm"), (("millimetre",), "mm"),
+    (("millimetres",), "mm"),
+    (("mm", "/", "s"), "mm/s"), (("mm", "/", "sec"), "mm/s"), (("mm", "per", "second"), "mm/s"),
+    (("mm", "/", "mv"), "mm/mV"), (("mm", "per", "mv"), "mm/mV"), (("mm", "/", "millivolt"), "mm/mV"),
+    (("°",), "deg"), (("º",), "deg"), (("deg",), "deg"), (("degree",), "deg"), (("degrees",), "deg"),
+    (("%",), "pct"), (("percent",), "pct"), (("hz",), "hz"),
+    (("year",), "years"), (("years",), "years"), (("yo",), "years"), (("y", "/", "o"), "years"),
+    (("small", "box"), "smallbox"), (("small", "boxes"), "smallbox"), (("small", "square"), "smallbox"),
+    (("small", "squares"), "smallbox"), (("large", "box"), "largebox"), (("large", "boxes"), "largebox"),
+    (("large", "square"), "largebox"), (("large", "squares"), "largebox"),
+], key=lambda u: -len(u[0]))
+_SIGNS = {"-": -1.0, "−": -1.0, "–": -1.0, "+": 1.0}
+_RANGE_SEPS = {"to", "-", "–", "—", "through", "thru", "until", "till"}
+_LIST_SEPS = {",", "and", "or", "/", "&", "versus", "vs", "then", "respectively"}
+_COMPARATORS: list[tuple[tuple[str, ...], str]] = sorted([
+    (("<",), "lt"), (("<", "="), "le"), (("≤",), "le"), (("=<",), "le"), ((">",), "gt"), ((">", "="), "ge"),
+    (("≥",), "ge"), (("less", "than"), "lt"), (("lower", "than"), "lt"), (("shorter", "than"), "lt"),
+    (("slower", "than"), "lt"), (("narrower", "than"), "lt"), (("smaller", "than"), "lt"), (("under",), "lt"),
+    (("below",), "lt"), (("beneath",), "lt"), (("up", "to"), "le"), (("at", "most"), "le"),
+    (("no", "more", "than"), "le"), (("not", "more", "than"), "le"), (("not", "exceeding"), "le"),
+    (("no", "greater", "than"), "le"), (("not", "above"), "le"), (("not", "over"), "le"), (("never", "above"), "le"),
+    (("above",), "gt"), (("over",), "gt"), (("greater", "than"), "gt"), (("more", "than"), "gt"),
+    (("higher", "than"), "gt"), (("longer", "than"), "gt"), (("wider", "than"), "gt"), (("faster", "than"), "gt"),
+    (("larger", "than"), "gt"), (("exceeding",), "gt"), (("exceeds",), "gt"), (("exceed",), "gt"),
+    (("in", "excess", "of"), "gt"), (("at", "least"), "ge"), (("beyond",), "beyond"), (("past",), "beyond"),
+    (("outside",), "beyond"), (("within",), "within"), (("inside",), "within"), (("less", "negative", "than"), "gt"),
+    (("more", "negative", "than"), "lt"), (("under", "the"), "lt"), (("above", "the"), "gt"),
+], key=lambda c: -len(c[0]))
+_POST_COMPARATORS = {("or", "more"): "ge", ("or", "greater"): "ge", ("or", "above"): "ge", ("or", "longer"): "ge",
+                     ("or", "less"): "le", ("or", "below"): "le", ("or", "shorter"): "le", ("and", "above"): "ge",
+                     ("and", "below"): "le", ("or", "higher"): "ge", ("or", "lower"): "le"}
+_NEGATE = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt", "within": "beyond", "beyond": "within"}
+_APPROX = {"about", "approximately", "approx", "around", "roughly", "~", "≈", "circa", "ca", "nearly", "almost",
+           "some", "close", "near", "approaching", "borderline", "estimated", "order"}
+_SKIP_BEFORE = {"of", "is", "are", "was", "were", "at", "a", "an", "the", "just", "only", "measuring", "measures",
+                "measured", "be", "being", "to", "by", "with", ":", "=", "still", "well", "slightly", "clearly",
+                "barely", "remains", "remain", "stays", "stay", "sits", "lies"}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    values: tuple[float, ...]
+    unit: str | None  # canonical unit, None when written without one
+    shape: str  # single, range, list, ratio
+    start: int  # token index of the first token (sign included) in its sentence
+    end: int  # token index after the last token (unit included)
+    value_pos: tuple[int, ...]  # token index of each number
+    comparator: str | None = None  # lt, le, gt, ge, within, beyond
+    approx: bool = False
+    span: tuple[int, int] = (0, 0)  # characters in the answer
+    text: str = ""
+
+
+def _value(sent: list[Token], i: int) -> tuple[float, int] | None:
+    """The signed value of the number at i (a sign attached before it), and the index of its first token."""
+    tok = sent[i]
+    if tok.kind != "num":
+        return None
+    v = float(tok.text.replace(",", ""))
+    if i > 0 and sent[i - 1].text in _SIGNS and sent[i - 1].end == tok.start:
+        before = sent[i - 2] if i > 1 else None
+        joined = before is not None and before.end == sent[i - 1].start
+        if before is None or before.kind not in ("num", "lead", "ord", "glued") or not joined:
+            if not (sent[i - 1].text == "–" and before is not None and before.kind == "num"):
+                return _SIGNS[sent[i - 1].text] * v, i - 1
+    return v, i
+
+
+def unit_at(sent: list[Token], j: int) -> tuple[str, int] | None:
+    """The unit written at j (after an optional hyphen: "250-ms"), and the index after it."""
+    if j < len(sent) and sent[j].text == "-" and j + 1 < len(sent) and sent[j - 1].end == sent[j].start:
+        got = unit_at(sent, j + 1)
+        return got
+    low = [t.low for t in sent[j:j + 5]]
+    for words, unit in _UNITS:
+        if tuple(low[:len(words)]) == words:
+            end = j + len(words)
+            if unit == "s" and end < len(sent) and sent[end].text in ("'",):
+                return None
+            if unit in ("s",) and sent[j].text == "S" and sent[j].start != sent[j - 1].end:
+                return None  # "1.2 S wave": a wave, not seconds
+            return unit, end
+    return None
+
+
+def _comparator(sent: list[Token], start: int) -> tuple[str | None, bool, int]:
+    """(comparator, approximate, first index) written before a quantity starting at `start`."""
+    k, approx, skipped = start, False, 0
+    while k > 0 and skipped < 4:
+        word = sent[k - 1].low
+        if word in _APPROX:
+            approx, k, skipped = True, k - 1, skipped + 1
+            continue
+        words = tuple(t.low for t in sent[max(0, k - 4):k])
+        hit = next(((p, c) for p, c in _COMPARATORS if len(p) <= len(words) and words[-len(p):] == p), None)
+        if hit is not None:
+            k -= len(hit[0])
+            return (_NEGATE[hit[1]] if _negated_before(sent, k) else hit[1]), approx, k
+        if word in _SKIP_BEFORE:
+            k, skipped = k - 1, skipped + 1
+            continue
+        break
+    return None, approx, start
+
+
+def _negated_before(sent: list[Token], k: int) -> bool:
+    words = [t.low for t in sent[max(0, k - 3):k]]
+    return any(w in ("not", "no", "never", "nor", "without", "n't", "neither") for w in words)
+
+
+def _continuation(sent: list[Token], j: int, unit: str | None) -> tuple[str, int] | None:
+    """(separator kind, index of the next number) when the group goes on at j."""
+    k, seps = j, []
+    while k < len(sent) and (sent[k].low in _RANGE_SEPS or sent[k].low in _LIST_SEPS) and len(seps) < 2:
+        seps.append(sent[k].low)
+        k += 1
+    if not seps or k >= len(sent):
+        return None
+    if sent[k].text in _SIGNS and k + 1 < len(sent) and sent[k + 1].kind == "num" and sent[k].end == sent[k + 1].start:
+        k += 1
+    if sent[k].kind != "num":
+        return None
+    if k + 2 < len(sent) and sent[k + 1].text == ":" and sent[k + 2].kind == "num":
+        return None  # "2:1" is a ratio of its own
+    nxt_unit = unit_at(sent, k + 1)
+    if unit is not None and (nxt_unit is None or nxt_unit[0] != unit) and seps[-1] not in _RANGE_SEPS:
+        return None  # "below 100 bpm, 2 ...": a number with its own unit ends a list
+    if unit is not None and nxt_unit is not None and nxt_unit[0] != unit:
+        return None
+    return ("range" if seps[-1] in _RANGE_SEPS else "list"), k
+
+
+def _group(sent: list[Token], i: int) -> Quantity | None:
+    first = _value(sent, i)
+    if first is None:
+        return None
+    values, pos, start = [first[0]], [i], first[1]
+    u = unit_at(sent, i + 1)
+    unit, end = (u[0], u[1]) if u else (None, i + 1)
+    if end < len(sent) - 1 and sent[end].text == ":" and sent[end + 1].kind == "num" and sent[end].start == sent[i].end:
+        return Quantity((values[0], float(sent[end + 1].text.replace(",", ""))), "ratio", "ratio", start, end + 2,
+                        (i, end + 1))
+    shape = "single"
+    while True:
+        cont = _continuation(sent, end, unit)
+        if cont is None:
+            break
+        kind, k = cont
+        if shape != "single" and kind != shape:
+            break
+        v = _value(sent, k)
+        values.append(v[0])
+        pos.append(k)
+        shape = "range" if kind == "range" or _between(sent, start) else "list"
+        u = unit_at(sent, k + 1)
+        end = u[1] if u else k + 1
+        unit = unit or (u[0] if u else None)
+        if shape == "range":
+            break
+    if shape == "list" and _between(sent, start) and len(values) == 2:
+        shape = "range"
+    comp, approx, cstart = _comparator(sent, start)
+    post = tuple(t.low for t in sent[end:end + 2])
+    if comp is None and post in _POST_COMPARATORS:
+        comp, end = _POST_COMPARATORS[post], end + 2
+    return Quantity(tuple(values), unit, shape, cstart if comp else start, end, tuple(pos), comp, approx)
+
+
+def _between(sent: list[Token], start: int) -> bool:
+    words = [t.low for t in sent[max(0, start - 3):start]]
+    return any(w in ("between", "from", "ranging", "range", "varying", "varies", "vary", "ranges") for w in words)
+
+
+def quantities(sent: list[Token], text: str) -> list[Quantity]:
+    """Every written number group in one sentence, in order."""
+    out, i = [], 0
+    while i < len(sent):
+        q = _group(sent, i) if sent[i].kind == "num" else None
+        if q is None:
+            i += 1
+            continue
+        a, b = sent[q.start].start, sent[q.end - 1].end
+        out.append(Quantity(q.values, q.unit, q.shape, q.start, q.end, q.value_pos, q.comparator, q.approx,
+                            (a, b), text[a:b]))
+        i = max(q.end, q.value_pos[-1] + 1)
+    return out

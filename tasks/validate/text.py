@@ -1,0 +1,97 @@
+"""Tokens, sentences and clause boundaries of an answer: the ground the claim extractor stands on."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
+_TOKEN_RE = re.compile(
+    r"(?P<lead>(?<![\w])(?:[aA][vV][rRlLfF]|V\d{1,2}R?)(?![\w]))"
+    r"|(?P<ord>(?<![\w.])\d+(?:st|nd|rd|th)(?![A-Za-z]))"
+    r"|(?P<num>(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?![\d.])|\d+(?:\.\d+)?|\.\d+)(?![\d]))"
+    r"|(?P<word>[^\W\d_](?:[\w']*[\w])?)"
+    r"|(?P<glued>\d+[^\W\d_][\w']*)"
+    r"|(?P<punct>\S)"
+)
+_NO_BREAK_BEFORE_DOT = {"e", "g", "i", "vs", "approx", "ca", "cf", "dr", "resp", "etc", "incl", "fig", "no", "b", "p", "m"}
+_SENTENCE_PUNCT = {".", "!", "?", ";", "\n"}
+# tokens that open a new clause: attribution prefers not to cross them
+CLAUSE_WORDS = {"and", "but", "while", "whereas", "which", "although", "though", "yet", "with", "where",
+                "whilst", "however", "so", "because", "since", "then", "both", "also"}
+CLAUSE_PUNCT = {",", "(", ")", "[", "]", "—", "–", ";"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # lead, ord, num, word, glued, punct, nl
+    text: str
+    start: int
+    end: int
+    sentence: int = 0
+
+    @property
+    def low(self) -> str:
+        return self.text.lower()
+
+
+def tokenize(text: str) -> list[Token]:
+    """Tokens with character spans and the index of the sentence each belongs to."""
+    raw = []
+    for m in _TOKEN_RE.finditer(text):
+        kind = m.lastgroup or "punct"
+        raw.append((kind, m.group(0), m.start(), m.end()))
+    # newlines end sentences too
+    out: list[Token] = []
+    sentence = 0
+    last_end = 0
+    for i, (kind, tok, start, end) in enumerate(raw):
+        if "\n" in text[last_end:start] and out:
+            sentence += 1
+        out.append(Token(kind, tok, start, end, sentence))
+        last_end = end
+        if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i):
+            sentence += 1
+    return out
+
+
+def _ends_sentence(raw: list, i: int) -> bool:
+    if raw[i][1] != ".":
+        return True
+    prev = raw[i - 1] if i else None
+    if prev is not None and prev[0] == "word" and prev[1].lower() in _NO_BREAK_BEFORE_DOT and len(prev[1]) <= 6:
+        nxt = raw[i + 1] if i + 1 < len(raw) else None
+        return nxt is not None and nxt[1][:1].isupper() and prev[1].lower() not in {"e", "i", "vs", "approx", "ca", "cf"}
+    return True
+
+
+def sentences(tokens: list[Token]) -> list[list[Token]]:
+    """Tokens grouped by sentence, in order."""
+    out: list[list[Token]] = []
+    for t in tokens:
+        while len(out) <= t.sentence:
+            out.append([])
+        out[t.sentence].append(t)
+    return [s for s in out if s]
+
+
+def is_boundary(tok: Token) -> bool:
+    """Does this token open a new clause (a comma, a parenthesis, a conjunction)?"""
+    return (tok.kind == "punct" and tok.text in CLAUSE_PUNCT) or (tok.kind == "word" and tok.low in CLAUSE_WORDS)
+
+
+def boundaries_between(sent: list[Token], i: int, j: int) -> int:
+    """Number of clause boundaries strictly between positions i and j of a sentence."""
+    lo, hi = (i, j) if i < j else (j, i)
+    return sum(1 for t in sent[lo + 1:hi] if is_boundary(t))
+
+
+def paren_depth(sent: list[Token]) -> list[int]:
+    """Parenthesis nesting depth at each token of a sentence (the brackets themselves at the outer depth)."""
+    depth, out = 0, []
+    for t in sent:
+        if t.text in ")]":
+            depth = max(0, depth - 1)
+        out.append(depth)
+        if t.text in "([":
+            depth += 1
+    return out

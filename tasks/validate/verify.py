@@ -1,0 +1,259 @@
+"""Check each claim against the record's typed measurements: values, ranges and thresholds, per lead and beat."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.config import ValidationSettings
+from schemas.teacher import RecordContext
+from tasks.validate.claims import Claim
+
+_WAVE_FIELD = {"p": "p_amp_mv", "q": "q_amp_mv", "r": "r_amp_mv", "s": "s_amp_mv", "t": "t_amp_mv", "st": "st_mv"}
+_SCALAR = {"pr": "pr_ms", "qrs": "qrs_ms", "qt": "qt_ms"}
+_SLACK = {"bpm": 2.0, "ms": 5.0, "deg": 5.0, "mV": 0.02, "years": 1.0}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # ok, mismatch, unmeasured, unattributed, nonclaim
+    measured: str = ""  # what the record shows, for the feedback
+
+
+def _to_base(c: Claim, v: float) -> tuple[float, str]:
+    """A value in the measurement's base unit (ms, mV, bpm, deg)."""
+    u = c.unit
+    amplitude = (c.measure or "").startswith("amp_") or c.measure in ("st", "sokolow", "cornell")
+    if u == "s":
+        return v * 1000.0, "ms"
+    if u == "mm":
+        return v / 10.0, "mV"
+    if u == "uV":
+        return v / 1000.0, "mV"
+    if u in ("smallbox", "largebox"):
+        step = (0.1 if u == "smallbox" else 0.5) if amplitude else (40.0 if u == "smallbox" else 200.0)
+        return v * step, "mV" if amplitude else "ms"
+    return v, u or ""
+
+
+def _tol(unit: str, measured: float, s: ValidationSettings, approx: bool) -> float:
+    k = 1.5 if approx else 1.0
+    if unit == "bpm":
+        return k * s.tol_hr_bpm
+    if unit == "deg":
+        return k * s.tol_axis_deg
+    if unit == "mV":
+        return k * max(s.tol_amplitude_mv, s.tol_amplitude_rel * abs(measured))
+    if unit == "years":
+        return 1.5
+    return k * max(s.tol_interval_ms, s.tol_interval_rel * abs(measured))
+
+
+def _holds(comp: str, m: float, v: float, slack: float) -> bool:
+    if comp == "lt":
+        return m < v + slack
+    if comp == "le":
+        return m <= v + slack
+    if comp == "gt":
+        return m > v - slack
+    if comp == "ge":
+        return m >= v - slack
+    if comp == "within":
+        return abs(m) <= abs(v) + slack
+    return abs(m) > abs(v) - slack and (m < 0) == (v < 0)  # beyond: further out, same side
+
+
+def _usable(ctx: RecordContext, leads: tuple[str, ...]) -> list[str]:
+    pool = leads or tuple(x for x, lf in ctx.leads.items() if lf.usable)
+    return [x for x in pool if x in ctx.leads and ctx.leads[x].usable]
+
+
+def _beat_values(ctx: RecordContext, field: str, leads: list[str] | None, beat: int | None) -> list[float]:
+    out = []
+    for b in ctx.beats:
+        if (leads is None or b.lead in leads) and (beat is None or b.beat == beat - 1):
+            v = getattr(b, field)
+            if v is not None:
+                out.append(v)
+    return out
+
+
+def _amp_values(ctx: RecordContext, wave: str, lead: str, beat: int | None) -> list[float]:
+    """Candidate measured amplitudes of a wave in one lead (QRS amplitude: R, |S|, peak-to-peak, net)."""
+    lf = ctx.leads[lead]
+    if wave == "qrs":
+        r, s_ = lf.r_amp_mv or 0.0, abs(lf.s_amp_mv or 0.0)
+        q = abs(lf.q_amp_mv or 0.0)
+        vals = [r, s_, r + s_, r + q, abs(lf.qrs_net_mv or 0.0)]
+        return [v for v in vals if v]
+    field = _WAVE_FIELD[wave]
+    if beat is not None:
+        got = _beat_values(ctx, field, [lead], beat)
+        if got:
+            return got
+    v = getattr(lf, field)
+    return [] if v is None else [v]
+
+
+def _magnitude(c: Claim, wave: str, m: float) -> float:
+    """What a threshold on this wave compares: |amplitude|, or the ST level in the direction its words give."""
+    if wave == "st" and c.sign is not None and c.comparator != "within":
+        return c.sign * m
+    return abs(m)
+
+
+def _amp_threshold(c: Claim, wave: str, per_lead: dict[str, list[float]], value: float) -> bool:
+    pool = [_magnitude(c, wave, v[0]) for v in per_lead.values()]
+    results = [_holds(c.comparator or "", m, abs(value), _SLACK["mV"]) for m in pool]
+    need_all = c.comparator in ("lt", "le", "within") or bool(c.leads)
+    return all(results) if need_all else any(results)
+
+
+def _amp_close(c: Claim, wave: str, v: float, cands: list[float], s: ValidationSettings) -> bool:
+    if wave == "st":
+        target = c.sign * abs(v) if c.sign is not None else v
+        return any(abs(target - m) <= _tol("mV", m, s, c.approx) / 2 for m in cands)
+    return any(abs(abs(v) - abs(m)) <= _tol("mV", m, s, c.approx) for m in cands)
+
+
+def check_amplitude(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """An amplitude or ST level, in the lead(s) it names, else in the same wave of some usable lead."""
+    wave = "st" if c.measure == "st" else (c.measure or "")[4:]
+    if wave not in _WAVE_FIELD and wave != "qrs":
+        return Outcome("unmeasured", f"{wave} amplitude is not measured")
+    leads = _usable(ctx, c.leads)
+    if c.leads and not leads:
+        return Outcome("unmeasured", f"no usable lead among {', '.join(c.leads)}")
+    per_lead = {x: _amp_values(ctx, wave, x, c.beat) for x in leads}
+    per_lead = {x: v for x, v in per_lead.items() if v}
+    if not per_lead:
+        return Outcome("unmeasured", f"no {wave.upper()} amplitude measured")
+    values = [_to_base(c, v)[0] for v in c.values]
+    shown = "; ".join(f"{x} {v[0]:+.2f}" for x, v in list(per_lead.items())[:6]) + " mV"
+    if c.comparator:
+        return Outcome("ok" if _amp_threshold(c, wave, per_lead, values[0]) else "mismatch", shown)
+    cands = [m for v in per_lead.values() for m in v]
+    if c.shape == "range" and wave in _WAVE_FIELD:
+        cands += _beat_values(ctx, _WAVE_FIELD[wave], list(per_lead), None)
+        return Outcome("ok" if all(_amp_close(c, wave, v, cands, s) for v in values) else "mismatch", shown)
+    if c.group and len(per_lead) > 1 and wave != "st":
+        mags = [abs(m) for m in cands]
+        v, tol = abs(values[0]), _tol("mV", abs(values[0]), s, c.approx)
+        return Outcome("ok" if min(mags) - tol <= v <= max(mags) + tol else "mismatch", shown)
+    return Outcome("ok" if _amp_close(c, wave, values[0], cands, s) else "mismatch", shown)
+
+
+def _circular(a: float, b: float) -> float:
+    d = abs(a - b) % 360.0
+    return min(d, 360.0 - d)
+
+
+def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float], str]:
+    """(record-level values, per-beat values, unit) of a scalar measure; empty when not measured."""
+    f = ctx.features
+    m = c.measure
+    if m == "rate":
+        beat_rr = [b.rr_ms for b in ctx.beats if b.rr_ms] or list(ctx.rr_ms)
+        return [v for v in [f.hr_bpm] if v is not None], [60000.0 / r for r in beat_rr if r > 0], "bpm"
+    if m == "atrial_rate":
+        sinus_like = f.p_waves_present is True
+        return ([f.hr_bpm] if sinus_like and f.hr_bpm is not None else []), [], "bpm"
+    if m in _SCALAR:
+        rec = [getattr(f, _SCALAR[m])]
+        rec += [getattr(ctx.leads[x], _SCALAR[m]) for x in c.leads if x in ctx.leads and ctx.leads[x].usable]
+        return [v for v in rec if v is not None], _beat_values(ctx, _SCALAR[m], list(c.leads) or None, c.beat), "ms"
+    if m == "qtc":
+        return [v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None], [], "ms"
+    if m == "rr":
+        beats = [b.rr_ms for b in ctx.beats if b.rr_ms is not None and (c.beat is None or b.beat in (c.beat - 1, c.beat))]
+        beats = beats or ([] if c.beat else list(ctx.rr_ms))
+        return ([f.rr_mean_ms] if f.rr_mean_ms is not None and c.beat is None else []), beats, "ms"
+    if m in ("axis_qrs", "axis_p", "axis_t"):
+        v = {"axis_qrs": f.axis_deg, "axis_p": f.p_axis_deg, "axis_t": f.t_axis_deg}[m]
+        return ([] if v is None else [v]), [], "deg"
+    if m == "angle":
+        ok = f.axis_deg is not None and f.t_axis_deg is not None
+        return ([_circular(f.axis_deg, f.t_axis_deg)] if ok else []), [], "deg"
+    if m in ("sokolow", "cornell"):
+        v = f.sokolow_lyon_mv if m == "sokolow" else f.cornell_mv
+        return ([] if v is None else [v]), [], "mV"
+    if m == "age":
+        return ([] if ctx.age is None else [ctx.age]), [], "years"
+    return [], [], ""
+
+
+def _close(unit: str, v: float, m: float, s: ValidationSettings, approx: bool) -> bool:
+    d = _circular(v, m) if unit == "deg" else abs(v - m)
+    return d <= _tol(unit, m, s, approx)
+
+
+def check_scalar(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """Rate, intervals, QTc (Bazett or Fridericia), RR, axes, voltage indices and age."""
+    rec, beats, unit = _scalar_pool(c, ctx)
+    if c.beat is not None and beats:
+        rec = []  # a value cited at a named beat is checked at that beat
+    pool = rec + beats
+    if not pool:
+        return Outcome("unmeasured", f"{c.measure} is not measured in this record")
+    values = [_to_base(c, v)[0] for v in c.values]
+    shown = ", ".join(f"{v:.0f}" if unit != "mV" else f"{v:.2f}" for v in (rec or beats)[:4]) + f" {unit}"
+    if c.comparator:
+        ok = all(_holds(c.comparator, m, values[0], _SLACK.get(unit, 0.0)) for m in (rec or beats))
+        return Outcome("ok" if ok else "mismatch", shown)
+    if c.shape == "range":
+        lo, hi = min(values), max(values)
+        inside = bool(rec) and all(lo - _tol(unit, m, s, True) <= m <= hi + _tol(unit, m, s, True) for m in rec[:1])
+        ends = bool(beats) and all(any(_close(unit, v, m, s, c.approx) for m in beats) for v in (lo, hi))
+        return Outcome("ok" if inside or ends else "mismatch", shown)
+    if c.measure == "rr" or c.beat is not None:
+        return Outcome("ok" if any(_close(unit, values[0], m, s, c.approx) for m in pool) else "mismatch", shown)
+    return Outcome("ok" if any(_close(unit, values[0], m, s, c.approx) for m in rec) else "mismatch", shown)
+
+
+def _beat_count(ctx: RecordContext) -> int:
+    if ctx.beats:
+        return max(b.beat for b in ctx.beats) + 1
+    return ctx.features.n_beats or (len(ctx.rr_ms) + 1 if ctx.rr_ms else 0)
+
+
+def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """A position in time: some beat (or the named beat) has its R peak there; or the recording's length."""
+    v = _to_base(c, c.values[0])[0] / 1000.0
+    if c.measure == "duration":
+        if ctx.duration_s is None:
+            return Outcome("unmeasured", "the recording's length is not known")
+        ok = abs(v - ctx.duration_s) <= 0.5 or (c.comparator in ("le", "lt", "within") and ctx.duration_s <= v + 0.5)
+        return Outcome("ok" if ok else "mismatch", f"{ctx.duration_s:.1f} s")
+    times = sorted({round(b.r_peak_s, 3) for b in ctx.beats if b.r_peak_s is not None
+                    and (c.beat is None or b.beat == c.beat - 1)})
+    if not times:
+        return Outcome("unmeasured", "no beat times in this record")
+    if ctx.duration_s and abs(v - ctx.duration_s) <= 0.5 and c.beat is None:
+        return Outcome("ok", f"{ctx.duration_s:.1f} s")
+    tol = 0.2 if c.approx or c.beat is not None else 0.15
+    ok = any(abs(v - t) <= tol for t in times) if not c.comparator else True
+    return Outcome("ok" if ok else "mismatch", ", ".join(f"{t:.2f}" for t in times[:8]) + " s")
+
+
+def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """The outcome of one claim: checked (ok/mismatch), not measurable, unattributed, or a non-claim."""
+    if c.nonclaim:
+        return Outcome("nonclaim")
+    m = c.measure
+    if m is None:
+        return Outcome("unattributed")
+    if m == "beat_ref":
+        n = _beat_count(ctx)
+        return Outcome("ok" if 1 <= c.values[0] <= n else "mismatch", f"{n} beats")
+    if m == "count_beats":
+        n = _beat_count(ctx)
+        return Outcome("ok" if abs(c.values[0] - n) <= 1 or c.comparator else "mismatch", f"{n} beats")
+    if m == "count_leads":
+        return Outcome("nonclaim" if c.values[0] <= 12 else "mismatch", "12 leads")
+    if m in ("time", "duration"):
+        out = check_time(c, ctx, s)
+    elif m.startswith("amp_") or m == "st":
+        out = check_amplitude(c, ctx, s)
+    else:
+        out = check_scalar(c, ctx, s)
+    if out.status == "mismatch" and c.definitional and (c.comparator or c.shape == "range"):
+        return Outcome("nonclaim", out.measured)  # a criterion stated in a definition, not about this record
+    return out

@@ -29,6 +29,8 @@ _ORDINALS = {w: i + 1 for i, w in enumerate(
 _POSITIVE = {"elevation", "elevated", "elevations", "raised", "above", "upward", "up", "upright", "positive"}
 _NEGATIVE = {"depression", "depressed", "depressions", "below", "downward", "down", "inverted", "inversion",
              "inversions", "negative", "sagging", "downsloping"}
+_EXTREME = {"reaching", "reaches", "reach", "maximal", "maximum", "max", "peak", "peaking", "deepest", "tallest",
+            "largest", "most", "greatest", "highest", "lowest", "nadir", "much", "deep", "up"}
 _TRAIL_PREP = {"in", "at", "on", "across", "over", "throughout", "within", "from", "of", "for", "through"}
 _TRAIL_SKIP = {"is", "are", "was", "were", "seen", "noted", "present", "observed", "recorded", "measured", "found",
                "visible", "evident", "the", "both", "lead", "leads", ")", ",", "each", "every"}
@@ -48,6 +50,7 @@ class Claim:
     approx: bool = False
     nonclaim: str | None = None  # reference, setting, ratio: a number that asserts nothing about the record
     definitional: bool = False  # its sentence reads as a criterion: a failing threshold there is not a claim
+    extreme: bool = False  # "reaching", "up to", "maximal": the value is an extreme over beats, not a median
     span: tuple[int, int] = (0, 0)
     text: str = ""
 
@@ -80,6 +83,20 @@ def _is_setting(q: Quantity, sent: list[Token]) -> bool:
         or "speed" in near or "gain" in near or "calibration" in near)
 
 
+_ENUM_WORDS = {"step", "point", "item", "part", "phase", "stage", "section", "figure", "fig", "table", "question",
+               "finding", "observation", "#"}
+
+
+def _enumeration(sent: list[Token], q: Quantity) -> bool:
+    """'Step 8:', '1.' or '2)' at the start of a line: numbering, not a measurement."""
+    if q.unit is not None or len(q.values) != 1:
+        return False
+    if q.start > 0 and sent[q.start - 1].low in _ENUM_WORDS:
+        return True
+    nxt = sent[q.end].text if q.end < len(sent) else ""
+    return q.start == 0 and (nxt in (")", ".", ":") or q.end == len(sent))
+
+
 def _beat_ref(sent: list[Token], q: Quantity) -> bool:
     return q.unit is None and q.start > 0 and sent[q.start - 1].low in _BEAT_WORDS
 
@@ -93,14 +110,19 @@ def _count(sent: list[Token], q: Quantity) -> str | None:
     return _COUNT_NOUNS.get(nxt)
 
 
+_INSIDE_LEADS: frozenset[int] = frozenset()
+
+
 def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
+    """Distance from a keyword to a number, in tokens (a lead list counts as one), plus clause crossings."""
+    skip = _INSIDE_LEADS
     if kw.end <= q.start:
-        dist = q.start - kw.end
-        return dist + 6 * boundaries_between(sent, kw.end - 1, q.start)
-    dist = kw.start - q.end
-    if dist < 0:
+        dist = sum(1 for k in range(kw.end, q.start) if k not in skip)
+        return dist + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
+    dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
+    if kw.start < q.end:
         return 99.0
-    return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start) + (0 if dist == 0 else 3)
+    return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start, skip) + (0 if dist == 0 else 3)
 
 
 def _compatible(kws: list[Keyword], unit: str | None) -> list[Keyword]:
@@ -169,6 +191,15 @@ def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
     return None if pos == neg else (1 if pos else -1)
 
 
+def _beat_word_follows(sent: list[Token], i: int) -> bool:
+    for t in sent[i + 1:i + 5]:
+        if t.low in _BEAT_WORDS | {"qrs", "p", "r"}:
+            return True
+        if not (t.low in _ORDINALS or t.low in ("and", ",", "or", "-") or t.kind == "ord"):
+            return False
+    return False
+
+
 def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
     """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
     out = []
@@ -176,7 +207,7 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         nxt = sent[i + 1].low if i + 1 < len(sent) else ""
         if t.kind == "ord" and nxt in _BEAT_WORDS | {"qrs", "p", "r"}:
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
-        elif t.low in _ORDINALS and nxt in _BEAT_WORDS | {"qrs", "p", "r", "and", ","}:
+        elif t.low in _ORDINALS and _beat_word_follows(sent, i):
             out.append((i, _ORDINALS[t.low]))
         elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and "." not in t.text:
             out.append((i, int(t.text)))
@@ -217,6 +248,8 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return [replace(base, nonclaim="ratio")]
     if _is_setting(q, sent):
         return [replace(base, nonclaim="setting")]
+    if _enumeration(sent, q):
+        return [replace(base, nonclaim="enumeration")]
     if _beat_ref(sent, q):
         return [replace(base, measure="beat_ref", shape="single", values=(v,)) for v in q.values]
     count = _count(sent, q)
@@ -244,8 +277,9 @@ def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quanti
          leads: tuple[str, ...], group: bool) -> Claim:
     measure = _measure(q, kw, sent)
     unit = _infer_unit(measure, values[0], q.unit) if measure else q.unit
+    extreme = bool({t.low for t in sent[max(0, q.start - 4):q.end + 3]} & _EXTREME)
     return replace(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
-                   sign=_sign(sent, q, kw))
+                   sign=_sign(sent, q, kw), extreme=extreme)
 
 
 @dataclass
@@ -258,9 +292,17 @@ class _Sentence:
 
 def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     """The claims of one sentence, in order."""
-    ctx = _Sentence(keywords(sent), lead_refs(sent), beat_positions(sent), paren_depth(sent))
+    global _INSIDE_LEADS
+    qs = quantities(sent, text)
+    units = {k for q in qs for k in range(q.value_pos[-1] + 1, q.end)}
+    beats = beat_positions(sent)
+    near_beats = {j for i, _ in beats for j in (i - 1, i, i + 1)}
+    kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
+           and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats)]
+    ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))
+    _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end = [], 0
-    for q in quantities(sent, text):
+    for q in qs:
         out += _claims_of(q, sent, ctx, prev_end)
         prev_end = q.end
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists

@@ -45,6 +45,7 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("sokolow", "sokolow", None), ("sokolow - lyon", "sokolow", None), ("cornell", "cornell", None),
     ("beat", "beat", None), ("beats", "beat", None), ("pvc", "beat", None), ("pac", "beat", None),
     ("premature", "beat", None), ("ectopic", "beat", None), ("cycle", "beat", None),
+    ("early", "rr", None), ("prematurely", "rr", None), ("after only", "rr", None),
     ("recording", "duration", None), ("tracing", "duration", None), ("strip", "duration", None),
     ("record", "duration", None), ("ecg", "duration", None), ("electrocardiogram", "duration", None),
     ("old", "age", None), ("aged", "age", None), ("age", "age", None), ("patient", "age", None),
@@ -62,7 +63,7 @@ UNIT_KINDS = {
     "ms": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur"},
     "s": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur", "beat", "duration"},
     "mV": {"wave", "st", "sokolow", "cornell"},
-    "deg": {"axis", "angle"},
+    "deg": {"axis", "angle", "wave"},
     "years": {"age"},
 }
 UNIT_KINDS["mm"] = UNIT_KINDS["mV"]

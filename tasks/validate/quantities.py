@@ -121,8 +121,13 @@ def _comparator(sent: list[Token], start: int) -> tuple[str | None, bool, int]:
 
 
 def _negated_before(sent: list[Token], k: int) -> bool:
-    words = [t.low for t in sent[max(0, k - 3):k]]
-    return any(w in ("not", "no", "never", "nor", "without", "n't", "neither") for w in words)
+    """'no ST elevation or depression exceeding ...': a negation earlier in the clause turns the threshold."""
+    for t in reversed(sent[max(0, k - 7):k]):
+        if t.low in ("not", "no", "never", "nor", "without", "n't", "neither", "none"):
+            return True
+        if t.text in (",", ";", "(", ")") or t.low in ("but", "while", "whereas", "although"):
+            return False
+    return False
 
 
 def _continuation(sent: list[Token], j: int, unit: str | None) -> tuple[str, int] | None:

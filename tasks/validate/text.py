@@ -79,10 +79,10 @@ def is_boundary(tok: Token) -> bool:
     return (tok.kind == "punct" and tok.text in CLAUSE_PUNCT) or (tok.kind == "word" and tok.low in CLAUSE_WORDS)
 
 
-def boundaries_between(sent: list[Token], i: int, j: int) -> int:
-    """Number of clause boundaries strictly between positions i and j of a sentence."""
+def boundaries_between(sent: list[Token], i: int, j: int, skip: frozenset[int] = frozenset()) -> int:
+    """Number of clause boundaries strictly between positions i and j of a sentence (`skip`: inside lead lists)."""
     lo, hi = (i, j) if i < j else (j, i)
-    return sum(1 for t in sent[lo + 1:hi] if is_boundary(t))
+    return sum(1 for k in range(lo + 1, hi) if k not in skip and is_boundary(sent[k]))
 
 
 def paren_depth(sent: list[Token]) -> list[int]:

@@ -131,6 +131,8 @@ def check_amplitude(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outc
     if c.comparator:
         return Outcome("ok" if _amp_threshold(c, wave, per_lead, values[0]) else "mismatch", shown)
     cands = [m for v in per_lead.values() for m in v]
+    if c.extreme and wave in _WAVE_FIELD:  # "reaching 0.22 mV", "deepest at": the beat-level extreme counts
+        cands += _beat_values(ctx, _WAVE_FIELD[wave], list(per_lead), None)
     if c.shape == "range" and wave in _WAVE_FIELD:
         cands += _beat_values(ctx, _WAVE_FIELD[wave], list(per_lead), None)
         return Outcome("ok" if all(_amp_close(c, wave, v, cands, s) for v in values) else "mismatch", shown)
@@ -188,7 +190,7 @@ def _close(unit: str, v: float, m: float, s: ValidationSettings, approx: bool) -
 def check_scalar(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     """Rate, intervals, QTc (Bazett or Fridericia), RR, axes, voltage indices and age."""
     rec, beats, unit = _scalar_pool(c, ctx)
-    if c.beat is not None and beats:
+    if c.beat is not None and beats and c.measure != "rate":
         rec = []  # a value cited at a named beat is checked at that beat
     pool = rec + beats
     if not pool:

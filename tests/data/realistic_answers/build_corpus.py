@@ -30,7 +30,7 @@ KINDS = ["wrong_rate", "wrong_pr", "wrong_qrs", "wrong_qt_qtc", "wrong_axis", "w
 SEEDERS = {k: getattr(errors, k, None) or getattr(dxerrors, k) for k in KINDS}
 STATEMENTS = {"rate": grammar.rate, "rr": grammar.rr, "pr": grammar.pr, "qrs": grammar.qrs, "qt": grammar.qt,
               "intervals": grammar.intervals, "axis": grammar.axis, "amp": findings.amp, "st": findings.st,
-              "t": findings.t_waves, "q": findings.q_waves, "unusable": findings.unusable,
+              "t": findings.t_waves, "q": findings.q_waves, "qg": findings.q_groups, "unusable": findings.unusable,
               "conclusion": findings.conclusion}
 STYLES = ("gpt4o", "gpt4o_markdown", "deepseek_r1")
 
@@ -54,7 +54,7 @@ def plan(F: Facts, rng: random.Random, seed: errors.Seed | None) -> list[str]:
     if seed is not None and seed.target == "intervals":
         combined = True
     ivs = ["intervals"] if combined else [x for x in ("pr", "qrs", "qt") if rng.random() < 0.85]
-    walk = [x for x in ("amp", "amp", "st", "t", "q") if rng.random() < 0.6]
+    walk = [x for x in ("amp", "amp", "st", "t", rng.choice(["q", "q", "qg"])) if rng.random() < 0.6]
     rng.shuffle(walk)
     steps = ["rate"] + (["rr"] if rng.random() < 0.6 else []) + ivs + (["axis"] if rng.random() < 0.85 else []) + walk
     if F.unusable and rng.random() < 0.75:
@@ -101,7 +101,7 @@ def render(F: Facts, rng: random.Random, seed: errors.Seed | None) -> tuple[list
             span = s
         else:
             s = STATEMENTS[step](F, rng, true_v)
-        if s:
+        if s and (s is span or all(s[:30] != o[:30] for o in out)):
             out.append(s)
     if seed is not None and seed.extra:
         out.insert(rng.randrange(1, len(out)), seed.extra)
@@ -111,16 +111,24 @@ def render(F: Facts, rng: random.Random, seed: errors.Seed | None) -> tuple[list
 
 def _prefixable(s: str) -> bool:
     """A sentence that reads well after 'Next, ' (not a 'Label: value' line or a bold heading)."""
-    return ":" not in s[:28] and not s.startswith("**")
+    return ":" not in s[:28] and not s.startswith("**") and not s.split(",")[0] in CONNECTED and \
+        s.split()[0] not in ("Overall,", "So", "Taken", "Putting", "In", "Therefore,", "Conclusion:")
+
+
+CONNECTED = ("In summary", "Overall", "Taken together", "So")
 
 
 def _lower_first(s: str) -> str:
-    return s[0].lower() + s[1:] if len(s) > 1 and s[1].islower() and not s.startswith("I ") else s
+    """Lower-case the first word after a connective, unless it is a lead, an acronym or a unit."""
+    word = s.split()[0] if s.split() else ""
+    if word == "A" or (word.isalpha() and len(word) > 1 and word[1:].islower()):
+        return s[0].lower() + s[1:]
+    return s
 
 
 HEAD = {"rate": "Rhythm", "rr": "RR", "pr": "PR", "qrs": "QRS", "qt": "QT", "intervals": "Intervals",
         "axis": "Axis", "amp": "Voltage", "st": "ST segments", "t": "T waves", "q": "Q waves",
-        "unusable": "Lead quality", "conclusion": "Impression"}
+        "qg": "Q waves", "unusable": "Lead quality", "conclusion": "Impression"}
 
 
 def style_text(style: str, sentences: list[str], rng: random.Random) -> str:
@@ -141,7 +149,8 @@ def style_text(style: str, sentences: list[str], rng: random.Random) -> str:
             if s.startswith("**"):
                 parts.append(s)
             else:
-                parts.append(f"**{rng.choice(['Findings', 'Note', 'Observation'])}:** {s}" if rng.random() < 0.2 else s)
+                tag = rng.random() < 0.2 and _prefixable(s) and s is not sentences[-1]
+                parts.append(f"**{rng.choice(['Findings', 'Note', 'Observation'])}:** {s}" if tag else s)
         if bullets:
             return "\n".join(["Interpretation:"] + [f"- {p}" for p in parts])
         return " ".join(parts)
@@ -149,7 +158,7 @@ def style_text(style: str, sentences: list[str], rng: random.Random) -> str:
     out = [rng.choice(["Let me work through this tracing step by step.", "Okay, let's go through this ECG systematically.",
                        "Let me analyse this carefully, lead by lead.", ""])]
     for i, s in enumerate(sentences[:-1]):
-        if rng.random() < 0.3:
+        if rng.random() < 0.3 and "Step" not in s and not s.startswith("**"):
             out.append(f"Step {i + 1}: {s}")
         else:
             pre = steps[min(i, len(steps) - 1)] if rng.random() < 0.7 and _prefixable(s) else ""
@@ -169,6 +178,10 @@ def make(F: Facts, rng: random.Random, kind: str | None, style: str) -> dict | N
         return None
     sentences, span = rendered
     text = style_text(style, sentences, rng)
+    if span and span not in text:  # a connective lower-cased the statement's first word
+        span = _lower_first(span)
+        if span not in text:
+            return None
     if not 45 <= len(text.split()) <= 290:
         return None
     return {"record_id": F.rid, "style": style, "truth": kind or "true",

@@ -30,7 +30,7 @@ DX: dict[str, list[str]] = {
     "PVC": ["premature ventricular contractions", "ventricular premature beats", "PVCs",
             "premature ventricular complexes"],
     "AEB": ["an atrial escape beat", "atrial escape beats"],
-    "MI": ["myocardial infarction", "infarction"],
+    "MI": ["myocardial infarction", "an infarct pattern (myocardial infarction)"],
     "ACUTEMI": ["acute myocardial infarction", "an acute MI"],
 }
 RHYTHM = ("SR", "SB", "STACH", "SA")
@@ -38,7 +38,7 @@ RHYTHM = ("SR", "SB", "STACH", "SA")
 TIED = {"LQT": {"qt", "intervals"}, "RBBB": {"qrs", "intervals"}, "IRBBB": {"qrs", "intervals"},
         "IVCD": {"qrs", "intervals"}, "LVH": {"amp"}, "LVHV": {"amp"}, "RVH": {"amp", "axis"},
         "TAB": {"t", "st"}, "TINV": {"t", "st"}, "NSSTTA": {"t", "st"}, "STC": {"t", "st"},
-        "PAC": {"rr"}, "PVC": {"rr"}, "AEB": {"rr"}, "MI": {"q", "st"}, "ACUTEMI": {"q", "st"}, "LAE": set()}
+        "PAC": {"rr"}, "PVC": {"rr"}, "AEB": {"rr"}, "MI": {"q", "qg", "st"}, "ACUTEMI": {"q", "qg", "st"}, "LAE": set()}
 
 WAVE = {"r": "R wave", "s": "S wave", "t": "T wave", "p": "P wave", "q": "Q wave"}
 
@@ -112,6 +112,14 @@ def st(F: Facts, rng: Pick, V: dict) -> str | None:
                   f"There is no ST elevation or depression exceeding {thr:g} mV."]
     if not elev:
         forms += ["There is no significant ST elevation.", "No ST-segment elevation is present in any lead."]
+    for group, name in ((("II", "III", "aVF"), "the inferior leads"), (("V1", "V2", "V3"), "V1–V3"),
+                        (("V4", "V5", "V6"), "V4 through V6"), (("I", "aVL"), "the high lateral leads")):
+        if all(n in F.usable and F.leads[n].st is not None for n in group):
+            g = F.max_abs_st(list(group))
+            if g < 0.05:
+                forms += [f"ST segments are isoelectric in {name}."]
+            if g <= 0.1:
+                forms += [f"There is no ST deviation beyond 0.1 mV in {name}."]
     cont = F.contiguous(dep)
     if cont:
         names = sorted({x for pair in cont for x in pair})
@@ -160,10 +168,18 @@ def t_waves(F: Facts, rng: Pick, V: dict) -> str | None:
     if abn:
         worst = min(abn, key=lambda n: F.leads[n].t)
         forms += [f"T waves are inverted in {leads_list(rng, abn)}.",
-                  f"There is T-wave inversion in {leads_list(rng, abn)}, deepest in {worst} ({F.leads[worst].t:.2f} mV).",
+                  f"There is T-wave inversion in {leads_list(rng, abn)}" + (
+                      f", deepest in {worst} ({F.leads[worst].t:.2f} mV)." if len(abn) > 1 else f" ({F.leads[worst].t:.2f} mV)."),
                   f"Negative T waves are present in {leads_list(rng, abn)}."]
     elif "aVR" in inv:
         forms += ["The T wave is negative in aVR, as expected.", "As usual, the T wave in aVR is negative."]
+    for group, name in ((("II", "III", "aVF"), "the inferior leads"), (("I", "aVL", "V5", "V6"), "the lateral leads"),
+                        (("V2", "V3", "V4", "V5", "V6"), "V2 through V6")):
+        if all(n in up for n in group):
+            forms += [f"T waves are upright in {name}.", f"{name[0].upper() + name[1:]} show upright T waves."]
+    if up:
+        n = max(up, key=lambda x: F.leads[x].t)
+        forms.append(f"The tallest T wave is in {n} at {F.leads[n].t:.2f} mV.")
     upright = [n for n in up if n in ("I", "II", "V3", "V4", "V5", "V6")]
     if len(upright) >= 2 and not abn:
         forms += [f"T waves are upright in {leads_list(rng, upright)}."]
@@ -177,7 +193,18 @@ def q_waves(F: Facts, rng: Pick, V: dict) -> str | None:
                            f"Significant Q waves are seen in {leads_list(rng, q)}.",
                            f"There are Q waves in {leads_list(rng, q)}."])
     return rng.choice(["No pathological Q waves are seen.", "There are no significant Q waves.",
-                       "Q waves are absent."])
+                       "Q waves are absent.", "No Q waves are seen in any lead.", "There are no pathological Q waves."])
+
+
+def q_groups(F: Facts, rng: Pick, V: dict) -> str | None:
+    """Q waves stated per lead group, only where the whole group is usable."""
+    q = set(F.val("q_wave_leads") or [])
+    forms = []
+    for group, name in ((("II", "III", "aVF"), "the inferior leads"), (("V1", "V2", "V3"), "V1 through V3"),
+                        (("I", "aVL", "V5", "V6"), "the lateral leads")):
+        if all(n in F.usable for n in group) and not q & set(group):
+            forms += [f"There are no Q waves in {name}.", f"No pathological Q waves in {name}."]
+    return rng.choice(forms) if forms else None
 
 
 def unusable(F: Facts, rng: Pick, V: dict) -> str | None:
@@ -190,7 +217,9 @@ def unusable(F: Facts, rng: Pick, V: dict) -> str | None:
     return rng.choice([f"{ls[0].upper() + ls[1:]} {verb} {why} and cannot be assessed.",
                        f"Note that {ls} {verb} {why}, so that part of the tracing cannot be read.",
                        f"{ls[0].upper() + ls[1:]} {verb} not interpretable ({why}).",
-                       f"Leads that cannot be assessed: {ls} ({why})."])
+                       f"Leads that cannot be assessed: {ls} ({why}).",
+                       f"{ls[0].upper() + ls[1:]} could not be analysed ({why}).",
+                       f"No reliable signal is available in {ls}, which {verb} {why}."])
 
 
 def dx_phrases(F: Facts, rng: Pick, omit=()) -> list[str]:
@@ -218,4 +247,6 @@ def conclusion(F: Facts, rng: Pick, V: dict) -> str:
         f"In summary, {dx}.", f"Putting this together, the ECG shows {dx}.", f"**Impression:** {dx}.",
         f"My interpretation is {dx}.", f"Conclusion: {dx}.", f"Taken together, this tracing is most consistent with {dx}.",
         f"Diagnosis: {dx}.", f"The overall picture is {dx}.", f"So the final read is {dx}.",
+        f"The most likely interpretation is {dx}.", f"These findings point to {dx}.", f"Bottom line: {dx}.",
+        f"**Final diagnosis:** {dx}.", f"Interpretation: {dx}.", f"The findings favour {dx}.",
     ]) + tail

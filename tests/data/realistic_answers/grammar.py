@@ -42,7 +42,7 @@ def rhythm_name(F: Facts, rng: Pick) -> str:
     if F.val("rhythm_regular"):
         return rng.choice(["a regular rhythm without clearly identifiable P waves",
                            "a regular supraventricular rhythm in which P waves are not clearly seen"])
-    return rng.choice(["an irregular rhythm", "an irregularly irregular-looking rhythm"]) if not F.val(
+    return rng.choice(["an irregular rhythm", "an irregular rhythm without a clear P wave before every beat"]) if not F.val(
         "p_waves_present") else rng.choice(["an irregular rhythm with P waves present", "an irregular sinus-origin rhythm"])
 
 
@@ -71,6 +71,11 @@ def rate(F: Facts, rng: Pick, V: dict) -> str:
         f"Starting with rate and rhythm, there is {rh} at {r}.",
         f"At a rate of {r}, the rhythm is {rh}.",
         f"A ventricular rate of {r} is present, consistent with {rh}.",
+        f"{rh[0].upper() + rh[1:]} is present at {r}.",
+        f"The strip demonstrates {rh} (rate {r}).",
+        f"Rhythm analysis shows {rh}; ventricular rate ≈ {n} bpm.",
+        f"I count a rate of roughly {n} bpm; the rhythm is {rh}.",
+        f"Rate {n}/min. Rhythm: {rh}.",
     ])
 
 
@@ -118,8 +123,9 @@ def rr(F: Facts, rng: Pick, V: dict) -> str | None:
     if hi - lo > 150 and (set(F.labels) & {"PAC", "PVC"}) - set(V.get("omit", ())):
         short = min(beats, key=lambda x: x.rr) if beats else None
         if short is not None:
-            forms += [f"The shortest RR, {round(short.rr)} ms before {beat_ref(rng, short)}, marks a premature beat.",
-                      f"{beat_ref(rng, short)[0].upper() + beat_ref(rng, short)[1:]} arrives early after only {round(short.rr)} ms."]
+            sr = beat_ref(rng, short)
+            forms += [f"The shortest RR, {round(short.rr)} ms before {sr}, marks a premature beat.",
+                      f"{sr[0].upper() + sr[1:]} arrives early after only {round(short.rr)} ms."]
     return rng.choice(forms)
 
 
@@ -229,7 +235,10 @@ def intervals(F: Facts, rng: Pick, V: dict) -> str | None:
         f"PR/QRS/QT = {P}/{Q}/{T} ms; QTc {C} ms.",
         f"The PR interval ({P} ms), QRS duration ({Q} ms) and QTc ({C} ms) were measured.",
         f"Measured intervals were PR {p / 1000:.2f} s, QRS {q / 1000:.2f} s and QT {t / 1000:.2f} s, QTc {C} ms.",
-    ])
+        f"Conduction intervals are PR {P} ms and QRS {Q} ms, with a QT of {T} ms corrected to {C} ms.",
+        f"The intervals (PR {P}, QRS {Q}, QT {T}, QTc {C} ms) were reviewed.",
+    ] + ([f"PR {P} ms, QRS {Q} ms and QTc {C} ms are all within normal limits."]
+         if 120 <= p <= 200 and q < 110 and c < 440 else []))
 
 
 # ---------------------------------------------------------------- axis
@@ -262,6 +271,8 @@ def axis(F: Facts, rng: Pick, V: dict) -> str | None:
         f"**Axis:** {d}, {c}.",
         f"The QRS axis of {d} indicates {desc}.",
         f"QRS axis approximately {round(a)} degrees.",
+        f"The QRS axis, at {d}, is {c}.",
+        f"Axis: {round(a)}°.",
     ]
     if c == "normal":
         forms += [f"The axis is normal at {d} (normal range −30° to +90°).",

@@ -67,12 +67,14 @@ def amp(F: Facts, rng: Pick, V: dict) -> str | None:
     else:
         return None
     name, a = WAVE[w], mv(rng, val)
+    if w == "t" and val < 0:  # a negative T wave is named as such, never quoted as a bare magnitude
+        name = rng.choice(["inverted T wave", "negative T wave"])
     forms = [
         f"The {name} in {lead} measures {a}.",
-        f"{lead} shows an {name} amplitude of {a}." if w in "rs" else f"{lead} shows a T wave of {a}.",
+        f"{lead} shows an {name} amplitude of {a}." if w in "rs" else f"{lead} shows a{'n' if name[0] == 'i' else ''} {name} of {a}.",
         f"{name} amplitude in lead {lead} is {a}.",
-        f"In {lead}, the {name.split()[0]} is {a}.",
-        f"A {abs(val):.1f}-mV {name} is present in {lead}.",
+        f"In {lead}, the {name.split()[0]} is {a}." if w != "t" or val > 0 else f"In {lead}, the T wave is inverted ({val:.2f} mV).",
+        f"A{'n' if name[0] == 'i' else ''} {abs(val):.1f}-mV {name} is present in {lead}.",
         f"{lead}: {name} {a}.",
     ]
     if w == "r":
@@ -81,7 +83,8 @@ def amp(F: Facts, rng: Pick, V: dict) -> str | None:
     if w == "s":
         forms += [f"There is an S wave of {a} in {lead}.", f"The S-wave depth in {lead} is {a}."]
     if w == "t":
-        forms += [f"The T wave in {lead} is {'inverted' if val < 0 else 'upright'} at {a}."]
+        forms += [f"The T wave in {lead} is {'inverted' if val < 0 else 'upright'} at {a}."] if val > 0 else [
+            f"The T wave in {lead} is inverted at {a}.", f"T-wave amplitude in {lead} is {val:.2f} mV."]
     if "amp" not in V:
         group = [n for n in ("V4", "V5", "V6") if F.lead_val(n, "r") is not None]
         rs = [F.leads[n].r for n in group]
@@ -105,7 +108,7 @@ def st(F: Facts, rng: Pick, V: dict) -> str | None:
     elev, dep = F.st_elevated(0.1), F.st_depressed(-0.05)
     forms = []
     m = F.max_abs_st()
-    thr = next(t for t in (0.05, 0.1, 0.15, 0.2, 0.3, 1.0) if m <= t)
+    thr = next(t for t in (0.05, 0.1, 0.15, 0.2, 0.3, 1.0) if m <= t - 0.01)
     if thr <= 0.15:
         forms += [f"No ST deviation beyond {thr:g} mV is seen in any lead.",
                   f"ST segments stay within {thr:g} mV of the baseline in all leads.",
@@ -116,9 +119,9 @@ def st(F: Facts, rng: Pick, V: dict) -> str | None:
                         (("V4", "V5", "V6"), "V4 through V6"), (("I", "aVL"), "the high lateral leads")):
         if all(n in F.usable and F.leads[n].st is not None for n in group):
             g = F.max_abs_st(list(group))
-            if g < 0.05:
+            if g < 0.04:
                 forms += [f"ST segments are isoelectric in {name}."]
-            if g <= 0.1:
+            if g <= 0.09:
                 forms += [f"There is no ST deviation beyond 0.1 mV in {name}."]
     cont = F.contiguous(dep)
     if cont:

@@ -2,7 +2,7 @@
 about, or recognised as a non-claim (normal range, criterion, paper setting, ratio)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from schemas.records import LEADS_12
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, resolve
@@ -51,6 +51,7 @@ class Claim:
     nonclaim: str | None = None  # reference, setting, ratio: a number that asserts nothing about the record
     definitional: bool = False  # its sentence reads as a criterion: a failing threshold there is not a claim
     extreme: bool = False  # "reaching", "up to", "maximal": the value is an extreme over beats, not a median
+    beats: tuple[int, ...] = ()  # every beat its sentence names (lists: "beats 5 and 6 follow RRs of 372 and 348 ms")
     span: tuple[int, int] = (0, 0)
     text: str = ""
 
@@ -98,7 +99,9 @@ def _enumeration(sent: list[Token], q: Quantity) -> bool:
 
 
 def _beat_ref(sent: list[Token], q: Quantity) -> bool:
-    return q.unit is None and q.start > 0 and sent[q.start - 1].low in _BEAT_WORDS
+    return q.unit is None and q.start > 0 and (sent[q.start - 1].low in _BEAT_WORDS or (
+        q.start > 1 and sent[q.start - 1].low in ("and", ",", "or") and sent[q.start - 2].kind == "num"
+        and q.start > 2 and sent[q.start - 3].low in _BEAT_WORDS))
 
 
 def _count(sent: list[Token], q: Quantity) -> str | None:
@@ -141,10 +144,14 @@ def _time_like(sent: list[Token], q: Quantity, kw: Keyword | None) -> bool:
     if q.unit != "s":
         return False
     before = [t.low for t in sent[max(0, q.start - 3):q.start]]
-    near_interval = kw is not None and kw.kind in ("pr", "qrs", "qt", "qtc", "rr") and q.start - kw.end <= 2 \
+    near_interval = kw is not None and kw.kind in ("pr", "qrs", "qt", "qtc", "rr") and q.start - kw.end <= 4 \
         and kw.end <= q.start
-    return ("at" in before or "t" in before or "time" in before or "into" in
-            [t.low for t in sent[q.end:q.end + 2]]) and not near_interval
+    if near_interval:
+        return False
+    if "t" in before or "time" in before or "into" in [t.low for t in sent[q.end:q.end + 2]]:
+        return True
+    beat_near = any(t.low in _BEAT_WORDS or t.kind == "ord" or t.low in _ORDINALS for t in sent[max(0, q.start - 6):q.start])
+    return beat_near and (not kw or kw.kind in ("beat", "wave") or "at" in before or "(" in before)
 
 
 def _infer_unit(measure: str, value: float, unit: str | None) -> str | None:
@@ -211,6 +218,9 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
             out.append((i, _ORDINALS[t.low]))
         elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and "." not in t.text:
             out.append((i, int(t.text)))
+        elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
+                and "." not in t.text:
+            out.append((i, int(t.text)))  # "beats 10 and 13"
     return out
 
 
@@ -229,6 +239,9 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if _time_like(sent, q, kw):
         return "time"
     if kw is None:
+        if q.unit in ("ms", "s") and any(t.low in _BEAT_WORDS | {"pause", "after", "follows", "following"}
+                                         for t in sent):
+            return "rr"  # "the second beat comes only 298 ms after the first"
         return {"bpm": "rate", "deg": "axis_qrs", "years": "age"}.get(q.unit or "")
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
@@ -239,6 +252,18 @@ def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) 
     near = [(abs(i - q.start), b) for i, b in beats if abs(i - q.start) <= 10
             and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
     return min(near)[1] if near else None
+
+
+_CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively"}
+
+
+def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") -> bool:
+    """Is this value the next in a chain of values of one measure ('0.22 mV in V3, 0.38 mV in V4 and ...')?"""
+    if prev_end <= 0 or q.start - prev_end > 8:
+        return False
+    inside = {k for r in ctx.refs for k in range(r.start, r.end)}
+    return all(k in inside or sent[k].low in _CHAIN for k in range(prev_end, q.start)) and any(
+        k in inside for k in range(prev_end, q.start))
 
 
 def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> list[Claim]:
@@ -258,9 +283,17 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     reference = _is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
     comp = _compatible(ctx.kws, q.unit)
+    if q.unit in ctx.last_kw and (_chained(sent, prev_end, q, ctx) or _best(comp, q, sent) is None):
+        comp = [ctx.last_kw[q.unit]]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure, many values
+    elif _best(comp, q, sent) is None:
+        comp = [k for k in comp if k.end <= q.start][-1:]
     ref = _leads_for(q, sent, ctx.refs, _best(comp, q, sent))
     beat = _nearest_beat(ctx.beats, q, sent)
-    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat)
+    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat,
+                     beats=tuple(b for _, b in ctx.beats))
+    best = _best(comp, q, sent)
+    if best is not None:
+        ctx.last_kw[q.unit] = best
     if q.shape == "list":
         kws = _pair(q, comp, prev_end) or [_best(comp, q, sent)] * len(q.values)
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
@@ -288,6 +321,7 @@ class _Sentence:
     refs: list[LeadRef]
     beats: list[tuple[int, int]]
     depth: list[int]
+    last_kw: dict = field(default_factory=dict)
 
 
 def sentence_claims(sent: list[Token], text: str) -> list[Claim]:

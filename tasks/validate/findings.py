@@ -137,6 +137,15 @@ def lexical_findings(text: str, ctx: RecordContext, labelled: set[str]) -> list[
     return out
 
 
+def _st_t_measured(ctx: RecordContext) -> bool:
+    """Some ST deviation (>= 0.05 mV) or a negative T wave outside aVR and V1 in a usable lead."""
+    for x, lf in ctx.leads.items():
+        if lf.usable and ((lf.st_mv is not None and abs(lf.st_mv) >= 0.05)
+                          or (x not in ("aVR", "V1") and lf.t_amp_mv is not None and lf.t_amp_mv < -0.02)):
+            return True
+    return False
+
+
 def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: RecordContext, labelled: set[str],
                        vocab: Vocabulary) -> bool | None:
     """True: labelled or met by its criterion; False: its criterion fails; None: nothing supports it."""
@@ -147,6 +156,8 @@ def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: Record
     held = criterion_holds(measure, ctx)
     if held is not None:
         return held
+    if code in ("STC", "NSSTTA", "STIAB", "TAB", "NT", "NDT"):
+        return _st_t_measured(ctx) or None
     if hedged and (code.startswith("ISC") or code in ("ISCH", "CHD")) and labelled & (_ST_LABELS | _T_LABELS):
         return True
     return None

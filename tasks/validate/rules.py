@@ -66,7 +66,8 @@ def check_leakage(text: str) -> list[Violation]:
 _UNUSABLE_WORDS = re.compile(r"\b(?:unusable|noisy|noise|artifact|artefact|artifactual|uninterpretable|"
                              r"not\s+interpretable|cannot\s+be\s+(?:assessed|evaluated|interpreted)|could\s+not\s+be|"
                              r"not\s+(?:assessable|evaluable|usable|reliable)|unreliable|poor(?:\s+signal)?\s+quality|"
-                             r"excluded|disconnected|missing|flat(?:\s+|-)line|lead[- ]off|degraded|obscured)\b", re.I)
+                             r"excluded|disconnected|missing|flat|no\s+signal|cannot\s+be\s+read|unreadable|not\s+readable|"
+                             r"lead[- ]off|degraded|obscured)\b", re.I)
 
 
 def _unusable_named_as_such(text: str, lead: str) -> bool:

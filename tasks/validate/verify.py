@@ -165,7 +165,8 @@ def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float]
     if m == "qtc":
         return [v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None], [], "ms"
     if m == "rr":
-        beats = [b.rr_ms for b in ctx.beats if b.rr_ms is not None and (c.beat is None or b.beat in (c.beat - 1, c.beat))]
+        named = {k for b in (c.beats or ((c.beat,) if c.beat else ())) for k in (b - 1, b)}
+        beats = [b.rr_ms for b in ctx.beats if b.rr_ms is not None and (c.beat is None or b.beat in named)]
         beats = beats or ([] if c.beat else list(ctx.rr_ms))
         return ([f.rr_mean_ms] if f.rr_mean_ms is not None and c.beat is None else []), beats, "ms"
     if m in ("axis_qrs", "axis_p", "axis_t"):
@@ -224,8 +225,9 @@ def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
             return Outcome("unmeasured", "the recording's length is not known")
         ok = abs(v - ctx.duration_s) <= 0.5 or (c.comparator in ("le", "lt", "within") and ctx.duration_s <= v + 0.5)
         return Outcome("ok" if ok else "mismatch", f"{ctx.duration_s:.1f} s")
+    named = {b - 1 for b in (c.beats or ((c.beat,) if c.beat else ()))}
     times = sorted({round(b.r_peak_s, 3) for b in ctx.beats if b.r_peak_s is not None
-                    and (c.beat is None or b.beat == c.beat - 1)})
+                    and (not named or b.beat in named)})
     if not times:
         return Outcome("unmeasured", "no beat times in this record")
     if ctx.duration_s and abs(v - ctx.duration_s) <= 0.5 and c.beat is None:

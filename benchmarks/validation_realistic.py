@@ -1,11 +1,12 @@
 """Acceptance of true and rejection of wrong teacher answers on the realistic corpus, overall and per style.
 
-    python benchmarks/validation_realistic.py [--examples 10]
+    python benchmarks/validation_realistic.py [--examples 10] [--code DIR]
 
 Runs the project's validator (tasks.validate.rules.validate, default ValidationSettings) on every answer
 of tests/data/realistic_answers/answers.jsonl against its frozen record context, and prints the share
 of true answers accepted and of wrong answers rejected per seeded error kind, then the same per teacher
 style, then example false rejections, misses and crashes. Also the validator's time per answer.
+`--code DIR` scores the validator of another checkout (e.g. the baseline commit) on this corpus.
 """
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-from tests.data.realistic_answers.corpus import figures, load_answers, run_validator, table  # noqa: E402
 
 
 def per_style(outcomes) -> str:
@@ -41,7 +40,13 @@ def per_style(outcomes) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=10)
+    ap.add_argument("--code", help="a checkout whose validator and context builder are scored (default: this one)")
     args = ap.parse_args()
+    if args.code:
+        sys.path.insert(0, str(Path(args.code).resolve()))
+    from tests.data.realistic_answers.corpus import figures, load_answers, run_validator, table
+    import tasks.validate.rules as rules
+    print(f"validator: {rules.__file__}")
     answers = load_answers()
     t0 = time.perf_counter()
     outcomes = run_validator(answers)

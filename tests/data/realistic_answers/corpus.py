@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from facts import Facts, beat_ref, bpm, leads_list, mv
-from findings import RHYTHM, amp_choices
+from facts import Facts
+from findings import amp_choices
 from grammar import axis_class
 
 Pick = random.Random

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from facts import Facts, beat_ref, bpm, deg, leads_list, mv, ms, ms_adj, r10, sec
+from facts import Facts, beat_ref, bpm, deg, ms, ms_adj, r10
 
 Pick = random.Random
 

@@ -30,7 +30,7 @@ KINDS = ["wrong_rate", "wrong_pr", "wrong_qrs", "wrong_qt_qtc", "wrong_axis", "w
 SEEDERS = {k: getattr(errors, k, None) or getattr(dxerrors, k) for k in KINDS}
 STATEMENTS = {"rate": grammar.rate, "rr": grammar.rr, "pr": grammar.pr, "qrs": grammar.qrs, "qt": grammar.qt,
               "intervals": grammar.intervals, "axis": grammar.axis, "amp": findings.amp, "st": findings.st,
-              "t": findings.t_waves, "q": findings.q_waves, "qg": findings.q_groups, "unusable": findings.unusable,
+              "t": findings.t_waves, "q": findings.q_waves, "qg": findings.q_groups, "p": findings.p_waves, "lqrs": findings.lead_qrs, "unusable": findings.unusable,
               "conclusion": findings.conclusion}
 STYLES = ("gpt4o", "gpt4o_markdown", "deepseek_r1")
 
@@ -56,7 +56,9 @@ def plan(F: Facts, rng: random.Random, seed: errors.Seed | None) -> list[str]:
     ivs = ["intervals"] if combined else [x for x in ("pr", "qrs", "qt") if rng.random() < 0.85]
     walk = [x for x in ("amp", "amp", "st", "t", rng.choice(["q", "q", "qg"])) if rng.random() < 0.6]
     rng.shuffle(walk)
-    steps = ["rate"] + (["rr"] if rng.random() < 0.6 else []) + ivs + (["axis"] if rng.random() < 0.85 else []) + walk
+    steps = ["rate"] + (["p"] if rng.random() < 0.25 else []) + (["rr"] if rng.random() < 0.6 else []) + ivs
+    steps += ["lqrs"] if rng.random() < 0.15 and "qrs" in ivs else []
+    steps += (["axis"] if rng.random() < 0.85 else []) + walk
     if F.unusable and rng.random() < 0.75:
         steps.insert(rng.randrange(1, len(steps) + 1), "unusable")
     if seed is not None and seed.target and seed.target not in steps:

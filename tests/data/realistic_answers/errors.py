@@ -107,9 +107,8 @@ def wrong_st(F: Facts, rng: Pick) -> Seed | None:
         return None
     lead = rng.choice(cands)
     s = F.leads[lead].st
-    w = s + rng.choice([0.25, 0.3, 0.35, 0.4]) if s <= 0.02 else s - rng.choice([0.3, 0.35, 0.4])
-    if abs(w) < 0.2:
-        w = 0.25 if w > 0 else -0.25
+    # an elevation where the segment is flat or depressed, a depression where it is raised: >= 0.25 mV off
+    w = max(s + rng.choice([0.25, 0.3, 0.35, 0.4]), 0.2) if s <= 0.02 else min(s - rng.choice([0.3, 0.35]), -0.2)
     return Seed("wrong_st", f"ST in {lead} stated {w:+.2f} mV, measured {s:+.2f} mV", "st", {"st": (lead, w)})
 
 

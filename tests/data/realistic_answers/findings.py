@@ -35,10 +35,10 @@ DX: dict[str, list[str]] = {
 }
 RHYTHM = ("SR", "SB", "STACH", "SA")
 # Statements left out when a label is deliberately not named (so the answer says nothing of it).
-TIED = {"LQT": {"qt", "intervals"}, "RBBB": {"qrs", "intervals"}, "IRBBB": {"qrs", "intervals"},
-        "IVCD": {"qrs", "intervals"}, "LVH": {"amp"}, "LVHV": {"amp"}, "RVH": {"amp", "axis"},
+TIED = {"LQT": {"qt", "intervals"}, "RBBB": {"qrs", "intervals", "lqrs"}, "IRBBB": {"qrs", "intervals", "lqrs"},
+        "IVCD": {"qrs", "intervals", "lqrs"}, "LVH": {"amp"}, "LVHV": {"amp"}, "RVH": {"amp", "axis"},
         "TAB": {"t", "st"}, "TINV": {"t", "st"}, "NSSTTA": {"t", "st"}, "STC": {"t", "st"},
-        "PAC": {"rr"}, "PVC": {"rr"}, "AEB": {"rr"}, "MI": {"q", "qg", "st"}, "ACUTEMI": {"q", "qg", "st"}, "LAE": set()}
+        "PAC": {"rr"}, "PVC": {"rr"}, "AEB": {"rr", "p"}, "MI": {"q", "qg", "st"}, "ACUTEMI": {"q", "qg", "st"}, "LAE": {"p"}}
 
 WAVE = {"r": "R wave", "s": "S wave", "t": "T wave", "p": "P wave", "q": "Q wave"}
 
@@ -253,3 +253,29 @@ def conclusion(F: Facts, rng: Pick, V: dict) -> str:
         f"The most likely interpretation is {dx}.", f"These findings point to {dx}.", f"Bottom line: {dx}.",
         f"**Final diagnosis:** {dx}.", f"Interpretation: {dx}.", f"The findings favour {dx}.",
     ]) + tail
+
+
+def p_waves(F: Facts, rng: Pick, V: dict) -> str | None:
+    """P-wave polarity and size in the leads where it is read (never a diagnosis)."""
+    p1, p2 = F.lead_val("I", "p"), F.lead_val("II", "p")
+    if not F.val("p_waves_present") or p2 is None or p2 <= 0.05:
+        return None
+    forms = [f"P waves are upright in lead II ({p2:.2f} mV).", f"The P wave in II measures {p2:.2f} mV.",
+             f"Lead II shows upright P waves of about {p2:.1f} mV before each QRS."]
+    if p1 is not None and p1 > 0.05:
+        forms += ["P waves are upright in I and II.", f"Upright P waves in I ({p1:.2f} mV) and II ({p2:.2f} mV) point to a sinus origin."]
+    p_ax = F.val("p_axis_deg")
+    if p_ax is not None and 0 <= p_ax <= 75:
+        forms.append(f"The P-wave axis is {round(p_ax)}°, consistent with a sinus origin.")
+    return rng.choice(forms)
+
+
+def lead_qrs(F: Facts, rng: Pick, V: dict) -> str | None:
+    """The QRS duration read in one lead (its median over beats)."""
+    cands = [n for n in ("II", "V1", "V5", "V6", "I") if F.lead_val(n, "qrs") is not None]
+    if not cands:
+        return None
+    n = rng.choice(cands)
+    q = F.leads[n].qrs
+    return rng.choice([f"In {n} the QRS measures {round(q)} ms.", f"QRS width in lead {n} is about {round(q)} ms.",
+                       f"Measured in {n}, the QRS complex lasts {round(q)} ms."])

@@ -123,8 +123,8 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
         dist = sum(1 for k in range(kw.end, q.start) if k not in skip)
         return dist + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
-    if kw.start < q.end:
-        return 99.0
+    if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
+        return 99.0  # "372 ms corrected to 501 ms": these words own the number after them
     return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start, skip) + (0 if dist == 0 else 3)
 
 

@@ -30,10 +30,15 @@ _MILD = re.compile(r"\b(?:minimal|slight|subtle|mild|minor|borderline|trace|smal
 _SMALL_Q = re.compile(r"\b(?:small|septal|tiny|physiologic(?:al)?|narrow)\b", re.I)
 _ST_LABELS = {"STE", "ACUTEMI", "ERE", "BRU", "ANEUR", "STD", "ISTD", "STC", "NSSTTA", "STIAB", "LVS", "DIG"}
 _T_LABELS = {"TINV", "TAB", "NT", "NDT", "NSSTTA", "STC", "LVS", "LOWT"}
-_FAMILIES = [{"SR", "SB", "STACH", "SA", "NORM"}, {"LVH", "LVHV", "HVOLT", "VH"}, {"AF", "CAF", "PAF", "RAF", "AFAFL"},
-             {"AFL", "AFAFL"}, {"PAC", "PRC", "PVC", "SVPB", "AB", "SVB", "BPAC"}, {"IVCD", "DIB"},
-             {"1AVB", "LPR", "AVB"}, {"LAE", "AH"}, {"RAE", "AH"}, {"TAB", "TINV", "NT", "NDT", "LOWT", "HTV"},
-             {"STC", "NSSTTA", "STIAB", "STE", "STD", "ISTD", "NT", "TAB"}, {"BRADY", "SB"}]
+# a stated general term is supported by a labelled specific one ("sinus rhythm" by sinus tachycardia)
+_SUPPORTED_BY = {
+    "SR": {"SB", "STACH", "SA"}, "BRADY": {"SB"}, "LVH": {"LVHV"}, "LVHV": {"LVH"}, "HVOLT": {"LVH", "LVHV"},
+    "AF": {"CAF", "PAF", "RAF", "AFAFL"}, "AFL": {"AFAFL"}, "PRC": {"PAC", "PVC", "JPC", "BPAC"},
+    "PAC": {"BPAC", "AB", "SVB"}, "IVCD": {"DIB"}, "DIB": {"IVCD"}, "1AVB": {"LPR"}, "LPR": {"1AVB"},
+    "AH": {"LAE", "RAE"}, "TAB": {"TINV", "NT", "NDT", "LOWT", "HTV"}, "NT": {"TAB", "NDT"}, "NDT": {"TAB", "NT"},
+    "STC": {"NSSTTA", "STIAB", "STE", "STD", "ISTD", "TAB", "TINV", "NT"}, "NSSTTA": {"STC"},
+    "STIAB": {"STC", "STE", "STD"}, "SVARR": {"PAC", "SVT", "AT", "AF", "AFL"}, "ARRH": {"PAC", "PVC", "AF", "SA"},
+}
 _EXCLUSIVE = {
     "rhythm": [{"SR", "SB", "STACH", "SA"}, {"AF", "CAF", "PAF", "RAF"}, {"AFL"}, {"AVJR", "AJR", "JTACH"},
                {"VT", "PVT"}, {"PACE", "VPACE", "APACE"}, {"IVR", "AIVR", "VESR"}],
@@ -55,18 +60,32 @@ class Problem:
     span: str
 
 
-def _related(code: str, labelled: set[str], vocab: Vocabulary) -> bool:
-    """Labelled itself, an ancestor or descendant of a label, or in one family with a label."""
-    if code in labelled or any(code in f and labelled & f for f in _FAMILIES):
-        return True
-    for lab in labelled:
-        for a, b in ((lab, code), (code, lab)):  # walk up from each to the other
-            cur = vocab.get(a, default=None)
-            while cur is not None and cur.parent:
-                if cur.parent == b:
-                    return True
-                cur = vocab.get(cur.parent, default=None)
+def _ancestor(general: str, specific: str, vocab: Vocabulary) -> bool:
+    cur = vocab.get(specific, default=None)
+    while cur is not None and cur.parent:
+        if cur.parent == general:
+            return True
+        cur = vocab.get(cur.parent, default=None)
     return False
+
+
+def _related(code: str, labelled: set[str], vocab: Vocabulary) -> bool:
+    """Labelled itself, or a more general term for a labelled diagnosis (parent, or a listed general term)."""
+    if code in labelled or labelled & _SUPPORTED_BY.get(code, set()):
+        return True
+    return any(_ancestor(code, lab, vocab) for lab in labelled)
+
+
+def denied_labels(text: str, ctx: RecordContext, vocab: Vocabulary) -> list[Problem]:
+    """A labelled diagnosis (or a general term for it) that the answer explicitly denies, and never affirms."""
+    labelled = {lab.code for lab in ctx.labels}
+    mentions = find_mentions(text, vocab)
+    affirmed = {m.label.code for m in mentions if not m.negated}
+    out = []
+    for m in mentions:
+        if m.negated and m.label.code not in affirmed and _related(m.label.code, labelled, vocab):
+            out.append(Problem("diagnosis_denied", f"the answer denies {m.label.name}, a labelled diagnosis", m.text))
+    return out
 
 
 def _finding_leads(text: str, start: int, end: int) -> list[str]:
@@ -229,4 +248,5 @@ def finding_problems(text: str, ctx: RecordContext) -> tuple[list[Problem], set[
     problems, stated = vocabulary_findings(text, ctx, vocab)
     problems += lexical_findings(text, ctx, labelled)
     problems += exclusive_findings(stated, ctx)
+    problems += denied_labels(text, ctx, vocab)
     return problems, set(stated)

@@ -131,6 +131,8 @@ def _qualify_axes(found: list[Keyword], sent: list[Token]) -> list[Keyword]:
 def resolve(kind: str, wave: str | None, unit: str | None) -> str:
     """The measure a keyword names for a number in this unit (e.g. 'wave' R + mV = amp_r)."""
     if kind == "wave":
+        if unit is None and wave == "qrs":
+            return "qrs"  # "QRS 76": a bare number after QRS is its duration
         if unit in ("ms", "s"):
             return "qrs" if wave == "qrs" else f"dur_{wave}"
         if unit == "deg":

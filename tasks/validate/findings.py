@@ -49,6 +49,12 @@ _EXCLUSIVE = {
 }
 _NORMAL_AXIS = re.compile(r"\bnormal\s+(?:frontal\s+|QRS\s+|electrical\s+|cardiac\s+|mean\s+)*axis\b|"
                           r"\baxis\s+(?:is\s+|lies\s+|remains\s+)?(?:within\s+(?:the\s+)?normal|normal)\b", re.I)
+_NORMAL_QT = re.compile(r"\bnormal\s+(?:corrected\s+)?QTc?\b|\bQTc?(?:\s+interval)?\s+(?:is\s+|remains\s+)?"
+                        r"(?:within\s+(?:the\s+)?)?normal\b|\bQTc?(?:\s+interval)?\s+is\s+not\s+prolonged\b", re.I)
+_NORMAL_PR = re.compile(r"\bnormal\s+PR\b|\bPR(?:\s+interval)?\s+(?:is\s+)?(?:within\s+(?:the\s+)?)?normal\b|"
+                        r"\bnormal\s+AV\s+conduction\b", re.I)
+_NORMAL_QRS = re.compile(r"\bnormal\s+QRS\s+(?:duration|width)\b|\bQRS\s+(?:duration\s+|width\s+)?(?:is\s+)?"
+                         r"(?:within\s+(?:the\s+)?)?normal\b", re.I)
 _NORMAL_RATE = re.compile(r"\bnormal\s+(?:heart\s+|ventricular\s+)?rate\b|\brate\s+(?:is\s+)?(?:within\s+"
                           r"(?:the\s+)?)?normal\b|\bnormocardi", re.I)
 
@@ -83,7 +89,7 @@ def denied_labels(text: str, ctx: RecordContext, vocab: Vocabulary) -> list[Prob
     affirmed = {m.label.code for m in mentions if not m.negated}
     out = []
     for m in mentions:
-        if m.negated and m.label.code not in affirmed and _related(m.label.code, labelled, vocab):
+        if m.negated and not m.hedged and _related(m.label.code, labelled, vocab):
             out.append(Problem("diagnosis_denied", f"the answer denies {m.label.name}, a labelled diagnosis", m.text))
     return out
 
@@ -186,11 +192,18 @@ def _pseudo_statements(text: str, ctx: RecordContext) -> list[tuple[str, str, bo
     """'normal axis' and 'normal rate' statements: (pseudo code, span, criterion holds)."""
     f = ctx.features
     out = []
-    for rx, code, value, lo, hi in ((_NORMAL_AXIS, "normal_axis", f.axis_deg, -35.0, 95.0),
-                                    (_NORMAL_RATE, "normal_rate", f.hr_bpm, 58.0, 102.0)):
+    labelled = {lab.code for lab in ctx.labels}
+    qtc = min((v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None), default=None)
+    for rx, code, value, lo, hi, against in (
+            (_NORMAL_AXIS, "normal_axis", f.axis_deg, -35.0, 95.0, {"LAD", "RAD", "ICA", "LAFB", "LPFB"}),
+            (_NORMAL_RATE, "normal_rate", f.hr_bpm, 58.0, 102.0, {"SB", "STACH", "BRADY"}),
+            (_NORMAL_QT, "normal_qt", qtc, 300.0, 470.0, {"LQT", "SQT"}),
+            (_NORMAL_PR, "normal_pr", f.pr_ms, 110.0, 210.0, {"1AVB", "LPR", "SPRI", "WPW", "VPEX"}),
+            (_NORMAL_QRS, "normal_qrs", f.qrs_ms, 0.0, 120.0, {"RBBB", "LBBB", "BBB", "IVCD"})):
         for m in rx.finditer(text):
             if not span_negated(text, m.start(), m.end()):
-                out.append((code, m.group(0), None if value is None else lo <= value <= hi))
+                held = None if value is None else lo <= value <= hi
+                out.append((code, m.group(0), False if labelled & against else held))
     return out
 
 

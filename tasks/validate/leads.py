@@ -52,8 +52,10 @@ class LeadRef:
 def _single(tok: Token, after_lead_word: bool, in_list: bool) -> str | None:
     if tok.kind == "lead":
         return _CANON.get(tok.low, tok.text.upper())
-    if tok.kind == "word" and tok.text in ("I", "II", "III") and (after_lead_word or in_list):
-        return _ROMAN[tok.low]
+    if tok.kind == "word" and tok.text in ("II", "III"):
+        return _ROMAN[tok.low]  # capital II and III are leads wherever they stand
+    if tok.kind == "word" and tok.text == "I" and (after_lead_word or in_list):
+        return "I"
     if tok.kind == "word" and tok.low in ("ii", "iii") and after_lead_word:
         return _ROMAN[tok.low]
     return None
@@ -66,9 +68,17 @@ def _expand(a: str, b: str) -> list[str]:
     return [a, b]
 
 
+_I_BEFORE = {"lead", "leads", "in", "on", "of", "and", "from", "across", "(", "with"}
+_I_AFTER = {"shows", "has", "demonstrates", "displays", "reveals", "is", "and", ",", ")", ".", ";", ":", "-", "–"}
+
+
 def _lead_run(sent: list[Token], i: int) -> tuple[list[str], int] | None:
     """A run of lead names from position i (lists and ranges), or None when no lead starts there."""
     after_word = i > 0 and sent[i - 1].low in ("lead", "leads")
+    if sent[i].text == "I" and not after_word:  # "in I", "I shows": the lead; "I think": the pronoun
+        prev = sent[i - 1].low if i else ""
+        nxt = sent[i + 1].low if i + 1 < len(sent) else "."
+        after_word = prev in _I_BEFORE and nxt in _I_AFTER or (i == 0 and nxt in ("shows", "has", ":"))
     first = _single(sent[i], after_word, _roman_in_list(sent, i))
     if first is None:
         return None

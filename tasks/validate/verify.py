@@ -189,7 +189,11 @@ def _close(unit: str, v: float, m: float, s: ValidationSettings, approx: bool) -
 
 
 def check_scalar(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
-    """Rate, intervals, QTc (Bazett or Fridericia), RR, axes, voltage indices and age."""
+    """Rate, intervals, QTc (Bazett or Fridericia), RR, axes, voltage indices and age.
+
+    A range of RR intervals (or rates) is checked end by end against the beats; a range of a record-level
+    interval must contain the measurement.
+    """
     rec, beats, unit = _scalar_pool(c, ctx)
     if c.beat is not None and beats and c.measure != "rate":
         rec = []  # a value cited at a named beat is checked at that beat
@@ -203,8 +207,10 @@ def check_scalar(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome
         return Outcome("ok" if ok else "mismatch", shown)
     if c.shape == "range":
         lo, hi = min(values), max(values)
-        inside = bool(rec) and all(lo - _tol(unit, m, s, True) <= m <= hi + _tol(unit, m, s, True) for m in rec[:1])
-        ends = bool(beats) and all(any(_close(unit, v, m, s, c.approx) for m in beats) for v in (lo, hi))
+        inside = bool(rec) and c.measure not in ("rr", "rate") and all(
+            lo - _tol(unit, m, s, True) <= m <= hi + _tol(unit, m, s, True) for m in rec[:1])
+        tight = lambda v, m: abs(v - m) <= max(20.0 if unit == "ms" else 3.0, 0.04 * abs(m))  # noqa: E731
+        ends = bool(beats) and all(any(tight(v, m) for m in beats) for v in (lo, hi))
         return Outcome("ok" if inside or ends else "mismatch", shown)
     if c.measure == "rr" or c.beat is not None:
         return Outcome("ok" if any(_close(unit, values[0], m, s, c.approx) for m in pool) else "mismatch", shown)

@@ -254,7 +254,8 @@ def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) 
     return min(near)[1] if near else None
 
 
-_CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively"}
+_CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",
+          "inverted", "upright", "negative", "positive"}
 
 
 def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") -> bool:
@@ -291,18 +292,18 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     beat = _nearest_beat(ctx.beats, q, sent)
     common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat,
                      beats=tuple(b for _, b in ctx.beats))
-    best = _best(comp, q, sent)
+    best = _best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None)
     if best is not None:
         ctx.last_kw[q.unit] = best
     if q.shape == "list":
-        kws = _pair(q, comp, prev_end) or [_best(comp, q, sent)] * len(q.values)
+        kws = _pair(q, comp, prev_end) or [best] * len(q.values)
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
         out = []
         for k, (v, kw) in enumerate(zip(q.values, kws)):
             leads = (ref.leads[k],) if pair_leads else (ref.leads if ref else ())
             out.append(_one(common, (v,), kw, q, sent, leads, bool(ref) and not pair_leads and len(leads) > 1))
         return out
-    return [_one(common, q.values, _best(comp, q, sent), q, sent, ref.leads if ref else (),
+    return [_one(common, q.values, best, q, sent, ref.leads if ref else (),
                  bool(ref and len(ref.leads) > 1))]
 
 
@@ -328,7 +329,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     """The claims of one sentence, in order."""
     global _INSIDE_LEADS
     qs = quantities(sent, text)
-    units = {k for q in qs for k in range(q.value_pos[-1] + 1, q.end)}
+    units = {k for q in qs for k in range(q.start, q.end)}
     beats = beat_positions(sent)
     near_beats = {j for i, _ in beats for j in (i - 1, i, i + 1)}
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))

@@ -178,6 +178,10 @@ def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: Record
         return True
     if code == "NORM":
         return labelled <= {"SR", "NORM"} or None
+    if any(_ancestor(lab, code, vocab) for lab in labelled):  # "inferior MI" for a labelled MI
+        return criterion_holds(measure, ctx) is not False
+    if code == "ICA" and ctx.features.axis_deg is not None:
+        return ctx.features.axis_deg <= -85 or ctx.features.axis_deg >= 175
     held = criterion_holds(measure, ctx)
     if held is not None:
         return held

@@ -66,7 +66,7 @@ def check_leakage(text: str) -> list[Violation]:
 _UNUSABLE_WORDS = re.compile(r"\b(?:unusable|noisy|noise|artifact|artefact|artifactual|uninterpretable|"
                              r"not\s+interpretable|cannot\s+be\s+(?:assessed|evaluated|interpreted)|could\s+not\s+be|"
                              r"not\s+(?:assessable|evaluable|usable|reliable)|unreliable|poor(?:\s+signal)?\s+quality|"
-                             r"excluded|disconnected|missing|flat|no\s+signal|cannot\s+be\s+read|unreadable|not\s+readable|"
+                             r"excluded|disconnected|missing|flat|no\s+(?:usable\s+|reliable\s+)?signal|no\s+usable|cannot\s+be\s+read|unreadable|not\s+readable|"
                              r"lead[- ]off|degraded|obscured)\b", re.I)
 
 

@@ -202,6 +202,10 @@ def check_scalar(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome
         return Outcome("unmeasured", f"{c.measure} is not measured in this record")
     values = [_to_base(c, v)[0] for v in c.values]
     shown = ", ".join(f"{v:.0f}" if unit != "mV" else f"{v:.2f}" for v in (rec or beats)[:4]) + f" {unit}"
+    if c.comparator and c.shape == "range":  # "within -30° to +90°", "outside 120-200 ms"
+        lo, hi, slack = min(values), max(values), _SLACK.get(unit, 0.0)
+        inside = all(lo - slack <= m <= hi + slack for m in (rec or beats))
+        return Outcome("ok" if inside == (c.comparator != "beyond") else "mismatch", shown)
     if c.comparator:
         ok = all(_holds(c.comparator, m, values[0], _SLACK.get(unit, 0.0)) for m in (rec or beats))
         return Outcome("ok" if ok else "mismatch", shown)

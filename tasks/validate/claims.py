@@ -11,8 +11,8 @@ from tasks.validate.quantities import Quantity, quantities
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences, tokenize
 
 _REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
-               "criterion", "criteria", "defined", "definition", "defines", "define", "nl", "norm", "range",
-               "normally", "typically", "usually", "expected", "upper", "lower", "ranges"}
+               "criterion", "criteria", "defined", "definition", "defines", "define", "nl", "norm",
+               "normally", "typically", "usually", "expected", "upper", "lower"}
 _REF_FILLER = {"of", "is", "are", ":", "(", "the", "a", "an", "for", "being", "normal", "values", "value", "=",
                "-", "off", "at", "as", "roughly", "about", "approximately", "adults", "in", "be"}
 _DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qualify", "qualifies", "normal",

@@ -1,12 +1,14 @@
 """Acceptance of true and rejection of wrong teacher answers on the realistic corpus, overall and per style.
 
-    python benchmarks/validation_realistic.py [--examples 10] [--code DIR]
+    python benchmarks/validation_realistic.py [--examples 10] [--code DIR] [--answers PATH ...]
 
 Runs the project's validator (tasks.validate.rules.validate, default ValidationSettings) on every answer
-of tests/data/realistic_answers/answers.jsonl against its frozen record context, and prints the share
+of tests/data/realistic_answers/answers.jsonl and external.jsonl (a second author's hand-written answers)
+against its frozen record context, and prints, per source and for all together, the share
 of true answers accepted and of wrong answers rejected per seeded error kind, then the same per teacher
 style, then example false rejections, misses and crashes. Also the validator's time per answer.
 `--code DIR` scores the validator of another checkout (e.g. the baseline commit) on this corpus.
+`--answers PATH` (repeatable) scores these answer files instead (same JSONL fields), e.g. a held-out set.
 """
 from __future__ import annotations
 
@@ -41,18 +43,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=10)
     ap.add_argument("--code", help="a checkout whose validator and context builder are scored (default: this one)")
+    ap.add_argument("--answers", action="append", type=Path,
+                    help="an answer file to score instead of answers.jsonl + external.jsonl (repeatable)")
     args = ap.parse_args()
     if args.code:
         sys.path.insert(0, str(Path(args.code).resolve()))
-    from tests.data.realistic_answers.corpus import figures, load_answers, run_validator, table
+    from tests.data.realistic_answers.corpus import ANSWERS, HERE, figures, load_answers, run_validator, table
     import tasks.validate.rules as rules
     print(f"validator: {rules.__file__}")
-    answers = load_answers()
+    sources = args.answers or [ANSWERS, HERE / "external.jsonl"]
+    by_source = {p: load_answers(p) for p in sources if p.exists() or print(f"missing: {p}")}
+    answers = [a for items in by_source.values() for a in items]
     t0 = time.perf_counter()
     outcomes = run_validator(answers)
     dt = time.perf_counter() - t0
+    start = 0
+    for path, items in by_source.items():
+        part = outcomes[start:start + len(items)]
+        start += len(items)
+        if len(by_source) > 1:
+            print(f"\n=== {path.name}: {len(items)} answers over {len({a.record_id for a in items})} records")
+            print(table(figures(part), args.examples))
     fig = figures(outcomes)
-    print(f"{len(answers)} answers over {len({a.record_id for a in answers})} records")
+    print(f"\n=== all: {len(answers)} answers over {len({a.record_id for a in answers})} records")
     print(table(fig, args.examples))
     print(per_style(outcomes))
     wrong = [o for o in outcomes if o.answer.truth != "true"]

@@ -33,7 +33,7 @@ _EXTREME = {"reaching", "reaches", "reach", "maximal", "maximum", "max", "peak",
             "largest", "most", "greatest", "highest", "lowest", "nadir", "much", "deep", "up"}
 _TRAIL_PREP = {"in", "at", "on", "across", "over", "throughout", "within", "from", "of", "for", "through"}
 _TRAIL_SKIP = {"is", "are", "was", "were", "seen", "noted", "present", "observed", "recorded", "measured", "found",
-               "visible", "evident", "the", "both", "lead", "leads", ")", ",", "each", "every"}
+               "visible", "evident", "the", "both", "lead", "leads", ")", "each", "every"}
 
 
 @dataclass(frozen=True)

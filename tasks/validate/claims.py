@@ -3,12 +3,13 @@ about, or recognised as a non-claim (normal range, criterion, paper setting, rat
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from schemas.records import LEADS_12
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, resolve
 from tasks.validate.leads import LeadRef, lead_refs
 from tasks.validate.quantities import Quantity, quantities
-from tasks.validate.text import Token, boundaries_between, paren_depth, sentences, tokenize
+from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
 _REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
                "criterion", "criteria", "defined", "definition", "defines", "define", "nl", "norm",
@@ -348,23 +349,19 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
 
 def numeric_claims(text: str) -> list[Claim]:
     """Every written number of the answer as a claim (attributed or not) or a recognised non-claim."""
-    tokens = tokenize(text or "")
-    return [c for sent in sentences(tokens) for c in sentence_claims(sent, text)]
+    return [c for sent in sentences_of(text or "") for c in sentence_claims(list(sent), text)]
+
+
+@lru_cache(maxsize=64)
+def _refs_of(text: str) -> tuple[LeadRef, ...]:
+    return tuple(r for sent in sentences_of(text) for r in lead_refs(list(sent)))
 
 
 def named_leads(text: str) -> set[str]:
     """Every lead the text names by name (lists and V-ranges expanded; groups not included)."""
-    out: set[str] = set()
-    for sent in sentences(tokenize(text or "")):
-        for ref in lead_refs(sent):
-            out |= set(ref.explicit)
-    return out
+    return {x for ref in _refs_of(text or "") for x in ref.explicit}
 
 
 def covered_leads(text: str) -> set[str]:
     """The 12-lead leads the text discusses, by name or through a named group (inferior, lateral...)."""
-    out: set[str] = set()
-    for sent in sentences(tokenize(text or "")):
-        for ref in lead_refs(sent):
-            out |= set(ref.leads) & set(LEADS_12)
-    return out
+    return {x for ref in _refs_of(text or "") for x in ref.leads} & set(LEADS_12)

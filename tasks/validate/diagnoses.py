@@ -131,15 +131,31 @@ class DiagnosisMatcher:
         self._labels = [label for _, (label, _) in ordered]
         self._exact = [exact for _, (_, exact) in ordered]
         self._pattern = _compile(ordered)
+        self._by_char = _compile_by_char(ordered)
+        self._cache: dict[str, tuple[Mention, ...]] = {}
 
     def raw_mentions(self, text: str) -> list[Mention]:
-        """Leftmost-longest, non-overlapping label mentions, before negation is judged."""
-        found = []
-        for match in self._pattern.finditer(text):
+        """Leftmost-longest, non-overlapping label mentions, before negation is judged (cached per text)."""
+        cached = self._cache.get(text)
+        if cached is not None:
+            return list(cached)
+        found, pos = [], 0
+        for start in _WORD_START.finditer(text):
+            at = start.start()
+            if at < pos:
+                continue
+            pattern = self._by_char.get(text[at].lower())
+            match = pattern.match(text, at) if pattern is not None else None
+            if match is None:
+                continue
             index = int(match.lastgroup[1:])
+            pos = match.end()
             if self._exact[index] and _names_anatomy(text, match.start(), match.end()):
                 continue
             found.append(Mention(label=self._labels[index], span=match.span(), text=match.group()))
+        if len(self._cache) > 256:
+            self._cache.clear()
+        self._cache[text] = tuple(found)
         return found
 
     def find_mentions(self, text: str) -> list[Mention]:
@@ -158,6 +174,18 @@ def _compile(ordered: list[tuple[str, tuple[Label, bool]]]) -> re.Pattern[str]:
         groups.setdefault(first.lower(), []).append(f"(?P<p{i}>{body})" if exact else f"(?P<p{i}>(?i:{body}))")
     branches = [f"(?=[{re.escape(ch)}{re.escape(ch.upper())}])(?:{'|'.join(alts)})" for ch, alts in groups.items()]
     return re.compile(r"(?<!\w)(?:" + "|".join(branches) + r")(?!\w)")
+
+
+_WORD_START = re.compile(r"(?<!\w)\w")
+
+
+def _compile_by_char(ordered: list[tuple[str, tuple[Label, bool]]]) -> dict[str, re.Pattern[str]]:
+    """One anchored alternation per first character, tried only at word starts (same longest-first order)."""
+    groups: dict[str, list[str]] = {}
+    for i, (body, (_, exact)) in enumerate(ordered):
+        first = body[1] if body.startswith("\\") else body[0]
+        groups.setdefault(first.lower(), []).append(f"(?P<p{i}>{body})" if exact else f"(?P<p{i}>(?i:{body}))")
+    return {ch: re.compile("(?:" + "|".join(alts) + r")(?!\w)") for ch, alts in groups.items()}
 
 
 def _names_anatomy(text: str, start: int, end: int) -> bool:

@@ -10,7 +10,7 @@ from schemas.vocab import Vocabulary
 from tasks.validate.criteria import criterion_holds
 from tasks.validate.diagnoses import find_mentions, span_negated
 from tasks.validate.leads import lead_refs
-from tasks.validate.text import sentences, tokenize
+from tasks.validate.text import sentences_of
 
 _J = r"[\s\-\u2013]*"
 _LEXICON = [
@@ -96,9 +96,10 @@ def denied_labels(text: str, ctx: RecordContext, vocab: Vocabulary) -> list[Prob
 
 def _finding_leads(text: str, start: int, end: int) -> list[str]:
     """Leads named with a finding: right after it in its clause ('in V2-V4'), else right before it."""
-    for sent in sentences(tokenize(text)):
+    for sent in sentences_of(text):
         if not (sent[0].start <= start <= sent[-1].end):
             continue
+        sent = list(sent)
         refs = lead_refs(sent)
         pos = next((i for i, t in enumerate(sent) if t.start >= end), len(sent))
         first = next((i for i, t in enumerate(sent) if t.end > start), 0)

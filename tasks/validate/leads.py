@@ -106,7 +106,12 @@ def _roman_in_list(sent: list[Token], i: int) -> bool:
     return False
 
 
+_GROUP_FIRST = {key[0] for key, _ in GROUPS}
+
+
 def _group_at(sent: list[Token], i: int) -> tuple[list[str], int] | None:
+    if sent[i].low not in _GROUP_FIRST:
+        return None
     words = [t.low for t in sent[i:i + 4]]
     for key, leads in GROUPS:
         if tuple(words[:len(key)]) == key:
@@ -125,10 +130,17 @@ def _group_at(sent: list[Token], i: int) -> tuple[list[str], int] | None:
     return None
 
 
+_LEAD_START = {"i", "ii", "iii"}
+
+
 def lead_refs(sent: list[Token]) -> list[LeadRef]:
     """Every lead mention in one sentence, lists and ranges as one reference, in order."""
     out, i = [], 0
     while i < len(sent):
+        tok = sent[i]
+        if tok.kind != "lead" and tok.low not in _LEAD_START and tok.low not in _GROUP_FIRST:
+            i += 1
+            continue
         run = _lead_run(sent, i)
         if run is not None:
             leads, j = run

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
 _TOKEN_RE = re.compile(
@@ -62,6 +63,12 @@ def _ends_sentence(raw: list, i: int) -> bool:
         nxt = raw[i + 1] if i + 1 < len(raw) else None
         return nxt is not None and nxt[1][:1].isupper() and prev[1].lower() not in {"e", "i", "vs", "approx", "ca", "cf"}
     return True
+
+
+@lru_cache(maxsize=64)
+def sentences_of(text: str) -> tuple[tuple[Token, ...], ...]:
+    """The sentences of a text as token tuples (cached: several rules read the same answer)."""
+    return tuple(tuple(s) for s in sentences(tokenize(text)))
 
 
 def sentences(tokens: list[Token]) -> list[list[Token]]:

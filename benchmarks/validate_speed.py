@@ -1,0 +1,100 @@
+"""Time the grounding validator per answer on one core: this tree's validator vs the one at a git baseline.
+
+    python benchmarks/validate_speed.py [--baseline REV] [--repeat N]
+
+Both validators check the same answers (tests/data/realistic_answers/answers.jsonl, else template
+answers) against the same real-record contexts, in this one process. The baseline's validate package
+is read from git (`git show REV:tasks/validate/...`) into a throwaway package; its string lookups on
+the features are served from the typed features through a small adapter. Prints ms per answer for
+each and their ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+_OLD_FILES = ("claims", "consistency", "criteria", "diagnoses", "rules")
+
+
+class _DictView:
+    """The typed features seen through the old `.get(name)` interface."""
+
+    def __init__(self, feats):
+        self._f = feats
+
+    def get(self, key, default=None):
+        return getattr(self._f, key, default)
+
+
+def load_baseline(rev: str):
+    """The baseline's `validate` function, its modules loaded from git under a private package name."""
+    tmp = Path(tempfile.mkdtemp()) / "baseline_validate"
+    tmp.mkdir()
+    (tmp / "__init__.py").write_text("")
+    for name in _OLD_FILES:
+        src = subprocess.run(["git", "show", f"{rev}:tasks/validate/{name}.py"], cwd=REPO, check=True,
+                             capture_output=True, text=True).stdout
+        (tmp / f"{name}.py").write_text(src.replace("from tasks.validate.", "from baseline_validate."))
+    sys.path.insert(0, str(tmp.parent))
+    import baseline_validate.rules as old  # noqa: E402
+    return old.validate
+
+
+def workload() -> list[tuple[str, object]]:
+    answers = REPO / "tests/data/realistic_answers/answers.jsonl"
+    sys.path.insert(0, str(REPO))
+    from tests.data.realistic_answers.corpus import load_answers, load_context
+    if answers.exists():
+        return [(a.text, load_context(a.record_id)) for a in load_answers(answers)]
+    raise SystemExit("no answers corpus found")
+
+
+def _time(fn, items, repeat: int) -> float:
+    start = time.process_time()  # CPU time: the machine is shared
+    for _ in range(repeat):
+        for text, ctx in items:
+            fn(text, ctx)
+    return (time.process_time() - start) / (repeat * len(items)) * 1000.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--baseline", default="5517dbf")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    from schemas.config import ValidationSettings
+    from tasks.validate.rules import validate
+    s = ValidationSettings()
+    items = workload()
+    old_validate = load_baseline(args.baseline)
+    old_items = [(t, c.model_copy(update={"features": _DictView(c.features)})) for t, c in items]
+    for text, ctx in items[:5]:  # warm caches (vocabulary, compiled patterns)
+        validate(text, ctx, s)
+        try:
+            old_validate(text, old_items[0][1], s)
+        except Exception:
+            pass
+    new_ms = _time(lambda t, c: validate(t, c, s), items, args.repeat)
+    crashes = []
+
+    def old(t, c):
+        try:
+            old_validate(t, c, s)
+        except Exception as exc:  # the baseline raises on some answers (issue 12); time it anyway
+            crashes.append(type(exc).__name__)
+    old_ms = _time(old, old_items, args.repeat)
+    print(json.dumps({"answers": len(items), "repeat": args.repeat, "new_ms_per_answer": round(new_ms, 3),
+                      "baseline_ms_per_answer": round(old_ms, 3), "ratio_new_over_baseline": round(new_ms / old_ms, 2),
+                      "baseline": args.baseline, "baseline_crashes": len(crashes) // args.repeat}))
+
+
+if __name__ == "__main__":
+    main()

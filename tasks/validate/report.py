@@ -19,6 +19,9 @@ class QualityReport:
     grounding_score: list[tuple[str, int]] = field(default_factory=list)
     labels: list[tuple[str, int]] = field(default_factory=list)  # label name, pairs
     regeneration_rounds: list[tuple[int, int]] = field(default_factory=list)  # round, accepted pairs
+    claims_checked: int = 0  # numbers in accepted pairs found true against the measurements
+    claims: int = 0  # numbers in accepted pairs that assert something (non-claims excluded)
+    checked_share: float = 1.0  # must be 1.0: an unchecked number rejects the answer
 
 
 def _hist(con, expr: str, edges: list[float], fmt: str) -> list[tuple[str, int]]:
@@ -48,6 +51,10 @@ def quality_report(root: DataRoot) -> QualityReport:
         rep.labels = con.execute(
             "SELECT l, count(*) FROM (SELECT unnest(label_names) AS l FROM pairs) GROUP BY 1 ORDER BY 2 DESC, 1"
             " LIMIT 30").fetchall()
+        checked, claims = con.execute("SELECT coalesce(sum(n_matched), 0), coalesce(sum(n_claims), 0) FROM pairs"
+                                      ).fetchone()
+        rep.claims_checked, rep.claims = int(checked), int(claims)
+        rep.checked_share = round(checked / claims, 4) if claims else 1.0
         rep.regeneration_rounds = con.execute(
             "SELECT coalesce(round, 0), count(*) FROM pairs GROUP BY 1 ORDER BY 1").fetchall()
         return rep
@@ -62,7 +69,9 @@ def _table(title: str, header: tuple[str, str], rows: list[tuple]) -> str:
 
 def quality_markdown(rep: QualityReport) -> str:
     head = (f"## Dataset quality\n\naccepted **{rep.accepted}**, rejected **{rep.rejected}**,"
-            f" acceptance rate **{rep.acceptance_rate:.1%}**\n")
+            f" acceptance rate **{rep.acceptance_rate:.1%}**\n\nnumbers in accepted pairs checked against the"
+            f" measurements: **{rep.claims_checked} of {rep.claims}** ({rep.checked_share:.1%}; normal ranges,"
+            " criteria and paper settings are not counted)\n")
     return "\n".join([
         head,
         _table("Rejections by rule", ("rule", "responses"), rep.rejections_by_rule),

@@ -153,6 +153,11 @@ def lexical_findings(text: str, ctx: RecordContext, labelled: set[str]) -> list[
     for kind, rx in _LEX_RE:
         for m in rx.finditer(text):
             if span_negated(text, m.start(), m.end()):
+                if kind == "q_wave" and not _SMALL_Q.search(m.group(0)) and not _finding_leads(text, m.start(), m.end()) \
+                        and [x for x in ctx.features.q_wave_leads if ctx.leads.get(x) and ctx.leads[x].usable]:
+                    out.append(Problem("diagnosis_contradicts_measurements", "the answer denies Q waves, but"
+                                       f" significant Q waves are measured in {', '.join(ctx.features.q_wave_leads)}",
+                                       m.group(0).strip()))
                 continue
             context = text[max(0, m.start() - 40):m.end() + 10]
             leads = _finding_leads(text, m.start(), m.end())
@@ -188,6 +193,9 @@ def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: Record
         return held
     if code in ("STC", "NSSTTA", "STIAB", "TAB", "NT", "NDT"):
         return _st_t_measured(ctx) or None
+    if code in ("LOWT", "HTV"):
+        ts = [lf.t_amp_mv for x, lf in ctx.leads.items() if lf.usable and lf.t_amp_mv is not None and x != "aVR"]
+        return (any(abs(t) < 0.1 for t in ts) if code == "LOWT" else any(t >= 0.5 for t in ts)) or None
     if hedged and (code.startswith("ISC") or code in ("ISCH", "CHD")) and labelled & (_ST_LABELS | _T_LABELS):
         return True
     return None

@@ -136,7 +136,7 @@ def resolve(kind: str, wave: str | None, unit: str | None) -> str:
         if unit in ("ms", "s"):
             return "qrs" if wave == "qrs" else f"dur_{wave}"
         if unit == "deg":
-            return f"axis_{wave}"
+            return f"axis_{wave}" if wave in ("p", "t", "qrs") else "axis_qrs"
         return f"amp_{wave}"
     if kind == "axis":
         return f"axis_{wave or 'qrs'}"

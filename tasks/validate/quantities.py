@@ -185,6 +185,8 @@ def _group(sent: list[Token], i: int) -> Quantity | None:
     post = tuple(t.low for t in sent[end:end + 2])
     if comp is None and post in _POST_COMPARATORS:
         comp, end = _POST_COMPARATORS[post], end + 2
+        if _negated_before(sent, start):
+            comp = _NEGATE[comp]
     return Quantity(tuple(values), unit, shape, cstart if comp else start, end, tuple(pos), comp, approx)
 
 

@@ -151,6 +151,8 @@ def _time_like(sent: list[Token], q: Quantity, kw: Keyword | None) -> bool:
         return False
     if "t" in before or "time" in before or "into" in [t.low for t in sent[q.end:q.end + 2]]:
         return True
+    if before and before[-1] == "at":  # "early beats at 2.83 s and 3.17 s"
+        return True
     beat_near = any(t.low in _BEAT_WORDS or t.kind == "ord" or t.low in _ORDINALS for t in sent[max(0, q.start - 6):q.start])
     return beat_near and (not kw or kw.kind in ("beat", "wave") or "at" in before or "(" in before)
 

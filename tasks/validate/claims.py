@@ -16,7 +16,7 @@ _REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "t
                "normally", "typically", "usually", "expected", "upper", "lower"}
 _REF_FILLER = {"of", "is", "are", ":", "(", "the", "a", "an", "for", "being", "normal", "values", "value", "=",
                "-", "off", "at", "as", "roughly", "about", "approximately", "adults", "in", "be"}
-_DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qualify", "qualifies", "normal",
+_DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qualify", "qualifies",
                                "considered", "generally", "meet", "meets", "meeting", "fulfil", "fulfill",
                                "fulfils", "fulfills", "satisfies", "satisfy", "diagnostic", "traditional", "classic"}
 _SETTING_WORDS = {"speed", "gain", "calibration", "calibrated", "paper", "standard", "filter", "sweep", "box",
@@ -213,9 +213,10 @@ def _beat_word_follows(sent: list[Token], i: int) -> bool:
 def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
     """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
     out = []
+    beat_talk = any(t.low in ("beat", "beats", "complex", "complexes", "cycle", "cycles") for t in sent)
     for i, t in enumerate(sent):
         nxt = sent[i + 1].low if i + 1 < len(sent) else ""
-        if t.kind == "ord" and nxt in _BEAT_WORDS | {"qrs", "p", "r"}:
+        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or (beat_talk and nxt in ("(", ",", "at"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and _beat_word_follows(sent, i):
             out.append((i, _ORDINALS[t.low]))

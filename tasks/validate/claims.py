@@ -288,7 +288,10 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     reference = _is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
     comp = _compatible(ctx.kws, q.unit)
-    if q.unit in ctx.last_kw and (_chained(sent, prev_end, q, ctx) or _best(comp, q, sent) is None):
+    index = [k for k in comp if k.kind in ("sokolow", "cornell")]
+    if q.start > 0 and sent[q.start - 1].text == "=" and index:  # "SV1 1.97 mV + RV5 2.09 mV = 4.06 mV"
+        comp = index
+    elif q.unit in ctx.last_kw and (_chained(sent, prev_end, q, ctx) or _best(comp, q, sent) is None):
         comp = [ctx.last_kw[q.unit]]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure, many values
     elif _best(comp, q, sent) is None:
         comp = [k for k in comp if k.end <= q.start][-1:]

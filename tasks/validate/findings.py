@@ -59,6 +59,10 @@ _NORMAL_RATE = re.compile(r"\bnormal\s+(?:heart\s+|ventricular\s+)?rate\b|\brate
                           r"(?:the\s+)?)?normal\b|\bnormocardi", re.I)
 
 
+_CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?)\b", re.I)
+_OTHER_BEFORE = re.compile(r"\b(?:other|further|additional|more)\s+\S*\s*$", re.I)
+
+
 @dataclass(frozen=True)
 class Problem:
     rule: str
@@ -154,6 +158,7 @@ def lexical_findings(text: str, ctx: RecordContext, labelled: set[str]) -> list[
         for m in rx.finditer(text):
             if span_negated(text, m.start(), m.end()):
                 if kind == "q_wave" and not _SMALL_Q.search(m.group(0)) and not _finding_leads(text, m.start(), m.end()) \
+                        and not _OTHER_BEFORE.search(text[max(0, m.start() - 25):m.start()]) \
                         and [x for x in ctx.features.q_wave_leads if ctx.leads.get(x) and ctx.leads[x].usable]:
                     out.append(Problem("diagnosis_contradicts_measurements", "the answer denies Q waves, but"
                                        f" significant Q waves are measured in {', '.join(ctx.features.q_wave_leads)}",
@@ -228,6 +233,8 @@ def vocabulary_findings(text: str, ctx: RecordContext, vocab: Vocabulary) -> tup
         if m.negated:
             continue
         code = m.label.code
+        if _CRITERION_AFTER.match(text, m.span[1]):
+            continue  # "the 3.5 mV LVH threshold": the name of a criterion, not a finding
         stated.setdefault(code, m.text)
         if code in _LEX_CODES:
             continue

@@ -146,7 +146,7 @@ def _time_like(sent: list[Token], q: Quantity, kw: Keyword | None) -> bool:
         return False
     before = [t.low for t in sent[max(0, q.start - 3):q.start]]
     near_interval = kw is not None and kw.kind in ("pr", "qrs", "qt", "qtc", "rr") and q.start - kw.end <= 4 \
-        and kw.end <= q.start
+        and kw.end <= q.start and kw.text.lower() not in ("early", "after", "after only", "cycle", "cycles")
     if near_interval:
         return False
     if "t" in before or "time" in before or "into" in [t.low for t in sent[q.end:q.end + 2]]:

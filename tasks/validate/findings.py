@@ -60,7 +60,7 @@ _NORMAL_RATE = re.compile(r"\bnormal\s+(?:heart\s+|ventricular\s+)?rate\b|\brate
 
 
 _CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?)\b", re.I)
-_OTHER_BEFORE = re.compile(r"\b(?:other|further|additional|more)\s+\S*\s*$", re.I)
+_OTHER_BEFORE = re.compile(r"\b(?:other|further|additional|more)\s*\S*\s*$", re.I)
 
 
 @dataclass(frozen=True)

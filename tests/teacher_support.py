@@ -24,7 +24,7 @@ def fake_openai():
 @pytest.fixture
 def server(fake_openai, monkeypatch):
     """The module's server with default settings and zero counters, and the test key in the environment."""
-    fake_openai.fake.reset()
+    fake_openai.fake.reset(api_key=KEY)
     monkeypatch.setenv(KEY_ENV, KEY)
     return fake_openai
 

@@ -32,19 +32,14 @@ from tasks.teachers import batch_journal as J
 from tasks.teachers.batch_client import BatchClient, api_model
 from tasks.teachers.batch_collect import responses_of, unanswered_outcome
 from tasks.teachers.cost import Budget, estimate_cost, prompt_tokens
-from tasks.teachers.llm import CLIENT_ERRORS, is_transient, messages_with_image
+from tasks.teachers.llm import messages_with_image
+from tasks.teachers.policy import CLIENT_ERRORS, RunResult, Work, is_transient
 from tasks.teachers.vision import image_part_from_path, image_tokens, page_path, page_size
-
-try:
-    from tasks.teachers.policy import RunResult
-except ImportError:  # pragma: no cover - before 13a's policy module lands
-    from tasks.teachers.runner import RunResult
 
 open_request_ids = J.open_request_ids
 log = logging.getLogger("gemflow.teachers.batch")
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 MAX_FILE_BYTES = 190 * 1024 * 1024  # OpenAI accepts 200 MB per input file
-Work = tuple[TeacherRequest, RecordContext | None]
 
 
 @dataclass

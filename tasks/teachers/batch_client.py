@@ -14,13 +14,8 @@ import logging
 import openai
 
 from schemas.config import TeacherConfig
-from tasks.teachers.llm import CLIENT_ERRORS, MissingApiKey, resolve_api_key
-
-try:  # the retry policy module of issue 13 (13a); the classifier is optional until it lands
-    from tasks.teachers.policy import account_error
-except ImportError:  # pragma: no cover - only before policy.py exists
-    def account_error(exc, teacher):  # type: ignore[no-redef]
-        return None
+from tasks.teachers.llm import MissingApiKey, resolve_api_key
+from tasks.teachers.policy import CLIENT_ERRORS, account_error
 
 log = logging.getLogger("gemflow.teachers.batch")
 FIND_PAGE = 100  # newest batch files looked at when a crash hid an upload's file id
@@ -44,6 +39,8 @@ class BatchClient:
         self.teacher = teacher
         self.tcfg = tcfg
         key = resolve_api_key(tcfg, api_key)
+        secret = key.get_secret_value() if key is not None else ""
+        self._redact = (lambda text: text.replace(secret, "***")) if len(secret) >= 8 else (lambda text: text)
         try:
             self.client = openai.OpenAI(base_url=tcfg.api_base or None,
                                         api_key=key.get_secret_value() if key is not None else None,
@@ -57,7 +54,7 @@ class BatchClient:
         try:
             return fn(*args, **kwargs)
         except CLIENT_ERRORS as exc:
-            err = account_error(exc, self.teacher)
+            err = account_error(exc, self.teacher, redact=self._redact)
             if err is not None:
                 raise err from exc
             raise

@@ -1,0 +1,159 @@
+"""Batch waves against the local server: packing across shards, the enqueued-token budget, token-limit
+failures back to pending, and a teacher switched from batch to sync that never pays twice."""
+from __future__ import annotations
+
+from storage.ledger import Ledger
+from tasks.teachers import batch
+from tasks.teachers.batch_journal import leftover_files
+from tests.teacher_support import KEY, contexts, fake_openai, llm_config, plan, server  # noqa: F401
+
+NO_SLEEP = dict(sleep=lambda s: None)
+
+
+def batch_config(server, **changes):
+    return llm_config(server.base_url, batch=True, batch_poll_s=0.01, **{"batch_enqueued_tokens": 10**7, **changes})
+
+
+def shards(n_shards: int, per_shard: int, tcfg):
+    return [plan(contexts(per_shard, prefix=f"s{k}-"), "fake", tcfg) for k in range(n_shards)]
+
+
+def registered(ledger, parts):
+    for part in parts:
+        ledger.register(r for r, _ in part)
+    return [w for part in parts for w in part]
+
+
+def all_states(ledger, work) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in ledger.states(r.request_id for r, _ in work).values():
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+def test_shards_are_packed_into_one_batch_not_one_batch_per_shard(server, tmp_path):
+    tcfg = batch_config(server)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        parts = shards(3, 4, tcfg)
+        work = registered(ledger, parts)
+        for part in parts:  # what the generate flow's shard tasks do, one after another
+            res = batch.submit_batches(part, ledger, "fake", tcfg, data_root=tmp_path)
+            assert res.sent == 0  # not full yet: nothing goes out per shard
+        assert server.fake.batches == {}
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
+        assert all_states(ledger, work) == {"done": 12}
+    assert [n for _, n, _ in server.fake.batch_log.created] == [12]
+
+
+def test_a_batch_never_holds_more_than_batch_max_requests_and_full_ones_leave_at_once(server, tmp_path):
+    tcfg = batch_config(server, batch_max_requests=5)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        parts = shards(3, 4, tcfg)
+        work = registered(ledger, parts)
+        sent = [batch.submit_batches(p, ledger, "fake", tcfg, data_root=tmp_path).sent for p in parts]
+        assert sent == [0, 5, 5]  # a full batch is submitted by the shard that fills it
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
+        assert all_states(ledger, work) == {"done": 12}
+    assert sorted(n for _, n, _ in server.fake.batch_log.created) == [2, 5, 5]
+    assert sorted(server.fake.counters.answered.values()) == [1] * 12
+
+
+def test_waves_keep_open_batches_within_the_enqueued_token_budget(server, tmp_path):
+    probe = batch_config(server)
+    one = batch._item(*plan(contexts(1, prefix="s0-"), "fake", probe)[0], probe, tmp_path).tokens
+    tcfg = batch_config(server, batch_enqueued_tokens=int(one * 3.5))  # room for three requests at a time
+    server.fake.reset(api_key=KEY, batch_polls=3)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        parts = shards(2, 5, tcfg)
+        work = registered(ledger, parts)
+        for p in parts:
+            batch.submit_batches(p, ledger, "fake", tcfg, data_root=tmp_path)
+        peak = 0
+
+        def watch(_s):
+            nonlocal peak
+            open_rows = batch.J.open_rows(ledger, "fake")
+            peak = max(peak, sum(int(r["detail"]["tokens"]) for r in open_rows))
+
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=30, sleep=watch)
+        assert all_states(ledger, work) == {"done": 10}
+    sizes = [n for _, n, _ in server.fake.batch_log.created]
+    assert sum(sizes) == 10 and max(sizes) <= 3 and len(sizes) >= 4
+    assert 0 < peak <= tcfg.batch_enqueued_tokens
+    assert server.fake.batch_log.peak_open <= 3
+
+
+def test_token_limit_exceeded_returns_requests_to_pending_and_a_smaller_wave_succeeds(server, tmp_path):
+    tcfg = batch_config(server, batch_enqueued_tokens=10**6)
+    server.fake.reset(api_key=KEY, batch_token_limit=1)  # the account's real cap is below what was configured
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 6, tcfg))
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        for _ in range(2):  # submit, then collect the failed batch
+            res = batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=0, **NO_SLEEP)
+        assert res.failed == 0 and server.fake.batch_log.token_limit_failures >= 1
+        assert "failed" not in all_states(ledger, work)
+        errors = {e for (e,) in ledger._con.execute("SELECT error FROM requests")}
+        assert errors == {None}
+        server.fake.settings.batch_token_limit = None
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
+        assert all_states(ledger, work) == {"done": 6}
+        assert ledger.resent() == 0
+    assert sorted(server.fake.counters.answered.values()) == [1] * 6
+    assert server.fake.files == {}
+
+
+def test_a_request_larger_than_the_whole_budget_fails_with_the_setting_to_change(server, tmp_path):
+    tcfg = batch_config(server, batch_enqueued_tokens=10)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 2, tcfg))
+        res = batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        errors = [e for (e,) in ledger._con.execute("SELECT error FROM requests")]
+    assert res.failed == 2 and all("batch_enqueued_tokens" in e for e in errors)
+    assert server.fake.batches == {}
+
+
+def test_switching_to_sync_cancels_the_open_batch_keeps_its_answers_and_frees_the_rest(server, tmp_path):
+    tcfg = batch_config(server)
+    server.fake.reset(api_key=KEY, batch_polls=50, batch_cancel_answers=2)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 5, tcfg))
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=0, **NO_SLEEP)
+        held = batch.open_request_ids(ledger, "fake")
+        assert held == {r.request_id for r, _ in work}  # the façade must not send these synchronously
+        sync = tcfg.model_copy(update={"batch": False})
+        res = batch.settle_open_batches(ledger, "fake", sync, data_root=tmp_path)
+        assert (res.done, res.failed, res.waiting_in_batch) == (2, 0, 0)
+        assert batch.open_request_ids(ledger, "fake") == set()
+        assert all_states(ledger, work) == {"done": 2, "pending": 3}
+        left = leftover_files(ledger)
+    assert len(server.fake.batch_log.cancelled) == 1 and left == [] and server.fake.files == {}
+
+
+def test_switching_to_sync_with_only_queued_requests_drops_the_queue_without_a_call(server, tmp_path):
+    tcfg = batch_config(server)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 3, tcfg))
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        assert len(batch.open_request_ids(ledger, "fake")) == 3
+        batch.settle_open_batches(ledger, "fake", tcfg.model_copy(update={"batch": False}), data_root=tmp_path)
+        assert batch.open_request_ids(ledger, "fake") == set()
+        assert all_states(ledger, work) == {"pending": 3}
+    assert server.fake.batches == {} and server.fake.batch_log.uploads == []
+
+
+def test_files_a_crash_left_undeleted_are_listed_from_the_ledger_and_deleted_next_time(server, tmp_path, monkeypatch):
+    tcfg = batch_config(server)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 3, tcfg))
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        with monkeypatch.context() as m:  # a run killed before it deleted anything
+            m.setattr(batch.BatchRun, "delete_files", lambda self: None)
+            batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
+        left = leftover_files(ledger)
+        assert sorted(f.kind for f in left) == ["input", "output"]
+        assert {f.file_id for f in left} == set(server.fake.files)
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
+        assert leftover_files(ledger) == []
+    assert server.fake.files == {} and server.fake.batch_log.list_calls == []

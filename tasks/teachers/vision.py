@@ -22,6 +22,7 @@ FIT_SIDE = 2048  # first: fit within FIT_SIDE x FIT_SIDE
 SHORT_SIDE = 768  # then: shortest side at most SHORT_SIDE
 TILE = 512
 TILE_TOKENS, BASE_TOKENS = 170, 85
+PALETTE = 256  # colours of the downscaled page (anti-aliased edges quantized; see docs/teachers.md)
 
 
 def billed_size(width: int, height: int) -> tuple[int, int]:
@@ -46,7 +47,8 @@ def page_size(data: bytes) -> tuple[int, int]:
 
 
 def downscale(data: bytes) -> bytes:
-    """The image as a PNG at its billed size; unchanged when it already is that size or smaller.
+    """The image as a PNG at its billed size (Lanczos, then a 256-colour palette); unchanged when it already
+    is that size or smaller.
 
     Raises ValueError for bytes that are not a readable image (a corrupt page is not sent).
     """
@@ -59,7 +61,9 @@ def downscale(data: bytes) -> bytes:
             if im.mode not in ("RGB", "RGBA", "L"):
                 im = im.convert("RGBA" if "transparency" in im.info or im.mode == "LA" else "RGB")
             small = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
+            if small.mode != "L":  # back to a 256-colour palette, as rendered pages are: a third of the RGB bytes
+                small = small.quantize(colors=PALETTE, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
     out = io.BytesIO()
     small.save(out, format="PNG", optimize=True)

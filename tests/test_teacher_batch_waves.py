@@ -157,3 +157,26 @@ def test_files_a_crash_left_undeleted_are_listed_from_the_ledger_and_deleted_nex
         batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
         assert leftover_files(ledger) == []
     assert server.fake.files == {} and server.fake.batch_log.list_calls == []
+
+
+def test_gemflow_status_lists_the_files_left_at_the_provider_from_the_ledger(server, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from storage.layout import DataRoot
+    root = DataRoot.open(tmp_path / "data")
+    tcfg = batch_config(server)
+    with Ledger(root.ledger_path) as ledger:
+        work = registered(ledger, shards(1, 2, tcfg))
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=root.root)
+        with monkeypatch.context() as m:  # a run killed before it deleted anything
+            m.setattr(batch.BatchRun, "delete_files", lambda self: None)
+            batch.wait_for_batches(ledger, "fake", tcfg, data_root=root.root, wait_s=5, **NO_SLEEP)
+    out = CliRunner().invoke(app, ["status", "--data", str(root.root), "--json"])
+    assert out.exit_code == 0, out.output
+    left = json.loads(out.output)["batch_files_left"]
+    assert sorted((t, k) for t, _, k, _ in left) == [("fake", "input"), ("fake", "output")]
+    assert {f for _, f, _, _ in left} == set(server.fake.files)
+    assert server.fake.batch_log.list_calls == []  # read from the ledger, not by listing the organisation's files

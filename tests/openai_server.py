@@ -11,6 +11,11 @@ It is a real FastAPI app served by uvicorn on 127.0.0.1; the real litellm/openai
   HTTP requests received and successful answers given.
 - `/v1/files` and `/v1/batches` (create, retrieve, list, cancel) that run a batch's lines through
   the same chat logic after a few polls; `GET /stats` returns the counters as JSON.
+- Every `/v1` route demands `Authorization: Bearer <api_key>` (TEST_KEY unless told otherwise): a
+  401 otherwise, so a client that sends no key, or the wrong one, fails the tests.
+- Account-wide refusals (`account_error`: 401, 402 "Insufficient Balance", 403, insufficient_quota,
+  model_not_found), the account's real limits as `x-ratelimit-*` headers (enforced with 429s), a
+  chain of thought inline behind `</think>`, and answers cut when max_tokens is below a threshold.
 
 Run it alone (benchmarks): `python tests/openai_server.py --latency 0.2` prints its base URL.
 """
@@ -32,6 +37,18 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "truncated_json", "empty", "length")  # and "400" on request
+TEST_KEY = "sk-gemflow-test-5ec2e7-do-not-leak"  # the key every /v1 route demands unless told otherwise
+# Account-wide refusals as providers send them (status, error body): every chat call answers one when set.
+ACCOUNT_ERRORS = {
+    "401": (401, {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}),
+    "402": (402, {"message": "Insufficient Balance", "type": "unknown_error", "code": "invalid_request_error"}),
+    "403": (403, {"message": "Project does not have access to model", "type": "invalid_request_error",
+                  "code": "model_not_allowed"}),
+    "insufficient_quota": (429, {"message": "You exceeded your current quota, please check your plan and billing"
+                                            " details.", "type": "insufficient_quota", "code": "insufficient_quota"}),
+    "model_not_found": (404, {"message": "The model does not exist or you do not have access to it.",
+                              "type": "invalid_request_error", "code": "model_not_found"}),
+}
 ID_HEADER = "x-gemflow-request-id"
 FIXED_TEXT = ("The tracing was read systematically from the rhythm to the conduction intervals and the"
               " repolarisation, and no finding stands out beyond what the measurements describe.")
@@ -51,6 +68,11 @@ class Settings:
     reasoning: bool | None = None  # None: only models named like a reasoner (r1, reasoner)
     batch_polls: int = 2  # retrieves before a batch is done
     batch_expire_after: int | None = None  # answer only the first N lines, then the batch "expired"
+    account_error: str | None = None  # a key of ACCOUNT_ERRORS: every chat call is refused that way
+    limit_rpm: int | None = None  # the account's real limits: sent as x-ratelimit-* headers, and enforced (429)
+    limit_tpm: int | None = None
+    think_tags: str | None = None  # "lone": the chain of thought inline, closed by a lone </think>; "pair": <think>..</think>
+    length_below: int | None = None  # answers are cut (finish_reason=length) when max_tokens is below this
     batch_token_limit: int | None = None  # enqueued prompt tokens over open batches; more fails token_limit_exceeded
     batch_cancel_answers: int = 0  # lines a cancelled batch still answers (its completed part)
     batch_max_lines: int = 50_000  # OpenAI's caps per batch input file
@@ -68,6 +90,9 @@ class Counters:
     answer_times: list = field(default_factory=list)  # (monotonic time, total tokens) per answer
     received_at: dict = field(default_factory=dict)  # key -> monotonic times of its requests
     auth: set = field(default_factory=set)  # Authorization headers seen
+    refused_auth: int = 0  # /v1 requests refused for a missing or wrong key
+    max_tokens_seen: list = field(default_factory=list)  # max_tokens of every chat request, in order
+    window: list = field(default_factory=list)  # (monotonic time, tokens) of the last minute's accepted calls
     bodies: list = field(default_factory=list)  # the last 20 request bodies
 
 
@@ -117,8 +142,9 @@ def _usage(prompt: str, text: str, reasoning: str | None) -> dict:
 class FakeOpenAI:
     """The app's state: settings, counters, files and batches; `app` is the FastAPI application."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, api_key: str | None = TEST_KEY):
         self.settings = settings or Settings()
+        self.api_key = api_key  # None: any key (or none) is accepted
         self.counters = Counters()
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
@@ -152,6 +178,7 @@ class FakeOpenAI:
             self.counters.received[key] += 1
             self.counters.received_at.setdefault(key, []).append(time.monotonic())
             self.counters.bodies = (self.counters.bodies + [body])[-20:]
+            self.counters.max_tokens_seen.append(body.get("max_tokens"))
             fault = self._fault(key, attempt)
             if fault:
                 self.counters.faults[fault] += 1
@@ -165,11 +192,16 @@ class FakeOpenAI:
         if wants or (wants is None and re.search(r"r1|reasoner", model)):
             reasoning = "Let me check the rate, the intervals and the labelled diagnosis before answering."
         finish = "stop"
+        below = self.settings.length_below
         if fault == "empty":
             text, reasoning = "", None
-        elif fault == "length":
+        elif fault == "length" or (below is not None and int(body.get("max_tokens") or 0) < below):
             text, finish = text[: len(text) // 3], "length"
+            fault = fault or "length"
         message = {"role": "assistant", "content": text}
+        if reasoning is not None and self.settings.think_tags:
+            opened = "" if self.settings.think_tags == "lone" else "<think>"
+            message["content"], reasoning = f"{opened}{reasoning}</think>\n\n{text}", None
         if reasoning is not None:
             message["reasoning_content"] = reasoning
         usage = _usage(prompt, text, reasoning)
@@ -184,11 +216,54 @@ class FakeOpenAI:
                "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
         return 200, out, fault
 
+    def _refuse_account(self, key: str) -> JSONResponse:
+        with self._lock:
+            self.counters.received[key] += 1
+            self.counters.received_at.setdefault(key, []).append(time.monotonic())
+        status, error = ACCOUNT_ERRORS[self.settings.account_error]
+        return JSONResponse({"error": error}, status_code=status)
+
+    def _rate_window(self, body: dict) -> tuple[dict, bool]:
+        """x-ratelimit-* headers for the account's limits, and whether this call is over them (a 429)."""
+        s = self.settings
+        if s.limit_rpm is None and s.limit_tpm is None:
+            return {}, False
+        cost = max(1, len(_text_of(body.get("messages") or [])) // 4) + int(body.get("max_tokens") or 0)
+        now = time.monotonic()
+        with self._lock:
+            window = [(t, n) for t, n in self.counters.window if now - t < 60.0]
+            used_req, used_tok = len(window), sum(n for _, n in window)
+            over = (s.limit_rpm is not None and used_req + 1 > s.limit_rpm) or (
+                s.limit_tpm is not None and used_tok + cost > s.limit_tpm)
+            if not over:
+                window.append((now, cost))
+                used_req, used_tok = used_req + 1, used_tok + cost
+            self.counters.window = window
+        headers = {}
+        if s.limit_rpm is not None:
+            headers.update({"x-ratelimit-limit-requests": str(s.limit_rpm),
+                            "x-ratelimit-remaining-requests": str(max(0, s.limit_rpm - used_req)),
+                            "x-ratelimit-reset-requests": f"{60.0 / s.limit_rpm:.3f}s"})
+        if s.limit_tpm is not None:
+            headers.update({"x-ratelimit-limit-tokens": str(s.limit_tpm),
+                            "x-ratelimit-remaining-tokens": str(max(0, s.limit_tpm - used_tok)),
+                            "x-ratelimit-reset-tokens": f"{60.0 * cost / s.limit_tpm:.3f}s"})
+        return headers, over
+
     async def chat(self, request: Request) -> Response:
         body = await request.json()
         self.counters.auth.add(request.headers.get("authorization", ""))
         key = request.headers.get(ID_HEADER) or hashlib.sha256(
             json.dumps([body.get("model"), body.get("messages")], sort_keys=True).encode()).hexdigest()[:32]
+        if self.settings.account_error:
+            return self._refuse_account(key)
+        limit_headers, over = self._rate_window(body)
+        if over:
+            with self._lock:
+                self.counters.received[key] += 1
+                self.counters.faults["429"] += 1
+            return JSONResponse({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+                                status_code=429, headers={**limit_headers, "retry-after": "1"})
         status, out, fault = self.answer(body, key)
         if fault == "timeout":
             await asyncio.sleep(self.settings.hang_s)
@@ -199,7 +274,7 @@ class FakeOpenAI:
         if fault == "truncated_json":
             raw = json.dumps(out)
             return Response(raw[: len(raw) // 2], media_type="application/json")
-        return JSONResponse(out, status_code=status)
+        return JSONResponse(out, status_code=status, headers=limit_headers)
 
     # -- files and batches --------------------------------------------------------------------------
     def add_file(self, filename: str, purpose: str, content: bytes) -> dict:
@@ -263,12 +338,24 @@ class FakeOpenAI:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="fake OpenAI")
+
+        @app.middleware("http")
+        async def require_key(request: Request, call_next):
+            """Every /v1 route (chat, files, batches) demands `Bearer <api_key>`, as a real provider does."""
+            wanted = self.api_key
+            if wanted is not None and request.url.path.startswith("/v1") and \
+                    request.headers.get("authorization") != f"Bearer {wanted}":
+                self.counters.refused_auth += 1
+                return JSONResponse({"error": ACCOUNT_ERRORS["401"][1]}, status_code=401)
+            return await call_next(request)
+
         app.post("/v1/chat/completions")(self.chat)
 
         @app.get("/stats")
         def stats() -> dict:
             c = self.counters
             return {"received": dict(c.received), "answered": dict(c.answered), "faults": dict(c.faults),
+                    "refused_auth": c.refused_auth,
                     "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
                     "answer_times": c.answer_times, "settings": asdict(self.settings)}
 
@@ -418,9 +505,10 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--fault-rate", type=float, default=0.0)
     ap.add_argument("--answer", default="grounded", choices=("grounded", "fixed"))
+    ap.add_argument("--api-key", default=TEST_KEY, help="the key every /v1 route demands")
     args = ap.parse_args()
     server = ServerThread(FakeOpenAI(Settings(latency_s=args.latency, fault_rate=args.fault_rate,
-                                              answer=args.answer))).start()
+                                              answer=args.answer), api_key=args.api_key)).start()
     print(server.base_url, flush=True)
     try:
         while True:

@@ -98,7 +98,6 @@ def test_llm_teacher_runs_end_to_end_and_no_key_leaks_anywhere(server, root, tmp
     with get_client(sync_client=True) as client:
         rpm = client.read_global_concurrency_limit_by_name(lim.rpm)
         assert rpm.slot_decay_per_second == pytest.approx(100.0 * 100, rel=0.01)  # 100 slots per request
-        assert client.read_global_concurrency_limit_by_name(lim.inflight).limit == 4
     assert f"Bearer {KEY}" in server.fake.counters.auth
     assert KEY not in prefect_text()
     for path in root.rglob("*"):  # Parquet tables, catalog.duckdb, ledger.sqlite, logs

@@ -60,13 +60,13 @@ def downscale(data: bytes) -> bytes:
                 return data
             if im.mode not in ("RGB", "RGBA", "L"):
                 im = im.convert("RGBA" if "transparency" in im.info or im.mode == "LA" else "RGB")
-            small = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            small = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
             if small.mode != "L":  # back to a 256-colour palette, as rendered pages are: a third of the RGB bytes
                 small = small.quantize(colors=PALETTE, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     except (OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
     out = io.BytesIO()
-    small.save(out, format="PNG", optimize=True)
+    small.save(out, format="PNG", compress_level=6)  # optimize=True: 12% smaller, 5x the CPU (measured)
     return out.getvalue()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import statistics
 import sys
 import time
@@ -19,7 +20,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.images import RenderSettings  # noqa: E402
 from tasks.render import Renderer  # noqa: E402
-from tasks.teachers.vision import downscale, image_tokens, page_size  # noqa: E402
+from tasks.teachers.vision import billed_size, downscale, image_tokens, page_size  # noqa: E402
+
+
+def psnr_db(page: bytes, small: bytes) -> float:
+    """PSNR of the sent page against a plain Lanczos resize (RGB, no palette, no reducing gap)."""
+    import numpy as np
+    from PIL import Image
+
+    full = Image.open(io.BytesIO(page)).convert("RGB")
+    ref = np.asarray(full.resize(billed_size(*full.size), Image.Resampling.LANCZOS), dtype=float)
+    got = np.asarray(Image.open(io.BytesIO(small)).convert("RGB"), dtype=float)
+    return float(10 * np.log10(255 ** 2 / ((ref - got) ** 2).mean()))
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecg" / "cinc2021"
 
@@ -43,11 +55,14 @@ def main() -> None:
         small_b64 = len(base64.b64encode(small))
         t2 = time.process_time()
         rows.append((hea.stem, page_size(page), len(page), full_b64, page_size(small), len(small), small_b64,
-                     image_tokens(*page_size(page)), image_tokens(*page_size(small)), t1 - t0, t2 - t1))
+                     image_tokens(*page_size(page)), image_tokens(*page_size(small)), t1 - t0, t2 - t1,
+                     psnr_db(page, small)))
     for r in rows:
         print(f"{r[0]}: {r[1][0]}x{r[1][1]} {r[2]:,} B (base64 {r[3]:,}) -> {r[4][0]}x{r[4][1]} {r[5]:,} B"
-              f" (base64 {r[6]:,}); tokens {r[7]} -> {r[8]}")
+              f" (base64 {r[6]:,}); tokens {r[7]} -> {r[8]}; PSNR {r[11]:.1f} dB")
     before, after = statistics.mean(r[3] for r in rows), statistics.mean(r[6] for r in rows)
+    print(f"mean PNG bytes {statistics.mean(r[2] for r in rows):,.0f} -> {statistics.mean(r[5] for r in rows):,.0f};"
+          f" PSNR min {min(r[11] for r in rows):.1f} dB, mean {statistics.mean(r[11] for r in rows):.1f} dB")
     print(f"pages: {len(rows)}; mean base64 per request {before:,.0f} -> {after:,.0f} B"
           f" (ratio {after / before:.2f}); tokens equal on every page: {all(r[7] == r[8] for r in rows)}")
     print(f"CPU (process time) per page: downscale {statistics.mean(r[10] for r in rows) * 1e3:.0f} ms"

@@ -179,4 +179,6 @@ def test_gemflow_status_lists_the_files_left_at_the_provider_from_the_ledger(ser
     left = json.loads(out.output)["batch_files_left"]
     assert sorted((t, k) for t, _, k, _ in left) == [("fake", "input"), ("fake", "output")]
     assert {f for _, f, _, _ in left} == set(server.fake.files)
+    table = CliRunner().invoke(app, ["status", "--data", str(root.root)])
+    assert table.exit_code == 0 and "2 batch file(s) still at the provider" in table.output
     assert server.fake.batch_log.list_calls == []  # read from the ledger, not by listing the organisation's files

@@ -221,7 +221,7 @@ class BatchRun:
         if back:
             by_id = {i.request_id: i for i in J.items_of(row["detail"])}
             J.add_queue(self.ledger, self.teacher, [by_id[r] for r in back if r in by_id])
-            J.return_to_pending(self.ledger, back)
+            self.ledger.return_to_pending(back)  # not failed, no attempt, not a crash resend
             if batch.status == "failed":  # token_limit_exceeded: the provider's room is smaller than configured
                 self.room_factor /= 2
             log.warning("teacher %s: batch %s %s; %d requests back in the queue", self.teacher, batch.id,

@@ -107,13 +107,3 @@ def leftover_files(ledger: Ledger) -> list[LeftoverFile]:
     teachers = sorted({t for t, _ in ledger.counts()})
     return [LeftoverFile(t, r["input_file_id"], r["detail"].get("kind", "?"), r["detail"].get("owner", "?"))
             for t in teachers for r in open_rows(ledger, t, FILE)]
-
-
-def return_to_pending(ledger: Ledger, request_ids: list[str]) -> None:
-    """Requests a batch did not answer (token limit, expiry, cancel) back to `pending`: not failed, no attempt."""
-    if hasattr(ledger, "return_to_pending"):
-        ledger.return_to_pending(request_ids)
-        return
-    with ledger._tx() as con:  # until the ledger's own method lands (13a)
-        con.executemany("UPDATE requests SET state='pending', batch_id=NULL, sends=MAX(sends-1, 0)"
-                        " WHERE request_id=? AND state!='done'", [(r,) for r in request_ids])

@@ -134,8 +134,17 @@ class Credit:
             self._fetch = None
 
     async def take(self, n: int) -> None:
-        """Spend n (at most two blocks), waiting for the block in flight or due if credit is short."""
-        n = min(n, self.hold)
+        """Spend n in full: parts of at most two blocks, each waiting for the block in flight or due.
+
+        A request's whole estimate is charged (prompt + max_tokens), however many blocks it spans, so
+        processes together never exceed the shared rate by under-counting large requests.
+        """
+        while n > 0:
+            part = min(n, self.hold)
+            await self._take(part)
+            n -= part
+
+    async def _take(self, n: int) -> None:
         while self.credit < n:
             if self._fetch is None:
                 size = self.hold if self.anchor is None else min(self.hold, max(self.block, n - self.credit))
@@ -164,7 +173,8 @@ class PrefectGate:
         self.tokens.keep_ahead()
 
     def settle(self, reserved: int, used: int) -> None:
-        self.tokens.credit += max(0, min(reserved, self.tokens.hold) - used)
+        """Give back the reserved tokens the call did not use (its whole estimate was charged)."""
+        self.tokens.credit += max(0, reserved - used)
 
     def worker(self) -> AbstractAsyncContextManager:
         return slot_file().slot(self.limits.inflight, self.limits.inflight_limit)

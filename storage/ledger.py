@@ -205,14 +205,6 @@ class Ledger:
             out.update((c.request.request_id, c) for c in map(self._call, self._con.execute(q, part)))
         return out
 
-    def open_batch_request_ids(self, teacher: str) -> set[str]:
-        """Request ids journaled inside this teacher's open batches (not done, batch not finished)."""
-        rows = self._con.execute(
-            "SELECT r.request_id FROM requests r JOIN batches b ON r.batch_id = b.batch_id WHERE r.teacher=?"
-            " AND r.state != 'done' AND b.status NOT IN ('completed','failed','expired','cancelled','collected')",
-            (teacher,))
-        return {r[0] for r in rows}
-
     def adopt_legacy(self, requests: list[TeacherRequest]) -> list[TeacherRequest]:
         """The requests, each under the id this ledger already knows it by (the compatibility rule for old ledgers).
 
@@ -255,11 +247,13 @@ class Ledger:
     def return_to_pending(self, request_ids: Iterable[str], attempts: int = 0) -> None:
         """Put requests back to `pending` (not failed): an account-wide stop, or a batch that did not run them.
 
-        `attempts` attempts are still counted (a billed call that was cut short counts towards the cap).
+        `attempts` attempts are still counted (a billed call that was cut short counts towards the cap);
+        the send is undone, so the next send is not counted as a resend after a crash.
         """
         with self._tx() as con:
-            con.executemany("UPDATE requests SET state='pending', batch_id=NULL, attempts=attempts+?"
-                            " WHERE request_id=? AND state!='done'", [(attempts, rid) for rid in request_ids])
+            con.executemany("UPDATE requests SET sends=MAX(sends-(state='sent'), 0), state='pending', batch_id=NULL,"
+                            " attempts=attempts+? WHERE request_id=? AND state!='done'",
+                            [(attempts, rid) for rid in request_ids])
 
     def with_children(self, request_ids: Iterable[str]) -> set[str]:
         """The given requests that already have a regeneration (a request naming them as parent)."""

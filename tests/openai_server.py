@@ -78,6 +78,7 @@ class Settings:
     batch_max_lines: int = 50_000  # OpenAI's caps per batch input file
     batch_max_bytes: int = 200 * 1024 * 1024
     api_key: str | None = None  # required as `Bearer <key>`; None: any key except a missing one or "EMPTY"
+    batch_create_faults: int = 0  # the first N POST /v1/batches answer 503 (a transient control-call failure)
 
 
 @dataclass
@@ -342,7 +343,7 @@ class FakeOpenAI:
         @app.middleware("http")
         async def require_key(request: Request, call_next):
             """Every /v1 route (chat, files, batches) demands `Bearer <api_key>`, as a real provider does."""
-            wanted = self.api_key
+            wanted = self.settings.api_key or self.api_key  # a key set by `reset(api_key=...)` wins
             if wanted is not None and request.url.path.startswith("/v1") and \
                     request.headers.get("authorization") != f"Bearer {wanted}":
                 self.counters.refused_auth += 1
@@ -414,6 +415,10 @@ class FakeOpenAI:
         async def create_batch(request: Request) -> dict:
             require_key(self, request)
             body = await request.json()
+            if log().create_calls < self.settings.batch_create_faults:
+                log().create_calls += 1
+                raise HTTPException(503, {"error": {"message": "injected 503", "type": "server_error"}})
+            log().create_calls += 1
             if body.get("input_file_id") not in self.files:
                 raise HTTPException(400, "unknown input_file_id")
             bid = f"batch_{len(self.batches):04d}_{hashlib.sha1(body['input_file_id'].encode()).hexdigest()[:8]}"
@@ -532,6 +537,7 @@ class BatchLog:
     created: list = field(default_factory=list)  # (batch id, lines, prompt tokens)
     cancelled: list = field(default_factory=list)
     token_limit_failures: int = 0
+    create_calls: int = 0
     peak_enqueued_tokens: int = 0  # over the batches accepted
     peak_open: int = 0
 

@@ -97,15 +97,11 @@ def _run_template(todo: list[Work], ledger: Ledger, teacher: str, tcfg: TeacherC
 
 def _settle_batches(ledger: Ledger, teacher: str, tcfg: TeacherConfig, options: AskOptions) -> set[str]:
     """For a teacher now realtime: settle its open batches (batch mode's own way); the ids still inside one."""
-    if not ledger.open_batch_request_ids(teacher):
-        return set()
     from tasks.teachers import batch
-    settle = getattr(batch, "settle_open_batches", None)
-    if settle is not None:
-        settle(ledger, teacher, tcfg, api_key=options.api_key, data_root=options.data_root)
-    else:  # collect what is finished; what is not stays out of the realtime run
-        batch.wait_for_batches(ledger, teacher, tcfg, api_key=options.api_key, data_root=options.data_root, wait_s=0)
-    busy = ledger.open_batch_request_ids(teacher)
+    if not batch.open_request_ids(ledger, teacher):  # ledger only: open, being created, or queued for a wave
+        return set()
+    batch.settle_open_batches(ledger, teacher, tcfg, api_key=options.api_key, data_root=options.data_root)
+    busy = batch.open_request_ids(ledger, teacher)
     if busy:
         log.warning("teacher %s: %d request(s) are still inside open batches; they are not sent again in"
                     " realtime (the next run collects them)", teacher, len(busy))

@@ -163,6 +163,7 @@ class RateLimiter:
         limit_req = _number(headers.get("x-ratelimit-limit-requests"))
         limit_tok = _number(headers.get("x-ratelimit-limit-tokens"))
         if limit_req and 60.0 / limit_req > self.request_s:
+            self._tat_req += (60.0 / limit_req - self.request_s) * self.slowdown  # the last reservation too
             self.request_s = 60.0 / limit_req
             self.adapted = True
         if limit_tok and 60.0 / limit_tok > self.token_s:

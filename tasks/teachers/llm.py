@@ -7,7 +7,6 @@ teacher at all to `tasks.teachers.client` (governance, ledger, realtime or batch
 """
 from __future__ import annotations
 
-import base64
 import os
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from schemas.config import TeacherConfig  # noqa: E402
 from schemas.teacher import RecordContext, TeacherRequest  # noqa: E402
+from tasks.teachers import vision  # noqa: E402
 from tasks.teachers.cost import response_cost  # noqa: E402
 from tasks.teachers.policy import (  # noqa: E402,F401  (re-exported for older importers)
     CLIENT_ERRORS, BadOutput, Completion, is_transient, retry_after_s)
@@ -49,16 +49,8 @@ def resolve_api_key(config: TeacherConfig, api_key: str | None = None) -> Secret
 
 
 def image_part(ctx: RecordContext, data_root: Path | None) -> dict | None:
-    """The record's rendered page as a base64 PNG content part (image paths are relative to the data root)."""
-    if not ctx.image_path:
-        return None
-    path = Path(ctx.image_path)
-    if not path.is_absolute():
-        if data_root is None:
-            raise ValueError(f"record {ctx.record_id}: image path {path} is relative and no data root was given")
-        path = Path(data_root) / path
-    data = base64.b64encode(path.read_bytes()).decode()
-    return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
+    """The record's rendered page as a base64 PNG content part, downscaled to the size the provider bills."""
+    return vision.image_part(ctx, data_root)
 
 
 def messages_with_image(messages: list[dict], image: dict | None) -> list[dict]:
@@ -101,7 +93,8 @@ def parse_message(choice_message, finish_reason: str | None) -> tuple[str, str |
     text, inline = split_think(text)
     if inline and not reasoning:
         reasoning = inline
-    return text, (reasoning if isinstance(reasoning, str) and reasoning else None), finish_reason
+    reasoning = reasoning if isinstance(reasoning, str) and reasoning else None
+    return (text.strip() if reasoning else text), reasoning, finish_reason
 
 
 def check_output(completion: Completion) -> Completion:

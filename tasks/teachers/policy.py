@@ -28,7 +28,8 @@ from schemas.teacher import RecordContext, TeacherRequest
 Work = tuple[TeacherRequest, RecordContext | None]
 _TRANSIENT_STATUS = {408, 409, 425, 429}  # and every 5xx
 _ACCOUNT_STATUS = {401: "the API key was refused (401)", 402: "the account cannot pay (402)",
-                   403: "the account may not use this model or endpoint (403)"}
+                   403: "the account may not use this model or endpoint (403)",
+                   404: "the model or endpoint does not exist for this account (404, model_not_found)"}
 _ACCOUNT_CODES = {"insufficient_quota": "the account's quota is used up (insufficient_quota)",
                   "model_not_found": "the model does not exist or the account cannot use it (model_not_found)"}
 CLIENT_ERRORS = (openai.APIError, httpx.HTTPError, asyncio.TimeoutError, json.JSONDecodeError)

@@ -182,3 +182,35 @@ def test_gemflow_status_lists_the_files_left_at_the_provider_from_the_ledger(ser
     table = CliRunner().invoke(app, ["status", "--data", str(root.root)])
     assert table.exit_code == 0 and "2 batch file(s) still at the provider" in table.output
     assert server.fake.batch_log.list_calls == []  # read from the ledger, not by listing the organisation's files
+
+
+def test_a_transient_failure_of_a_control_call_is_taken_again_at_the_next_tick_not_in_a_loop(server, tmp_path):
+    tcfg = batch_config(server)
+    server.fake.reset(api_key=KEY, batch_create_faults=2)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 3, tcfg))
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        ticks = []
+        first = batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=0, **NO_SLEEP)
+        assert first.sent == 0 and server.fake.batch_log.create_calls == 1  # one attempt, no inner retry
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, sleep=ticks.append)
+        assert all_states(ledger, work) == {"done": 3}
+    log = server.fake.batch_log
+    assert log.create_calls == 3 and len(server.fake.batches) == 1 and len(log.uploads) == 1
+    assert len(ticks) >= 1 and all(t == tcfg.batch_poll_s for t in ticks)  # retried on the poll schedule
+    assert server.fake.files == {}
+
+
+def test_a_batch_over_the_byte_cap_is_split_into_files_under_it(server, tmp_path, monkeypatch):
+    tcfg = batch_config(server)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 6, tcfg))
+        line = len(batch.BatchRun(ledger, "fake", tcfg, None, tmp_path)._line(
+            batch._item(*work[0], tcfg, tmp_path), work[0][0]).encode())
+        monkeypatch.setattr(batch, "MAX_FILE_BYTES", int(line * 2.5))  # two lines per file
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
+        assert all_states(ledger, work) == {"done": 6}
+    sizes = [n for _, n in server.fake.batch_log.uploads]
+    assert len(sizes) == 3 and max(sizes) <= int(line * 2.5)
+    assert sorted(server.fake.counters.answered.values()) == [1] * 6

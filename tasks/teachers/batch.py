@@ -255,9 +255,11 @@ class BatchRun:
                 J.mark_deleted(self.ledger, self.teacher, row["input_file_id"])
 
     def waiting(self) -> int:
+        """Requests queued, in an unfinished intent, or in an open batch (not done)."""
         queued, _ = self.queued()
-        return len(queued) + sum(len(self.ledger.batch_requests(r["batch_id"]))
-                                 for r in J.open_rows(self.ledger, self.teacher))
+        busy = J.busy_ids(self.ledger, self.teacher)
+        states = self.ledger.states(busy)
+        return len(queued) + sum(states.get(rid) != "done" for rid in busy)
 
     def reserved_usd(self) -> float:
         rows = (J.open_rows(self.ledger, self.teacher, J.QUEUE) + J.open_rows(self.ledger, self.teacher)

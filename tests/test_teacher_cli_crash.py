@@ -144,3 +144,23 @@ def test_a_rerun_after_two_sigkills_starts_sending_at_once_and_never_resends_a_d
     assert len(calls) == N and all(c.done for c in calls)
     answered = server.fake.counters.answered
     assert all(1 <= answered[c.request.request_id] <= sends[c.request.request_id] for c in calls)
+
+
+def test_generate_on_an_account_without_balance_stops_at_once_exits_non_zero_and_names_teacher_and_cause(
+        server, measured, tmp_path):
+    import shutil
+    root = tmp_path / "data"
+    shutil.copytree(measured, root)
+    server.fake.reset(account_error="402")  # every call: 402 "Insufficient Balance", as DeepSeek answers
+    config = write_config(tmp_path / "gemflow.yaml", server.base_url)
+    run = Run(root, config, environment(tmp_path, None))
+    code = run.proc.wait(timeout=600)
+    out = run.output()
+    assert code != 0, out[-3000:]
+    [line] = [x for x in out.splitlines() if x.startswith("gemflow: AccountError")]
+    assert "teacher 'fake' stopped" in line and "(402)" in line and "Insufficient Balance" in line
+    assert KEY not in out
+    assert sum(server.fake.counters.received.values()) <= 2  # the calls in flight (max_concurrency), not 12
+    with Ledger(root / "ledger.sqlite") as ledger:
+        states = set(dict(ledger._con.execute("SELECT request_id, state FROM requests")).values())
+    assert states == {"pending"}

@@ -104,3 +104,14 @@ def test_the_image_part_is_the_downscaled_page_at_high_detail(tmp_path, real_pag
     assert part["image_url"]["detail"] == "high"
     body = {"messages": [{"role": "user", "content": [part]}]}
     assert [(w, h) for w, h, _ in image_sizes(body)] == [(994, 768)]
+
+
+def test_sync_requests_carry_the_same_downscaled_page_as_batch_ones(server, tmp_path, real_page):
+    from tasks.teachers.client import ask_one
+    tcfg = llm_config(server.base_url, vision=True)
+    (req, ctx), = plan(_vision_records(tmp_path, real_page, 1), "fake", tcfg)
+    resp = ask_one(req, ctx, "fake", tcfg, data_root=tmp_path)
+    assert resp.status == "ok"
+    sizes = [s for body in server.fake.counters.bodies for s in image_sizes(body)]
+    assert [(w, h) for w, h, _ in sizes] == [(994, 768)]
+    assert sizes[0][2] == len(downscale(real_page))  # byte for byte what vision.downscale makes

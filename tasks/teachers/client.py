@@ -137,11 +137,14 @@ def ask(planned: list[Work], ledger: Ledger, teacher: str, tcfg: TeacherConfig,
     planned_id = {new.request_id: old.request_id for new, (old, _) in zip(resolved, allowed)}
     requests = [(new, ctx) for new, (_, ctx) in zip(resolved, allowed)]
     ledger.register(r for r, _ in requests)
+    root = options.data_root if options.data_root is not None else ledger.path.parent
+    busy: set[str] = set()
+    if tcfg.kind == "litellm" and not tcfg.batch:  # settle open batches before deciding what is left to send
+        busy = _settle_batches(ledger, teacher, tcfg, AskOptions(**{**vars(options), "data_root": root}))
     todo, left = _todo(requests, ledger, tcfg, asked)
     if asked.exhausted:
         log.warning("teacher %s: %d request(s) left failed: they made max_attempts_total=%d attempts over"
                     " earlier runs", teacher, asked.exhausted, tcfg.max_attempts_total)
-    root = options.data_root if options.data_root is not None else ledger.path.parent
     if tcfg.kind != "litellm":
         asked.take(_run_template(todo, ledger, teacher, tcfg))
     elif tcfg.batch:
@@ -150,7 +153,6 @@ def ask(planned: list[Work], ledger: Ledger, teacher: str, tcfg: TeacherConfig,
                                         api_key=options.api_key, data_root=root))
     else:
         from tasks.teachers import runner
-        busy = _settle_batches(ledger, teacher, tcfg, AskOptions(**{**vars(options), "data_root": root}))
         asked.waiting_in_batch += sum(r.request_id in busy for r, _ in todo)
         todo = [(r, c) for r, c in todo if r.request_id not in busy]
         asked.take(runner.run_llm_requests(todo, ledger, teacher, tcfg, budget_usd=options.budget_usd,

@@ -13,6 +13,7 @@ from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore
 from tasks.shards import chunk
+from tasks.teachers import runner  # noqa: F401  (litellm is heavy: load it before a flow run begins, not inside it)
 from tasks.teachers.client import AskOptions, collect
 from tasks.teachers.stage import GenerateCounts, generate_shard, pending_generation
 

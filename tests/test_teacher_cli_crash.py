@@ -136,7 +136,9 @@ def test_a_rerun_after_two_sigkills_starts_sending_at_once_and_never_resends_a_d
     assert rerun.proc.wait(timeout=600) == 0, rerun.output()[-3000:]
     began, first = rerun.began_at(), first_request_after(server.fake, rerun.started)
     assert began is not None and first is not None, rerun.output()[-3000:]
-    assert first - began < 30.0, f"the rerun waited {first - began:.1f} s before its first request"
+    waited = [f"{t - began:6.1f} s  {line}" for t, line in rerun.lines if t >= began]
+    assert first - began < 30.0, f"the rerun waited {first - began:.1f} s before its first request:\n" + \
+        "\n".join(waited[:40])
     assert {rid: server.fake.counters.answered[rid] for rid in before} == before, "a done request was resent"
     with Ledger(root / "ledger.sqlite") as ledger:
         calls = ledger.finished()

@@ -75,6 +75,7 @@ class Settings:
     length_below: int | None = None  # answers are cut (finish_reason=length) when max_tokens is below this
     batch_token_limit: int | None = None  # enqueued prompt tokens over open batches; more fails token_limit_exceeded
     batch_cancel_answers: int = 0  # lines a cancelled batch still answers (its completed part)
+    batch_cancel_polls: int = 0  # retrieves a cancelled batch stays `cancelling` before it is `cancelled`
     batch_max_lines: int = 50_000  # OpenAI's caps per batch input file
     batch_max_bytes: int = 200 * 1024 * 1024
     api_key: str | None = None  # required as `Bearer <key>`; None: any key except a missing one or "EMPTY"
@@ -328,6 +329,10 @@ class FakeOpenAI:
         batch = self.batches.get(batch_id)
         if batch is None:
             raise HTTPException(404, f"no batch {batch_id}")
+        if batch["status"] == "cancelling":
+            batch["_cancel_polls"] += 1
+            if batch["_cancel_polls"] >= self.settings.batch_cancel_polls:
+                self._run_batch(batch, self.settings.batch_cancel_answers, "cancelled")
         if batch["status"] in ("validating", "in_progress"):
             batch["_polls"] += 1
             batch["status"] = "in_progress"
@@ -450,7 +455,9 @@ class FakeOpenAI:
             if batch is None:
                 raise HTTPException(404, f"no batch {batch_id}")
             if batch["status"] in ("validating", "in_progress"):
-                self._run_batch(batch, self.settings.batch_cancel_answers, "cancelled")
+                batch["status"], batch["_cancel_polls"] = "cancelling", 0
+                if self.settings.batch_cancel_polls <= 0:
+                    self._run_batch(batch, self.settings.batch_cancel_answers, "cancelled")
             log().cancelled.append(batch_id)
             return _public(batch)
 

@@ -214,3 +214,21 @@ def test_a_batch_over_the_byte_cap_is_split_into_files_under_it(server, tmp_path
     sizes = [n for _, n in server.fake.batch_log.uploads]
     assert len(sizes) == 3 and max(sizes) <= int(line * 2.5)
     assert sorted(server.fake.counters.answered.values()) == [1] * 6
+
+
+def test_a_batch_still_cancelling_keeps_its_rows_out_of_the_sync_run_until_it_is_collected(server, tmp_path):
+    from tasks.teachers.client import AskOptions, ask
+    tcfg = batch_config(server)
+    server.fake.reset(api_key=KEY, batch_polls=50, batch_cancel_polls=1, batch_cancel_answers=1)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        work = registered(ledger, shards(1, 4, tcfg))
+        batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=0, **NO_SLEEP)
+        sync = tcfg.model_copy(update={"batch": False})
+        asked = ask(work, ledger, "fake", sync, AskOptions(data_root=tmp_path))  # the façade, now realtime
+        assert asked.waiting_in_batch == 4 and server.fake.counters.received == {}  # nothing paid twice
+        asked = ask(work, ledger, "fake", sync, AskOptions(data_root=tmp_path))  # cancelled by now: collected
+        assert all_states(ledger, work) == {"done": 4}
+    answered = server.fake.counters.answered
+    assert sorted(answered.values()) == [1] * 4  # one answer from the batch, three realtime
+    assert server.fake.files == {} and len(server.fake.batch_log.cancelled) == 1

@@ -356,7 +356,7 @@ def settle_open_batches(ledger: Ledger, teacher: str, tcfg: TeacherConfig, *, ap
             (run.folder / f"gemflow-{row['detail']['key']}.jsonl").unlink(missing_ok=True)
     for row in J.open_rows(ledger, teacher):
         batch = run.client.retrieve(row["batch_id"])
-        if batch.status not in TERMINAL:
+        if batch.status not in TERMINAL and batch.status != "cancelling":
             batch = run.client.cancel(row["batch_id"])
         if batch.status in TERMINAL:
             run.collect(batch, row)

@@ -232,3 +232,24 @@ def test_a_batch_still_cancelling_keeps_its_rows_out_of_the_sync_run_until_it_is
     answered = server.fake.counters.answered
     assert sorted(answered.values()) == [1] * 4  # one answer from the batch, three realtime
     assert server.fake.files == {} and len(server.fake.batch_log.cancelled) == 1
+
+
+def test_an_unreadable_page_fails_its_own_request_with_the_reason_and_the_others_go(server, tmp_path):
+    tcfg = batch_config(server, vision=True)
+    (tmp_path / "images").mkdir()
+    good = tmp_path / "images" / "good.png"
+    from PIL import Image
+    Image.new("RGB", (2200, 1700), "white").save(good)
+    ctxs = contexts(3)
+    pages = ["images/good.png", "images/missing.png", "images/good.png"]
+    ctxs = [c.model_copy(update={"image_path": p, "image_sha256": f"{i:064x}"}) for i, (c, p) in enumerate(zip(ctxs, pages))]
+    work = plan(ctxs, "fake", tcfg)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.register(r for r, _ in work)
+        res = batch.submit_batches(work, ledger, "fake", tcfg, data_root=tmp_path)
+        assert res.failed == 1
+        good.write_bytes(b"\x89PNG broken after it was queued")  # the page goes bad before the wave
+        batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=5, **NO_SLEEP)
+        errors = [e for (e,) in ledger._con.execute("SELECT error FROM requests ORDER BY record_id")]
+    assert all(e and e.startswith("batch: page not readable") for e in errors)
+    assert server.fake.batches == {}

@@ -103,7 +103,13 @@ class BatchRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         out, handle, size, items, path = [], None, 0, [], None
         for item in group.items:
-            line = self._line(item, reqs[item.request_id]).encode()
+            try:
+                line = self._line(item, reqs[item.request_id]).encode()
+            except (OSError, ValueError) as exc:  # the page went missing or bad since it was queued
+                self.ledger.record(TeacherResponse(request_id=item.request_id, status="failed",
+                                                   error=f"batch: page not readable: {exc}"[:500]))
+                self.result.failed += 1
+                continue
             if handle is None or (items and size + len(line) > MAX_FILE_BYTES):
                 if handle is not None:
                     handle.close()
@@ -177,8 +183,7 @@ class BatchRun:
     def room(self) -> tuple[int, int]:
         """(tokens free under batch_enqueued_tokens, open batches) over this teacher's open batches."""
         rows = J.open_rows(self.ledger, self.teacher) + J.open_rows(self.ledger, self.teacher, J.INTENT)
-        used = sum(int(r["detail"].get("tokens") or sum(i.tokens for i in J.items_of(r["detail"])))
-                   for r in rows if not (r["batch_id"].startswith(J.INTENT) and r["detail"].get("batch_id")))
+        used = sum(sum(i.tokens for i in J.items_of(r["detail"])) for r in rows)
         return int(self.tcfg.batch_enqueued_tokens * self.room_factor) - used, len(rows)
 
     def pump(self, *, full_only: bool) -> int:
@@ -263,7 +268,7 @@ class BatchRun:
 
     def reserved_usd(self) -> float:
         rows = (J.open_rows(self.ledger, self.teacher, J.QUEUE) + J.open_rows(self.ledger, self.teacher)
-                + [r for r in J.open_rows(self.ledger, self.teacher, J.INTENT) if not r["detail"].get("batch_id")])
+                + J.open_rows(self.ledger, self.teacher, J.INTENT))
         return sum(i.est_usd for r in rows for i in J.items_of(r["detail"]))
 
 
@@ -273,7 +278,7 @@ def _item(req: TeacherRequest, ctx: RecordContext | None, tcfg: TeacherConfig, d
     image = None
     path = page_path(ctx, data_root) if tcfg.vision and ctx is not None else None
     if path is not None:
-        tokens += image_tokens(*page_size(path.read_bytes()))
+        tokens += image_tokens(*page_size(path))
         image = str(path.relative_to(data_root)) if path.is_relative_to(data_root) else str(path)
     return J.Item(req.request_id, image, tokens, estimate_cost(tcfg, tokens, batch=True))
 
@@ -296,12 +301,20 @@ def submit_batches(todo: list[Work], ledger: Ledger, teacher: str, tcfg: Teacher
     run.resume_intents()
     held = J.open_request_ids(ledger, teacher)
     states = ledger.states(r.request_id for r, _ in todo)
-    fresh = [_item(r, c, tcfg, run.data_root) for r, c in todo
-             if r.request_id not in held and states.get(r.request_id) != "done"]
+    fresh, refused = [], []
+    for req, ctx in todo:
+        if req.request_id in held or states.get(req.request_id) == "done":
+            continue
+        try:
+            fresh.append(_item(req, ctx, tcfg, run.data_root))
+        except (OSError, ValueError) as exc:  # a missing or unreadable page: this request fails, not the shard
+            refused.append(TeacherResponse(request_id=req.request_id, status="failed",
+                                           error=f"batch: page not readable: {exc}"[:500]))
     too_big = [i for i in fresh if i.tokens > tcfg.batch_enqueued_tokens]
-    if too_big:
-        ledger.record_many(_too_big(i, tcfg) for i in too_big)
-        run.result.failed += len(too_big)
+    refused += [_too_big(i, tcfg) for i in too_big]
+    if refused:
+        ledger.record_many(refused)
+        run.result.failed += len(refused)
     budget = Budget(budget_usd, spent_usd=ledger.spent_usd(), reserved_usd=run.reserved_usd())
     kept = []
     for item in (i for i in fresh if i.tokens <= tcfg.batch_enqueued_tokens):

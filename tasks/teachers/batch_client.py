@@ -49,11 +49,16 @@ class BatchClient:
             raise MissingApiKey(f"teacher {teacher!r} ({tcfg.model}) needs an API key: set api_key_env or"
                                 f" api_key_secret_block in gemflow.yaml ({exc})") from None
 
-    def _call(self, fn, *args, **kwargs):
-        """One attempt; account-wide errors become AccountError, the rest propagate."""
+    def _call(self, fn, *args, missing_ok: bool = False, **kwargs):
+        """One attempt; account-wide errors become AccountError, the rest propagate.
+
+        With `missing_ok`, a 404 (the object is gone, e.g. a file already deleted) returns None.
+        """
         try:
             return fn(*args, **kwargs)
         except CLIENT_ERRORS as exc:
+            if missing_ok and isinstance(exc, openai.NotFoundError):
+                return None
             err = account_error(exc, self.teacher, redact=self._redact)
             if err is not None:
                 raise err from exc
@@ -72,11 +77,7 @@ class BatchClient:
 
     def delete(self, file_id: str) -> bool:
         """Delete a file; False when the provider no longer has it (already deleted)."""
-        try:
-            self._call(self.client.files.delete, file_id)
-        except openai.NotFoundError:
-            return False
-        return True
+        return self._call(self.client.files.delete, file_id, missing_ok=True) is not None
 
     def create(self, file_id: str, key: str):
         return self._call(self.client.batches.create, input_file_id=file_id, endpoint=ENDPOINT,

@@ -40,9 +40,9 @@ def image_tokens(width: int, height: int) -> int:
     return BASE_TOKENS + TILE_TOKENS * math.ceil(w / TILE) * math.ceil(h / TILE)
 
 
-def page_size(data: bytes) -> tuple[int, int]:
-    """(width, height) of an encoded image, read from its header only."""
-    with Image.open(io.BytesIO(data)) as im:
+def page_size(image: bytes | Path) -> tuple[int, int]:
+    """(width, height) of an encoded image (bytes or a file), read from its header only."""
+    with Image.open(image if isinstance(image, Path) else io.BytesIO(image)) as im:
         return im.size
 
 

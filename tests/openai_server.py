@@ -529,9 +529,6 @@ def main() -> None:
         server.stop()
 
 
-if __name__ == "__main__":
-    main()
-
 
 # -- batch and key helpers (shared by the routes above) -----------------------------------------------
 @dataclass
@@ -592,3 +589,7 @@ def image_sizes(body: dict) -> list[tuple[int, int, int]]:
                 with Image.open(io.BytesIO(raw)) as im:
                     out.append((*im.size, len(raw)))
     return out
+
+
+if __name__ == "__main__":
+    main()

@@ -98,6 +98,7 @@ class RateLimiter:
         self.waited_s = 0.0
         self.adapted = False  # the provider's rate-limit headers lowered the pace
         self._lock: asyncio.Lock | None = None
+        self._refunded: asyncio.Event | None = None  # set by a refund: the head waiter recomputes its start
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     def reserve(self, tokens: int) -> float:
@@ -115,8 +116,17 @@ class RateLimiter:
         """The FIFO of waiters, one per event loop (the limiter outlives a shard's loop)."""
         loop = asyncio.get_running_loop()
         if self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
+            self._lock, self._lock_loop, self._refunded = asyncio.Lock(), loop, asyncio.Event()
         return self._lock
+
+    async def _sleep(self, wait: float) -> None:
+        """Sleep `wait` seconds, or less if a refund (settle) moved the next start earlier meanwhile."""
+        event = self._refunded
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), wait)
+        except asyncio.TimeoutError:
+            pass
 
     async def acquire(self, tokens: int) -> None:
         """Wait until a call of `tokens` estimated tokens may start (re-queues if a 429 paused everyone).
@@ -129,8 +139,9 @@ class RateLimiter:
             async with self._queue():
                 wait = self.next_start() - self._clock() - self.HORIZON_S
                 while wait > 0:
-                    self.waited_s += wait
-                    await asyncio.sleep(wait)
+                    t0 = self._clock()
+                    await self._sleep(wait)  # a refund wakes the head early: TPM pacing follows real usage
+                    self.waited_s += self._clock() - t0
                     wait = self.next_start() - self._clock() - self.HORIZON_S
                 start = self.reserve(tokens)
             delay = start - self._clock()
@@ -144,6 +155,8 @@ class RateLimiter:
     def settle(self, reserved: int, used: int) -> None:
         """Correct a reservation of `reserved` tokens to the `used` ones (refund or extra charge)."""
         self._tat_tok += (used - reserved) * self.token_s * self.slowdown
+        if used < reserved and self._refunded is not None:
+            self._refunded.set()
 
     def on_rate_limited(self, retry_after_s: float | None, default_s: float = 1.0) -> None:
         """A 429: nobody starts a call before Retry-After has passed, and the pace slows down."""

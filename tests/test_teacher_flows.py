@@ -129,6 +129,7 @@ def test_a_prefect_secret_block_supplies_the_key(server, root, tmp_path, monkeyp
     block_key = "sk-from-a-secret-block-7d1f"
     Secret(value=block_key).save("gemflow-test-teacher-key", overwrite=True)
     monkeypatch.delenv(KEY_ENV)
+    server.fake.reset(api_key=block_key)  # the server demands the block's key, nothing else
     config = write_config(tmp_path / "gemflow.yaml", server.base_url, api_key_env=None,
                           api_key_secret_block="gemflow-test-teacher-key")
     assert generate_flow(str(root), config_path=config)["done"] == N_PLAIN

@@ -154,13 +154,13 @@ def test_duplicates_are_decided_in_shard_order_whichever_shard_was_checked_first
     first = check_shard(str(root.root), rows[:1], cfg)
     assert all(c.verdict.ok for c in first + later)
     copied = later[0]  # the second record's teacher happened to write the first record's answer
-    copied.response["text"] = copied.pair["answer"] = first[0].response["text"]
+    copied.response.response.text = copied.pair["answer"] = first[0].response.response.text
     index = DuplicateIndex(cfg.validation.near_duplicate_threshold)
     assert commit_checked(str(root.root), first, index) == ValidateCounts(1, 0)
     assert commit_checked(str(root.root), later, index) == ValidateCounts(1, 1)
     store = TableStore(root)
     [rej] = store.read("rejections", REJECTIONS_SCHEMA).to_pylist()
-    assert (rej["record_id"], rej["reason"]) == (copied.response["record_id"], "duplicate_exact")
+    assert (rej["record_id"], rej["reason"]) == (copied.response.request.record_id, "duplicate_exact")
     assert ids[0] in rej["detail"]  # names the record whose answer it copies
     assert sorted(p["record_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist()) == [ids[0], ids[2]]
 

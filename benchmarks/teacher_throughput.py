@@ -43,7 +43,8 @@ MAX_CONCURRENCY = 16
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "openai_server.py"), "--latency", str(latency),
-                             "--answer", "fixed"], stdout=subprocess.PIPE, text=True)
+                             "--answer", "fixed", "--api-key", os.environ["GEMFLOW_BENCH_KEY"]],
+                            stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
 
 
@@ -95,7 +96,7 @@ def bare_litellm(base_url: str, n: int, rpm: int) -> float:
         async def one(i: int, m: list[dict]) -> None:
             await asyncio.sleep(i * 60 / rpm)
             async with sem:
-                await litellm.acompletion(model=tcfg.model, messages=m, api_base=base_url, api_key="sk-bench",
+                await litellm.acompletion(model=tcfg.model, messages=m, api_base=base_url, api_key=os.environ["GEMFLOW_BENCH_KEY"],
                                           max_tokens=tcfg.max_tokens, temperature=0.2, max_retries=0)
         await asyncio.gather(*[one(i, m) for i, m in enumerate(messages)])
 
@@ -165,7 +166,7 @@ def plain_prefect(base_url: str, args) -> None:
     @task
     def call(i: int) -> None:
         rate_limit(name, occupy=1, strict=True)
-        litellm.completion(model="openai/gpt-4o", api_base=base_url, api_key="sk-bench", max_retries=0,
+        litellm.completion(model="openai/gpt-4o", api_base=base_url, api_key=os.environ["GEMFLOW_BENCH_KEY"], max_retries=0,
                            messages=[{"role": "user", "content": f"plain {i} " + "x" * 2000}], max_tokens=300)
 
     @flow(name="bench-plain-rate-limit", task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENCY))

@@ -319,11 +319,14 @@ def train(config: str = typer.Option(..., "--config", "-c", help="gemflow.yaml (
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that are the user's to fix (a config field, a missing path, a refused source): one line, exit 2."""
+    """Errors that are the user's to fix (a config field, a missing path, a refused source, a refused
+    account: 401/402/403, insufficient_quota, model_not_found): one line, exit 2."""
     from model.config import ConfigError as ModelConfigError
     from schemas.config import ConfigError
     from tasks.teachers.base import GovernanceError
-    return (ConfigError, ModelConfigError, FileNotFoundError, GovernanceError)
+    from tasks.interpret import TeacherFailed
+    from tasks.teachers.policy import AccountError
+    return (ConfigError, ModelConfigError, FileNotFoundError, GovernanceError, AccountError, TeacherFailed)
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore
 from tasks.shards import chunk
-from tasks.teachers.batch import wait_for_batches
+from tasks.teachers import runner  # noqa: F401  (litellm is heavy: load it before a flow run begins, not inside it)
+from tasks.teachers.client import AskOptions, collect
 from tasks.teachers.stage import GenerateCounts, generate_shard, pending_generation
 
 
@@ -43,7 +44,7 @@ def collect_batches_task(root_dir: str, cfg: GemflowConfig, teacher: str) -> Gen
     """Poll the teacher's open Batch API batches until done (or `batch_wait_s`) and journal their results."""
     tcfg = cfg.teacher_config(teacher)
     with Ledger(DataRoot.open(root_dir).ledger_path) as ledger:
-        res = wait_for_batches(ledger, teacher, tcfg, api_key=teacher_api_key(tcfg), data_root=root_dir)
+        res = collect(ledger, teacher, tcfg, AskOptions(api_key=teacher_api_key(tcfg), data_root=root_dir))
     return GenerateCounts(done=res.done, failed=res.failed, waiting_in_batch=res.waiting_in_batch)
 
 

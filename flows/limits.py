@@ -1,9 +1,13 @@
 """Prefect global concurrency limits for teacher calls: created at startup (strict), used as a cross-process cap.
 
-Three limits per teacher, named `gemflow-teacher-<name>-{inflight,rpm,tpm}`:
-- `inflight` (no decay, limit = max_concurrency): each worker coroutine holds one slot while it runs,
-  so the workers of every process together never exceed max_concurrency;
-- `rpm` and `tpm` (slot decay = rpm/60 and tpm/60 per second): the account's rates, shared by every
+Per teacher, named `gemflow-teacher-<name>-{inflight,rpm,tpm}`:
+- `inflight` (limit = max_concurrency): each worker coroutine holds one slot while it runs, so the
+  workers of every process together never exceed max_concurrency. It is NOT a Prefect limit: a
+  Prefect `concurrency()` slot is held under a lease that nothing expires in ephemeral mode, so a
+  process killed with SIGKILL kept its slots for ever and the next run hung. It is a slot lease in
+  `$PREFECT_HOME/gemflow-slots.sqlite` (tasks/teachers/slots.py), reclaimed as soon as its holder's
+  pid is gone (or its 30 s lease lapses, for a holder on another host);
+- `rpm` and `tpm` (Prefect limits) (slot decay = rpm/60 and tpm/60 per second): the account's rates, shared by every
   process. Each process takes them a block (one second's worth) at a time, one block ahead of its
   use, and spends them locally: one Prefect call serves many requests, and a single process pacing
   itself at the configured rate never waits on Prefect.
@@ -27,10 +31,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from prefect.client.orchestration import get_client
-from prefect.concurrency.asyncio import concurrency, rate_limit
+from prefect.concurrency.asyncio import rate_limit
+from prefect.settings import PREFECT_HOME
 
 from schemas.config import GemflowConfig, TeacherConfig
 from tasks.teachers.limiter import RateLimiter
+from tasks.teachers.slots import SlotFile
 
 BLOCK_S = 1.0  # seconds of rate per block
 SLACK = 2  # requests (or tokens) of capacity beyond two blocks
@@ -64,10 +70,13 @@ def teacher_limits(teacher: str, tcfg: TeacherConfig) -> TeacherLimits:
 
 
 def ensure_teacher_limits(teacher: str, tcfg: TeacherConfig) -> TeacherLimits:
-    """Create (or update to the config) the teacher's limits; call at startup, before any `strict` use."""
+    """Create (or update to the config) the teacher's rate limits, and free dead holders' in-flight slots.
+
+    Call at startup, before any `strict` use.
+    """
     lim = teacher_limits(teacher, tcfg)
+    slot_file().reap()
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(lim.inflight, lim.inflight_limit)
         client.upsert_global_concurrency_limit_by_name(lim.rpm, lim.rpm_limit, slot_decay_per_second=lim.rpm_decay)
         client.upsert_global_concurrency_limit_by_name(lim.tpm, lim.tpm_limit, slot_decay_per_second=lim.tpm_decay)
     return lim
@@ -125,8 +134,17 @@ class Credit:
             self._fetch = None
 
     async def take(self, n: int) -> None:
-        """Spend n (at most two blocks), waiting for the block in flight or due if credit is short."""
-        n = min(n, self.hold)
+        """Spend n in full: parts of at most two blocks, each waiting for the block in flight or due.
+
+        A request's whole estimate is charged (prompt + max_tokens), however many blocks it spans, so
+        processes together never exceed the shared rate by under-counting large requests.
+        """
+        while n > 0:
+            part = min(n, self.hold)
+            await self._take(part)
+            n -= part
+
+    async def _take(self, n: int) -> None:
         while self.credit < n:
             if self._fetch is None:
                 size = self.hold if self.anchor is None else min(self.hold, max(self.block, n - self.credit))
@@ -155,10 +173,17 @@ class PrefectGate:
         self.tokens.keep_ahead()
 
     def settle(self, reserved: int, used: int) -> None:
-        self.tokens.credit += max(0, min(reserved, self.tokens.hold) - used)
+        """Give back the reserved tokens the call did not use (its whole estimate was charged)."""
+        self.tokens.credit += max(0, reserved - used)
 
     def worker(self) -> AbstractAsyncContextManager:
-        return concurrency(self.limits.inflight, occupy=1, strict=True)
+        return slot_file().slot(self.limits.inflight, self.limits.inflight_limit)
+
+
+@lru_cache(maxsize=None)
+def slot_file() -> SlotFile:
+    """This process's handle on the in-flight slot leases of the current Prefect home."""
+    return SlotFile(PREFECT_HOME.value() / "gemflow-slots.sqlite")
 
 
 @lru_cache(maxsize=None)

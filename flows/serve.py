@@ -199,8 +199,8 @@ def ensure_limits(config_path: str | None, say: Callable[[str], None]) -> list[s
         if tcfg.kind != "litellm":
             continue
         lim = ensure_teacher_limits(teacher, tcfg)
-        names += [lim.inflight, lim.rpm, lim.tpm]
-        say(f"limits {teacher}: {lim.inflight}={lim.inflight_limit}, rpm {tcfg.rpm}/min, tpm {tcfg.tpm}/min")
+        names += [lim.rpm, lim.tpm]  # the in-flight cap is a slot lease file, not a Prefect limit (flows/limits.py)
+        say(f"limits {teacher}: in flight {lim.inflight_limit}, rpm {tcfg.rpm}/min, tpm {tcfg.tpm}/min")
     return names
 
 

@@ -38,6 +38,9 @@ def print_status(console: Console, rep: StatusReport, root: Path) -> None:
             c.add_row(p["teacher"], f"{p['spent_usd']:.4f}", str(p["done"]), f"{p['usd_per_done']:.5f}",
                       str(p["pending"]), f"{p['projected_usd']:.4f}")
         console.print(c)
+    if rep.batch_files_left:
+        console.print(f"[yellow]{len(rep.batch_files_left)} batch file(s) still at the provider (deleted at the"
+                      " next collect):[/] " + ", ".join(f"{t}:{fid} ({kind})" for t, fid, kind, _ in rep.batch_files_left))
     if rep.resent_after_crash:
         console.print(f"[yellow]{rep.resent_after_crash} request(s) were in flight at a crash and sent again[/]")
     if rep.splits:

@@ -23,7 +23,7 @@ def _commit(root, item, index, progress: StageProgress) -> ValidateCounts:
 
 
 @task(name="validate-shard")
-def check_shard_task(root_dir: str, responses: list[dict], cfg) -> list[Checked]:
+def check_shard_task(root_dir: str, responses: list, cfg) -> list[Checked]:  # list[FinishedCall]
     return check_shard(root_dir, responses, cfg)
 
 

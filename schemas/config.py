@@ -90,13 +90,17 @@ class TeacherConfig(_Strict):
     temperature: float | None = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(700, gt=0)
     timeout_s: float = Field(600.0, gt=0)
-    max_attempts: int = Field(6, ge=1)
+    max_attempts: int = Field(6, ge=1)  # per request in one run
+    max_attempts_total: int = Field(12, ge=1)  # per request over every run; then it is left failed with its reason
+    max_tokens_ceiling: int | None = Field(None, gt=0)  # an answer cut at max_tokens is retried with x length_growth
+    length_growth: float = Field(2.0, gt=1)  # ... up to this ceiling (default 4 x max_tokens), then fails with why
     retry_base_s: float = Field(1.0, gt=0)  # first back-off after a transient error (doubles, with jitter)
     retry_max_s: float = Field(60.0, gt=0)
     batch: bool = False  # OpenAI Batch API (50% price, results within 24 h)
     batch_poll_s: float = Field(30.0, gt=0)
     batch_wait_s: float = Field(86_400.0, ge=0)  # how long one run polls its batches before leaving them for the next
     batch_max_requests: int = Field(50_000, ge=1, le=50_000)
+    batch_enqueued_tokens: int = Field(90_000, gt=0)  # the provider's enqueued prompt-token cap (tier's batch queue limit)
     batch_discount: float = Field(0.5, gt=0, le=1)  # applied to config prices in batch mode
     vision: bool = False  # send the rendered page as a base64 PNG
     input_usd_per_mtok: float | None = Field(None, ge=0)
@@ -117,9 +121,11 @@ def builtin_teachers() -> dict[str, TeacherConfig]:
                                   max_concurrency=1, temperature=None),
         "gpt-4o": TeacherConfig(model="gpt-4o", api_key_env="OPENAI_API_KEY", rpm=500, tpm=30_000,
                                 max_concurrency=16, vision=True),
+        # R1: max_tokens counts the chain of thought (API default 32K, maximum 64K); its model card
+        # recommends temperature 0.6 (0.5-0.7)
         "deepseek-r1": TeacherConfig(model="deepseek/deepseek-reasoner", api_key_env="DEEPSEEK_API_KEY",
-                                     rpm=60, tpm=1_000_000, max_concurrency=8, temperature=None,
-                                     max_tokens=4000, timeout_s=900),
+                                     rpm=60, tpm=1_000_000, max_concurrency=8, temperature=0.6,
+                                     max_tokens=32_768, max_tokens_ceiling=65_536, timeout_s=1800),
     }
 
 

@@ -86,6 +86,7 @@ class TeacherRequest(BaseModel):
     params: dict = Field(default_factory=dict)
     round: int = 0  # 0 first attempt; k = k-th regeneration after a rejection
     parent_request_id: str | None = None
+    legacy_request_id: str | None = Field(None, exclude=True)  # the teacher-less id of older ledgers; not stored
 
 
 class TeacherResponse(BaseModel):
@@ -102,18 +103,47 @@ class TeacherResponse(BaseModel):
     error: str | None = None
 
 
-def request_key(record_id: str, messages: list[dict], model: str, params: dict,
-                image_sha256: str | None = None) -> str:
-    """The request id: a hash of the record, the rendered prompt (so its version), the model and params.
+class FinishedCall(BaseModel):
+    """A finished teacher call as the ledger holds it: the request and its outcome (done or failed)."""
 
-    For a teacher that is sent the rendered page, the page's sha256 is part of the key too, so a page
-    re-rendered with other settings is a new request; text-only keys are unchanged by it.
-    """
+    request: TeacherRequest
+    response: TeacherResponse
+
+    @property
+    def done(self) -> bool:
+        return self.response.status == "ok"
+
+    @property
+    def state(self) -> str:
+        return "done" if self.done else "failed"
+
+
+def legacy_request_key(record_id: str, messages: list[dict], model: str, params: dict,
+                       image_sha256: str | None = None) -> str:
+    """The request id ledgers written before teacher names were keyed used (record, prompt, model, params[, page])."""
     key = {"record": record_id, "messages": messages, "model": model, "params": params}
     if image_sha256:
         key["image"] = image_sha256
     blob = json.dumps(key, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def teacher_key(teacher: str, legacy_id: str) -> str:
+    """The request id of `teacher` for the request whose legacy (teacher-less) id is `legacy_id`."""
+    return hashlib.sha256(f"teacher:{teacher}\x00{legacy_id}".encode()).hexdigest()[:32]
+
+
+def request_key(record_id: str, messages: list[dict], model: str, params: dict,
+                image_sha256: str | None = None, teacher: str | None = None) -> str:
+    """The request id: a hash of the teacher, the record, the rendered prompt (so its version), the model and params.
+
+    Two teachers on the same model have different ids. For a teacher that is sent the rendered
+    page, the page's sha256 is part of the key too, so a page re-rendered with other settings is a
+    new request. An id is `teacher_key(teacher, legacy id)`, so a ledger written before teachers were
+    keyed maps onto it (storage.ledger.Ledger.adopt_legacy).
+    """
+    legacy = legacy_request_key(record_id, messages, model, params, image_sha256)
+    return teacher_key(teacher, legacy) if teacher else legacy
 
 
 RESPONSES_SCHEMA = pa.schema([

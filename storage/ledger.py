@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 
 import pyarrow as pa
 
-from schemas.teacher import RESPONSES_SCHEMA, TeacherRequest, TeacherResponse
+from schemas.teacher import RESPONSES_SCHEMA, FinishedCall, TeacherRequest, TeacherResponse
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -174,18 +174,86 @@ class Ledger:
             args += list(states)
         return {r[0] for r in self._con.execute(q, args)}
 
-    def finished(self, teacher: str | None = None, prompt_version: str | None = None) -> list[dict]:
-        """Finished requests (done or failed) with their outcome, as plain rows for the validate stage."""
-        q = ("SELECT request_id, record_id, teacher, model, prompt_version, round, instruction, state, text,"
-             " reasoning, finish_reason, error FROM requests WHERE state IN ('done','failed')")
-        args: list = []
+    _FINISHED = ("SELECT request_json, state, text, reasoning, finish_reason, error, input_tokens, output_tokens,"
+                 " cost_usd, latency_s, attempts FROM requests WHERE state IN ('done','failed')")
+
+    @staticmethod
+    def _call(row: tuple) -> FinishedCall:
+        raw, state, text, reasoning, finish, error, n_in, n_out, cost, latency, attempts = row
+        req = TeacherRequest.model_validate_json(raw)
+        resp = TeacherResponse(request_id=req.request_id, status="ok" if state == "done" else "failed",
+                               text=text or "", reasoning=reasoning, finish_reason=finish, error=error,
+                               input_tokens=n_in or 0, output_tokens=n_out or 0, cost_usd=cost or 0.0,
+                               latency_s=latency or 0.0, attempts=attempts or 0)
+        return FinishedCall(request=req, response=resp)
+
+    def finished(self, teacher: str | None = None, prompt_version: str | None = None) -> list[FinishedCall]:
+        """Finished requests (done or failed), each with its request and its outcome, oldest first."""
+        q, args = self._FINISHED, []
         if teacher:
             q, args = q + " AND teacher=?", args + [teacher]
         if prompt_version:
             q, args = q + " AND prompt_version=?", args + [prompt_version]
-        cols = ["request_id", "record_id", "teacher", "model", "prompt_version", "round", "instruction", "state",
-                "text", "reasoning", "finish_reason", "error"]
-        return [dict(zip(cols, r)) for r in self._con.execute(q + " ORDER BY created_at", args)]
+        return [self._call(r) for r in self._con.execute(q + " ORDER BY created_at", args)]
+
+    def finished_by_id(self, request_ids: Iterable[str]) -> dict[str, FinishedCall]:
+        """The finished calls among these request ids."""
+        ids, out = list(request_ids), {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = f"{self._FINISHED} AND request_id IN ({','.join('?' * len(part))})"
+            out.update((c.request.request_id, c) for c in map(self._call, self._con.execute(q, part)))
+        return out
+
+    def adopt_legacy(self, requests: list[TeacherRequest]) -> list[TeacherRequest]:
+        """The requests, each under the id this ledger already knows it by (the compatibility rule for old ledgers).
+
+        Ledgers written before request ids included the teacher name hold the teacher-less id
+        (`legacy_request_id`). A request whose new id is absent but whose legacy id is there *for the
+        same teacher* keeps the legacy id, so its answer is found and it is never sent again; a second
+        teacher on the same model gets its own new id.
+        """
+        legacy = [r.legacy_request_id for r in requests if r.legacy_request_id]
+        if not legacy:
+            return requests
+        have_new = set(self._existing(r.request_id for r in requests))
+        old = self._existing_with_teacher(legacy)
+        return [r.model_copy(update={"request_id": r.legacy_request_id})
+                if r.request_id not in have_new and old.get(r.legacy_request_id) == r.teacher else r
+                for r in requests]
+
+    def _existing(self, request_ids: Iterable[str]) -> set[str]:
+        return set(self._existing_with_teacher(request_ids))
+
+    def _existing_with_teacher(self, request_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(request_ids)
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = f"SELECT request_id, teacher FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
+            out.update(dict(self._con.execute(q, part).fetchall()))
+        return out
+
+    def attempts(self, request_ids: Iterable[str]) -> dict[str, int]:
+        """Attempts made so far, over every run, per request id."""
+        ids = list(request_ids)
+        out: dict[str, int] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = f"SELECT request_id, attempts FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
+            out.update(dict(self._con.execute(q, part).fetchall()))
+        return out
+
+    def return_to_pending(self, request_ids: Iterable[str], attempts: int = 0) -> None:
+        """Put requests back to `pending` (not failed): an account-wide stop, or a batch that did not run them.
+
+        `attempts` attempts are still counted (a billed call that was cut short counts towards the cap);
+        the send is undone, so the next send is not counted as a resend after a crash.
+        """
+        with self._tx() as con:
+            con.executemany("UPDATE requests SET sends=MAX(sends-(state='sent'), 0), state='pending', batch_id=NULL,"
+                            " attempts=attempts+? WHERE request_id=? AND state!='done'",
+                            [(attempts, rid) for rid in request_ids])
 
     def with_children(self, request_ids: Iterable[str]) -> set[str]:
         """The given requests that already have a regeneration (a request naming them as parent)."""

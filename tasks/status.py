@@ -1,12 +1,13 @@
 """What a dataset root holds: counts per stage, quarantine and rejection reasons, teacher cost."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 
 from schemas.tables import TABLE_SCHEMAS
 from storage.catalog import memory_catalog
 from storage.layout import DataRoot
 from storage.ledger import Ledger
+from tasks.teachers.batch_journal import leftover_files
 from tasks.validate.report import quality_report
 
 
@@ -19,6 +20,7 @@ class StatusReport:
     cost: list[tuple[str, float, int, float]] = field(default_factory=list)  # teacher, spent, done, per pair
     projection: list[dict] = field(default_factory=list)  # per teacher: spent, done, pending, projected USD
     resent_after_crash: int = 0
+    batch_files_left: list[tuple[str, str, str, str]] = field(default_factory=list)  # teacher, file id, kind, batch
     splits: dict[str, int] = field(default_factory=dict)
     exports: list[str] = field(default_factory=list)
     quality: dict = field(default_factory=dict)
@@ -51,6 +53,7 @@ def collect_status(root: DataRoot) -> StatusReport:
             rep.resent_after_crash = ledger.resent()
             rep.cost = ledger.cost_by_teacher()
             rep.projection = ledger.cost_projection()
+            rep.batch_files_left = [astuple(f) for f in leftover_files(ledger)]  # the ledger's record, no listing
             rep.counts["responses"] = sum(n for _, _, n in rep.requests)
     rep.quality = asdict(quality_report(root))
     rep.exports = sorted(p.name for p in root.exports.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -11,6 +11,11 @@ It is a real FastAPI app served by uvicorn on 127.0.0.1; the real litellm/openai
   HTTP requests received and successful answers given.
 - `/v1/files` and `/v1/batches` (create, retrieve, list, cancel) that run a batch's lines through
   the same chat logic after a few polls; `GET /stats` returns the counters as JSON.
+- Every `/v1` route demands `Authorization: Bearer <api_key>` (TEST_KEY unless told otherwise): a
+  401 otherwise, so a client that sends no key, or the wrong one, fails the tests.
+- Account-wide refusals (`account_error`: 401, 402 "Insufficient Balance", 403, insufficient_quota,
+  model_not_found), the account's real limits as `x-ratelimit-*` headers (enforced with 429s), a
+  chain of thought inline behind `</think>`, and answers cut when max_tokens is below a threshold.
 
 Run it alone (benchmarks): `python tests/openai_server.py --latency 0.2` prints its base URL.
 """
@@ -32,6 +37,18 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "truncated_json", "empty", "length")  # and "400" on request
+TEST_KEY = "sk-gemflow-test-5ec2e7-do-not-leak"  # the key every /v1 route demands unless told otherwise
+# Account-wide refusals as providers send them (status, error body): every chat call answers one when set.
+ACCOUNT_ERRORS = {
+    "401": (401, {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}),
+    "402": (402, {"message": "Insufficient Balance", "type": "unknown_error", "code": "invalid_request_error"}),
+    "403": (403, {"message": "Project does not have access to model", "type": "invalid_request_error",
+                  "code": "model_not_allowed"}),
+    "insufficient_quota": (429, {"message": "You exceeded your current quota, please check your plan and billing"
+                                            " details.", "type": "insufficient_quota", "code": "insufficient_quota"}),
+    "model_not_found": (404, {"message": "The model does not exist or you do not have access to it.",
+                              "type": "invalid_request_error", "code": "model_not_found"}),
+}
 ID_HEADER = "x-gemflow-request-id"
 FIXED_TEXT = ("The tracing was read systematically from the rhythm to the conduction intervals and the"
               " repolarisation, and no finding stands out beyond what the measurements describe.")
@@ -51,6 +68,18 @@ class Settings:
     reasoning: bool | None = None  # None: only models named like a reasoner (r1, reasoner)
     batch_polls: int = 2  # retrieves before a batch is done
     batch_expire_after: int | None = None  # answer only the first N lines, then the batch "expired"
+    account_error: str | None = None  # a key of ACCOUNT_ERRORS: every chat call is refused that way
+    limit_rpm: int | None = None  # the account's real limits: sent as x-ratelimit-* headers, and enforced (429)
+    limit_tpm: int | None = None
+    think_tags: str | None = None  # "lone": the chain of thought inline, closed by a lone </think>; "pair": <think>..</think>
+    length_below: int | None = None  # answers are cut (finish_reason=length) when max_tokens is below this
+    batch_token_limit: int | None = None  # enqueued prompt tokens over open batches; more fails token_limit_exceeded
+    batch_cancel_answers: int = 0  # lines a cancelled batch still answers (its completed part)
+    batch_cancel_polls: int = 0  # retrieves a cancelled batch stays `cancelling` before it is `cancelled`
+    batch_max_lines: int = 50_000  # OpenAI's caps per batch input file
+    batch_max_bytes: int = 200 * 1024 * 1024
+    api_key: str | None = None  # required as `Bearer <key>`; None: any key except a missing one or "EMPTY"
+    batch_create_faults: int = 0  # the first N POST /v1/batches answer 503 (a transient control-call failure)
 
 
 @dataclass
@@ -63,6 +92,9 @@ class Counters:
     answer_times: list = field(default_factory=list)  # (monotonic time, total tokens) per answer
     received_at: dict = field(default_factory=dict)  # key -> monotonic times of its requests
     auth: set = field(default_factory=set)  # Authorization headers seen
+    refused_auth: int = 0  # /v1 requests refused for a missing or wrong key
+    max_tokens_seen: list = field(default_factory=list)  # max_tokens of every chat request, in order
+    window: list = field(default_factory=list)  # (monotonic time, tokens) of the last minute's accepted calls
     bodies: list = field(default_factory=list)  # the last 20 request bodies
 
 
@@ -112,11 +144,13 @@ def _usage(prompt: str, text: str, reasoning: str | None) -> dict:
 class FakeOpenAI:
     """The app's state: settings, counters, files and batches; `app` is the FastAPI application."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, api_key: str | None = TEST_KEY):
         self.settings = settings or Settings()
+        self.api_key = api_key  # None: any key (or none) is accepted
         self.counters = Counters()
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
+        self.batch_log = BatchLog()
         self._lock = threading.Lock()
         self.app = self._build_app()
 
@@ -128,6 +162,7 @@ class FakeOpenAI:
             self.counters = Counters()
             self.files.clear()
             self.batches.clear()
+            self.batch_log = BatchLog()
 
     # -- chat -------------------------------------------------------------------------------------
     def _fault(self, key: str, attempt: int) -> str | None:
@@ -145,6 +180,7 @@ class FakeOpenAI:
             self.counters.received[key] += 1
             self.counters.received_at.setdefault(key, []).append(time.monotonic())
             self.counters.bodies = (self.counters.bodies + [body])[-20:]
+            self.counters.max_tokens_seen.append(body.get("max_tokens"))
             fault = self._fault(key, attempt)
             if fault:
                 self.counters.faults[fault] += 1
@@ -158,11 +194,16 @@ class FakeOpenAI:
         if wants or (wants is None and re.search(r"r1|reasoner", model)):
             reasoning = "Let me check the rate, the intervals and the labelled diagnosis before answering."
         finish = "stop"
+        below = self.settings.length_below
         if fault == "empty":
             text, reasoning = "", None
-        elif fault == "length":
+        elif fault == "length" or (below is not None and int(body.get("max_tokens") or 0) < below):
             text, finish = text[: len(text) // 3], "length"
+            fault = fault or "length"
         message = {"role": "assistant", "content": text}
+        if reasoning is not None and self.settings.think_tags:
+            opened = "" if self.settings.think_tags == "lone" else "<think>"
+            message["content"], reasoning = f"{opened}{reasoning}</think>\n\n{text}", None
         if reasoning is not None:
             message["reasoning_content"] = reasoning
         usage = _usage(prompt, text, reasoning)
@@ -177,11 +218,54 @@ class FakeOpenAI:
                "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
         return 200, out, fault
 
+    def _refuse_account(self, key: str) -> JSONResponse:
+        with self._lock:
+            self.counters.received[key] += 1
+            self.counters.received_at.setdefault(key, []).append(time.monotonic())
+        status, error = ACCOUNT_ERRORS[self.settings.account_error]
+        return JSONResponse({"error": error}, status_code=status)
+
+    def _rate_window(self, body: dict) -> tuple[dict, bool]:
+        """x-ratelimit-* headers for the account's limits, and whether this call is over them (a 429)."""
+        s = self.settings
+        if s.limit_rpm is None and s.limit_tpm is None:
+            return {}, False
+        cost = max(1, len(_text_of(body.get("messages") or [])) // 4) + int(body.get("max_tokens") or 0)
+        now = time.monotonic()
+        with self._lock:
+            window = [(t, n) for t, n in self.counters.window if now - t < 60.0]
+            used_req, used_tok = len(window), sum(n for _, n in window)
+            over = (s.limit_rpm is not None and used_req + 1 > s.limit_rpm) or (
+                s.limit_tpm is not None and used_tok + cost > s.limit_tpm)
+            if not over:
+                window.append((now, cost))
+                used_req, used_tok = used_req + 1, used_tok + cost
+            self.counters.window = window
+        headers = {}
+        if s.limit_rpm is not None:
+            headers.update({"x-ratelimit-limit-requests": str(s.limit_rpm),
+                            "x-ratelimit-remaining-requests": str(max(0, s.limit_rpm - used_req)),
+                            "x-ratelimit-reset-requests": f"{60.0 / s.limit_rpm:.3f}s"})
+        if s.limit_tpm is not None:
+            headers.update({"x-ratelimit-limit-tokens": str(s.limit_tpm),
+                            "x-ratelimit-remaining-tokens": str(max(0, s.limit_tpm - used_tok)),
+                            "x-ratelimit-reset-tokens": f"{60.0 * cost / s.limit_tpm:.3f}s"})
+        return headers, over
+
     async def chat(self, request: Request) -> Response:
         body = await request.json()
         self.counters.auth.add(request.headers.get("authorization", ""))
         key = request.headers.get(ID_HEADER) or hashlib.sha256(
             json.dumps([body.get("model"), body.get("messages")], sort_keys=True).encode()).hexdigest()[:32]
+        if self.settings.account_error:
+            return self._refuse_account(key)
+        limit_headers, over = self._rate_window(body)
+        if over:
+            with self._lock:
+                self.counters.received[key] += 1
+                self.counters.faults["429"] += 1
+            return JSONResponse({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+                                status_code=429, headers={**limit_headers, "retry-after": "1"})
         status, out, fault = self.answer(body, key)
         if fault == "timeout":
             await asyncio.sleep(self.settings.hang_s)
@@ -192,7 +276,7 @@ class FakeOpenAI:
         if fault == "truncated_json":
             raw = json.dumps(out)
             return Response(raw[: len(raw) // 2], media_type="application/json")
-        return JSONResponse(out, status_code=status)
+        return JSONResponse(out, status_code=status, headers=limit_headers)
 
     # -- files and batches --------------------------------------------------------------------------
     def add_file(self, filename: str, purpose: str, content: bytes) -> dict:
@@ -202,9 +286,9 @@ class FakeOpenAI:
         self.files[fid] = {**meta, "content": content}
         return meta
 
-    def _run_batch(self, batch: dict) -> None:
-        lines = [json.loads(x) for x in self.files[batch["input_file_id"]]["content"].decode().splitlines() if x]
-        limit = self.settings.batch_expire_after
+    def _run_batch(self, batch: dict, limit: int | None, final: str) -> None:
+        """Answer the first `limit` lines (all when None) through the chat logic; write output and error files."""
+        lines = _batch_lines(self.files[batch["input_file_id"]]["content"])
         out, err = [], []
         for i, line in enumerate(lines):
             if limit is not None and i >= limit:
@@ -217,28 +301,67 @@ class FakeOpenAI:
             if rows:
                 content = "".join(json.dumps(r) + "\n" for r in rows).encode()
                 batch[name] = self.add_file(f"{batch['id']}_{name}.jsonl", "batch_output", content)["id"]
-        batch["status"] = "expired" if limit is not None and limit < len(lines) else "completed"
+        batch["status"] = final
         batch["request_counts"] = {"total": len(lines), "completed": len(out), "failed": len(err)}
+
+    def _fail_batch(self, batch: dict, code: str, message: str) -> None:
+        batch["status"] = "failed"
+        batch["errors"] = {"object": "list", "data": [{"code": code, "message": message, "line": None, "param": None}]}
+
+    def _validate_batch(self, batch: dict) -> None:
+        """OpenAI's checks at validation: lines per file, and enqueued prompt tokens over the open batches."""
+        s, lines = self.settings, _batch_lines(self.files[batch["input_file_id"]]["content"])
+        batch["_tokens"] = sum(_line_tokens(x) for x in lines)
+        batch["request_counts"] = {"total": len(lines), "completed": 0, "failed": 0}
+        if len(lines) > s.batch_max_lines:
+            return self._fail_batch(batch, "too_many_requests", f"{len(lines)} requests > {s.batch_max_lines}")
+        enqueued = sum(b["_tokens"] for b in self.batches.values()
+                       if b is not batch and b["status"] in ("validating", "in_progress", "finalizing", "cancelling"))
+        if s.batch_token_limit is not None and enqueued + batch["_tokens"] > s.batch_token_limit:
+            self.batch_log.token_limit_failures += 1
+            return self._fail_batch(batch, "token_limit_exceeded",
+                                    f"Enqueued token limit reached: {enqueued} + {batch['_tokens']} > {s.batch_token_limit}")
+        self.batch_log.peak_enqueued_tokens = max(self.batch_log.peak_enqueued_tokens, enqueued + batch["_tokens"])
+        self.batch_log.peak_open = max(self.batch_log.peak_open, 1 + sum(
+            b["status"] in ("validating", "in_progress") for b in self.batches.values() if b is not batch))
 
     def poll_batch(self, batch_id: str) -> dict:
         batch = self.batches.get(batch_id)
         if batch is None:
             raise HTTPException(404, f"no batch {batch_id}")
+        if batch["status"] == "cancelling":
+            batch["_cancel_polls"] += 1
+            if batch["_cancel_polls"] >= self.settings.batch_cancel_polls:
+                self._run_batch(batch, self.settings.batch_cancel_answers, "cancelled")
         if batch["status"] in ("validating", "in_progress"):
             batch["_polls"] += 1
             batch["status"] = "in_progress"
             if batch["_polls"] >= self.settings.batch_polls:
-                self._run_batch(batch)
-        return {k: v for k, v in batch.items() if not k.startswith("_")}
+                limit = self.settings.batch_expire_after
+                n = batch["request_counts"]["total"]
+                self._run_batch(batch, limit, "expired" if limit is not None and limit < n else "completed")
+        return _public(batch)
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="fake OpenAI")
+
+        @app.middleware("http")
+        async def require_key(request: Request, call_next):
+            """Every /v1 route (chat, files, batches) demands `Bearer <api_key>`, as a real provider does."""
+            wanted = self.settings.api_key or self.api_key  # a key set by `reset(api_key=...)` wins
+            if wanted is not None and request.url.path.startswith("/v1") and \
+                    request.headers.get("authorization") != f"Bearer {wanted}":
+                self.counters.refused_auth += 1
+                return JSONResponse({"error": ACCOUNT_ERRORS["401"][1]}, status_code=401)
+            return await call_next(request)
+
         app.post("/v1/chat/completions")(self.chat)
 
         @app.get("/stats")
         def stats() -> dict:
             c = self.counters
             return {"received": dict(c.received), "answered": dict(c.answered), "faults": dict(c.faults),
+                    "refused_auth": c.refused_auth,
                     "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
                     "answer_times": c.answer_times, "settings": asdict(self.settings)}
 
@@ -251,51 +374,92 @@ class FakeOpenAI:
         return app
 
     def _add_batch_routes(self, app: FastAPI) -> None:
-        """`/v1/files` (upload, list, content) and `/v1/batches` (create, retrieve, list, cancel)."""
+        """`/v1/files` (upload, list, content, delete) and `/v1/batches` (create, retrieve, list, cancel); all keyed."""
+        log = lambda: self.batch_log  # noqa: E731  (reset() replaces the log)
 
         @app.post("/v1/files")
         async def upload(request: Request) -> dict:
+            require_key(self, request)
             fields = parse_multipart(await request.body(), request.headers.get("content-type", ""))
             filename, content = fields["file"]
+            if len(content) > self.settings.batch_max_bytes:
+                raise HTTPException(413, f"file of {len(content)} bytes exceeds {self.settings.batch_max_bytes}")
+            log().uploads.append((filename, len(content)))
             return self.add_file(filename, fields.get("purpose", ("", b"batch"))[1].decode(), content)
 
         @app.get("/v1/files")
-        def list_files() -> dict:
-            data = [{k: v for k, v in f.items() if k != "content"} for f in self.files.values()]
-            return {"object": "list", "data": data, "has_more": False}
+        def list_files(request: Request, purpose: str | None = None, limit: int = 10_000, order: str = "desc",
+                       after: str | None = None) -> dict:
+            require_key(self, request)
+            log().list_calls.append({"purpose": purpose, "limit": limit, "order": order, "after": after})
+            files = [f for f in self.files.values() if purpose is None or f["purpose"] == purpose]
+            files = list(reversed(files)) if order == "desc" else files
+            if after is not None:
+                ids = [f["id"] for f in files]
+                files = files[ids.index(after) + 1:] if after in ids else []
+            data = [{k: v for k, v in f.items() if k != "content"} for f in files[:limit]]
+            return {"object": "list", "data": data, "has_more": len(files) > limit,
+                    "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
 
         @app.get("/v1/files/{file_id}/content")
-        def file_content(file_id: str) -> PlainTextResponse:
+        def file_content(request: Request, file_id: str) -> PlainTextResponse:
+            require_key(self, request)
             if file_id not in self.files:
                 raise HTTPException(404, f"no file {file_id}")
             return PlainTextResponse(self.files[file_id]["content"].decode())
 
+        @app.delete("/v1/files/{file_id}")
+        def delete_file(request: Request, file_id: str) -> dict:
+            require_key(self, request)
+            if self.files.pop(file_id, None) is None:
+                raise HTTPException(404, f"no file {file_id}")
+            log().deleted.append(file_id)
+            return {"id": file_id, "object": "file", "deleted": True}
+
         @app.post("/v1/batches")
         async def create_batch(request: Request) -> dict:
+            require_key(self, request)
             body = await request.json()
+            if log().create_calls < self.settings.batch_create_faults:
+                log().create_calls += 1
+                raise HTTPException(503, {"error": {"message": "injected 503", "type": "server_error"}})
+            log().create_calls += 1
             if body.get("input_file_id") not in self.files:
                 raise HTTPException(400, "unknown input_file_id")
             bid = f"batch_{len(self.batches):04d}_{hashlib.sha1(body['input_file_id'].encode()).hexdigest()[:8]}"
-            self.batches[bid] = {"id": bid, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
-                                 "input_file_id": body["input_file_id"], "completion_window": "24h",
-                                 "status": "validating", "output_file_id": None, "error_file_id": None,
-                                 "created_at": int(time.time()), "metadata": body.get("metadata"),
-                                 "request_counts": {"total": 0, "completed": 0, "failed": 0}, "_polls": 0}
-            return {k: v for k, v in self.batches[bid].items() if k[0] != "_"}
+            batch = {"id": bid, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
+                     "input_file_id": body["input_file_id"], "completion_window": "24h",
+                     "status": "validating", "output_file_id": None, "error_file_id": None,
+                     "created_at": int(time.time()), "metadata": body.get("metadata"),
+                     "request_counts": {"total": 0, "completed": 0, "failed": 0}, "_polls": 0, "_tokens": 0}
+            self._validate_batch(batch)
+            self.batches[bid] = batch
+            log().created.append((bid, batch["request_counts"]["total"], batch["_tokens"]))
+            return _public(batch)
 
         @app.get("/v1/batches/{batch_id}")
-        def get_batch(batch_id: str) -> dict:
+        def get_batch(request: Request, batch_id: str) -> dict:
+            require_key(self, request)
             return self.poll_batch(batch_id)
 
         @app.get("/v1/batches")
-        def list_batches() -> dict:
-            data = [{k: v for k, v in b.items() if k[0] != "_"} for b in reversed(list(self.batches.values()))]
-            return {"object": "list", "data": data, "has_more": False}
+        def list_batches(request: Request, limit: int = 20) -> dict:
+            require_key(self, request)
+            data = [_public(b) for b in reversed(list(self.batches.values()))][:limit]
+            return {"object": "list", "data": data, "has_more": len(self.batches) > limit}
 
         @app.post("/v1/batches/{batch_id}/cancel")
-        def cancel(batch_id: str) -> dict:
-            self.batches[batch_id]["status"] = "cancelled"
-            return self.poll_batch(batch_id)
+        def cancel(request: Request, batch_id: str) -> dict:
+            require_key(self, request)
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                raise HTTPException(404, f"no batch {batch_id}")
+            if batch["status"] in ("validating", "in_progress"):
+                batch["status"], batch["_cancel_polls"] = "cancelling", 0
+                if self.settings.batch_cancel_polls <= 0:
+                    self._run_batch(batch, self.settings.batch_cancel_answers, "cancelled")
+            log().cancelled.append(batch_id)
+            return _public(batch)
 
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str, bytes]]:
@@ -353,15 +517,78 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--fault-rate", type=float, default=0.0)
     ap.add_argument("--answer", default="grounded", choices=("grounded", "fixed"))
+    ap.add_argument("--api-key", default=TEST_KEY, help="the key every /v1 route demands")
     args = ap.parse_args()
     server = ServerThread(FakeOpenAI(Settings(latency_s=args.latency, fault_rate=args.fault_rate,
-                                              answer=args.answer))).start()
+                                              answer=args.answer), api_key=args.api_key)).start()
     print(server.base_url, flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+
+
+
+# -- batch and key helpers (shared by the routes above) -----------------------------------------------
+@dataclass
+class BatchLog:
+    """What the files and batches routes were asked: for tests that assert on the provider's side."""
+
+    uploads: list = field(default_factory=list)  # (filename, bytes)
+    list_calls: list = field(default_factory=list)  # query of every GET /v1/files
+    deleted: list = field(default_factory=list)  # file ids
+    created: list = field(default_factory=list)  # (batch id, lines, prompt tokens)
+    cancelled: list = field(default_factory=list)
+    token_limit_failures: int = 0
+    create_calls: int = 0
+    peak_enqueued_tokens: int = 0  # over the batches accepted
+    peak_open: int = 0
+
+
+def require_key(fake: FakeOpenAI, request: Request) -> None:
+    """401 unless the request carries the expected key (any key but a missing one or "EMPTY" when none is set)."""
+    header = request.headers.get("authorization", "")
+    fake.counters.auth.add(header)
+    key = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    expected = fake.settings.api_key
+    if (expected is not None and key != expected) or not key or key == "EMPTY":
+        raise HTTPException(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                            "code": "invalid_api_key"}})
+
+
+def _public(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+
+def _batch_lines(content: bytes) -> list[dict]:
+    return [json.loads(x) for x in content.decode().splitlines() if x.strip()]
+
+
+def _line_tokens(line: dict) -> int:
+    """Prompt tokens of one batch line, counted as the chat route bills them (plus 765 per image)."""
+    messages = (line.get("body") or {}).get("messages") or []
+    images = sum(1 for m in messages if isinstance(m.get("content"), list)
+                 for p in m["content"] if p.get("type") == "image_url")
+    return _usage(_text_of(messages), "", None)["prompt_tokens"] + 765 * images
+
+
+def image_sizes(body: dict) -> list[tuple[int, int, int]]:
+    """(width, height, PNG bytes) of every base64 image in a chat request body."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = []
+    for m in body.get("messages") or []:
+        for p in m.get("content") if isinstance(m.get("content"), list) else []:
+            url = (p.get("image_url") or {}).get("url", "") if p.get("type") == "image_url" else ""
+            if url.startswith("data:"):
+                raw = base64.b64decode(url.split(",", 1)[1])
+                with Image.open(io.BytesIO(raw)) as im:
+                    out.append((*im.size, len(raw)))
+    return out
 
 
 if __name__ == "__main__":

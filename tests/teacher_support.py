@@ -7,10 +7,10 @@ from schemas.config import TeacherConfig
 from schemas.teacher import LabelRef, LeadFacts, RecordContext, TeacherRequest
 from schemas.vocab import Vocabulary
 from tasks.teachers.base import plan_request
-from tests.openai_server import FakeOpenAI, ServerThread
+from tests.openai_server import TEST_KEY, FakeOpenAI, ServerThread
 
 KEY_ENV = "GEMFLOW_TEST_TEACHER_KEY"
-KEY = "sk-gemflow-test-5ec2e7-do-not-leak"
+KEY = TEST_KEY  # the key the fake server demands on every /v1 route
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def fake_openai():
 @pytest.fixture
 def server(fake_openai, monkeypatch):
     """The module's server with default settings and zero counters, and the test key in the environment."""
-    fake_openai.fake.reset()
+    fake_openai.fake.reset(api_key=KEY)
     monkeypatch.setenv(KEY_ENV, KEY)
     return fake_openai
 

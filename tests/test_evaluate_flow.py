@@ -41,7 +41,7 @@ def demo(prefect_api, tmp_path_factory):
 @contextmanager
 def served_teacher(name: str, settings: Settings, config, monkeypatch):
     """The fake OpenAI server, and a gemflow.yaml at `config` naming it as LLM teacher `name`."""
-    server = ServerThread(FakeOpenAI(settings)).start()
+    server = ServerThread(FakeOpenAI(settings, api_key=f"sk-{name}-test")).start()  # it demands this key
     monkeypatch.setenv(KEY_ENV, f"sk-{name}-test")
     config.write_text(yaml.safe_dump({"teachers": {name: {
         "model": f"openai/{name}", "api_base": server.base_url, "api_key_env": KEY_ENV, "rpm": 6000,

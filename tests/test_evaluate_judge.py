@@ -100,14 +100,15 @@ def test_hand_computed_aggregation_uses_gem_scales():
 
 @pytest.fixture()
 def fake_server():
-    server = ServerThread(FakeOpenAI(Settings())).start()
+    server = ServerThread(FakeOpenAI(Settings(), api_key="sk-judge-test")).start()  # the key setup() sets
     yield server
     server.stop()
 
 
 def test_judge_over_http_retries_transport_errors_in_the_runner_and_scores_every_item(tmp_path, fake_server,
                                                                                        monkeypatch):
-    fake_server.fake.reset(answer="fixed", fixed_text=answer(SCORES[2]), fault_rate=0.4, faults=("500", "429"), seed=1)
+    fake_server.fake.reset(answer="fixed", fixed_text=answer(SCORES[2]), fault_rate=0.4, faults=("500", "429"), seed=1,
+                           fail_first=1)  # every request meets at least one transport error
     run, cfg = setup(tmp_path, fake_server.base_url, monkeypatch)
     outcomes = judge_items([(i, "Sinus rhythm at 70 bpm in lead II.", None) for i in items(4)], run, cfg, "judge")
     assert [o.status for o in outcomes] == ["ok"] * 4 and all(o.rounds == 1 for o in outcomes)

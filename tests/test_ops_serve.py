@@ -151,8 +151,7 @@ def test_serve_creates_pools_limits_deployments_and_the_training_trigger(served)
     assert {"build-dataset", "regenerate-with-teacher", "train-gem", "evaluate"} <= set(deployments)
     assert deployments["train-gem"].work_pool_name == "gpu" and deployments["build-dataset"].work_pool_name == "cpu"
     assert [s.schedule.cron for s in deployments["build-dataset"].schedules] == ["0 2 * * *"]
-    assert {"gemflow-teacher-gpt-4o-inflight", "gemflow-teacher-gpt-4o-rpm", "gemflow-teacher-gpt-4o-tpm",
-            "gemflow-teacher-deepseek-r1-inflight"} <= limits
+    assert {"gemflow-teacher-gpt-4o-rpm", "gemflow-teacher-gpt-4o-tpm", "gemflow-teacher-deepseek-r1-tpm"} <= limits
     [auto] = [a for a in _automations(served.api) if a["name"].startswith("train-gem")]
     assert auto["trigger"]["expect"] == ["gemflow.dataset.validated"]
     assert auto["actions"][0]["parameters"]["version"] == "{{ event.payload.version }}"

@@ -14,6 +14,7 @@ from storage.ledger import Ledger
 from schemas.vocab import Vocabulary
 from tasks.teachers.base import GovernanceError, check_governance, plan_request
 from tasks.teachers.llm import LlmTeacher, MissingApiKey
+from tasks.teachers.client import ask_one
 from tasks.teachers.runner import run_llm_requests
 from tests.teacher_support import KEY, contexts, fake_openai, llm_config, plan, server  # noqa: F401
 
@@ -78,7 +79,8 @@ def test_deepseek_reasoning_is_kept_in_its_own_column(server, tmp_path, monkeypa
     assert all(r and r.startswith("Let me check") for _, r in rows)
     assert all(t.startswith("The tracing shows") and "Let me check" not in t for t, _ in rows)
     assert table.column("reasoning").null_count == 0
-    assert "temperature" not in server.fake.counters.bodies[-1]  # R1 ignores it: it is not sent
+    body = server.fake.counters.bodies[-1]
+    assert body["temperature"] == 0.6 and body["max_tokens"] == 32768  # the model card's; room for the reasoning
 
 
 def test_cost_comes_from_litellm_offline_and_config_prices_override_it(server, tmp_path):
@@ -126,7 +128,12 @@ def test_a_failed_request_is_retried_on_a_later_run_without_counting_a_resend(se
 
 
 def test_a_vision_teacher_sends_the_rendered_page_as_a_base64_png(server, tmp_path):
-    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (2200, 1700), "white").save(buf, format="PNG")  # a letter page at 200 dpi
+    png = buf.getvalue()
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "r0000.png").write_bytes(png)
     ctxs = contexts(1)
@@ -138,7 +145,9 @@ def test_a_vision_teacher_sends_the_rendered_page_as_a_base64_png(server, tmp_pa
         assert run_llm_requests(work, ledger, "fake", tcfg, data_root=tmp_path).done == 1
     content = server.fake.counters.bodies[-1]["messages"][-1]["content"]
     url = next(p["image_url"]["url"] for p in content if p["type"] == "image_url")
-    assert url.startswith("data:image/png;base64,") and base64.b64decode(url.split(",", 1)[1]) == png
+    assert url.startswith("data:image/png;base64,")
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert sent.size == (994, 768)  # downscaled to the size gpt-4o bills anyway (tasks/teachers/vision.py)
 
 
 def test_the_page_hash_keys_vision_requests_and_leaves_text_only_keys_alone(server):
@@ -163,7 +172,7 @@ def test_interpret_path_completes_one_request_with_retries(server):
     server.fake.reset(fail_first=1, faults=("503",))
     tcfg = llm_config(server.base_url)
     req, ctx = plan(contexts(1), "fake", tcfg)[0]
-    resp = LlmTeacher("fake", tcfg).complete(req, ctx)
+    resp = ask_one(req, ctx, "fake", tcfg)
     assert resp.status == "ok" and resp.attempts == 2 and "60 bpm" in resp.text
 
 

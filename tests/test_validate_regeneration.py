@@ -149,18 +149,18 @@ def _answered(measured_root) -> tuple[GemflowConfig, DataRoot, list[str]]:
 
 def test_duplicates_are_decided_in_shard_order_whichever_shard_was_checked_first(measured_root):
     cfg, root, ids = _answered(measured_root)
-    rows = sorted(pending_validation(root), key=lambda r: r["record_id"])
+    rows = sorted(pending_validation(root), key=lambda c: c.request.record_id)
     later = check_shard(str(root.root), rows[1:], cfg)  # checked first, e.g. on a faster worker
     first = check_shard(str(root.root), rows[:1], cfg)
     assert all(c.verdict.ok for c in first + later)
     copied = later[0]  # the second record's teacher happened to write the first record's answer
-    copied.response["text"] = copied.pair["answer"] = first[0].response["text"]
+    copied.response.response.text = copied.pair["answer"] = first[0].response.response.text
     index = DuplicateIndex(cfg.validation.near_duplicate_threshold)
     assert commit_checked(str(root.root), first, index) == ValidateCounts(1, 0)
     assert commit_checked(str(root.root), later, index) == ValidateCounts(1, 1)
     store = TableStore(root)
     [rej] = store.read("rejections", REJECTIONS_SCHEMA).to_pylist()
-    assert (rej["record_id"], rej["reason"]) == (copied.response["record_id"], "duplicate_exact")
+    assert (rej["record_id"], rej["reason"]) == (copied.response.request.record_id, "duplicate_exact")
     assert ids[0] in rej["detail"]  # names the record whose answer it copies
     assert sorted(p["record_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist()) == [ids[0], ids[2]]
 
@@ -177,7 +177,7 @@ def test_validate_on_two_worker_processes_equals_the_in_process_result(measured_
                                                                                 config_path=str(config))
     assert result["accepted"] + result["rejected"] == 3
     twin_root = DataRoot.open(twin)
-    for row in sorted(pending_validation(twin_root), key=lambda r: r["request_id"]):
+    for row in sorted(pending_validation(twin_root), key=lambda c: c.request.request_id):
         validate_shard(str(twin), [row], cfg)
     for table, schema, key in (("pairs", PAIRS_SCHEMA, "pair_id"), ("rejections", REJECTIONS_SCHEMA, "request_id")):
         stamp = "validated_at" if table == "pairs" else "rejected_at"

@@ -3,7 +3,7 @@
 A teacher sees what it sees in the generate stage (measurements, per-lead and per-beat evidence, the
 page when `vision`), but by default *blind*: without the record's labels and machine report, which
 are what it is scored against. `sighted=True` keeps them (an upper bound, not an evaluation).
-Teacher requests go through the generate stage's own machinery (`run_requests`: ledger, budget,
+Teacher requests go through the one teacher façade (`tasks.teachers.client.ask`: governance, ledger, budget,
 pacing and the one retry layer) with a ledger of the evaluation run's own, so a restart never sends
 a finished request again and evaluation requests never mix with the dataset's.
 """
@@ -22,8 +22,8 @@ from schemas.vocab import Vocabulary
 from storage.ledger import Ledger
 from tasks.evaluate.spec import EvalItem, EvalRun
 from tasks.shards import chunk
-from tasks.teachers.base import GovernanceError, check_governance, plan_request
-from tasks.teachers.stage import run_requests
+from tasks.teachers.base import plan_request
+from tasks.teachers.client import AskOptions, ask
 
 # What a checkpoint's inference may raise for one bad record; anything else is a bug and propagates.
 _CKPT_ERRORS = (RuntimeError, OSError, ValueError)
@@ -53,24 +53,21 @@ def interpret_with_teacher(work: list[tuple[EvalItem, RecordContext]], run: Eval
     out: dict[str, Interpretation] = {}
     planned = []
     for item, ctx in work:
-        try:
-            check_governance(ctx, teacher, tcfg)
-        except GovernanceError as exc:
-            out[item.item_id] = Interpretation(status="failed", error=f"governance: {exc}")
-            continue
         shown = ctx if sighted else blind(ctx)
         planned.append((item, plan_request(shown, teacher, tcfg, cfg.prompt_version, vocab), shown))
     if not planned:
         return out
     with Ledger(run.ledger_path) as ledger:
-        run_requests([(req, shown) for _, req, shown in planned], ledger, cfg, teacher,
-                     data_root=run.data_root, **llm_options)
-        finished = {row["request_id"]: row for row in ledger.finished(teacher)}
-    for item, req, _ in planned:
-        row = finished.get(req.request_id)
-        if row is not None:
-            out[item.item_id] = Interpretation(status="ok" if row["state"] == "done" else "failed",
-                                               text=row["text"] or "", error=row["error"], request_id=req.request_id)
+        asked = ask([(req, shown) for _, req, shown in planned], ledger, teacher, tcfg,
+                    AskOptions(budget_usd=cfg.budget_usd, data_root=run.data_root, **llm_options))
+    refused = {ctx.record_id: why for ctx, why in asked.refused}
+    for item, req, shown in planned:
+        call = asked.calls.get(req.request_id)
+        if shown.record_id in refused:
+            out[item.item_id] = Interpretation(status="failed", error=f"governance: {refused[shown.record_id]}")
+        elif call is not None:
+            out[item.item_id] = Interpretation(status="ok" if call.done else "failed", text=call.response.text,
+                                               error=call.response.error, request_id=req.request_id)
     return out
 
 

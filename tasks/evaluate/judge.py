@@ -1,6 +1,6 @@
 """The LLM judge: GEM's eight metrics scored by a configurable teacher, answered as JSON and parsed strictly.
 
-Calls go through the generate stage's runner (`run_requests`) with a ledger in the judge's folder:
+Calls go through the teacher façade (`tasks.teachers.client.ask`) with a ledger in the judge's folder:
 transport errors (429, 5xx, timeouts, empty or cut answers) are retried there and only there. A 200
 answer that does not parse against `rubric.json_schema()` is a different failure: the judge is asked
 again, with its answer and the parse error as the next turns, up to `max_rounds` answers in all; then
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.config import GemflowConfig, TeacherConfig
-from schemas.teacher import RecordContext, TeacherRequest, request_key
+from schemas.teacher import FinishedCall, RecordContext, TeacherRequest, legacy_request_key, teacher_key
 from storage.ledger import Ledger
 from tasks.evaluate.rubric import METRICS, JudgeParseError, parse_scores, response_format, schema_text
 from tasks.evaluate.spec import EvalItem, EvalRun
-from tasks.teachers.base import GovernanceError, check_governance, generation_params
+from tasks.teachers.base import generation_params
+from tasks.teachers.client import AskOptions, ask
 from tasks.teachers.prompts import measurements_block
-from tasks.teachers.stage import run_requests
 
 JUDGE_VERSION = "judge-v1"
 SYSTEM = ("You are a board-certified cardiologist who grades ECG interpretations written by students and models."
@@ -55,7 +55,8 @@ def judge_request(item: EvalItem, candidate: str, ctx: RecordContext | None, jud
         messages += [{"role": "assistant", "content": previous}, {"role": "user", "content": correction(error or "")}]
     params = {**generation_params(jcfg), "response_format": response_format()}
     model = jcfg.model or judge
-    return TeacherRequest(request_id=request_key(item.item_id, messages, model, params), record_id=item.item_id,
+    legacy = legacy_request_key(item.item_id, messages, model, params)
+    return TeacherRequest(request_id=teacher_key(judge, legacy), legacy_request_id=legacy, record_id=item.item_id,
                           teacher=judge, model=model, prompt_version=JUDGE_VERSION, instruction="",
                           messages=messages, params=params, round=round_, parent_request_id=parent)
 
@@ -80,22 +81,23 @@ class JudgeOutcome:
 Work = tuple[EvalItem, str, RecordContext | None]
 
 
-def _settle(row: dict, work: Work, req: TeacherRequest, round_: int, max_rounds: int, judge: str,
+def _settle(call: FinishedCall, work: Work, req: TeacherRequest, round_: int, max_rounds: int, judge: str,
             jcfg: TeacherConfig) -> JudgeOutcome | TeacherRequest:
     """The outcome of one finished judge request, or the re-ask that follows an unparsable answer."""
     item, candidate, ctx = work
-    if row["state"] != "done":
-        return JudgeOutcome(item.item_id, "failed", round_ + 1, error=f"judge call failed: {row['error']}",
+    text = call.response.text
+    if not call.done:
+        return JudgeOutcome(item.item_id, "failed", round_ + 1, error=f"judge call failed: {call.response.error}",
                             request_id=req.request_id)
     try:
-        scores, rationale = parse_scores(row["text"] or "")
+        scores, rationale = parse_scores(text)
     except JudgeParseError as exc:
         if round_ + 1 < max_rounds:
-            return judge_request(item, candidate, ctx, judge, jcfg, previous=row["text"] or "", error=str(exc),
+            return judge_request(item, candidate, ctx, judge, jcfg, previous=text, error=str(exc),
                                  round_=round_ + 1, parent=req.request_id)
         return JudgeOutcome(item.item_id, "failed", round_ + 1, error=f"unparsable after {max_rounds} answers: {exc}",
-                            raw_text=row["text"], request_id=req.request_id)
-    return JudgeOutcome(item.item_id, "ok", round_ + 1, scores=scores, rationale=rationale, raw_text=row["text"],
+                            raw_text=text, request_id=req.request_id)
+    return JudgeOutcome(item.item_id, "ok", round_ + 1, scores=scores, rationale=rationale, raw_text=text,
                         request_id=req.request_id)
 
 
@@ -110,12 +112,6 @@ def judge_items(work: list[Work], run: EvalRun, cfg: GemflowConfig, judge: str, 
     outcomes: list[JudgeOutcome] = []
     current: dict[str, tuple[Work, TeacherRequest]] = {}
     for item, candidate, ctx in work:
-        try:
-            if ctx is not None:
-                check_governance(ctx, judge, jcfg)
-        except GovernanceError as exc:
-            outcomes.append(JudgeOutcome(item.item_id, "failed", 0, error=f"governance: {exc}"))
-            continue
         current[item.item_id] = ((item, candidate, ctx), judge_request(item, candidate, ctx, judge, jcfg))
     folder = run.judge_dir(judge)
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,15 +119,18 @@ def judge_items(work: list[Work], run: EvalRun, cfg: GemflowConfig, judge: str, 
         for round_ in range(max_rounds):
             if not current:
                 break
-            run_requests([(req, w[2]) for w, req in current.values()], ledger, cfg, judge,
-                         data_root=run.data_root, **llm_options)
-            finished = {r["request_id"]: r for r in ledger.finished(judge)}
+            asked = ask([(req, w[2]) for w, req in current.values()], ledger, judge, jcfg,
+                        AskOptions(budget_usd=cfg.budget_usd, data_root=run.data_root, **llm_options))
+            refused = {ctx.record_id: why for ctx, why in asked.refused}
             following: dict[str, tuple[Work, TeacherRequest]] = {}
             for item_id, (w, req) in current.items():
-                row = finished.get(req.request_id)
-                if row is None:
+                if w[2] is not None and w[2].record_id in refused:
+                    outcomes.append(JudgeOutcome(item_id, "failed", 0, error=f"governance: {refused[w[2].record_id]}"))
+                    continue
+                call = asked.calls.get(req.request_id)
+                if call is None:
                     continue  # not sent (budget stop): the item stays pending for the next run
-                result = _settle(row, w, req, round_, max_rounds, judge, jcfg)
+                result = _settle(call, w, req, round_, max_rounds, judge, jcfg)
                 if isinstance(result, TeacherRequest):
                     following[item_id] = (w, result)
                 else:

@@ -20,11 +20,26 @@ class SourceReader(Protocol):
     def load(self, meta: RecordMeta) -> tuple[RecordMeta, RawSignal]: ...
 
 
+CREDENTIALED_KINDS = frozenset({"mimic"})  # data-use agreements: never to a teacher not approved for it
+
+
+def looks_like_mimic(path: Path) -> bool:
+    """MIMIC-IV-ECG by its index, its name, or its `files/pNNNN/pNNNNNNNN/sNNNNNNNN/` layout (no index needed)."""
+    if (path / "record_list.csv").exists() or "mimic" in path.name.lower():
+        return True
+    return next(iter(path.glob("files/p[0-9]*/p[0-9]*/s[0-9]*/*.hea")), None) is not None
+
+
+def is_credentialed(kind: str, cfg: SourceConfig) -> bool:
+    """The config's `credentialed` when given, else whether the source kind is credentialed data."""
+    return cfg.credentialed if cfg.credentialed is not None else kind in CREDENTIALED_KINDS
+
+
 def detect_kind(path: Path) -> str:
     """`ptbxl`, `mimic`, `code15` or the generic `wfdb`, from the files a layout always has."""
     if (path / "ptbxl_database.csv").exists():
         return "ptbxl"
-    if (path / "record_list.csv").exists():
+    if looks_like_mimic(path):
         return "mimic"
     if (path / "exams.csv").exists() and any(path.glob("*.hdf5")):
         return "code15"
@@ -43,16 +58,17 @@ def open_reader(cfg: SourceConfig, settings: IngestSettings) -> SourceReader:
         raise FileNotFoundError(f"source {cfg.path} does not exist")
     kind = detect_kind(path) if cfg.kind == "auto" else cfg.kind
     name = source_name(cfg)
-    if kind in ("wfdb", "demo"):
-        from tasks.ingest.wfdb_dir import WfdbDirReader
-        return WfdbDirReader(path, name, settings, credentialed=bool(cfg.credentialed), kind=kind)
+    credentialed = is_credentialed(kind, cfg)
+    if kind in ("wfdb", "demo") or (kind == "mimic" and not (path / "record_list.csv").exists()):
+        from tasks.ingest.wfdb_dir import WfdbDirReader  # a MIMIC tree without its index: plain WFDB, still credentialed
+        return WfdbDirReader(path, name, settings, credentialed=credentialed, kind=kind)
     if kind == "ptbxl":
         from tasks.ingest.ptbxl import PtbxlReader
-        return PtbxlReader(path, name, settings, credentialed=bool(cfg.credentialed))
+        return PtbxlReader(path, name, settings, credentialed=credentialed)
     if kind == "mimic":
         from tasks.ingest.mimic import MimicReader
-        return MimicReader(path, name, settings, credentialed=cfg.credentialed is not False)
+        return MimicReader(path, name, settings, credentialed=credentialed)
     if kind == "code15":
         from tasks.ingest.code15 import Code15Reader
-        return Code15Reader(path, name, settings, credentialed=bool(cfg.credentialed))
+        return Code15Reader(path, name, settings, credentialed=credentialed)
     raise ValueError(f"unknown source kind {kind!r} for {cfg.path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from schemas.config import TeacherConfig
-from schemas.teacher import RecordContext, TeacherRequest, TeacherResponse, request_key
+from schemas.teacher import RecordContext, TeacherRequest, TeacherResponse, legacy_request_key, teacher_key
 from schemas.vocab import Vocabulary
 from tasks.teachers.prompts import render_messages
 
@@ -69,7 +69,7 @@ def plan_request(ctx: RecordContext, name: str, config: TeacherConfig, version: 
     if config.vision and ctx.image_path and not ctx.image_sha256:
         raise ValueError(f"record {ctx.record_id}: teacher {name!r} is sent the page, but its sha256 is unknown")
     image = ctx.image_sha256 if config.vision else None
-    rid = request_key(ctx.record_id, messages, config.model or name, params, image_sha256=image)
-    return TeacherRequest(request_id=rid, record_id=ctx.record_id, teacher=name, model=config.model or name,
+    legacy = legacy_request_key(ctx.record_id, messages, config.model or name, params, image_sha256=image)
+    return TeacherRequest(request_id=teacher_key(name, legacy), legacy_request_id=legacy, record_id=ctx.record_id, teacher=name, model=config.model or name,
                           prompt_version=version, instruction=instruction, messages=messages, params=params,
                           round=round_, parent_request_id=parent)

@@ -10,6 +10,8 @@ really used (refunding most of `max_tokens`), so TPM pacing follows real usage. 
 order; the head reserves its slot only within `HORIZON_S` of its start, so refunds that arrive
 meanwhile still count, and a late wake-up on a busy machine does not lose the slot.
 
+The provider's `x-ratelimit-*` headers (`observe`) only ever lower the pace: a limit below the
+configured one becomes the pace, and an exhausted `remaining` holds everyone until its reset.
 A 429 pauses every caller until its Retry-After has passed and slows the pace (x2, up to x8); each
 success brings the pace back towards normal (x0.9).
 
@@ -19,6 +21,7 @@ concurrency limits); this module does not import Prefect.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Callable, Protocol
@@ -50,6 +53,31 @@ class NoGate:
         return nullcontext()
 
 
+def _number(value) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_reset_s(value) -> float | None:
+    """Seconds of an OpenAI-style reset duration ("20ms", "1.5s", "6m0s", "1h2m3s", or plain seconds)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    plain = _number(text)
+    if plain is not None:
+        return max(0.0, plain)
+    total, matched = 0.0, ""
+    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text):
+        total += float(num) * _UNITS[unit]
+        matched += num + unit
+    return total if matched and matched == text.replace(" ", "") else None
+
+
 class RateLimiter:
     """RPM + TPM pacing (GCRA) shared by every coroutine of one event loop."""
 
@@ -68,7 +96,9 @@ class RateLimiter:
         self.slowdown = 1.0
         self.rate_limited = 0  # 429s seen
         self.waited_s = 0.0
+        self.adapted = False  # the provider's rate-limit headers lowered the pace
         self._lock: asyncio.Lock | None = None
+        self._refunded: asyncio.Event | None = None  # set by a refund: the head waiter recomputes its start
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     def reserve(self, tokens: int) -> float:
@@ -86,8 +116,17 @@ class RateLimiter:
         """The FIFO of waiters, one per event loop (the limiter outlives a shard's loop)."""
         loop = asyncio.get_running_loop()
         if self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
+            self._lock, self._lock_loop, self._refunded = asyncio.Lock(), loop, asyncio.Event()
         return self._lock
+
+    async def _sleep(self, wait: float) -> None:
+        """Sleep `wait` seconds, or less if a refund (settle) moved the next start earlier meanwhile."""
+        event = self._refunded
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), wait)
+        except asyncio.TimeoutError:
+            pass
 
     async def acquire(self, tokens: int) -> None:
         """Wait until a call of `tokens` estimated tokens may start (re-queues if a 429 paused everyone).
@@ -100,8 +139,9 @@ class RateLimiter:
             async with self._queue():
                 wait = self.next_start() - self._clock() - self.HORIZON_S
                 while wait > 0:
-                    self.waited_s += wait
-                    await asyncio.sleep(wait)
+                    t0 = self._clock()
+                    await self._sleep(wait)  # a refund wakes the head early: TPM pacing follows real usage
+                    self.waited_s += self._clock() - t0
                     wait = self.next_start() - self._clock() - self.HORIZON_S
                 start = self.reserve(tokens)
             delay = start - self._clock()
@@ -115,6 +155,8 @@ class RateLimiter:
     def settle(self, reserved: int, used: int) -> None:
         """Correct a reservation of `reserved` tokens to the `used` ones (refund or extra charge)."""
         self._tat_tok += (used - reserved) * self.token_s * self.slowdown
+        if used < reserved and self._refunded is not None:
+            self._refunded.set()
 
     def on_rate_limited(self, retry_after_s: float | None, default_s: float = 1.0) -> None:
         """A 429: nobody starts a call before Retry-After has passed, and the pace slows down."""
@@ -122,6 +164,29 @@ class RateLimiter:
         wait = retry_after_s if retry_after_s is not None else default_s
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, wait))
         self.slowdown = min(self.MAX_SLOWDOWN, self.slowdown * 2.0)
+
+    def observe(self, headers: dict) -> None:
+        """Adapt to the provider's x-ratelimit-* headers: only ever slower than configured, never faster.
+
+        A `limit-requests`/`limit-tokens` below the configured RPM/TPM lowers the pace to it; a
+        `remaining` of 0 holds every caller until its `reset` has passed.
+        """
+        if not headers:
+            return
+        limit_req = _number(headers.get("x-ratelimit-limit-requests"))
+        limit_tok = _number(headers.get("x-ratelimit-limit-tokens"))
+        if limit_req and 60.0 / limit_req > self.request_s:
+            self._tat_req += (60.0 / limit_req - self.request_s) * self.slowdown  # the last reservation too
+            self.request_s = 60.0 / limit_req
+            self.adapted = True
+        if limit_tok and 60.0 / limit_tok > self.token_s:
+            self.token_s = 60.0 / limit_tok
+            self.adapted = True
+        for kind in ("requests", "tokens"):
+            remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
+            reset = parse_reset_s(headers.get(f"x-ratelimit-reset-{kind}"))
+            if remaining is not None and remaining <= 0 and reset:
+                self._paused_until = max(self._paused_until, self._clock() + reset)
 
     def on_success(self) -> None:
         if self.slowdown > 1.0:

@@ -8,7 +8,8 @@ For each request, in order:
    output), honouring Retry-After; attempts are counted;
 5. the ledger: `record` commits the outcome (text, reasoning, tokens, cost, attempts).
 A crash between 2 and 5 leaves the row `sent`: the next run sends it again once and the ledger
-counts it (`Ledger.resent`). A `done` row is never sent again.
+counts it (`Ledger.resent`). A `done` row is never sent again. An account-wide refusal (401, 402,
+403, insufficient_quota, model_not_found) stops the run: the rows go back to `pending`.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Coroutine
 
 from schemas.config import TeacherConfig
@@ -27,26 +27,12 @@ from schemas.teacher import RecordContext, TeacherRequest, TeacherResponse
 from storage.ledger import Ledger
 from tasks.teachers.cost import Budget, estimate_cost, prompt_tokens
 from tasks.teachers.limiter import Gate, NoGate, RateLimiter
-from tasks.teachers.llm import CLIENT_ERRORS, BadOutput, LlmTeacher, is_transient, retry_after_s
+from tasks.teachers.llm import LlmTeacher
+from tasks.teachers.policy import (  # noqa: F401  (RunResult, Work, backoff_s: re-exported for older importers)
+    CLIENT_ERRORS, AccountError, BadOutput, RunResult, Work, account_error, backoff_s, is_transient,
+    next_max_tokens, retry_after_s)
 
 log = logging.getLogger("gemflow.teachers")
-Work = tuple[TeacherRequest, RecordContext]
-
-
-@dataclass
-class RunResult:
-    """What one run of the runner did; `message` explains a budget stop."""
-
-    sent: int = 0
-    done: int = 0
-    failed: int = 0
-    attempts: int = 0
-    rate_limited: int = 0
-    not_sent_budget: int = 0
-    waiting_in_batch: int = 0
-    spent_usd: float = 0.0
-    message: str = ""
-    errors: dict[str, int] = field(default_factory=dict)
 
 
 def run_sync(coro: Coroutine) -> Any:
@@ -72,13 +58,13 @@ def run_sync(coro: Coroutine) -> Any:
     return box["value"]
 
 
-def backoff_s(tcfg: TeacherConfig, attempt: int, rng: random.Random) -> float:
-    """Exponential back-off with jitter: base x 2^(attempt-1), capped, times U(0.5, 1)."""
-    return min(tcfg.retry_max_s, tcfg.retry_base_s * 2 ** (attempt - 1)) * rng.uniform(0.5, 1.0)
-
-
 class Asker:
-    """The one retry layer: paces each attempt, retries transient failures, counts attempts."""
+    """The one retry layer: paces each attempt, retries transient failures, counts attempts.
+
+    An answer cut at max_tokens is retried with a larger limit (policy.next_max_tokens), never at the
+    same one; at the ceiling the request fails with that reason. An account-wide refusal raises
+    `AccountError` at once.
+    """
 
     def __init__(self, teacher: LlmTeacher, limiter: RateLimiter, gate: Gate, seed: int | None = None):
         self.teacher = teacher
@@ -88,43 +74,54 @@ class Asker:
         self.rng = random.Random(seed)
         self.errors: dict[str, int] = {}
 
-    async def _attempt(self, req: TeacherRequest, ctx: RecordContext | None, est_tokens: int):
+    async def _attempt(self, req: TeacherRequest, ctx: RecordContext | None, est_tokens: int, max_tokens: int):
         await self.gate.admit(est_tokens)  # the shared cap first: a wait there must not skew local pacing
         await self.limiter.acquire(est_tokens)
+        used = est_tokens
         try:
-            completion = await self.teacher.acall(req, ctx)
+            completion = await self.teacher.acall(req, ctx, max_tokens if max_tokens != self.tcfg.max_tokens else None)
+            used = completion.input_tokens + completion.output_tokens
+            self.limiter.observe(completion.headers)
+            return completion
         except BadOutput as exc:
             used = exc.completion.input_tokens + exc.completion.output_tokens
+            self.limiter.observe(exc.completion.headers)
+            raise
+        finally:
             self.limiter.settle(est_tokens, used)
             self.gate.settle(est_tokens, used)
-            raise
-        except CLIENT_ERRORS:
-            self.limiter.settle(est_tokens, est_tokens)
-            self.gate.settle(est_tokens, est_tokens)
-            raise
-        used = completion.input_tokens + completion.output_tokens
-        self.limiter.settle(est_tokens, used)
-        self.gate.settle(est_tokens, used)
-        return completion
 
-    async def ask(self, req: TeacherRequest, ctx: RecordContext | None, est_tokens: int) -> TeacherResponse:
+    def _error(self, exc: BaseException) -> str:
+        return self.teacher.redact(f"{type(exc).__name__}: {exc}")[:500]
+
+    async def ask(self, req: TeacherRequest, ctx: RecordContext | None, est_tokens: int,
+                  attempts: int | None = None) -> TeacherResponse:
+        """The response after at most `attempts` attempts (default max_attempts); raises AccountError."""
         start, cost, last = time.perf_counter(), 0.0, ""
-        for attempt in range(1, self.tcfg.max_attempts + 1):
+        limit = self.tcfg.max_attempts if attempts is None else attempts
+        max_tokens = int(req.params.get("max_tokens") or self.tcfg.max_tokens)
+        for attempt in range(1, limit + 1):
+            est = est_tokens + max_tokens - self.tcfg.max_tokens
             try:
-                c = await self._attempt(req, ctx, est_tokens)
+                c = await self._attempt(req, ctx, est, max_tokens)
             except BadOutput as exc:
                 cost += exc.completion.cost_usd  # a billed answer we cannot use
                 last, wait = str(exc), backoff_s(self.tcfg, attempt, self.rng)
+                if exc.truncated:
+                    bigger = next_max_tokens(self.tcfg, max_tokens)
+                    if bigger is None:
+                        return self._failed(req, attempt, cost, start, f"output truncated at max_tokens={max_tokens}"
+                                            " (finish_reason=length), the ceiling: not retried at the same limit;"
+                                            " raise max_tokens_ceiling", finish="length")
+                    last, max_tokens, wait = f"{last}; retried with max_tokens={bigger}", bigger, 0.0
             except CLIENT_ERRORS as exc:
-                last = self.teacher.redact(f"{type(exc).__name__}: {exc}")[:500]
+                stop = account_error(exc, self.teacher.name, self.teacher.redact)
+                if stop is not None:
+                    raise stop from None
+                last = self._error(exc)
                 if not is_transient(exc):
                     return self._failed(req, attempt, cost, start, last)
-                ra = retry_after_s(exc)
-                if getattr(exc, "status_code", None) == 429:
-                    self.limiter.on_rate_limited(ra, backoff_s(self.tcfg, attempt, self.rng))
-                    wait = 0.0  # the limiter holds everyone until Retry-After has passed
-                else:
-                    wait = ra if ra is not None else backoff_s(self.tcfg, attempt, self.rng)
+                wait = self._transient_wait(exc, attempt)
             else:
                 self.limiter.on_success()
                 return TeacherResponse(
@@ -133,27 +130,41 @@ class Asker:
                     cost_usd=cost + c.cost_usd, latency_s=time.perf_counter() - start, attempts=attempt)
             kind = last.split(":")[0]
             self.errors[kind] = self.errors.get(kind, 0) + 1
-            if attempt < self.tcfg.max_attempts and wait > 0:
+            if attempt < limit and wait > 0:
                 await asyncio.sleep(wait)
-        return self._failed(req, self.tcfg.max_attempts, cost, start, f"{last} (after {self.tcfg.max_attempts} attempts)")
+        return self._failed(req, limit, cost, start, f"{last} (after {limit} attempts)")
+
+    def _transient_wait(self, exc: BaseException, attempt: int) -> float:
+        ra = retry_after_s(exc)
+        if getattr(exc, "status_code", None) == 429:
+            self.limiter.on_rate_limited(ra, backoff_s(self.tcfg, attempt, self.rng))
+            return 0.0  # the limiter holds everyone until Retry-After has passed
+        return ra if ra is not None else backoff_s(self.tcfg, attempt, self.rng)
 
     @staticmethod
-    def _failed(req: TeacherRequest, attempts: int, cost: float, start: float, error: str) -> TeacherResponse:
+    def _failed(req: TeacherRequest, attempts: int, cost: float, start: float, error: str,
+                finish: str | None = None) -> TeacherResponse:
         return TeacherResponse(request_id=req.request_id, status="failed", error=error, attempts=attempts,
-                               cost_usd=cost, latency_s=time.perf_counter() - start)
+                               cost_usd=cost, latency_s=time.perf_counter() - start, finish_reason=finish)
 
 
 class ShardRun:
-    """Workers (up to max_concurrency) that take requests from a queue, within the budget, journaling each."""
+    """Workers (up to max_concurrency) that take requests from a queue, within the budget, journaling each.
 
-    def __init__(self, asker: Asker, ledger: Ledger, budget: Budget):
+    An `AccountError` stops every worker: the request that met it and those in flight go back to
+    `pending`, the queue is dropped, and the error is raised once all workers have stopped.
+    """
+
+    def __init__(self, asker: Asker, ledger: Ledger, budget: Budget, attempts_left: dict[str, int] | None = None):
         self.asker = asker
         self.tcfg = asker.tcfg
         self.ledger = ledger
         self.budget = budget
+        self.attempts_left = attempts_left or {}
         self.result = RunResult()
         self.queue: deque[Work] = deque()
         self.stopped = False
+        self.account: AccountError | None = None
 
     def _estimate(self, req: TeacherRequest) -> tuple[int, float]:
         n_prompt = prompt_tokens(req.messages, images=int(self.tcfg.vision))
@@ -170,7 +181,13 @@ class ShardRun:
         self.ledger.mark_sent(req.request_id)
         self.result.sent += 1
         try:
-            resp = await self.asker.ask(req, ctx, est_tokens)
+            resp = await self.asker.ask(req, ctx, est_tokens, self.attempts_left.get(req.request_id))
+        except AccountError as exc:
+            self.ledger.return_to_pending([req.request_id], attempts=1)
+            self.account = self.account or exc
+            self.stopped = True
+            self.queue.clear()
+            return
         finally:
             self.budget.settle(est_cost, 0.0)
         self.budget.settle(0.0, resp.cost_usd)
@@ -195,30 +212,34 @@ class ShardRun:
                 t.cancel()
         self.result.rate_limited = self.asker.limiter.rate_limited
         self.result.errors = dict(self.asker.errors)
+        if self.account is not None:
+            raise self.account
         return self.result
 
 
 def run_llm_requests(todo: list[Work], ledger: Ledger, teacher: str, tcfg: TeacherConfig, *,
                      budget_usd: float | None = None, api_key: str | None = None, data_root=None,
-                     gate: Gate | None = None, limiter: RateLimiter | None = None) -> RunResult:
-    """Send the requests not done yet (sync API; the async work runs on its own event loop)."""
-    root = data_root if data_root is not None else ledger.path.parent
-    if tcfg.batch:
-        from tasks.teachers.batch import submit_batches
-        return submit_batches(todo, ledger, teacher, tcfg, budget_usd=budget_usd, api_key=api_key, data_root=root)
+                     gate: Gate | None = None, limiter: RateLimiter | None = None,
+                     attempts_left: dict[str, int] | None = None) -> RunResult:
+    """Send these requests in realtime (sync API; the async work runs on its own event loop).
+
+    Callers go through `tasks.teachers.client.ask`, which decides what is sent (ledger, governance,
+    attempts over all runs, batch or realtime); raises `AccountError` after journaling.
+    """
     if not todo:
         return RunResult()
+    root = data_root if data_root is not None else ledger.path.parent
     impl = LlmTeacher(teacher, tcfg, api_key=api_key, data_root=root)
     asker = Asker(impl, limiter or RateLimiter(tcfg.rpm, tcfg.tpm), gate or NoGate())
-    run = ShardRun(asker, ledger, Budget(budget_usd, spent_usd=ledger.spent_usd()))
+    run = ShardRun(asker, ledger, Budget(budget_usd, spent_usd=ledger.spent_usd()), attempts_left)
     result = run_sync(run.run(todo))
     if result.message:
         log.warning("teacher %s: %s", teacher, result.message)
     return result
 
 
-def ask_once(teacher: LlmTeacher, request: TeacherRequest, ctx: RecordContext | None) -> TeacherResponse:
-    """One request with retries and pacing but no ledger or budget (`gemflow interpret`)."""
+def ask_unjournaled(teacher: LlmTeacher, request: TeacherRequest, ctx: RecordContext | None) -> TeacherResponse:
+    """One request with retries and pacing but no ledger or budget (`gemflow interpret`); raises AccountError."""
     tcfg = teacher.config
     asker = Asker(teacher, RateLimiter(tcfg.rpm, tcfg.tpm), NoGate())
     est = prompt_tokens(request.messages, images=int(tcfg.vision)) + tcfg.max_tokens

@@ -13,7 +13,8 @@ from schemas.vocab import Vocabulary
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
-from tasks.teachers.base import GovernanceError, build_teacher, check_governance, plan_request
+from tasks.teachers.base import plan_request
+from tasks.teachers.client import AskOptions, Asked, ask, governed
 from tasks.teachers.context import build_contexts
 
 STAGE = "generate"
@@ -30,6 +31,7 @@ class GenerateCounts:
     attempts: int = 0
     not_sent_budget: int = 0
     waiting_in_batch: int = 0
+    exhausted: int = 0  # left failed: max_attempts_total reached over all runs
 
     def __add__(self, o: "GenerateCounts") -> "GenerateCounts":
         return GenerateCounts(*(a + b for a, b in zip(vars(self).values(), vars(o).values())))
@@ -47,51 +49,31 @@ def pending_generation(root: DataRoot, teacher: str, version: str) -> list[str]:
 
 def plan_shard(store: TableStore, record_ids: list[str], cfg: GemflowConfig, teacher: str,
                version: str) -> tuple[list[tuple[TeacherRequest, RecordContext]], list[dict]]:
-    """Requests for a shard's records, and quarantine rows for records no request may be made for."""
+    """Requests for a shard's records, and quarantine rows for those governance refuses (`client.governed`)."""
     tcfg = cfg.teacher_config(teacher)
     vocab = Vocabulary.load()
-    planned, refused = [], []
-    for ctx in build_contexts(store, record_ids):
-        try:
-            check_governance(ctx, teacher, tcfg)
-        except GovernanceError as exc:
-            refused.append(quarantine_row(RecordError(ctx.record_id, STAGE, "credentialed source not allowed",
-                                                      str(exc)), source=ctx.source))
-            continue
-        planned.append((plan_request(ctx, teacher, tcfg, version, vocab), ctx))
-    return planned, refused
+    planned = [(plan_request(ctx, teacher, tcfg, version, vocab), ctx) for ctx in build_contexts(store, record_ids)]
+    allowed, refused = governed(planned, teacher, tcfg)
+    return allowed, [quarantine_row(RecordError(ctx.record_id, STAGE, "credentialed source not allowed", why),
+                                    source=ctx.source) for ctx, why in refused]
+
+
+def counts_of(asked: Asked) -> GenerateCounts:
+    return GenerateCounts(planned=asked.planned, sent=asked.sent, done=asked.done, failed=asked.failed,
+                          skipped_done=asked.skipped_done, attempts=asked.attempts,
+                          not_sent_budget=asked.not_sent_budget, waiting_in_batch=asked.waiting_in_batch,
+                          exhausted=asked.exhausted, quarantined=len(asked.refused))
 
 
 def run_requests(planned: list[tuple[TeacherRequest, RecordContext]], ledger: Ledger, cfg: GemflowConfig,
                  teacher: str, **llm_options) -> GenerateCounts:
-    """Send what the ledger has not finished; an LLM teacher goes through its rate-limited async runner.
+    """Ask the teacher through the façade (`client.ask`: governance, ledger, batch or realtime, retries).
 
-    `llm_options` go to `run_llm_requests` (api_key, gate, limiter, data_root); the key never enters
-    a Prefect parameter or a table.
+    `llm_options` are `client.AskOptions` fields (api_key, gate, limiter, data_root); the key never
+    enters a Prefect parameter or a table.
     """
-    counts = GenerateCounts(planned=len(planned))
-    ledger.register(r for r, _ in planned)
-    states = ledger.states(r.request_id for r, _ in planned)
-    todo = [(r, c) for r, c in planned if states.get(r.request_id) != "done"]
-    counts.skipped_done = len(planned) - len(todo)
     tcfg = cfg.teacher_config(teacher)
-    if tcfg.kind == "litellm":
-        from tasks.teachers.runner import run_llm_requests
-        result = run_llm_requests(todo, ledger, teacher, tcfg, budget_usd=cfg.budget_usd, **llm_options)
-        counts.sent, counts.done, counts.failed = result.sent, result.done, result.failed
-        counts.attempts, counts.not_sent_budget = result.attempts, result.not_sent_budget
-        counts.waiting_in_batch = result.waiting_in_batch
-        return counts
-    impl = build_teacher(teacher, tcfg)
-    for req, ctx in todo:
-        ledger.mark_sent(req.request_id)
-        resp = impl.complete(req, ctx)
-        ledger.record(resp)
-        counts.sent += 1
-        counts.attempts += resp.attempts
-        counts.done += resp.status == "ok"
-        counts.failed += resp.status != "ok"
-    return counts
+    return counts_of(ask(planned, ledger, teacher, tcfg, AskOptions(budget_usd=cfg.budget_usd, **llm_options)))
 
 
 def generate_shard(root_dir: str, record_ids: list[str], cfg: GemflowConfig, teacher: str,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from schemas.config import GemflowConfig
 from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA
-from schemas.teacher import RecordContext
+from schemas.teacher import FinishedCall, RecordContext
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
@@ -30,7 +30,7 @@ class ValidateCounts:
         return ValidateCounts(self.accepted + o.accepted, self.rejected + o.rejected)
 
 
-def pending_validation(root: DataRoot, teacher: str | None = None, version: str | None = None) -> list[dict]:
+def pending_validation(root: DataRoot, teacher: str | None = None, version: str | None = None) -> list[FinishedCall]:
     """Finished responses that are neither a pair nor a rejection yet."""
     store = TableStore(root)
     rejected = store.read("rejections", REJECTIONS_SCHEMA, columns=["request_id", "reason"]).to_pylist()
@@ -39,7 +39,7 @@ def pending_validation(root: DataRoot, teacher: str | None = None, version: str 
     with Ledger(root.ledger_path) as ledger:
         rows = ledger.finished(teacher, version)
     # a call rejected as failed and answered by a later retry is validated again
-    return [r for r in rows if r["request_id"] not in seen or (r["request_id"] in failed_calls and r["state"] == "done")]
+    return [c for c in rows if c.request.request_id not in seen or (c.request.request_id in failed_calls and c.done)]
 
 
 def duplicate_index(root: DataRoot, cfg: GemflowConfig) -> DuplicateIndex:
@@ -50,42 +50,45 @@ def duplicate_index(root: DataRoot, cfg: GemflowConfig) -> DuplicateIndex:
     return index
 
 
-def _pair_row(resp: dict, ctx: RecordContext, verdict: Verdict, cfg: GemflowConfig, rec_labels: tuple) -> dict:
+def _pair_row(call: FinishedCall, ctx: RecordContext, verdict: Verdict, cfg: GemflowConfig, rec_labels: tuple) -> dict:
+    req, resp = call.request, call.response
     return {
-        "pair_id": hashlib.sha256(f"pair:{resp['request_id']}".encode()).hexdigest()[:24],
+        "pair_id": hashlib.sha256(f"pair:{req.request_id}".encode()).hexdigest()[:24],
         "record_id": ctx.record_id, "patient_id": ctx.patient_id, "source": ctx.source,
-        "split": split_of(ctx.patient_id, cfg.export), "instruction": resp["instruction"],
-        "answer": resp["text"].strip(), "reasoning": resp["reasoning"], "teacher": resp["teacher"],
-        "model": resp["model"], "prompt_version": resp["prompt_version"], "request_id": resp["request_id"],
-        "round": resp["round"], "feature_version": ctx.feature_version, "image_path": ctx.image_path,
+        "split": split_of(ctx.patient_id, cfg.export), "instruction": req.instruction,
+        "answer": resp.text.strip(), "reasoning": resp.reasoning, "teacher": req.teacher,
+        "model": req.model, "prompt_version": req.prompt_version, "request_id": req.request_id,
+        "round": req.round, "feature_version": ctx.feature_version, "image_path": ctx.image_path,
         "ecg_path": ctx.signal_path, "labels": list(rec_labels[0]), "label_names": list(rec_labels[1]),
         "lead_coverage": verdict.lead_coverage, "n_claims": verdict.n_claims, "n_matched": verdict.n_matched,
         "grounding_score": verdict.grounding_score, "validated_at": time.time(),
     }
 
 
-def _rejection_row(resp: dict, violations: list[Violation]) -> dict:
+def _rejection_row(call: FinishedCall, violations: list[Violation]) -> dict:
+    req = call.request
     return {
-        "request_id": resp["request_id"], "record_id": resp["record_id"], "teacher": resp["teacher"],
-        "prompt_version": resp["prompt_version"], "round": resp["round"],
+        "request_id": req.request_id, "record_id": req.record_id, "teacher": req.teacher,
+        "prompt_version": req.prompt_version, "round": req.round,
         "reason": ",".join(dict.fromkeys(v.rule for v in violations)),
         "detail": json.dumps([vars(v) for v in violations], ensure_ascii=False),
-        "text": resp["text"], "rejected_at": time.time(),
+        "text": call.response.text, "rejected_at": time.time(),
     }
 
 
-def check_response(resp: dict, ctx: RecordContext | None, cfg: GemflowConfig,
+def check_response(call: FinishedCall, ctx: RecordContext | None, cfg: GemflowConfig,
                    index: DuplicateIndex | None = None) -> Verdict:
     """The verdict on one response (parsed in place: wrappers stripped, reasoning kept apart)."""
-    if resp["state"] != "done":
-        return Verdict(False, [Violation("teacher_failed", resp["error"] or "the call failed")])
+    resp = call.response
+    if not call.done:
+        return Verdict(False, [Violation("teacher_failed", resp.error or "the call failed")])
     if ctx is None:
         return Verdict(False, [Violation("no_context", "the record has no features any more")])
-    parsed = parse_response(resp["text"], resp["reasoning"], resp["finish_reason"])
-    resp["text"], resp["reasoning"] = parsed.answer, parsed.reasoning
+    parsed = parse_response(resp.text, resp.reasoning, resp.finish_reason)
+    resp.text, resp.reasoning = parsed.answer, parsed.reasoning
     if parsed.problems:
         return Verdict(False, [Violation(rule, detail) for rule, detail in parsed.problems])
-    verdict = validate(parsed.answer, ctx, cfg.validation, resp["finish_reason"])
+    verdict = validate(parsed.answer, ctx, cfg.validation, resp.finish_reason)
     if verdict.ok and index is not None:
         check_duplicate(verdict, ctx.record_id, parsed.answer, index)
     return verdict
@@ -104,18 +107,18 @@ def check_duplicate(verdict: Verdict, record_id: str, answer: str, index: Duplic
 class Checked:
     """One response checked against its record, before the cross-record duplicate check."""
 
-    response: dict  # the ledger row, its text parsed (wrappers stripped, reasoning apart)
+    response: FinishedCall  # the ledger's call, its text parsed (wrappers stripped, reasoning apart)
     verdict: Verdict
     pair: dict | None  # the pair row, when the record-level rules accept it
 
 
-def check_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig) -> list[Checked]:
+def check_shard(root_dir: str, responses: list[FinishedCall], cfg: GemflowConfig) -> list[Checked]:
     """The record-level rules for one shard: pure, so shards run in parallel (any task runner)."""
     store = TableStore(DataRoot.open(root_dir))
-    contexts = {c.record_id: c for c in build_contexts(store, sorted({r["record_id"] for r in responses}))}
+    contexts = {c.record_id: c for c in build_contexts(store, sorted({c.request.record_id for c in responses}))}
     out = []
     for resp in responses:
-        ctx = contexts.get(resp["record_id"])
+        ctx = contexts.get(resp.request.record_id)
         verdict = check_response(resp, ctx, cfg)
         pair = None
         if verdict.ok and ctx is not None:
@@ -130,19 +133,19 @@ def commit_checked(root_dir: str, checked: list[Checked], index: DuplicateIndex)
     pairs, rejections = [], []
     for item in checked:
         if item.pair is not None:
-            check_duplicate(item.verdict, item.pair["record_id"], item.response["text"], index)
+            check_duplicate(item.verdict, item.pair["record_id"], item.response.response.text, index)
         if item.verdict.ok and item.pair is not None:
             pairs.append(item.pair)
-            index.add(item.pair["record_id"], item.response["text"])
+            index.add(item.pair["record_id"], item.response.response.text)
         else:
             rejections.append(_rejection_row(item.response, item.verdict.violations))
-    name = part_name(STAGE, [c.response["request_id"] for c in checked])
+    name = part_name(STAGE, [c.response.request.request_id for c in checked])
     TableStore(DataRoot.open(root_dir)).commit(name, {"rejections": rows_to_table(rejections, REJECTIONS_SCHEMA),
                                                       "pairs": rows_to_table(pairs, PAIRS_SCHEMA)}, primary="pairs")
     return ValidateCounts(len(pairs), len(rejections))
 
 
-def validate_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig,
+def validate_shard(root_dir: str, responses: list[FinishedCall], cfg: GemflowConfig,
                    index: DuplicateIndex | None = None) -> ValidateCounts:
     """Validate one shard of responses and commit its pairs and rejections together."""
     index = index if index is not None else duplicate_index(DataRoot.open(root_dir), cfg)

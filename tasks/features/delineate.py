@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from tasks.features import global_fiducials as gf
+
 PRE_S, POST_S = 0.45, 0.65  # beat window around the fused fiducial
 QRS_SEARCH_S = 0.20  # QRS onset/offset at most this far from the fiducial
 SV_FRACTION = 0.06  # global QRS boundary: spatial velocity below this share of its peak
@@ -35,6 +37,8 @@ class Delineation:
     qrs_on_g: np.ndarray
     qrs_off_g: np.ndarray
     p_window_in: np.ndarray  # (B,) the beat's P search window lies inside the record
+    t_off_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global T end
+    t_far: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # (L, B) lead T end nulled
     fid: dict[str, np.ndarray] = field(default_factory=dict)  # "p_on", "r_peak", ... -> (L, B)
     amp: dict[str, np.ndarray] = field(default_factory=dict)  # "p", "q", "r", "s", "t", "st"
 
@@ -264,11 +268,13 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     on_g, off_g = global_qrs(slope, usable, c, fs)
     iso = _iso(seg, slope, on_g, fs)
     y = seg - iso[..., None]
-    on_l, off_l = _lead_qrs(slope, on_g, off_g)
+    on_l, off_l = gf.snap_qrs(*_lead_qrs(slope, on_g, off_g), on_g, off_g, fs)
     fid = _qrs_waves(y, on_l, off_l)
     ys = _smooth(y, int(SMOOTH_S * fs))
     ds = np.gradient(ys, axis=-1) * fs
     t, p = _t_and_p(ys, ds, on_g, off_g, off_l, usable, beats, c, fs)
+    t_g = gf.global_t_end(t["t_off"], t["t_amp"], usable)
+    t["t_off"], t_far = gf.tie_t_end(t["t_off"], t_g, fs)
     fid.update(qrs_on=on_l, qrs_off=off_l, j=off_l, t_on=t["t_on"], t_peak=t["t_peak"], t_off=t["t_off"],
                p_on=p["p_on"], p_peak=p["p_peak"], p_off=p["p_off"])
     amp = {"p": p["p_amp"], "t": t["t_amp"], "st": _take(y, off_l + round(ST_AFTER_J_S * fs))}
@@ -277,4 +283,4 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     shift = pos[:, 0]  # record sample of window index 0, per beat
     to_rec = {k: v + shift for k, v in fid.items()}
     return Delineation(qrs_on_g=on_g + shift, qrs_off_g=off_g + shift, p_window_in=p["window_lo"] + shift >= 0,
-                       fid=to_rec, amp=amp)
+                       t_off_g=t_g + shift, t_far=t_far, fid=to_rec, amp=amp)

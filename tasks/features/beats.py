@@ -8,6 +8,7 @@ from scipy import signal as sps
 from tasks.features.filters import band_sos, clean_band, despike, qrs_band, remove_mains
 from tasks.features.quality import assess_leads
 from tasks.features.selection import select_beats, steepness
+from tasks.features.windows import spans, windowed
 
 ENVELOPE_S = 0.08  # moving-window integration width
 REFRACTORY_S = 0.25  # no two beats closer than this (240 bpm)
@@ -147,9 +148,20 @@ def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = 0.
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
-    """R-peak sample indices in one lead (mV): QRS envelope, rhythm-aware beat selection, peak refinement."""
+    """R-peak sample indices in one lead (mV): QRS envelope, rhythm-aware beat selection, peak refinement.
+
+    Any length: a long record is detected in overlapping windows (tasks/features/windows.py), each
+    with its own quality gate, and the beats are stitched.
+    """
     x = np.asarray(signal, dtype=np.float64).ravel()
     if x.size < int(fs) or not np.isfinite(x).all():
+        return np.zeros(0, dtype=np.int64)
+    return windowed(lambda a, b: _r_peaks_window(x[a:b], fs), x.size, fs)
+
+
+def _r_peaks_window(x: np.ndarray, fs: float) -> np.ndarray:
+    """detect_r_peaks on one window."""
+    if x.size < int(fs):
         return np.zeros(0, dtype=np.int64)
     x = remove_mains(despike(x, fs), fs)[None, :]
     band = qrs_band(x, fs)
@@ -175,9 +187,22 @@ def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarra
     """One set of beats for a record: the single-lead selection run on envelopes fused over usable leads.
 
     Returns the fused envelope peaks (sample indices), i.e. the centre of QRS energy of each beat.
+    A record longer than one window is detected window by window; there each window's leads are
+    gated again on that window alone (a lead clipped or off for a while still serves elsewhere).
     """
     if not usable.any():
         return np.zeros(0, dtype=np.int64)
+    if len(spans(raw.shape[-1], fs)) == 1:
+        return _fused_window(raw, band, fs, usable)
+
+    def window(a: int, b: int) -> np.ndarray:
+        r = raw[:, a:b]
+        ok = assess_leads(r, clean_band(r, fs), band[:, a:b], fs).usable
+        return _fused_window(r, band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
+    return windowed(window, raw.shape[-1], fs)
+
+
+def _fused_window(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:
     env = _fuse(qrs_envelope(band[usable], fs))
     sharp = _fuse(sharp_envelope(remove_mains(raw[usable], fs), fs))
     return pick_beats(env, fs, sharp)

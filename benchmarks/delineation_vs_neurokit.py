@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from tasks.features import extract_features
+from tasks.features import FeatureError, extract_features
 from tasks.features.synthetic import LEADS, SyntheticECG, make_record
 
 FIDUCIALS = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
@@ -45,9 +45,13 @@ def _place(est: np.ndarray, beat_of: np.ndarray, n_true: int) -> np.ndarray:
 
 def gemflow_estimates(rec: SyntheticECG, leads: list[int]) -> tuple[dict, dict]:
     """Per fiducial: (len(leads), B_true) per-lead estimates and (B_true,) global ones (samples)."""
-    res = extract_features(rec.signal, rec.fs, list(LEADS), "synthetic")
-    tbl = res.beats.to_pandas()
     n_true = rec.beats.size
+    try:
+        res = extract_features(rec.signal, rec.fs, list(LEADS), "synthetic")
+    except FeatureError:  # the quality gate refused the record: every fiducial counts as not measured
+        nan = np.full((len(leads), n_true), np.nan)
+        return {f: nan for f in FIDUCIALS}, {f: nan[0] for f in ("qrs_on", "qrs_off", "t_off")}
+    tbl = res.beats.to_pandas()
     per, glob = {}, {}
     for f in FIDUCIALS:
         rows = []
@@ -59,9 +63,9 @@ def gemflow_estimates(rec: SyntheticECG, leads: list[int]) -> tuple[dict, dict]:
         per[f] = np.asarray(rows)
         col = f"{f}_g_s"
         if col in tbl:
-            g0 = tbl.groupby("beat").first()
-            glob[f] = _place(g0[col].to_numpy(float) * rec.fs, _match(g0["qrs_on_g_s"].to_numpy(float) * rec.fs
-                                                                       + 0.03 * rec.fs, rec), n_true)
+            g0 = tbl.groupby("beat")[list(dict.fromkeys(["qrs_on_g_s", col]))].first()
+            anchor = g0["qrs_on_g_s"].to_numpy(float) * rec.fs + 0.03 * rec.fs
+            glob[f] = _place(g0[col].to_numpy(float) * rec.fs, _match(anchor, rec), n_true)
     return per, glob
 
 
@@ -82,7 +86,9 @@ def neurokit_estimates(rec: SyntheticECG, leads: list[int], method: str) -> dict
         beat_of = _match(np.asarray(info["ECG_R_Peaks"], dtype=float), rec)
         for f in FIDUCIALS:
             if NK_KEYS[f] in waves:
-                out[f][row] = _place(np.asarray(waves[NK_KEYS[f]], dtype=float), beat_of, rec.beats.size)
+                est = np.asarray(waves[NK_KEYS[f]], dtype=float)
+                n = min(est.size, beat_of.size)  # neurokit may drop a beat at the edges
+                out[f][row] = _place(est[:n], beat_of[:n], rec.beats.size)
     return out
 
 

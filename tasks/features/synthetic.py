@@ -195,8 +195,9 @@ def make_record(seed: int, fs: float = 500.0, seconds: float = 10.0, shape: str 
     hr = hr or float(rng.uniform(45, 150))
     rot = _rotation(rng, 35)
     lv = lead_vectors()
-    morph = {"N": _morphology(rng, shape, rot, "N"), "V": _morphology(rng, shape, rot @ _rotation(rng, 60), "V"),
-             "S": _morphology(rng, shape, rot, "S")}
+    morph = {"N": _morphology(rng, shape, rot, "N"), "V": _morphology(rng, shape, rot @ _rotation(rng, 60), "V")}
+    pac_p = [p for p in _morphology(rng, shape, rot, "S").parts if p[0] == "p"]
+    morph["S"] = _Morph(pac_p + [p for p in morph["N"].parts if p[0] != "p"])  # conducted: the dominant QRS
     pr = rng.uniform(0.11, 0.30 if hr < 110 else 0.2)
     qtc = rng.uniform(0.38, 0.46)
     n = int(seconds * fs)

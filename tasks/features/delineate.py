@@ -18,6 +18,7 @@ PRE_S, POST_S = 0.45, 0.65  # beat window around the fused fiducial
 QRS_SEARCH_S = 0.20  # QRS onset/offset at most this far from the fiducial
 SV_FRACTION = 0.06  # global QRS boundary: spatial velocity below this share of its peak
 SUSTAIN_S = 0.010  # ... for at least this long
+NEAR_BASE = 0.35  # ... where the signal vector is within this share of its QRS peak from the baseline
 LEAD_SLOPE_FRACTION = 0.12  # per-lead QRS boundary: |slope| above this share of the lead's peak
 MIN_WAVE_MV = 0.05  # Q, R, S, P smaller than this are absent
 MIN_T_MV = 0.05  # T waves smaller than this are flat: amplitude kept, timings null
@@ -94,8 +95,21 @@ def _smooth(a: np.ndarray, width: int) -> np.ndarray:
     return np.where(np.isnan(a), np.nan, ndimage.uniform_filter1d(filled, max(1, width), axis=-1))
 
 
-def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-beat QRS onset/offset (window indices) from the spatial velocity of the usable leads."""
+def _spatial_magnitude(seg: np.ndarray, usable: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """(B, W) distance of the usable leads' signal vector from its mean level before the QRS."""
+    inside = pre[None] & np.isfinite(seg[usable])
+    base = np.sum(np.where(inside, seg[usable], 0.0), axis=-1, keepdims=True) / np.maximum(
+        inside.sum(axis=-1, keepdims=True), 1)
+    return np.sqrt(np.nansum((seg[usable] - base) ** 2, axis=0))
+
+
+def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float,
+               seg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-beat QRS onset/offset (window indices) from the spatial velocity of the usable leads.
+
+    With `seg` (the windows themselves), a bound must also lie where the signal vector is back
+    within NEAR_BASE of its QRS peak distance from the pre-QRS level: the flat top of a notched
+    or slurred R (LBBB) slows every lead at once but is no J point."""
     sv = np.sqrt(np.nansum(slope[usable] ** 2, axis=0))  # (B, W)
     sv = ndimage.uniform_filter1d(sv, max(1, int(0.008 * fs)), axis=-1)
     w = sv.shape[-1]
@@ -107,6 +121,11 @@ def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float) -> tupl
     thr = floor + SV_FRACTION * (pk_val - floor)
     run = max(1, int(SUSTAIN_S * fs))
     quiet = sv < thr[:, None]
+    if seg is not None:
+        mag = _spatial_magnitude(seg, usable, pre)
+        qrs = _range_mask(w, np.full(len(sv), c - 0.06 * fs), np.full(len(sv), c + 0.06 * fs))
+        top = np.max(np.where(qrs, np.nan_to_num(mag), 0.0), axis=-1)
+        quiet &= mag < NEAR_BASE * top[:, None]
     # quiet_fwd[j]: quiet on [j, j+run); quiet_bwd[j]: quiet on (j-run, j]
     quiet_fwd = ndimage.minimum_filter1d(quiet.astype(np.uint8), run, axis=-1, origin=-(run // 2)) > 0
     quiet_bwd = ndimage.minimum_filter1d(quiet.astype(np.uint8), run, axis=-1, origin=(run - 1) // 2) > 0
@@ -265,7 +284,7 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     """Delineate every beat in every lead of a cleaned (L, N) signal; fiducials returned in record samples."""
     seg, pos, c = _windows(x, beats, fs)
     slope = np.gradient(seg, axis=-1) * fs
-    on_g, off_g = global_qrs(slope, usable, c, fs)
+    on_g, off_g = global_qrs(slope, usable, c, fs, seg)
     iso = _iso(seg, slope, on_g, fs)
     y = seg - iso[..., None]
     on_l, off_l = gf.snap_qrs(*_lead_qrs(slope, on_g, off_g), on_g, off_g, fs)

@@ -23,12 +23,14 @@ class Condition:
     name: str
     hr_bpm: float = 72.0
     af: bool = False
+    af_spread: float = 0.22  # standard deviation of log RR in AF
     pvc_share: float = 0.0
     wander_mv: float = 0.05
     emg_mv: float = 0.01
     mains_mv: float = 0.0
     qrs_mv: float = 1.0  # R amplitude; negative inverts the whole beat
     t_ratio: float = 0.3  # T amplitude over R
+    bursts_mv: float = 0.0  # motion-artefact bursts (2 per 10 s, 0.3-1 s long, 1-25 Hz)
 
 
 CONDITIONS = (
@@ -39,6 +41,7 @@ CONDITIONS = (
     Condition("sinus-200", hr_bpm=200.0),
     Condition("af-80", hr_bpm=80.0, af=True),
     Condition("af-140", hr_bpm=140.0, af=True),
+    Condition("af-wild", hr_bpm=110.0, af=True, af_spread=0.4, emg_mv=0.03),
     Condition("pvc", hr_bpm=75.0, pvc_share=0.2),
     Condition("tall-t", hr_bpm=70.0, t_ratio=0.8),
     Condition("wander", hr_bpm=70.0, wander_mv=1.0),
@@ -46,6 +49,7 @@ CONDITIONS = (
     Condition("mains", hr_bpm=75.0, mains_mv=0.3),
     Condition("low-qrs", hr_bpm=75.0, qrs_mv=0.15, emg_mv=0.005),
     Condition("inverted", hr_bpm=75.0, qrs_mv=-1.0),
+    Condition("artefact-bursts", hr_bpm=80.0, bursts_mv=1.0),
     Condition("af-pvc-noisy", hr_bpm=110.0, af=True, pvc_share=0.1, wander_mv=0.5, emg_mv=0.05, mains_mv=0.1),
 )
 
@@ -67,7 +71,7 @@ def _rhythm(cond: Condition, seconds: float, rng: np.random.Generator) -> tuple[
     times, pvc, t = [], [], rng.uniform(0.1, 0.9) * mean_rr
     while t < seconds:
         is_pvc = bool(pvc and not pvc[-1] and rng.random() < cond.pvc_share)
-        rr = mean_rr * rng.lognormal(0.0, 0.22) if cond.af else mean_rr * (1 + 0.03 * rng.standard_normal())
+        rr = mean_rr * rng.lognormal(0.0, cond.af_spread) if cond.af else mean_rr * (1 + 0.03 * rng.standard_normal())
         if is_pvc:  # premature by 30-45%, full compensatory pause after it
             rr_prev = times[-1] - (times[-2] if len(times) > 1 else times[-1] - mean_rr)
             t = times[-1] + rr_prev * rng.uniform(0.55, 0.7)
@@ -102,9 +106,21 @@ def _noise(cond: Condition, t: np.ndarray, fs: float, rng: np.random.Generator) 
         f = 50.0 if fs > 120 else 60.0 if fs > 2 * 60 else 0.0
         x += cond.mains_mv * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) if f else 0.0
     x += cond.emg_mv * rng.standard_normal(t.size)
+    for _ in range(int(round(2 * t[-1] / 10.0)) if cond.bursts_mv else 0):
+        start, length = rng.uniform(0, t[-1]), rng.uniform(0.3, 1.0)
+        inside = (t >= start) & (t < start + length)
+        x[inside] += cond.bursts_mv * _burst(int(inside.sum()), fs, rng)
     if cond.af:  # fibrillatory waves, 5-8 Hz
         x += 0.05 * np.sin(2 * np.pi * rng.uniform(5, 8) * t + 0.5 * np.sin(2 * np.pi * 0.3 * t))
     return x
+
+
+def _burst(n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """n samples of 1-25 Hz noise under a raised-cosine window, unit peak."""
+    from scipy import signal as sps
+    sos = sps.butter(2, [1.0 / (fs / 2), min(25.0, 0.4 * fs) / (fs / 2)], btype="band", output="sos")
+    b = sps.sosfilt(sos, rng.standard_normal(n + int(fs)))[int(fs):] * np.hanning(n)
+    return b / max(np.abs(b).max(), 1e-12)
 
 
 def synth_strip(cond: Condition, fs: float, seconds: float = 10.0, seed: int = 0) -> Strip:

@@ -144,14 +144,14 @@ def main() -> None:
     leads = [LEADS.index(x) for x in args.leads.split(",")]
     out = run(args.records, leads)
     print(f"{args.records} synthetic records, leads {args.leads}; error = estimate - truth (ms)")
-    print(f"{'fiducial':9} {'method':15} {'mean':>7} {'SD':>6} {'2SD':>6} {'CSE 2SD':>7} {'measured':>8}  ok")
+    print(f"{'fiducial':9} {'method':15} {'mean':>7} {'SD':>6} {'2SD':>6} {'CSE 2SD':>7} {'measured':>8}  2SD within CSE")
     for f in FIDUCIALS:
         for m, summ in out["summary"].items():
             mean, sd, share, n = summ[f]
             if n == 0:
                 print(f"{f:9} {m:15} {'not given':>7}")
                 continue
-            ok = "yes" if 2 * sd <= CSE_2SD_MS[f] and abs(mean) <= CSE_2SD_MS[f] / 2 else "no"
+            ok = "yes" if 2 * sd <= CSE_2SD_MS[f] else "no"
             print(f"{f:9} {m:15} {mean:7.1f} {sd:6.1f} {2 * sd:6.1f} {CSE_2SD_MS[f]:7.1f} {share:8.1%}  {ok}")
     print("time (s): " + ", ".join(f"{m} {t:.1f}" for m, t in out["timing"].items() if t))
 

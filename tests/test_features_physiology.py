@@ -90,10 +90,10 @@ def test_records_labelled_with_pvcs_have_ventricular_beats_and_dominant_rate_exc
         assert r.record.dominant_hr_bpm is not None
 
 
-def test_most_records_labelled_with_pacs_have_ectopic_beats(measured):
+def test_every_record_labelled_with_pacs_has_ectopic_beats(measured):
     labelled = [(rid, r) for rid, dx, r in measured if {"284470004", "63593006"} & dx]
     flagged = [rid for rid, r in labelled if (r.record.n_pac or 0) + (r.record.n_pvc or 0) > 0]
-    assert len(flagged) >= 0.8 * len(labelled), f"flagged {flagged} of {[rid for rid, _ in labelled]}"
+    assert labelled and len(flagged) == len(labelled), f"flagged {flagged} of {[rid for rid, _ in labelled]}"
 
 
 def test_records_without_ectopy_labels_have_only_dominant_beats(measured):

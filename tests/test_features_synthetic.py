@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tasks.features import extract_features
+from tasks.features import FeatureError, extract_features
 from tasks.features.synthetic import LEADS, make_record
 
 
@@ -79,3 +81,27 @@ def test_sinus_strip_without_ectopy_has_every_beat_dominant():
     assert set(res.beats.column("beat_class").to_pylist()) == {"N"}
     assert res.record.n_pvc == 0 and res.record.n_pac == 0
     assert res.record.dominant_hr_bpm == pytest.approx(res.record.hr_bpm, abs=0.5)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), shape=st.sampled_from(["normal", "rbbb", "lbbb"]),
+       hr=st.floats(40, 160), ectopy=st.sampled_from([None, "V", "S"]), noise=st.floats(0.0, 3.0))
+def test_any_synthetic_record_is_measured_or_refused_with_a_reason(seed, shape, hr, ectopy, noise):
+    rec = make_record(seed, shape=shape, hr=hr, ectopy=ectopy, noise=noise)
+    try:
+        res = extract_features(rec.signal, rec.fs, list(LEADS), "syn")
+    except FeatureError as err:
+        assert err.reason
+        return
+    tbl = res.beats.to_pandas()
+    assert set(tbl["beat_class"]) <= {"N", "V", "S"}
+    g = tbl.groupby("beat")[["qrs_on_g_s", "qrs_off_g_s", "t_off_g_s"]].first()  # null: not measurable
+    both = g[["qrs_on_g_s", "qrs_off_g_s"]].dropna()
+    assert (both["qrs_on_g_s"] < both["qrs_off_g_s"]).all()
+    qt = g.dropna()
+    assert (qt["t_off_g_s"] > qt["qrs_off_g_s"]).all()
+    lead_qrs = tbl[["qrs_on_s", "qrs_off_s"]].dropna()
+    assert (lead_qrs["qrs_off_s"] > lead_qrs["qrs_on_s"]).all()
+    f = res.record
+    assert f.n_pvc + f.n_pac == int((tbl.groupby("beat")["beat_class"].first() != "N").sum())
+    assert f.dominant_hr_bpm is None or 20 < f.dominant_hr_bpm < 250

@@ -153,6 +153,25 @@ def ambulatory(fused: Callable, seeds: int) -> dict[str, str]:
             "synthetic 2-lead 200 Hz, 10 s windows @500 Hz, fused": windows.line()}
 
 
+def long_records(single: Callable) -> dict[str, str]:
+    """3 minutes of synthetic AF at 200 Hz with a random-walk drift, or with one 8 s clipped artefact."""
+    sb = _synthetic_module()
+    out = {}
+    for kind in ("drift", "clip"):
+        strip = sb.synth_strip(next(c for c in sb.CONDITIONS if c.name == "af-80"), 200.0, seconds=180.0, seed=1)
+        x, rng = strip.signal.copy(), np.random.default_rng(1)
+        if kind == "drift":
+            x += np.cumsum(rng.standard_normal(x.size)) * 0.02
+        else:
+            a, n = int(0.4 * x.size), 1600
+            x[a:a + n] += 6 * np.sin(np.linspace(0, 3 * np.pi, n))
+            x = np.clip(x, -2.5, 2.5)
+        s = Score()
+        s.add(single(x, 200.0), strip.r_peaks, 200.0)
+        out[f"synthetic AF 3 min at 200 Hz with {kind}, one lead"] = s.line()
+    return out
+
+
 def run_sets(single: Callable, fused: Callable | None, seeds: int) -> dict[str, str | dict]:
     """Every set scored with one detector; returns printable lines keyed by set."""
     synthetic_set = _synthetic_module().synthetic_set
@@ -178,6 +197,7 @@ def run_sets(single: Callable, fused: Callable | None, seeds: int) -> dict[str, 
         for seg, r in windows_500(sig, fs, ref):
             s.add(fused(seg, 500.0), r, 500.0)
         out["MIT-BIH 100 fused 10 s @500 Hz"] = s.line()
+    out.update(long_records(single))
     if fused is not None:
         out.update(ambulatory(fused, seeds))
     by_cond: dict[str, Score] = {}

@@ -7,7 +7,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 # Bump whenever an output value of the extractor can change (algorithm, thresholds, columns).
-FEATURE_VERSION = "features-2"
+FEATURE_VERSION = "features-3"
 
 # Per-beat fiducials (seconds from record start) and measurements, in column order.
 BEAT_TIME_COLUMNS: tuple[str, ...] = (
@@ -23,6 +23,12 @@ BEAT_FLOAT_COLUMNS: tuple[str, ...] = (
     + BEAT_INTERVAL_COLUMNS[1:] + BEAT_AMPLITUDE_COLUMNS
 )
 
+# Per-beat values shared by all leads (the same in every lead's row of a beat): the global QRS
+# bounds and T end (seconds), see docs/features.md "What the leads share".
+BEAT_GLOBAL_COLUMNS: tuple[str, ...] = ("qrs_on_g_s", "qrs_off_g_s", "t_off_g_s")
+# Beat classes: N dominant, V ventricular ectopic (PVC), S supraventricular ectopic (PAC).
+BEAT_CLASSES: tuple[str, ...] = ("N", "V", "S")
+
 # One row per fused beat per usable lead. Floats are nullable: null = absent or not measurable.
 BEATS_SCHEMA = pa.schema(
     [
@@ -31,6 +37,8 @@ BEATS_SCHEMA = pa.schema(
         pa.field("beat", pa.int32(), nullable=False),
     ]
     + [pa.field(name, pa.float32(), nullable=True) for name in BEAT_FLOAT_COLUMNS]
+    + [pa.field(name, pa.float32(), nullable=True) for name in BEAT_GLOBAL_COLUMNS]
+    + [pa.field("beat_class", pa.string(), nullable=True)]
 )
 
 RateClass = Literal["bradycardia", "normal", "tachycardia"]
@@ -84,6 +92,7 @@ RECORD_FEATURES_SCHEMA = pa.schema([
     pa.field("lead_issues", pa.list_(pa.string()), nullable=False),
     pa.field("leads", pa.list_(LEAD_SUMMARY_TYPE), nullable=False),
     pa.field("feature_version", pa.string(), nullable=False),
+    pa.field("dominant_hr_bpm", _f), pa.field("n_pvc", pa.int32()), pa.field("n_pac", pa.int32()),
 ])
 
 
@@ -118,6 +127,11 @@ class RecordFeatures(BaseModel):
     lead_issues: list[str] = Field(default_factory=list)  # "V1:noise", "aVR:flat"
     leads: list[LeadSummary] = Field(default_factory=list)
     feature_version: str = FEATURE_VERSION
+    # The dominant (sinus) rate from dominant beats only: ectopic beats and their pauses left out.
+    # hr_bpm is the ventricular rate (all beats); rate_class is judged on the dominant rate.
+    dominant_hr_bpm: float | None = None
+    n_pvc: int | None = None  # beats labelled 'V' in the beats table
+    n_pac: int | None = None  # beats labelled 'S'
 
     def to_row(self) -> dict:
         """One row for RECORD_FEATURES_SCHEMA (pa.Table.from_pylist)."""

@@ -86,6 +86,70 @@ def test_r_peaks_on_a_30_minute_mitbih_record_reach_f1(wfdb_samples_dir: Path):
         assert f1 >= MITBIH_F1_MIN, (rec.sig_name[lead], sens, ppv)
 
 
+def _cpsc_strips(cpsc2019_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    from scipy.io import loadmat
+    return [(loadmat(p)["ecg"].ravel(), loadmat(cpsc2019_dir / "ref" / p.name.replace("data_", "R_"))["R_peak"].ravel())
+            for p in sorted((cpsc2019_dir / "data").glob("data_*.mat"))]
+
+
+def _pooled_f1(strips, fs: float = 500.0) -> float:
+    tp = n_det = n_ref = 0
+    for x, ref in strips:
+        det = detect_r_peaks(x, fs)
+        tp, n_det, n_ref = tp + _match(det, ref, int(TOLERANCE_S * fs)), n_det + det.size, n_ref + ref.size
+    return 2 * tp / (n_det + n_ref)
+
+
+def test_r_peak_threshold_chosen_on_one_cpsc_half_holds_on_the_other(cpsc2019_dir: Path, monkeypatch, capsys):
+    """Two-fold cross-validation of the one tuned parameter (the candidate threshold)."""
+    from tasks.features import beats, selection
+    strips = _cpsc_strips(cpsc2019_dir)
+    order = np.random.default_rng(2019).permutation(len(strips))
+    halves = [[strips[i] for i in order[: len(strips) // 2]], [strips[i] for i in order[len(strips) // 2:]]]
+    held_out = []
+    for tune, held in (halves, halves[::-1]):
+        scores = {}
+        for t in (0.25, 0.30, 0.35, 0.40, 0.45):
+            monkeypatch.setattr(beats, "THRESHOLD", t)
+            monkeypatch.setattr(selection, "THRESHOLD", t)
+            scores[t] = _pooled_f1(tune)
+        best = max(scores, key=scores.get)
+        monkeypatch.setattr(beats, "THRESHOLD", best)
+        monkeypatch.setattr(selection, "THRESHOLD", best)
+        held_out.append((best, _pooled_f1(held)))
+    with capsys.disabled():
+        print(f"\nCPSC-2019 two-fold CV (threshold, held-out F1): {held_out}")
+    assert all(f1 >= 0.95 for _, f1 in held_out), held_out
+
+
+def test_mitbih_100_in_10_s_windows_resampled_to_500_hz_reach_f1(wfdb_samples_dir: Path):
+    """The 30-minute record cut into 180 windows of 10 s at 500 Hz: each lead alone and both fused."""
+    from fractions import Fraction
+
+    import wfdb
+    from scipy.signal import resample_poly
+
+    from tasks.features.beats import detect_beats
+    from tasks.features.filters import clean_band, despike, qrs_band
+    from tasks.features.quality import assess_leads
+
+    rec = wfdb.rdrecord(str(wfdb_samples_dir / "100"))
+    ann = wfdb.rdann(str(wfdb_samples_dir / "100"), "atr")
+    ref = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in set("NLRBAaJSVrFejnE/fQ?")])
+    fr, n = Fraction(500, int(rec.fs)), int(10 * rec.fs)
+    counts = np.zeros((3, 3), dtype=int)  # (lead 0, lead 1, fused) x (tp, detections, references)
+    for start in range(0, rec.p_signal.shape[0] - n + 1, n):
+        x = resample_poly(rec.p_signal[start:start + n].T, fr.numerator, fr.denominator, axis=-1)
+        r = np.round((ref[(ref >= start) & (ref < start + n)] - start) * 500.0 / rec.fs).astype(int)
+        raw = despike(x, 500.0)
+        band = qrs_band(raw, 500.0)
+        fused = detect_beats(raw, band, 500.0, assess_leads(raw, clean_band(raw, 500.0), band, 500.0).usable)
+        for k, det in enumerate((detect_r_peaks(x[0], 500.0), detect_r_peaks(x[1], 500.0), fused)):
+            counts[k] += (_match(det, r, int(TOLERANCE_S * 500)), det.size, r.size)
+    f1 = 2 * counts[:, 0] / (counts[:, 1] + counts[:, 2])
+    assert (f1 >= MITBIH_F1_MIN).all(), f1
+
+
 @pytest.fixture(scope="module")
 def cinc_results(cinc2021_dir: Path) -> list[tuple[str, list[str], RecordFeatures]]:
     import wfdb

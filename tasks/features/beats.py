@@ -5,19 +5,21 @@ import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
 
-from tasks.features.filters import band_sos, clean_band, despike, qrs_band
+from tasks.features.filters import band_sos, clean_band, despike, qrs_band, remove_mains
 from tasks.features.quality import assess_leads
 from tasks.features.selection import select_beats, steepness
+from tasks.features.windows import spans, windowed
 
 ENVELOPE_S = 0.08  # moving-window integration width
 REFRACTORY_S = 0.25  # no two beats closer than this (240 bpm)
 T_WAVE_S = 0.45  # a peak this close to the previous beat must be strong to count
-LOCAL_WINDOW_S = 5.0  # span over which the signal level is estimated
-LEVEL_PERCENTILE = 80  # the QRS level: this percentile of the candidate heights in that span
-THRESHOLD = 0.40  # accept peaks above this share of the local QRS level
+LOCAL_WINDOW_S = 8.0  # span over which the signal level is estimated (a running median) ...
+MAX_SPAN_S = 2.0  # ... of the envelope's running maximum over this span
+LEVEL_STEP_S = 0.05  # the level is computed on this grid and interpolated
+THRESHOLD = 0.35  # accept peaks above this share of the local QRS level (cross-validated: benchmarks/rpeaks_cv.py)
 SEARCHBACK = 0.25  # in a long gap, accept the best peak above this share
 LONG_GAP = 1.4  # a gap this many median RRs long triggers searchback
-EDGE_S = 0.05  # envelope peaks this close to either end are filter transients
+EDGE_S = 0.05  # envelope peaks this close to either end are filter transients (and unlabelled half beats)
 STRONG = 0.8  # candidates above this share of the local level estimate the RR
 T_GUARD_RR = 0.6  # within this share of the typical RR after a beat ...
 T_GUARD_RATIO = 0.5  # ... a peak must reach this share of that beat's height
@@ -35,21 +37,18 @@ def qrs_envelope(band: np.ndarray, fs: float) -> np.ndarray:
 
 
 def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
-    """QRS level around each candidate: the 80th percentile of candidate heights within the window."""
-    heights = env[cand]
-    half = LOCAL_WINDOW_S * fs / 2.0
-    lo = np.searchsorted(cand, cand - half, side="left")
-    hi = np.searchsorted(cand, cand + half, side="right")
-    count = hi - lo
-    idx = lo[:, None] + np.arange(max(1, int(count.max(initial=1))))[None, :]
-    near = np.sort(np.where(idx < hi[:, None], heights[np.minimum(idx, cand.size - 1)], np.inf), axis=1)
-    pos = LEVEL_PERCENTILE / 100.0 * (count - 1)  # linear interpolation, as np.percentile
-    below = np.floor(pos).astype(np.int64)
-    above = np.minimum(below + 1, count - 1)
-    rows = np.arange(cand.size)
-    low, high = near[rows, below], near[rows, above]
-    levels = low + (pos - below) * np.where(above > below, high - low, 0.0)
-    return np.where(count >= 3, levels, heights.max())
+    """QRS level around each candidate: the median, over LOCAL_WINDOW_S, of the envelope's running
+    maximum over MAX_SPAN_S (a span that holds at least one beat at any rate above 30 bpm).
+
+    Unlike a percentile of candidate heights it does not sink to T-wave or noise height when beats
+    are a small share of the candidates (slow rates), and a burst shorter than half the window does
+    not lift it.
+    """
+    step = max(1, int(round(LEVEL_STEP_S * fs)))
+    peak = ndimage.maximum_filter1d(env, max(3, int(MAX_SPAN_S * fs)), mode="nearest")[::step]
+    width = max(1, int(LOCAL_WINDOW_S * fs / step)) | 1
+    level = ndimage.median_filter(peak, size=width, mode="nearest")
+    return np.interp(cand, np.arange(level.size) * step, level)
 
 
 def _peak(a: np.ndarray, c: int, fs: float) -> float:
@@ -116,7 +115,8 @@ def _searchback(beats: np.ndarray, cand: np.ndarray, heights: np.ndarray, level:
 def _candidates(env: np.ndarray, fs: float, spacing_s: float) -> np.ndarray:
     """Envelope peaks at least spacing_s apart, away from the filter transients at both ends."""
     edge = int(EDGE_S * fs)
-    cand, _ = sps.find_peaks(env, distance=max(1, int(spacing_s * fs)))
+    cand, _ = sps.find_peaks(np.pad(env, 1), distance=max(1, int(spacing_s * fs)))  # a beat cut by an end counts
+    cand = cand - 1
     return cand[(cand >= edge) & (cand < env.size - edge)].astype(np.int64)
 
 
@@ -148,11 +148,22 @@ def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = 0.
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
-    """R-peak sample indices in one lead (mV): QRS envelope, rhythm-aware beat selection, peak refinement."""
+    """R-peak sample indices in one lead (mV): QRS envelope, rhythm-aware beat selection, peak refinement.
+
+    Any length: a long record is detected in overlapping windows (tasks/features/windows.py), each
+    with its own quality gate, and the beats are stitched.
+    """
     x = np.asarray(signal, dtype=np.float64).ravel()
     if x.size < int(fs) or not np.isfinite(x).all():
         return np.zeros(0, dtype=np.int64)
-    x = despike(x, fs)[None, :]
+    return windowed(lambda a, b: _r_peaks_window(x[a:b], fs), x.size, fs)
+
+
+def _r_peaks_window(x: np.ndarray, fs: float) -> np.ndarray:
+    """detect_r_peaks on one window."""
+    if x.size < int(fs):
+        return np.zeros(0, dtype=np.int64)
+    x = remove_mains(despike(x, fs), fs)[None, :]
     band = qrs_band(x, fs)
     if not assess_leads(x, clean_band(x, fs), band, fs).usable[0]:
         return np.zeros(0, dtype=np.int64)
@@ -176,9 +187,22 @@ def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarra
     """One set of beats for a record: the single-lead selection run on envelopes fused over usable leads.
 
     Returns the fused envelope peaks (sample indices), i.e. the centre of QRS energy of each beat.
+    A record longer than one window is detected window by window; there each window's leads are
+    gated again on that window alone (a lead clipped or off for a while still serves elsewhere).
     """
     if not usable.any():
         return np.zeros(0, dtype=np.int64)
+    if len(spans(raw.shape[-1], fs)) == 1:
+        return _fused_window(raw, band, fs, usable)
+
+    def window(a: int, b: int) -> np.ndarray:
+        r = raw[:, a:b]
+        ok = assess_leads(r, clean_band(r, fs), band[:, a:b], fs).usable
+        return _fused_window(r, band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
+    return windowed(window, raw.shape[-1], fs)
+
+
+def _fused_window(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:
     env = _fuse(qrs_envelope(band[usable], fs))
-    sharp = _fuse(sharp_envelope(raw[usable], fs))
+    sharp = _fuse(sharp_envelope(remove_mains(raw[usable], fs), fs))
     return pick_beats(env, fs, sharp)

@@ -12,18 +12,22 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from tasks.features import global_fiducials as gf
+from tasks.features.p_waves import locate_p
+from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take
+
 PRE_S, POST_S = 0.45, 0.65  # beat window around the fused fiducial
 QRS_SEARCH_S = 0.20  # QRS onset/offset at most this far from the fiducial
 SV_FRACTION = 0.06  # global QRS boundary: spatial velocity below this share of its peak
 SUSTAIN_S = 0.010  # ... for at least this long
+NEAR_BASE = 0.35  # ... where the signal vector is within this share of its QRS peak from the baseline
 LEAD_SLOPE_FRACTION = 0.12  # per-lead QRS boundary: |slope| above this share of the lead's peak
 MIN_WAVE_MV = 0.05  # Q, R, S, P smaller than this are absent
 MIN_T_MV = 0.05  # T waves smaller than this are flat: amplitude kept, timings null
 SMOOTH_S = 0.030  # P and T are found on a moving average of this width
 ST_AFTER_J_S = 0.060
 P_ZONE_S = 0.18  # the T peak is sought at least this long before the next beat (its P lives there)
-T_TO_P_S = 0.06  # the P wave is sought from this long after the previous beat's T peak
-EXTREMUM_S = 0.02  # a P peak is the largest (or smallest) value within this either side
+T_TO_P_S = 0.04  # the P wave is sought from this long after the previous beat's T peak
 T_END_SEARCH_S = 0.20  # the steepest point of T's descending limb lies within this after its peak
 T_END_REACH_S = 0.15  # ... and T ends at most this long after that point
 
@@ -35,6 +39,8 @@ class Delineation:
     qrs_on_g: np.ndarray
     qrs_off_g: np.ndarray
     p_window_in: np.ndarray  # (B,) the beat's P search window lies inside the record
+    t_off_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global T end
+    t_far: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # (L, B) lead T end nulled
     fid: dict[str, np.ndarray] = field(default_factory=dict)  # "p_on", "r_peak", ... -> (L, B)
     amp: dict[str, np.ndarray] = field(default_factory=dict)  # "p", "q", "r", "s", "t", "st"
 
@@ -48,50 +54,21 @@ def _windows(x: np.ndarray, beats: np.ndarray, fs: float) -> tuple[np.ndarray, n
     return pad[:, pos + pre], pos.astype(np.float64), pre
 
 
-def _first(mask: np.ndarray, default: float = np.nan) -> np.ndarray:
-    """Index of the first True along the last axis (default where none)."""
-    idx = np.argmax(mask, axis=-1).astype(np.float64)
-    return np.where(mask.any(axis=-1), idx, default)
+def _spatial_magnitude(seg: np.ndarray, usable: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """(B, W) distance of the usable leads' signal vector from its mean level before the QRS."""
+    inside = pre[None] & np.isfinite(seg[usable])
+    base = np.sum(np.where(inside, seg[usable], 0.0), axis=-1, keepdims=True) / np.maximum(
+        inside.sum(axis=-1, keepdims=True), 1)
+    return np.sqrt(np.nansum((seg[usable] - base) ** 2, axis=0))
 
 
-def _last(mask: np.ndarray, default: float = np.nan) -> np.ndarray:
-    """Index of the last True along the last axis (default where none)."""
-    w = mask.shape[-1]
-    idx = (w - 1 - np.argmax(mask[..., ::-1], axis=-1)).astype(np.float64)
-    return np.where(mask.any(axis=-1), idx, default)
+def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float,
+               seg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-beat QRS onset/offset (window indices) from the spatial velocity of the usable leads.
 
-
-def _range_mask(w: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Boolean mask over the last axis: lo <= index <= hi (lo/hi broadcast, NaN -> empty)."""
-    k = np.arange(w)
-    lo = np.nan_to_num(np.asarray(lo, dtype=float), nan=w + 1.0)[..., None]
-    hi = np.nan_to_num(np.asarray(hi, dtype=float), nan=-1.0)[..., None]
-    return (k >= lo) & (k <= hi)
-
-
-def _take(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """a[..., idx] per row, NaN where idx is NaN; idx has a's shape minus the last axis."""
-    ok = np.isfinite(idx) & (idx >= 0) & (idx <= a.shape[-1] - 1)
-    safe = np.where(ok, idx, 0).astype(np.int64)
-    out = np.take_along_axis(a, safe[..., None], axis=-1)[..., 0]
-    return np.where(ok, out, np.nan)
-
-
-def _arg_in(values: np.ndarray, mask: np.ndarray, largest: bool = True) -> np.ndarray:
-    """Argmax (or argmin) of values restricted to mask, NaN where the mask is empty or all NaN."""
-    fill = -np.inf if largest else np.inf
-    v = np.where(mask & np.isfinite(values), values, fill)
-    idx = (np.argmax(v, axis=-1) if largest else np.argmin(v, axis=-1)).astype(np.float64)
-    return np.where(np.isfinite(v).any(axis=-1), idx, np.nan)
-
-
-def _smooth(a: np.ndarray, width: int) -> np.ndarray:
-    filled = np.nan_to_num(a)
-    return np.where(np.isnan(a), np.nan, ndimage.uniform_filter1d(filled, max(1, width), axis=-1))
-
-
-def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-beat QRS onset/offset (window indices) from the spatial velocity of the usable leads."""
+    With `seg` (the windows themselves), a bound must also lie where the signal vector is back
+    within NEAR_BASE of its QRS peak distance from the pre-QRS level: the flat top of a notched
+    or slurred R (LBBB) slows every lead at once but is no J point."""
     sv = np.sqrt(np.nansum(slope[usable] ** 2, axis=0))  # (B, W)
     sv = ndimage.uniform_filter1d(sv, max(1, int(0.008 * fs)), axis=-1)
     w = sv.shape[-1]
@@ -103,6 +80,11 @@ def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float) -> tupl
     thr = floor + SV_FRACTION * (pk_val - floor)
     run = max(1, int(SUSTAIN_S * fs))
     quiet = sv < thr[:, None]
+    if seg is not None:
+        mag = _spatial_magnitude(seg, usable, pre)
+        qrs = _range_mask(w, np.full(len(sv), c - 0.06 * fs), np.full(len(sv), c + 0.06 * fs))
+        top = np.max(np.where(qrs, np.nan_to_num(mag), 0.0), axis=-1)
+        quiet &= mag < NEAR_BASE * top[:, None]
     # quiet_fwd[j]: quiet on [j, j+run); quiet_bwd[j]: quiet on (j-run, j]
     quiet_fwd = ndimage.minimum_filter1d(quiet.astype(np.uint8), run, axis=-1, origin=-(run // 2)) > 0
     quiet_bwd = ndimage.minimum_filter1d(quiet.astype(np.uint8), run, axis=-1, origin=(run - 1) // 2) > 0
@@ -177,34 +159,6 @@ def _t_bounds(ys: np.ndarray, ds: np.ndarray, j: np.ndarray, pk: np.ndarray, amp
     return on, np.where(inside, end, np.nan)
 
 
-def _p_wave(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> dict:
-    """P wave in [lo, hi]: the largest deviation from the straight line joining the window's ends
-    (so a P riding on the tail of the previous T still stands out) at a true peak or trough of the
-    signal (a bend in the T's descending limb is not a P), interior only, >= MIN_WAVE_MV.
-
-    Its amplitude is that deviation; on/off are where it falls to 25% above its base on either side.
-    """
-    w = ys.shape[-1]
-    lo, hi = np.broadcast_to(lo, ys.shape[:-1]), np.broadcast_to(hi, ys.shape[:-1])
-    y_lo, y_hi = _take(ys, np.round(lo)), _take(ys, np.round(hi))
-    frac = (np.arange(w) - lo[..., None]) / np.maximum(hi - lo, 1.0)[..., None]
-    dev = ys - (y_lo[..., None] + frac * (y_hi - y_lo)[..., None])
-    pk = _arg_in(np.abs(dev), _range_mask(w, lo, hi) & _extrema(ys, dev, fs))
-    amp = _take(dev, pk)
-    interior = (pk > lo + 0.01 * fs) & (pk < hi - 0.01 * fs)
-    present = interior & (np.abs(amp) >= MIN_WAVE_MV)
-    pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
-    before = _range_mask(w, np.fmax(pk - 0.12 * fs, lo - 0.03 * fs), pk - 1)
-    after = _range_mask(w, pk + 1, np.minimum(pk + 0.12 * fs, hi + 0.03 * fs))
-    top = np.abs(np.nan_to_num(amp))
-    base_on = np.min(np.where(before, v, top[..., None]), axis=-1)
-    base_off = np.min(np.where(after, v, top[..., None]), axis=-1)
-    on = _last(before & (v <= (base_on + 0.25 * (top - base_on))[..., None]))
-    off = _first(after & (v <= (base_off + 0.25 * (top - base_off))[..., None]))
-    return {"p_on": on, "p_peak": pk, "p_off": off, "p_amp": amp}
-
-
 def _column_median(a: np.ndarray) -> np.ndarray:
     """Median over the first axis ignoring NaN; NaN for all-NaN columns (without a warning)."""
     ok = np.isfinite(a).any(axis=0)
@@ -212,15 +166,6 @@ def _column_median(a: np.ndarray) -> np.ndarray:
     if ok.any():
         out[ok] = np.nanmedian(a[:, ok], axis=0)
     return out
-
-
-def _extrema(ys: np.ndarray, dev: np.ndarray, fs: float) -> np.ndarray:
-    """Where ys has a local maximum (with dev > 0) or minimum (dev < 0) within +-EXTREMUM_S."""
-    width = 2 * max(1, int(EXTREMUM_S * fs)) + 1
-    y = np.nan_to_num(ys)
-    peak = y >= ndimage.maximum_filter1d(y, width, axis=-1)
-    trough = y <= ndimage.minimum_filter1d(y, width, axis=-1)
-    return (peak & (dev > 0)) | (trough & (dev < 0))
 
 
 def _to_neighbour(a: np.ndarray, rr: np.ndarray, step: int) -> np.ndarray:
@@ -248,8 +193,9 @@ def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray
     t_pk, t_amp = _t_peak(ys, off_g + 0.05 * fs, t_hi)
     t_global = _column_median(np.where(usable[:, None], t_pk, np.nan))
     prev_t = _to_neighbour(t_global, -rr_prev, -1)
-    p_lo = np.fmax(on_g - np.minimum(0.30 * fs, 0.5 * rr_prev), prev_t + T_TO_P_S * fs)
-    p = _p_wave(ys, p_lo, on_g - 0.02 * fs, fs)
+    p_lo = np.fmax(on_g - np.minimum(0.30 * fs, 0.6 * rr_prev), prev_t + T_TO_P_S * fs)
+    p_hi = on_g - 0.02 * fs
+    p = locate_p(ys, ds, usable, t_amp, on_g, p_lo, p_hi, fs)
     next_qrs = _to_neighbour(on_g, rr_next, 1)
     limit = np.fmin(_to_neighbour(p["p_on"], rr_next, 1), next_qrs - 0.02 * fs)
     t_on, t_off = _t_bounds(ys, ds, off_l, t_pk, t_amp, limit, fs)
@@ -261,14 +207,16 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     """Delineate every beat in every lead of a cleaned (L, N) signal; fiducials returned in record samples."""
     seg, pos, c = _windows(x, beats, fs)
     slope = np.gradient(seg, axis=-1) * fs
-    on_g, off_g = global_qrs(slope, usable, c, fs)
+    on_g, off_g = global_qrs(slope, usable, c, fs, seg)
     iso = _iso(seg, slope, on_g, fs)
     y = seg - iso[..., None]
-    on_l, off_l = _lead_qrs(slope, on_g, off_g)
+    on_l, off_l = gf.snap_qrs(*_lead_qrs(slope, on_g, off_g), on_g, off_g, fs)
     fid = _qrs_waves(y, on_l, off_l)
     ys = _smooth(y, int(SMOOTH_S * fs))
     ds = np.gradient(ys, axis=-1) * fs
     t, p = _t_and_p(ys, ds, on_g, off_g, off_l, usable, beats, c, fs)
+    t_g = gf.global_t_end(t["t_off"], t["t_amp"], usable)
+    t["t_off"], t_far = gf.tie_t_end(t["t_off"], t_g, fs)
     fid.update(qrs_on=on_l, qrs_off=off_l, j=off_l, t_on=t["t_on"], t_peak=t["t_peak"], t_off=t["t_off"],
                p_on=p["p_on"], p_peak=p["p_peak"], p_off=p["p_off"])
     amp = {"p": p["p_amp"], "t": t["t_amp"], "st": _take(y, off_l + round(ST_AFTER_J_S * fs))}
@@ -277,4 +225,4 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     shift = pos[:, 0]  # record sample of window index 0, per beat
     to_rec = {k: v + shift for k, v in fid.items()}
     return Delineation(qrs_on_g=on_g + shift, qrs_off_g=off_g + shift, p_window_in=p["window_lo"] + shift >= 0,
-                       fid=to_rec, amp=amp)
+                       t_off_g=t_g + shift, t_far=t_far, fid=to_rec, amp=amp)

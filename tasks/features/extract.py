@@ -6,15 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.features import (
-    BEAT_FLOAT_COLUMNS, BEATS_SCHEMA, FEATURE_VERSION, RECORD_FEATURES_SCHEMA, RecordFeatures,
+    BEAT_FLOAT_COLUMNS, BEAT_GLOBAL_COLUMNS, BEATS_SCHEMA, FEATURE_VERSION, RECORD_FEATURES_SCHEMA, RecordFeatures,
 )
 from schemas.records import LEADS_12
-from tasks.features import measures
+from tasks.features import ectopy, measures
 from tasks.features.beats import detect_beats
 from tasks.features.filters import clean_band, despike, qrs_band
 from tasks.features.delineate import Delineation, delineate
+from tasks.features.plausibility import null_implausible
 from tasks.features.quality import LeadQuality, assess_leads
 
 MIN_USABLE_LEADS = 3  # default of min_usable_leads (gemflow.yaml: features.min_usable_leads)
@@ -24,9 +26,6 @@ PR_BOUNDS_MS = (50.0, 400.0)
 QRS_BOUNDS_MS = (30.0, 250.0)
 QT_BOUNDS_MS = (150.0, 700.0)
 _CANONICAL = {name.lower(): name for name in LEADS_12}  # "avr" -> "aVR"
-GLOBAL_PERCENTILE = 75  # per-beat PR/QT across leads: the latest onsets/ends seen in most leads
-CLEAR_T_MV = 0.10  # the record QT uses leads whose T wave is at least this tall ...
-CLEAR_T_SHARE = 0.25  # ... and at least this share of the beat's tallest T
 
 
 class FeatureError(ValueError):
@@ -85,10 +84,13 @@ def _beat_columns(d: Delineation, beats: np.ndarray, fs: float) -> dict[str, np.
     cols["qt_ms"] = _bounded(_ms(d.fid["t_off"] - on_g, fs), QT_BOUNDS_MS[0], qt_hi)
     for wave, v in d.amp.items():
         cols["st_mv" if wave == "st" else f"{wave}_amp_mv"] = v
+    for name, v in zip(BEAT_GLOBAL_COLUMNS, (d.qrs_on_g, d.qrs_off_g, d.t_off_g)):
+        cols[name] = np.broadcast_to(v / fs, (n_leads, v.size))
     return cols
 
 
-def _beats_table(record_id: str, leads: Sequence[str], keep: np.ndarray, cols: dict[str, np.ndarray]) -> pa.Table:
+def _beats_table(record_id: str, leads: Sequence[str], keep: np.ndarray, cols: dict[str, np.ndarray],
+                 classes: np.ndarray) -> pa.Table:
     lead_idx = np.flatnonzero(keep)
     n_beats = cols["rr_ms"].shape[1]
     data: dict[str, pa.Array] = {
@@ -96,9 +98,10 @@ def _beats_table(record_id: str, leads: Sequence[str], keep: np.ndarray, cols: d
         "lead": pa.array(np.repeat(np.asarray(leads, dtype=object)[lead_idx], n_beats).tolist(), pa.string()),
         "beat": pa.array(np.tile(np.arange(n_beats, dtype=np.int32), lead_idx.size), pa.int32()),
     }
-    for name in BEAT_FLOAT_COLUMNS:
+    for name in BEAT_FLOAT_COLUMNS + BEAT_GLOBAL_COLUMNS:
         v = np.asarray(cols[name], dtype=np.float32)[lead_idx].ravel()
         data[name] = pa.array(v, pa.float32(), mask=~np.isfinite(v))
+    data["beat_class"] = pa.array(np.tile(classes, lead_idx.size).tolist(), pa.string())
     return pa.table(data, schema=BEATS_SCHEMA)
 
 
@@ -111,35 +114,18 @@ def _round(v: float | None, nd: int = 1) -> float | None:
     return None if v is None else round(float(v), nd)
 
 
-def _per_beat(a: np.ndarray) -> np.ndarray:
-    """Global value per beat: the upper quartile across leads (NaN with fewer than 2 leads)."""
-    ok = np.isfinite(a).sum(axis=0) >= 2
-    out = np.full(a.shape[1], np.nan)
-    if ok.any():
-        out[ok] = np.nanpercentile(a[:, ok], GLOBAL_PERCENTILE, axis=0)
-    return out
+def _intervals(cols: dict[str, np.ndarray], d: Delineation, p_leads: np.ndarray, dom: np.ndarray,
+               rr_ms: float | None, fs: float) -> dict:
+    """Record PR/QRS/QT/QTc as medians over the dominant beats `dom`.
 
-
-def _clear_t(qt: np.ndarray, t_amp: np.ndarray) -> np.ndarray:
-    """QT only from leads whose T wave is clear in that beat: at least CLEAR_T_MV and CLEAR_T_SHARE of
-    the beat's largest T. A shallow T has a shallow descending limb, and its tangent lands late."""
-    a = np.abs(t_amp)
-    top = np.max(np.nan_to_num(a), axis=0, initial=0.0)
-    clear = a >= np.maximum(CLEAR_T_MV, CLEAR_T_SHARE * top)
-    return np.where(clear, qt, np.nan)
-
-
-def _intervals(cols: dict[str, np.ndarray], d: Delineation, usable: np.ndarray, p_leads: np.ndarray,
-               fs: float) -> dict:
-    """Record PR/QRS/QT/QTc as medians over valid beats.
-
-    QRS: the spatial-velocity (all-lead) duration per beat. QT: upper quartile across usable leads
-    per beat. PR: median over the beats of the leads with consistent P waves (None without P waves).
+    QRS: the spatial-velocity (all-lead) duration per beat. QT: global QRS onset to the beat's global
+    T end (upper quartile of the clear-T leads). PR: median over the beats of the leads with
+    consistent P waves (None without P waves). QTc from the dominant RR.
     """
-    qrs_g = _bounded(_ms(d.qrs_off_g - d.qrs_on_g, fs), *QRS_BOUNDS_MS)
-    pr = _median(cols["pr_ms"][p_leads].ravel()) if p_leads.any() else None
-    qt = _median(_per_beat(_clear_t(cols["qt_ms"][usable], cols["t_amp_mv"][usable])))
-    rr_s = (_median(cols["rr_ms"][0]) or np.nan) / 1000.0
+    qrs_g = _bounded(_ms(d.qrs_off_g - d.qrs_on_g, fs), *QRS_BOUNDS_MS)[dom]
+    pr = _median(cols["pr_ms"][np.ix_(p_leads, dom)].ravel()) if p_leads.any() else None
+    qt = _median(_bounded(_ms(d.t_off_g - d.qrs_on_g, fs), *QT_BOUNDS_MS)[dom])
+    rr_s = (rr_ms or np.nan) / 1000.0
     return {
         "pr_ms": _round(pr), "qrs_ms": _round(_median(qrs_g)), "qt_ms": _round(qt),
         "qtc_ms": _round(qt / np.sqrt(rr_s)) if qt and np.isfinite(rr_s) else None,
@@ -147,36 +133,70 @@ def _intervals(cols: dict[str, np.ndarray], d: Delineation, usable: np.ndarray, 
     }
 
 
-def _record_features(record_id: str, leads: Sequence[str], q: LeadQuality, beats_tbl: pa.Table,
-                     cols: dict[str, np.ndarray], d: Delineation, fs: float) -> RecordFeatures:
-    usable = q.usable
-    rr = cols["rr_ms"][0][1:]
-    rr_mean = float(np.mean(rr)) if rr.size else None
-    hr = 60000.0 / rr_mean if rr_mean else None
+@dataclass
+class _Rhythm:
+    """What the beats say about the rhythm: P-wave leads, beat classes and the dominant beats."""
+
+    p_leads: np.ndarray  # (L,) leads with consistent P waves
+    p_present: bool | None
+    classes: np.ndarray  # (B,) 'N' / 'V' / 'S'
+
+    @property
+    def dominant(self) -> np.ndarray:
+        return self.classes == "N"
+
+
+def _rhythm(clean: np.ndarray, beats: np.ndarray, usable: np.ndarray, cols: dict[str, np.ndarray],
+            d: Delineation, fs: float) -> _Rhythm:
+    """P waves from the non-premature beats, then each beat's class (see tasks/features/ectopy.py)."""
     eligible = d.p_window_in & measures.dominant_beats(cols["rr_ms"][0])
     p_leads = usable & measures.consistent_p_leads(np.isfinite(cols["p_peak_s"]), cols["pr_ms"], eligible)
     p_present = measures.p_waves_present(p_leads[usable])
-    iv = _intervals(cols, d, usable, p_leads if p_present else np.zeros_like(p_leads), fs)
+    classes = ectopy.classify(clean, beats, usable, (d.qrs_off_g - d.qrs_on_g) / fs, fs, bool(p_present))
+    return _Rhythm(p_leads if p_present else np.zeros_like(p_leads), p_present, classes)
+
+
+def _rates(beats: np.ndarray, classes: np.ndarray, fs: float) -> dict:
+    """Ventricular rate and RR statistics over all beats; the dominant rate over dominant beats only."""
+    rr = np.diff(beats).astype(float) * (1000.0 / fs)
+    rr_mean = float(np.mean(rr)) if rr.size else None
+    dom_rr = ectopy.dominant_rr(beats, classes) * (1000.0 / fs)
+    dom_mean = float(np.mean(dom_rr)) if dom_rr.size else None
+    return {"hr_bpm": _round(60000.0 / rr_mean) if rr_mean else None, "rr_mean_ms": _round(rr_mean),
+            "rr_std_ms": _round(float(np.std(rr))) if rr.size else None,
+            "rr_cv": _round(float(np.std(rr) / rr_mean), 4) if rr_mean else None,
+            "dominant_hr_bpm": _round(60000.0 / dom_mean) if dom_mean else None,
+            "_rr": rr, "_dom_rr_ms": dom_mean or rr_mean}
+
+
+def _record_features(record_id: str, leads: Sequence[str], q: LeadQuality, beats_tbl: pa.Table,
+                     cols: dict[str, np.ndarray], d: Delineation, rh: _Rhythm, beats: np.ndarray,
+                     beat_issues: list[str], fs: float) -> RecordFeatures:
+    usable = q.usable
+    rates = _rates(beats, rh.classes, fs)
+    rr, dom_rr = rates.pop("_rr"), rates.pop("_dom_rr_ms")
+    iv = _intervals(cols, d, rh.p_leads, rh.dominant, dom_rr, fs)
     regular = measures.rr_regular(rr)
-    summaries = measures.lead_summaries(beats_tbl)
-    rate = measures.rate_class(hr)
+    dom_tbl = beats_tbl.filter(pc.equal(beats_tbl.column("beat_class"), "N"))
+    summaries = measures.lead_summaries(dom_tbl if dom_tbl.num_rows else beats_tbl)
+    rate_hr = rates["dominant_hr_bpm"] if rates["dominant_hr_bpm"] is not None else rates["hr_bpm"]
+    rate = measures.rate_class(rate_hr)
     n_bad = int((~usable).sum())
+    p_present = rh.p_present
     return RecordFeatures(
-        record_id=record_id, hr_bpm=_round(hr), rr_mean_ms=_round(rr_mean),
-        rr_std_ms=_round(float(np.std(rr))) if rr.size else None,
-        rr_cv=_round(float(np.std(rr) / rr_mean), 4) if rr_mean else None,
-        n_beats=int(cols["rr_ms"].shape[1]), **iv,
+        record_id=record_id, **rates, n_beats=int(beats.size), **iv,
         axis_deg=measures.frontal_axis({k: s.qrs_net_mv for k, s in summaries.items()}),
         p_axis_deg=measures.frontal_axis({k: s.p_amp_mv for k, s in summaries.items()}) if p_present else None,
         t_axis_deg=measures.frontal_axis({k: s.t_amp_mv for k, s in summaries.items()}),
         **measures.voltage_criteria(summaries),
         q_wave_leads=[k for k, s in summaries.items() if s.q_wave],
-        rhythm=measures.rhythm_text(regular, p_present, hr, rate), rhythm_regular=regular,
+        rhythm=measures.rhythm_text(regular, p_present, rate_hr, rate), rhythm_regular=regular,
         p_waves_present=p_present, rate_class=rate,
         quality="good" if n_bad == 0 else "fair" if n_bad <= 3 else "poor",
         usable_leads=[str(leads[i]) for i in np.flatnonzero(usable)],
-        lead_issues=[f"{leads[i]}:{q.issues[i]}" for i in np.flatnonzero(~usable)],
+        lead_issues=[f"{leads[i]}:{q.issues[i]}" for i in np.flatnonzero(~usable)] + beat_issues,
         leads=list(summaries.values()), feature_version=FEATURE_VERSION,
+        n_pvc=int((rh.classes == "V").sum()), n_pac=int((rh.classes == "S").sum()),
     )
 
 
@@ -211,8 +231,10 @@ def extract_features(signal: np.ndarray, fs: float, leads: Sequence[str], record
         raise FeatureError(f"too few beats detected ({beats.size} < {MIN_BEATS})")
     d = delineate(clean, beats, usable, fs)
     cols = _beat_columns(d, beats, fs)
-    tbl = _beats_table(record_id, leads, usable, cols)
-    return FeatureResult(beats=tbl, record=_record_features(record_id, leads, q, tbl, cols, d, fs))
+    rh = _rhythm(clean, beats, usable, cols, d, fs)
+    issues = null_implausible(cols, rh.classes, usable, d.t_far, leads)
+    tbl = _beats_table(record_id, leads, usable, cols, rh.classes)
+    return FeatureResult(beats=tbl, record=_record_features(record_id, leads, q, tbl, cols, d, rh, beats, issues, fs))
 
 
 def extract_many(records: Iterable[tuple[str, np.ndarray]], fs: float, leads: Sequence[str], *,

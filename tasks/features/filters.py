@@ -11,6 +11,8 @@ CLEAN_BAND_HZ = (0.5, 40.0)  # delineation and amplitudes
 QRS_BAND_HZ = (8.0, 25.0)  # beat detection and the quality gate
 SPIKE_MADS = 30.0  # an impulse this many MADs off a 12 ms running median is a spike
 SPIKE_MIN_MV = 0.5
+MAINS_HZ = (50.0, 60.0)
+MAINS_Q = 30.0  # notch quality factor: about 2 Hz wide at 50-60 Hz
 
 
 def band_sos(fs: float, low: float | None, high: float | None) -> np.ndarray:
@@ -48,3 +50,19 @@ def clean_band(x: np.ndarray, fs: float) -> np.ndarray:
 def qrs_band(x: np.ndarray, fs: float) -> np.ndarray:
     """8-25 Hz zero-phase band-pass where QRS energy dominates P, T and wander."""
     return sps.sosfiltfilt(band_sos(fs, *QRS_BAND_HZ), x, axis=-1)
+
+
+@lru_cache(maxsize=64)
+def _notches(fs: float) -> np.ndarray:
+    """Second-order sections of a 50 Hz and a 60 Hz notch, for those below 0.45 fs."""
+    sections = []
+    for f in MAINS_HZ:
+        if f < 0.45 * fs:
+            sections.append(sps.tf2sos(*sps.iirnotch(f, MAINS_Q, fs)))
+    return np.concatenate(sections) if sections else np.zeros((0, 6))
+
+
+def remove_mains(x: np.ndarray, fs: float) -> np.ndarray:
+    """50 and 60 Hz interference removed by zero-phase notches (nothing to do at low sampling rates)."""
+    sos = _notches(float(fs))
+    return sps.sosfiltfilt(sos, x, axis=-1) if sos.size else x

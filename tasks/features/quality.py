@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
-from tasks.features.filters import band_sos
+from tasks.features.filters import band_sos, remove_mains
 
 # Thresholds (mV unless stated). See docs/features.md for the rationale of each.
 FLAT_PTP_MV = 0.04  # robust peak-to-peak of the 0.5-40 Hz signal below this: no ECG
@@ -55,7 +55,8 @@ def assess_leads(raw: np.ndarray, clean: np.ndarray, qrs_band: np.ndarray, fs: f
     finite = np.isfinite(raw).all(axis=-1)
     raw = np.where(np.isfinite(raw), raw, 0.0)
     ecg_ptp = _robust_ptp(clean)
-    high = raw - sps.sosfiltfilt(band_sos(fs, None, 45.0), raw, axis=-1) if fs > 100 else np.zeros_like(raw)
+    no_mains = remove_mains(raw, fs)  # mains hum is filtered out downstream; it does not make a lead unusable
+    high = no_mains - sps.sosfiltfilt(band_sos(fs, None, 45.0), no_mains, axis=-1) if fs > 100 else np.zeros_like(raw)
     total = np.maximum(((raw - raw.mean(axis=-1, keepdims=True)) ** 2).mean(axis=-1), 1e-18)
     hf_ratio = (high**2).mean(axis=-1) / total
     wander = sps.sosfiltfilt(band_sos(fs, None, 0.5), raw, axis=-1)

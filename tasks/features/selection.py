@@ -18,7 +18,7 @@ from scipy import ndimage
 
 GAIN_SCALE = 3.0  # weight of log(height / threshold) per chosen candidate
 GAIN_CLIP = (0.02, 1.5)  # heights (share of the local QRS level) are clipped to this range
-THRESHOLD = 0.40  # a candidate this high scores zero: above it adds, below it costs
+THRESHOLD = 0.35  # a candidate this high scores zero: above it adds, below it costs (= beats.THRESHOLD)
 SIGMA_RANGE = (0.04, 0.35)  # spread of log RR (first pass, robust), clipped to this range
 ECTOPIC_RANGE = (0.55, 1.6)  # RR / typical RR where the cost is capped at ECTOPIC_COST
 ECTOPIC_COST = 2.0

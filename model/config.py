@@ -21,6 +21,9 @@ ARCH_FIELDS = (
 )
 
 
+DTYPES = ("bfloat16", "float16", "float32")
+
+
 class ConfigError(ValueError):
     """A config value is wrong; the message names the field."""
 
@@ -41,11 +44,16 @@ class GemConfig:
     vision_name: str = "openai/clip-vit-large-patch14-336"
     vision_select_layer: int = -2
     freeze_vision_tower: bool = True
-    image_pad_fill: tuple[int, int, int] = (255, 255, 255)  # the paper's colour
+    # "pad": LLaVA-1.5's pad to square with the CLIP mean colour; "pad-white": pad with
+    # image_pad_fill (the paper's white); "ori": GEM's resize + centre crop (cuts the page's sides)
+    image_preprocess: str = "pad"
+    image_pad_fill: tuple[int, int, int] = (255, 255, 255)  # the fill of "pad-white"
     ecg_projector: str = "linear"
     mm_projector: str = "mlp2x_gelu"
-    llm: str = "hf"  # "hf" | "llama-tiny" | "smollm2-135m"
+    llm: str = "hf"  # "hf" | "llava" (LLaVA-1.5/1.6, PULSE, Vicuna folders) | "llama-tiny" | "smollm2-135m"
     llm_name: str = "lmsys/vicuna-7b-v1.5"
+    dtype: str = "bfloat16"  # weights of the LM and vision tower as loaded: bfloat16 | float16 | float32
+    attn_implementation: str = "auto"  # auto: flash_attention_2 when installed (GPU, 16-bit), else sdpa
     freeze_llm: bool = False
     conv_template: str = "llava_v1"
     max_length: int = 4096
@@ -72,6 +80,10 @@ class GemConfig:
             raise ConfigError(f"{where}: ecg_encoder and vision_tower cannot both be 'none'")
         if len(self.image_pad_fill) != 3:
             raise ConfigError(f"{where}.image_pad_fill: expected an RGB triple")
+        _one_of(self.image_preprocess, ("pad", "pad-white", "ori"), f"{where}.image_preprocess")
+        _one_of(self.dtype, DTYPES, f"{where}.dtype")
+        _one_of(self.attn_implementation, ("auto", "flash_attention_2", "sdpa", "eager"),
+                f"{where}.attn_implementation")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,6 +191,11 @@ def _known_fields(cls: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown field (known: {', '.join(sorted(names))})")
     return dict(raw)
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], where: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
 
 
 def _short(value: Any) -> str:

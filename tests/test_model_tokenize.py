@@ -14,20 +14,10 @@ from hypothesis import strategies as st
 from model.conversation import (ECG_TOKEN_INDEX, IGNORE_INDEX, IMAGE_TOKEN_INDEX, get_template, place_modalities,
                                 tokenize_conversation)
 
-spm = pytest.importorskip("sentencepiece")
+from tests.model_support import train_llama_sentencepiece
 
 SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
           "The assistant gives helpful, detailed, and polite answers to the human's questions.")
-CORPUS = [
-    SYSTEM,
-    "USER: Please interpret this ECG and provide a diagnosis. ASSISTANT: Sinus rhythm at 72 bpm.",
-    "The PR interval is 160 ms, QRS duration 88 ms, QTc 420 ms; no ST elevation in leads V1-V6.",
-    "Atrial fibrillation with rapid ventricular response: irregularly irregular RR intervals, no P waves.",
-    "Left bundle branch block: broad QRS (140 ms) with notched R waves in I, aVL, V5 and V6.",
-    "What is the heart rate? Is there any sign of ischemia? Describe lead II and aVR.",
-    "Inferior myocardial infarction: Q waves and ST elevation in II, III and aVF, reciprocal changes in aVL.",
-    "Normal axis (+60 degrees). T wave inversion in V1 is a normal variant.\nOverall: normal ECG.",
-]
 WORDS = ("Sinus rhythm at 72 bpm the PR interval is 160 ms QRS duration QTc no ST elevation in leads "
          "V1-V6 atrial fibrillation with rapid ventricular response left bundle branch block What heart "
          "rate ? Is there any sign of ischemia Describe lead II aVR , . : ; ( ) 60 +60 degrees\n normal").split(" ")
@@ -36,17 +26,12 @@ WORDS = ("Sinus rhythm at 72 bpm the PR interval is 160 ms QRS duration QTc no S
 @pytest.fixture(scope="module")
 def llama_tokenizer(tmp_path_factory):
     """A SentencePiece BPE model trained with Llama's options, loaded as LlamaTokenizer(legacy=False)."""
-    pytest.importorskip("google.protobuf", reason="transformers reads a .model file through protobuf")
     from transformers import LlamaTokenizer
 
-    folder = tmp_path_factory.mktemp("llama-tok")
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS * 20), model_prefix=str(folder / "tokenizer"), vocab_size=500,
-        model_type="bpe", byte_fallback=True, split_digits=True, add_dummy_prefix=True,
-        remove_extra_whitespaces=False, normalization_rule_name="identity", character_coverage=1.0,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, allow_whitespace_only_pieces=True, minloglevel=2)
+    folder = train_llama_sentencepiece(tmp_path_factory.mktemp("llama-tok"))
     tok = LlamaTokenizer.from_pretrained(str(folder), legacy=False, add_bos_token=True)
-    assert len(tok) == 500 and tok("x").input_ids[0] == tok.bos_token_id and tok.bos_token == "<s>" and tok.eos_token == "</s>" and tok.legacy is False
+    assert len(tok) == 500 and tok("x").input_ids[0] == tok.bos_token_id and tok.legacy is False
+    assert tok.eos_token == "</s>"
     return tok
 
 

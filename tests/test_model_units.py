@@ -42,7 +42,7 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_config(**overrides) -> GemConfig:
-    values = dict(ecg_encoder="tiny", vision_tower="clip-tiny", llm="llama-tiny", max_length=256)
+    values = dict(ecg_encoder="tiny", vision_tower="clip-tiny", llm="llama-tiny", max_length=256, dtype="float32")
     return GemConfig(**{**values, **overrides})
 
 

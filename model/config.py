@@ -145,14 +145,39 @@ class DataConfig:
 
 
 @dataclass
+class LoraConfig:
+    """LoRA on the LLM (peft), as LLaVA's and GEM's `*_lora` scripts: the projectors train fully."""
+
+    r: int = 128
+    alpha: int = 256
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+STAGES = ("finetune", "align")
+
+
+@dataclass
 class TrainConfig:
     """The `train:` section: model, data, HF TrainingArguments values, DeepSpeed config."""
 
     model: GemConfig = field(default_factory=GemConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: dict[str, Any] = field(default_factory=dict)
-    deepspeed: str | None = "zero2"  # "zero2" | "zero3" | a JSON path | None
+    deepspeed: str | None = "zero2"  # "zero2" | "zero3" | "zero2_offload" | a JSON path | None
     init_from: str | None = None  # a gemflow checkpoint whose weights start this run
+    # The paper's batch on any number of GPUs: accumulation = global / (world x micro), unless
+    # `training.gradient_accumulation_steps` is set explicitly.
+    global_batch_size: int = 256
+    # "align": LLaVA's stage 1 (LLM frozen, only the projectors train); "finetune": stage 2.
+    stage: str = "finetune"
+    mm_projector_lr: float | None = None  # a separate learning rate for the projectors
+    # An aligned projector to start from: a gemflow checkpoint dir, LLaVA's mm_projector.bin,
+    # or a LLaVA/PULSE model folder (its model.mm_projector.* tensors).
+    projector_from: str | None = None
+    lora: LoraConfig | None = None  # set to train LoRA adapters instead of the full LLM
+    eval_generate: int = 4  # answers generated from the val split at each evaluation (an artifact)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
@@ -163,16 +188,40 @@ class TrainConfig:
                    for i, s in enumerate(data_raw.pop("sources", None) or [])]
         data = DataConfig(sources=sources, **_known_fields(DataConfig, data_raw, "train.data"))
         _check_data(data)
-        return cls(
+        lora_raw = known.get("lora")
+        lora = None
+        if lora_raw is not None and lora_raw is not False:
+            lora = LoraConfig(**_known_fields(LoraConfig, {} if lora_raw is True else dict(lora_raw), "train.lora"))
+        cfg = cls(
             model=GemConfig.from_dict(known.get("model") or {}, "train.model"),
             data=data,
             training=dict(known.get("training") or {}),
             deepspeed=known.get("deepspeed", "zero2"),
             init_from=known.get("init_from"),
+            global_batch_size=int(known.get("global_batch_size", 256)),
+            stage=known.get("stage", "finetune"),
+            mm_projector_lr=known.get("mm_projector_lr"),
+            projector_from=known.get("projector_from"),
+            lora=lora,
+            eval_generate=int(known.get("eval_generate", 4)),
         )
+        _check_run(cfg)
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_run(cfg: "TrainConfig") -> None:
+    if cfg.global_batch_size < 1:
+        raise ConfigError(f"train.global_batch_size: must be >= 1, got {cfg.global_batch_size}")
+    _one_of(cfg.stage, STAGES, "train.stage")
+    if cfg.mm_projector_lr is not None and not cfg.mm_projector_lr > 0:
+        raise ConfigError(f"train.mm_projector_lr: must be > 0, got {cfg.mm_projector_lr}")
+    if cfg.lora is not None and cfg.stage == "align":
+        raise ConfigError("train.lora: the align stage trains only the projectors; LoRA belongs to finetune")
+    if cfg.lora is not None and cfg.lora.r < 1:
+        raise ConfigError(f"train.lora.r: must be >= 1, got {cfg.lora.r}")
 
 
 def _check_data(data: DataConfig) -> None:

@@ -25,6 +25,7 @@ class GemModel(nn.Module):
     """The whole model; `forward` returns the LM output with a loss when labels are given."""
 
     main_input_name = "input_ids"
+    accepts_loss_kwargs = True  # HF Trainer then passes num_items_in_batch (token-weighted accumulation)
 
     def __init__(self, config: GemConfig, llm: nn.Module, ecg_encoder: nn.Module | None,
                  vision: nn.Module | None):
@@ -82,9 +83,13 @@ class GemModel(nn.Module):
         return splice_embeddings(input_ids, attention_mask, labels, self.llm.get_input_embeddings(),
                                  features, self.gem_config.max_length, padding_side)
 
-    def forward(self, input_ids, attention_mask=None, labels=None, ecgs=None, images=None):
+    def forward(self, input_ids, attention_mask=None, labels=None, ecgs=None, images=None,
+                num_items_in_batch=None, **kwargs):
+        """LM output; with `num_items_in_batch` (the learned tokens of the whole accumulated batch)
+        the loss is the token sum over that count, so every token weighs the same across micro-batches."""
         embeds, mask, labels = self.prepare_inputs(input_ids, attention_mask, labels, ecgs, images)
-        return self.llm(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False)
+        extra = {"num_items_in_batch": num_items_in_batch} if num_items_in_batch is not None else {}
+        return self.llm(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False, **extra)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask=None, ecgs=None, images=None, **gen_kwargs):

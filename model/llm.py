@@ -137,7 +137,15 @@ def _smollm2_weights(cache_dir: str | None) -> Path:
     if not (target / "config.json").is_file():
         gguf = smollm2_gguf_path()
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        _publish(target, model.save_pretrained)
+        # transformers 5 marks a GGUF-loaded model "quantized with gguf" and refuses to save it:
+        # copy the dequantised weights into a fresh model of the same config, and save that.
+        config = model.config
+        for attr in ("quantization_config", "gguf_file"):
+            if hasattr(config, attr):
+                delattr(config, attr)
+        fresh = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
+        fresh.load_state_dict(model.state_dict())
+        _publish(target, fresh.save_pretrained)
     return target
 
 

@@ -108,7 +108,11 @@ def arch_mismatches(saved: GemConfig, current: GemConfig) -> list[str]:
         old, new = getattr(saved, name), getattr(current, name)
         if name.endswith("_arch") and (old is None or new is None):
             continue
-        if old != new:
+        if old != new and isinstance(old, dict) and isinstance(new, dict):
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            diffs.append(f"{name}: " + ", ".join(f"{k}: checkpoint has {_short(old.get(k))}, config has "
+                                                 f"{_short(new.get(k))}" for k in keys[:6]))
+        elif old != new:
             diffs.append(f"{name}: checkpoint has {_short(old)}, config has {_short(new)}")
     return diffs
 

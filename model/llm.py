@@ -13,6 +13,7 @@ weights and no download, so a checkpoint can load its own weights into it.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -113,7 +114,8 @@ def resolve_attention(name: str, dtype: str) -> str:
 def llm_arch(llm: nn.Module) -> dict[str, Any]:
     """The LM's config as a dict, without fields that change between runs but not shapes."""
     raw = llm.config.to_dict()
-    return {k: v for k, v in raw.items() if k not in _VOLATILE and not k.startswith("_")}
+    kept = {k: v for k, v in raw.items() if k not in _VOLATILE and not k.startswith("_")}
+    return json.loads(json.dumps(kept, default=str))  # as a checkpoint stores it (int dict keys become str)
 
 
 def _llava_tokenizer(name: str):

@@ -73,7 +73,7 @@ def build_llm(kind: str, name: str, vocab_size: int, cache_dir: str | None = Non
     """The causal LM in `dtype`; `arch` rebuilds a saved architecture with random weights, offline.
 
     ("llava" folders are loaded by `model.llava.load_llava`, which also returns their projector.)"""
-    from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 
     _check_kind(kind)
     torch_dtype = dtype_of(dtype)
@@ -83,10 +83,10 @@ def build_llm(kind: str, name: str, vocab_size: int, cache_dir: str | None = Non
         config = AutoConfig.for_model(arch.pop("model_type"), **arch)
         config._attn_implementation = attn
         return AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
-    if kind == "llama-tiny":
+    if kind == "llama-tiny":  # from_config, so ZeRO-3 partitions it at construction as it does a 7B
         config = LlamaConfig(vocab_size=vocab_size, **TINY_LLAMA)
         config._attn_implementation = attn
-        return LlamaForCausalLM(config).to(torch_dtype)
+        return AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
     if kind == "llava":
         from model.llava import load_llava
 

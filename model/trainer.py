@@ -49,7 +49,9 @@ class GemTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         """group_by_length from the index's precomputed lengths (HF would load every sample to measure it)."""
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if self.args.train_sampling_strategy == "group_by_length" and hasattr(dataset, "lengths"):
+        grouped = (getattr(self.args, "train_sampling_strategy", None) == "group_by_length"
+                   or getattr(self.args, "group_by_length", False))  # the name before transformers 5.x
+        if grouped and hasattr(dataset, "lengths"):
             from transformers.trainer_pt_utils import LengthGroupedSampler
 
             return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
@@ -140,6 +142,7 @@ def run_training(cfg: TrainConfig, data_root: str | Path, output_dir: str | Path
     args = TrainingArguments(**values)
     _announce(effective_batch_line(args.world_size, args.per_device_train_batch_size,
                                    args.gradient_accumulation_steps), args)
+    _init_deepspeed_comm(args)
     model, tokenizer, dataset, collator = build_model_and_data(cfg, data_root)
     if resume:
         check_resume(resume, cfg.model)  # now with the resolved architectures
@@ -167,6 +170,17 @@ def run_training(cfg: TrainConfig, data_root: str | Path, output_dir: str | Path
     if dataset.skipped:
         log.warning("%d unreadable samples were skipped on rank %d", dataset.skipped, args.process_index)
     return dict(result.metrics)
+
+
+def _init_deepspeed_comm(args: TrainingArguments) -> None:
+    """Under ZeRO-3 the model is built inside `zero.Init`, which reads the world size from
+    deepspeed.comm: initialise it on the process group HF already made (else it sees 1 rank)."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if args.deepspeed and is_deepspeed_zero3_enabled():
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo" if args.use_cpu else "nccl")
 
 
 def _has_val_split(cfg: TrainConfig, data_root: str | Path) -> bool:

@@ -112,10 +112,10 @@ def build_vision_tower(kind: str, name: str, select_layer: int = -2,
         return None
     if kind not in ("clip", "clip-tiny"):
         raise ValueError(f"unknown vision_tower {kind!r}; known: clip, clip-tiny, none")
-    if arch is not None:
-        clip = CLIPVisionModel(CLIPVisionConfig(**arch))
+    if arch is not None:  # _from_config: under ZeRO-3 partitioned at construction, like from_pretrained
+        clip = CLIPVisionModel._from_config(CLIPVisionConfig(**arch))
     elif kind == "clip-tiny":
-        clip = CLIPVisionModel(CLIPVisionConfig(**TINY_CLIP))
+        clip = CLIPVisionModel._from_config(CLIPVisionConfig(**TINY_CLIP))
     else:
         clip = CLIPVisionModel.from_pretrained(name)
     return VisionTower(clip, select_layer)

@@ -3,7 +3,10 @@
 The baseline is the same LLM stepping on text-only input of the same total length (prompt +
 ECG + image tokens), so the ratio is the price of the towers, projectors and splicing.
 MFU = model FLOPs (6 x matmul params per trained token + attention, 2 x params per frozen
-encoder token) / the device's measured dense matmul peak in the same dtype, in the same run.
+encoder token) / the datasheet dense peak of the GPU in that dtype (`DATASHEET_TFLOPS`, or
+`--peak-tflops`). The measured matmul rate of the same run is printed beside it as a sanity
+check, never used as the denominator (it would flatter the MFU). A CPU has no datasheet peak:
+there only the share of the measured matmul rate is shown, labelled as such.
 
     python benchmarks/train_step.py                     # tiny config, CPU here
     python benchmarks/train_step.py --device cuda --dtype bf16 --llm hf --llm-name lmsys/vicuna-7b-v1.5 \
@@ -21,6 +24,12 @@ from model.conversation import ECG_TOKEN_INDEX, IMAGE_TOKEN_INDEX
 from model.gem import build_gem_model
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# Dense (no sparsity) datasheet peaks, TFLOP/s, by a substring of torch.cuda.get_device_name().
+DATASHEET_TFLOPS = {
+    "bf16": {"H200": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0,
+             "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0},
+    "fp32": {"H200": 67.0, "H100": 67.0, "A100": 19.5, "L40S": 91.6},
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,7 +47,22 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--peak-tflops", type=float, help="the MFU denominator (default: the GPU's datasheet peak)")
+    p.add_argument("--lora", type=int, default=0, help="LoRA rank on the LLM (0: full fine-tuning)")
     return p.parse_args()
+
+
+def datasheet_peak(device: str, dtype_name: str, override: float | None) -> tuple[float | None, str]:
+    """(FLOP/s, where it came from): --peak-tflops, else the datasheet entry for this GPU, else None."""
+    if override:
+        return override * 1e12, "--peak-tflops"
+    if not device.startswith("cuda"):
+        return None, "no datasheet peak for a CPU"
+    name = torch.cuda.get_device_name(torch.device(device))
+    for key, tflops in DATASHEET_TFLOPS.get(dtype_name, {}).items():
+        if key in name:
+            return tflops * 1e12, f"datasheet {key} {dtype_name} dense"
+    return None, f"no datasheet entry for {name!r}: pass --peak-tflops"
 
 
 def matmul_peak(device: str, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
@@ -112,8 +136,15 @@ def main() -> None:
     dtype, device = DTYPES[args.dtype], args.device
     torch.manual_seed(0)
     cfg = GemConfig(ecg_encoder=args.ecg_encoder, vision_tower=args.vision, vision_name=args.vision_name,
-                    llm=args.llm, llm_name=args.llm_name, max_length=8192)
+                    llm=args.llm, llm_name=args.llm_name, max_length=8192,
+                    dtype="bfloat16" if args.dtype == "bf16" else "float32")
     model = build_gem_model(cfg, vocab_size=args.vocab).to(device=device, dtype=dtype)
+    if args.lora:
+        from model.config import TrainConfig
+        from model.stages import apply_stage
+
+        apply_stage(model, TrainConfig.from_dict({"lora": {"r": args.lora, "alpha": 2 * args.lora}}))
+        model.to(device)
     model.train()
     gem_inputs, plain_inputs, seq = build_inputs(model, args.batch, args.text_tokens, device, dtype)
     # one optimizer: the baseline steps the very same LM weights (no second copy in memory)
@@ -124,17 +155,23 @@ def main() -> None:
         gem_times.append(time_steps(gem_step, args.steps, args.warmup, device))
         base_times.append(time_steps(base_step, args.steps, args.warmup, device))
         peaks.append(matmul_peak(device, dtype))
-    gem_s, base_s, peak = min(gem_times), min(base_times), max(peaks)
+    gem_s, base_s, measured = min(gem_times), min(base_times), max(peaks)
     flops, base_flops = model_flops_per_step(model, args.batch, seq), model_flops_per_step(_LlmOnly(model.llm), args.batch, seq)
     tokens = args.batch * seq
     n_img = seq - (args.text_tokens - 2) - model.n_ecg_tokens
-    print(f"device={device} dtype={args.dtype} llm={args.llm} batch={args.batch} seq={seq} "
+    peak, source = datasheet_peak(device, args.dtype, args.peak_tflops)
+    print(f"device={device} dtype={args.dtype} llm={args.llm} lora={args.lora} batch={args.batch} seq={seq} "
           f"(text {args.text_tokens - 2} + ecg {model.n_ecg_tokens} + image {n_img}), best of {args.rounds} rounds")
-    print(f"measured matmul peak: {peak / 1e12:.3f} TFLOP/s")
-    print(f"{'step':<22}{'s/step':>10}{'tokens/s':>12}{'MFU':>8}")
-    print(f"{'GEM (towers+LM)':<22}{gem_s:>10.3f}{tokens / gem_s:>12.0f}{flops / gem_s / peak:>8.1%}")
-    print(f"{'plain HF causal LM':<22}{base_s:>10.3f}{tokens / base_s:>12.0f}{base_flops / base_s / peak:>8.1%}")
+    print(f"MFU denominator: {f'{peak / 1e12:.1f} TFLOP/s' if peak else 'none'} ({source}); "
+          f"measured matmul here: {measured / 1e12:.3f} TFLOP/s")
+    label = "MFU" if peak else "of matmul"
+    denom = peak or measured
+    print(f"{'step':<22}{'s/step':>10}{'tokens/s':>12}{label:>10}")
+    print(f"{'GEM (towers+LM)':<22}{gem_s:>10.3f}{tokens / gem_s:>12.0f}{flops / gem_s / denom:>10.1%}")
+    print(f"{'plain HF causal LM':<22}{base_s:>10.3f}{tokens / base_s:>12.0f}{base_flops / base_s / denom:>10.1%}")
     print(f"ratio GEM / plain tokens/s: {base_s / gem_s:.2f}")
+    if device.startswith("cuda"):
+        print(f"peak GPU memory allocated: {torch.cuda.max_memory_allocated() / 1e9:.1f} GB")
 
 
 class _LlmOnly:

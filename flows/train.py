@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from model import launch
 from model.data import locate_sources
 from model.train import deepspeed_config_path, load_train_config
+from model.train_eval import read_eval_samples
 
 
 @flow(name="train", log_prints=False)
@@ -36,9 +37,17 @@ def train(config: str, data: str, output: str | None = None, gpus: int = 1, laun
     rows = launch.loss_table(result.metrics)
     if rows:
         create_table_artifact(table=rows, key="train-loss", description=f"training loss, {output}")
+    evals = launch.eval_table(result.metrics)
+    if evals:
+        create_table_artifact(table=evals, key="train-eval-loss", description=f"val loss during training, {output}")
+    samples = read_eval_samples(output)
+    if samples:
+        create_table_artifact(table=samples[-20:], key="train-eval-samples",
+                              description=f"answers generated from the val split during training, {output}")
     if result.returncode != 0:
         create_markdown_artifact(key="train-failure", markdown="```\n" + "\n".join(result.tail[-40:]) + "\n```",
                                  description=f"last lines of a failed run (exit {result.returncode})")
         raise RuntimeError(f"training exited with {result.returncode}; last lines:\n" + "\n".join(result.tail[-15:]))
     final = rows[-1]["loss"] if rows else None
-    return {"dry_run": False, "output": output, "steps": len(rows), "final_loss": final}
+    return {"dry_run": False, "output": output, "steps": len(rows), "final_loss": final,
+            "eval_loss": evals[-1]["eval_loss"] if evals else None, "eval_samples": len(samples)}

@@ -30,13 +30,19 @@ def save_checkpoint(model, directory: str | Path, tokenizer=None,
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
                     with_tokenizer: bool = True):
-    """(model, tokenizer) from a checkpoint written by `save_checkpoint`; model in eval mode."""
+    """(model, tokenizer) from a checkpoint written by `save_checkpoint`; model in eval mode.
+
+    The model is built on the meta device (no random 7B in memory first) and the weights are
+    assigned in place; only non-persistent buffers (rotary frequencies, CLIP's position ids)
+    are then recomputed on the CPU."""
     from model.gem import build_gem_model
 
     directory = Path(directory)
     config = GemConfig.load(directory)
-    model = build_gem_model(config, vocab_size=0, pretrained=False)
-    load_weights(model, directory / WEIGHTS_FILE)
+    with torch.device("meta"):
+        model = build_gem_model(config, vocab_size=0, pretrained=False)
+    load_weights(model, directory / WEIGHTS_FILE, assign=True)
+    materialise_buffers(model)
     model.to(device).eval()
     tokenizer = None
     if with_tokenizer:
@@ -46,17 +52,68 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
     return model, tokenizer
 
 
-def load_weights(model, path: str | Path) -> None:
-    """Load a weights file strictly (tied weights may appear once or twice)."""
+def load_weights(model, path: str | Path, assign: bool = False) -> None:
+    """Load a weights file strictly (tied weights may appear once or twice). Under ZeRO-3 each
+    parameter is gathered, written by rank 0 and re-partitioned (`load_state_dict` cannot fill
+    partitioned parameters)."""
+    if _zero3_partitioned(model):
+        _load_weights_zero3(model, path)
+        return
     state = load_file(str(path))
-    result = model.load_state_dict(state, strict=False)
-    tied = _tied_keys(model)
-    missing = [k for k in result.missing_keys if k not in tied]
-    if missing or result.unexpected_keys:
-        raise ValueError(f"{path}: missing {missing[:8]}, unexpected {result.unexpected_keys[:8]}")
+    result = model.load_state_dict(state, strict=False, assign=assign)
+    _check_keys(model, result.missing_keys, result.unexpected_keys, path)
     tie = getattr(model.llm, "tie_weights", None)
     if tie is not None:
         tie()
+
+
+def materialise_buffers(model) -> None:
+    """Recompute buffers left on the meta device (non-persistent ones are not in a checkpoint):
+    rebuild their module from its `config` on the CPU and copy its buffers."""
+    for name, module in model.named_modules():
+        meta = [b for b, buf in module.named_buffers(recurse=False) if buf.is_meta]
+        if not meta:
+            continue
+        config = getattr(module, "config", None)
+        if config is None:
+            raise ValueError(f"{name}: buffers {meta} are still on the meta device and the module has no config")
+        with torch.device("cpu"):
+            fresh = type(module)(config)
+        for buffer in meta:
+            setattr(module, buffer, getattr(fresh, buffer))
+        for attr in ("attention_scaling",):
+            if hasattr(fresh, attr):
+                setattr(module, attr, getattr(fresh, attr))
+
+
+def _check_keys(model, missing: list[str], unexpected: list[str], path) -> None:
+    tied = _tied_keys(model)
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing {missing[:8]}, unexpected {unexpected[:8]}")
+
+
+def _zero3_partitioned(model) -> bool:
+    return any(hasattr(p, "ds_id") for p in model.parameters())
+
+
+def _load_weights_zero3(model, path: str | Path) -> None:
+    import deepspeed
+    import torch.distributed as dist
+    from safetensors import safe_open
+
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    with safe_open(str(path), framework="pt") as handle:
+        names = set(handle.keys())
+        own = set(model.state_dict().keys())
+        _check_keys(model, sorted(own - names), sorted(names - own), path)
+        for name, param in model.named_parameters():
+            with deepspeed.zero.GatheredParameters([param], modifier_rank=0):
+                if rank == 0 or not hasattr(param, "ds_id"):
+                    param.data.copy_(handle.get_tensor(name).to(param.dtype))
+        for name, buffer in model.named_buffers():
+            if name in names:
+                buffer.data.copy_(handle.get_tensor(name).to(buffer.dtype))
 
 
 def check_resume(checkpoint: str | Path, current: GemConfig) -> GemConfig:

@@ -21,6 +21,9 @@ ARCH_FIELDS = (
 )
 
 
+DTYPES = ("bfloat16", "float16", "float32")
+
+
 class ConfigError(ValueError):
     """A config value is wrong; the message names the field."""
 
@@ -41,11 +44,16 @@ class GemConfig:
     vision_name: str = "openai/clip-vit-large-patch14-336"
     vision_select_layer: int = -2
     freeze_vision_tower: bool = True
-    image_pad_fill: tuple[int, int, int] = (255, 255, 255)  # the paper's colour
+    # "pad": LLaVA-1.5's pad to square with the CLIP mean colour; "pad-white": pad with
+    # image_pad_fill (the paper's white); "ori": GEM's resize + centre crop (cuts the page's sides)
+    image_preprocess: str = "pad"
+    image_pad_fill: tuple[int, int, int] = (255, 255, 255)  # the fill of "pad-white"
     ecg_projector: str = "linear"
     mm_projector: str = "mlp2x_gelu"
-    llm: str = "hf"  # "hf" | "llama-tiny" | "smollm2-135m"
+    llm: str = "hf"  # "hf" | "llava" (LLaVA-1.5/1.6, PULSE, Vicuna folders) | "llama-tiny" | "smollm2-135m"
     llm_name: str = "lmsys/vicuna-7b-v1.5"
+    dtype: str = "bfloat16"  # weights of the LM and vision tower as loaded: bfloat16 | float16 | float32
+    attn_implementation: str = "auto"  # auto: flash_attention_2 when installed (GPU, 16-bit), else sdpa
     freeze_llm: bool = False
     conv_template: str = "llava_v1"
     max_length: int = 4096
@@ -72,6 +80,10 @@ class GemConfig:
             raise ConfigError(f"{where}: ecg_encoder and vision_tower cannot both be 'none'")
         if len(self.image_pad_fill) != 3:
             raise ConfigError(f"{where}.image_pad_fill: expected an RGB triple")
+        _one_of(self.image_preprocess, ("pad", "pad-white", "ori"), f"{where}.image_preprocess")
+        _one_of(self.dtype, DTYPES, f"{where}.dtype")
+        _one_of(self.attn_implementation, ("auto", "flash_attention_2", "sdpa", "eager"),
+                f"{where}.attn_implementation")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -96,7 +108,11 @@ def arch_mismatches(saved: GemConfig, current: GemConfig) -> list[str]:
         old, new = getattr(saved, name), getattr(current, name)
         if name.endswith("_arch") and (old is None or new is None):
             continue
-        if old != new:
+        if old != new and isinstance(old, dict) and isinstance(new, dict):
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            diffs.append(f"{name}: " + ", ".join(f"{k}: checkpoint has {_short(old.get(k))}, config has "
+                                                 f"{_short(new.get(k))}" for k in keys[:6]))
+        elif old != new:
             diffs.append(f"{name}: checkpoint has {_short(old)}, config has {_short(new)}")
     return diffs
 
@@ -133,14 +149,39 @@ class DataConfig:
 
 
 @dataclass
+class LoraConfig:
+    """LoRA on the LLM (peft), as LLaVA's and GEM's `*_lora` scripts: the projectors train fully."""
+
+    r: int = 128
+    alpha: int = 256
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+STAGES = ("finetune", "align")
+
+
+@dataclass
 class TrainConfig:
     """The `train:` section: model, data, HF TrainingArguments values, DeepSpeed config."""
 
     model: GemConfig = field(default_factory=GemConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: dict[str, Any] = field(default_factory=dict)
-    deepspeed: str | None = "zero2"  # "zero2" | "zero3" | a JSON path | None
+    deepspeed: str | None = "zero2"  # "zero2" | "zero3" | "zero2_offload" | a JSON path | None
     init_from: str | None = None  # a gemflow checkpoint whose weights start this run
+    # The paper's batch on any number of GPUs: accumulation = global / (world x micro), unless
+    # `training.gradient_accumulation_steps` is set explicitly.
+    global_batch_size: int = 256
+    # "align": LLaVA's stage 1 (LLM frozen, only the projectors train); "finetune": stage 2.
+    stage: str = "finetune"
+    mm_projector_lr: float | None = None  # a separate learning rate for the projectors
+    # An aligned projector to start from: a gemflow checkpoint dir, LLaVA's mm_projector.bin,
+    # or a LLaVA/PULSE model folder (its model.mm_projector.* tensors).
+    projector_from: str | None = None
+    lora: LoraConfig | None = None  # set to train LoRA adapters instead of the full LLM
+    eval_generate: int = 4  # answers generated from the val split at each evaluation (an artifact)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
@@ -151,16 +192,40 @@ class TrainConfig:
                    for i, s in enumerate(data_raw.pop("sources", None) or [])]
         data = DataConfig(sources=sources, **_known_fields(DataConfig, data_raw, "train.data"))
         _check_data(data)
-        return cls(
+        lora_raw = known.get("lora")
+        lora = None
+        if lora_raw is not None and lora_raw is not False:
+            lora = LoraConfig(**_known_fields(LoraConfig, {} if lora_raw is True else dict(lora_raw), "train.lora"))
+        cfg = cls(
             model=GemConfig.from_dict(known.get("model") or {}, "train.model"),
             data=data,
             training=dict(known.get("training") or {}),
             deepspeed=known.get("deepspeed", "zero2"),
             init_from=known.get("init_from"),
+            global_batch_size=int(known.get("global_batch_size", 256)),
+            stage=known.get("stage", "finetune"),
+            mm_projector_lr=known.get("mm_projector_lr"),
+            projector_from=known.get("projector_from"),
+            lora=lora,
+            eval_generate=int(known.get("eval_generate", 4)),
         )
+        _check_run(cfg)
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_run(cfg: "TrainConfig") -> None:
+    if cfg.global_batch_size < 1:
+        raise ConfigError(f"train.global_batch_size: must be >= 1, got {cfg.global_batch_size}")
+    _one_of(cfg.stage, STAGES, "train.stage")
+    if cfg.mm_projector_lr is not None and not cfg.mm_projector_lr > 0:
+        raise ConfigError(f"train.mm_projector_lr: must be > 0, got {cfg.mm_projector_lr}")
+    if cfg.lora is not None and cfg.stage == "align":
+        raise ConfigError("train.lora: the align stage trains only the projectors; LoRA belongs to finetune")
+    if cfg.lora is not None and cfg.lora.r < 1:
+        raise ConfigError(f"train.lora.r: must be >= 1, got {cfg.lora.r}")
 
 
 def _check_data(data: DataConfig) -> None:
@@ -179,6 +244,11 @@ def _known_fields(cls: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown field (known: {', '.join(sorted(names))})")
     return dict(raw)
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], where: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
 
 
 def _short(value: Any) -> str:

@@ -6,7 +6,7 @@ for gemflow's export: `DATA_ROOT/exports/<version>/train.json`).
 """
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,15 +18,20 @@ from torch.utils.data import Dataset
 
 from model.config import ConfigError, DataConfig
 from model.conversation import IGNORE_INDEX, SampleError, Template, place_modalities, tokenize_conversation
-from model.signal import load_ecg
+from model.data_index import IndexedJson, open_indexed
+from model.llm import default_cache_dir
+from model.signal import SignalError, load_ecg
+
+log = logging.getLogger("model.data")
+MAX_SKIPS = 64  # consecutive unreadable samples before the run stops: the data itself is broken
 
 
 @dataclass
 class Source:
-    """One LLaVA-format list with the root its relative paths start from."""
+    """One LLaVA-format list (read lazily through its index) with the root its relative paths start from."""
 
     name: str
-    items: list[dict[str, Any]]
+    items: IndexedJson
     root: Path
     weight: float = 1.0
 
@@ -45,11 +50,15 @@ def resolve_export(data_root: str | Path, export: str) -> Path:
     return found[-1]
 
 
-def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, name: str | None = None) -> Source:
+def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, name: str | None = None,
+                cache_dir: str | None = None) -> Source:
     path = Path(json_path)
-    items = json.loads(path.read_text())
-    if not isinstance(items, list) or not items:
-        raise ConfigError(f"{path}: expected a non-empty JSON list of LLaVA items")
+    try:
+        items = open_indexed(path, default_cache_dir(cache_dir))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: {err}") from err
+    if not len(items):
+        raise ConfigError(f"{path}: no usable LLaVA item ({items.malformed} malformed: {items.reasons[:3]})")
     return Source(name or path.parent.name, items, Path(root), weight)
 
 
@@ -64,17 +73,21 @@ def locate_sources(cfg: DataConfig, data_root: str | Path) -> list[Path]:
     return paths
 
 
-def build_sources(cfg: DataConfig, data_root: str | Path, split: str = "train") -> list[Source]:
-    """gemflow's export (if configured) plus the other LLaVA sets, with their weights."""
+def build_sources(cfg: DataConfig, data_root: str | Path, split: str = "train",
+                  cache_dir: str | None = None) -> list[Source]:
+    """gemflow's export (if configured) plus the other LLaVA sets, with their weights. For a split
+    other than train only the export's (e.g. val.json) is read; the other sets have no splits."""
     sources = []
     if cfg.export is not None:
         path = resolve_export(data_root, cfg.export)
         if split != "train":
             path = path.with_name(f"{split}.json")
-        sources.append(read_source(path, data_root, cfg.export_weight, f"gemflow:{path.parent.name}"))
+        sources.append(read_source(path, data_root, cfg.export_weight, f"gemflow:{path.parent.name}", cache_dir))
+    if split != "train":
+        return sources
     for src in cfg.sources:
         json_path = Path(data_root) / src.json
-        sources.append(read_source(json_path, Path(data_root) / (src.root or ""), src.weight, src.name))
+        sources.append(read_source(json_path, Path(data_root) / (src.root or ""), src.weight, src.name, cache_dir))
     return sources
 
 
@@ -106,12 +119,43 @@ class GemDataset(Dataset):
         sizes = [len(s.items) for s in sources]
         self.index = mixture_index(sizes, [s.weight for s in sources], samples_per_epoch or sum(sizes), seed)
 
+        self.skipped = 0  # samples that could not be read (per process: each worker counts its own)
+
     def __len__(self) -> int:
         return len(self.index)
 
+    @property
+    def lengths(self) -> list[int]:
+        """A cheap length per sample (precomputed in the index), for group_by_length."""
+        return [int(self.sources[s].items.lengths[i]) for s, i in self.index]
+
+    def summary(self) -> str:
+        """What the run reads: items per source, malformed ones skipped, the share without an ECG."""
+        parts = []
+        for src in self.sources:
+            ecg = float(np.mean(src.items.has_ecg)) if len(src.items) else 0.0
+            parts.append(f"{src.name}: {len(src.items)} items, {src.items.malformed} malformed skipped, "
+                         f"{100 * (1 - ecg):.1f}% without an ECG")
+        no_ecg = sum(1 for s, i in self.index if not self.sources[s].items.has_ecg[i])
+        note = " (those train on the page alone)" if no_ecg and self.use_ecg else ""
+        return (f"train data: {len(self)} samples per epoch, {100 * no_ecg / max(1, len(self)):.1f}% without an ECG"
+                f"{note}; " + "; ".join(parts))
+
     def __getitem__(self, i: int) -> dict[str, Any]:
+        """Sample i; an unreadable one (bad turns, missing page or record) is logged, counted and
+        replaced by the next sample, so one bad item never stops a run."""
+        for k in range(MAX_SKIPS):
+            j = (i + k) % len(self.index)
+            try:
+                return self._load(j)
+            except (SampleError, SignalError, OSError, ValueError, KeyError) as err:
+                self.skipped += 1
+                log.warning("skipping sample %d (%d skipped so far): %s", j, self.skipped, err)
+        raise SampleError(f"{MAX_SKIPS} consecutive samples from {i} could not be read: check the data")
+
+    def _load(self, i: int) -> dict[str, Any]:
         source = self.sources[self.index[i][0]]
-        item = source.items[self.index[i][1]]
+        item = source.items.item(self.index[i][1])
         sample_id = f"{source.name}/{item.get('id', self.index[i][1])}"
         has_ecg = self.use_ecg and bool(item.get("ecg"))
         has_image = self.page_preprocess is not None and bool(item.get("image"))
@@ -120,6 +164,8 @@ class GemDataset(Dataset):
             ids, labels = tokenize_conversation(turns, self.tokenizer, self.template, self.max_length)
         except (KeyError, SampleError) as err:
             raise SampleError(f"sample {sample_id}: {err}") from err
+        if all(lab == IGNORE_INDEX for lab in labels):
+            raise SampleError(f"sample {sample_id}: no answer token within max_length {self.max_length}")
         out: dict[str, Any] = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
                                "ecg": None, "image": None}
         if has_ecg:

@@ -1,7 +1,10 @@
 """The ECG tower: a 1-D ViT over 12 x 5000 signals (GEM's ECG-CoCa signal transformer).
 
 A strided Conv1d cuts the signal into patches (50 samples -> 100 patches), a CLS token and
-learned positions are added, and pre-norm transformer blocks produce the tokens.
+learned positions are added, and pre-norm transformer blocks produce the tokens. As in GEM
+(ECG-CoCa's forward with `output_last_transformer_layer=True`), the tokens are the last
+block's output: `ln_post` and the pooling heads belong to CoCa's contrastive/caption losses and
+are not applied (a checkpoint's `ln_post.*` is reported as ignored).
 
 Parameter names follow open_clip's vision transformer, the layout ECG-CoCa checkpoints use:
 
@@ -15,7 +18,7 @@ Parameter names follow open_clip's vision transformer, the layout ECG-CoCa check
     transformer.resblocks.<i>.ln_2.{weight,bias}
     transformer.resblocks.<i>.mlp.c_fc.{weight,bias}         [4*width, width]
     transformer.resblocks.<i>.mlp.c_proj.{weight,bias}
-    ln_post.{weight,bias}
+    ln_post.{weight,bias}                 (in the checkpoint; unused, as in GEM)
 
 `load_ecg_checkpoint` strips wrappers (`state_dict`/`model`/`module` nesting, `module.`) and a
 tower prefix (`ecg.`, `visual.`, `ecg_encoder.`, ...), drops CoCa's text and pooling parts,
@@ -36,7 +39,7 @@ log = logging.getLogger(__name__)
 N_LEADS = 12
 
 # Parts of a CoCa checkpoint that the tower does not use (text tower, decoder, pooling heads).
-IGNORED_PREFIXES = ("text", "logit_scale", "logit_bias", "attn_pool", "proj", "lead_embedding")
+IGNORED_PREFIXES = ("text", "logit_scale", "logit_bias", "attn_pool", "proj", "lead_embedding", "ln_post")
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,6 @@ class EcgEncoder(nn.Module):
         self.positional_embedding = nn.Parameter(scale * torch.randn(spec.n_patches + 1, spec.width))
         self.ln_pre = nn.LayerNorm(spec.width)
         self.transformer = Transformer(spec)
-        self.ln_post = nn.LayerNorm(spec.width)
 
     @property
     def hidden_size(self) -> int:
@@ -121,8 +123,7 @@ class EcgEncoder(nn.Module):
         x = self.conv1(signals.to(self.conv1.weight.dtype)).transpose(1, 2)  # [B, P, W]
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
-        x = self.transformer(self.ln_pre(x))
-        return self.ln_post(x)
+        return self.transformer(self.ln_pre(x))  # GEM: the last block's output, no ln_post
 
 
 def build_ecg_encoder(name: str, checkpoint: str | None = None, arch: dict[str, Any] | None = None) -> EcgEncoder | None:

@@ -14,7 +14,8 @@ from torch import nn
 from model.config import GemConfig
 from model.conversation import ECG_TOKEN_INDEX, IMAGE_TOKEN_INDEX
 from model.ecg_encoder import build_ecg_encoder, spec_dict
-from model.llm import build_llm, llm_arch
+from model.llava import check_against, load_llava
+from model.llm import build_llm, dtype_of, llm_arch, resolve_attention
 from model.projectors import build_projector
 from model.splice import splice_embeddings
 from model.vision import build_vision_tower, vision_arch
@@ -24,6 +25,7 @@ class GemModel(nn.Module):
     """The whole model; `forward` returns the LM output with a loss when labels are given."""
 
     main_input_name = "input_ids"
+    accepts_loss_kwargs = True  # HF Trainer then passes num_items_in_batch (token-weighted accumulation)
 
     def __init__(self, config: GemConfig, llm: nn.Module, ecg_encoder: nn.Module | None,
                  vision: nn.Module | None):
@@ -81,9 +83,13 @@ class GemModel(nn.Module):
         return splice_embeddings(input_ids, attention_mask, labels, self.llm.get_input_embeddings(),
                                  features, self.gem_config.max_length, padding_side)
 
-    def forward(self, input_ids, attention_mask=None, labels=None, ecgs=None, images=None):
+    def forward(self, input_ids, attention_mask=None, labels=None, ecgs=None, images=None,
+                num_items_in_batch=None, **kwargs):
+        """LM output; with `num_items_in_batch` (the learned tokens of the whole accumulated batch)
+        the loss is the token sum over that count, so every token weighs the same across micro-batches."""
         embeds, mask, labels = self.prepare_inputs(input_ids, attention_mask, labels, ecgs, images)
-        return self.llm(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False)
+        extra = {"num_items_in_batch": num_items_in_batch} if num_items_in_batch is not None else {}
+        return self.llm(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False, **extra)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask=None, ecgs=None, images=None, **gen_kwargs):
@@ -108,19 +114,43 @@ def build_gem_model(config: GemConfig, vocab_size: int, pretrained: bool = True)
     """Build every part from `config`; fills its resolved `*_arch` fields.
 
     With `pretrained=False` the parts are rebuilt from the saved `*_arch` (random weights, no
-    download): a checkpoint then loads its own weights."""
+    download): a checkpoint then loads its own weights. A `llava` LM brings its trained projector."""
     if not pretrained and config.llm_arch is None:
         raise ValueError("pretrained=False needs a config with resolved *_arch fields (a checkpoint's)")
     ecg = build_ecg_encoder(config.ecg_encoder, config.ecg_checkpoint if pretrained else None,
                             None if pretrained else config.ecg_arch)
     vision = build_vision_tower(config.vision_tower, config.vision_name, config.vision_select_layer,
                                 None if pretrained else config.vision_arch)
-    llm = build_llm(config.llm, config.llm_name, vocab_size, config.cache_dir,
-                    None if pretrained else config.llm_arch)
+    if vision is not None:
+        vision.clip.to(dtype_of(config.dtype))
+    start = None
+    if pretrained and config.llm == "llava":
+        start = load_llava(config.llm_name, dtype_of(config.dtype), resolve_attention(config.attn_implementation,
+                                                                                      config.dtype))
+        check_against(start, config.mm_projector, config.vision_select_layer, f"llm_name {config.llm_name}")
+        llm = start.llm
+    else:
+        llm = build_llm(config.llm, config.llm_name, vocab_size, config.cache_dir,
+                        None if pretrained else config.llm_arch, config.dtype, config.attn_implementation)
     config.ecg_arch = spec_dict(ecg) if ecg is not None else None
     config.vision_arch = vision_arch(vision) if vision is not None else None
     config.llm_arch = llm_arch(llm)
-    return GemModel(config, llm, ecg, vision)
+    model = GemModel(config, llm, ecg, vision)
+    if start is not None and start.projector_state:
+        load_projector(model, start.projector_state, config.llm_name)
+    return model
+
+
+def load_projector(model: GemModel, state: dict[str, torch.Tensor], where: str) -> None:
+    """Load trained `mm_projector` weights (keys like "0.weight"); every key and shape must match."""
+    own = model.mm_projector.state_dict()
+    if set(state) != set(own):
+        raise ValueError(f"{where}: projector keys {sorted(state)} do not match gemflow's {sorted(own)}")
+    for key, tensor in state.items():
+        if tensor.shape != own[key].shape:
+            raise ValueError(f"{where}: projector {key} has shape {list(tensor.shape)}, gemflow's is "
+                             f"{list(own[key].shape)} (mm_hidden_size or the LLM width differ)")
+    model.mm_projector.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
 def _dtype(module: nn.Module) -> torch.dtype:

@@ -21,7 +21,7 @@ from model.checkpoint import load_checkpoint
 from model.conversation import DEFAULT_QUESTION, get_template, place_modalities, tokenize_conversation
 from model.page import render_page
 from model.signal import LEADS, TARGET_FS, load_ecg
-from model.vision import PagePreprocessor
+from model.vision import build_preprocessor
 
 Renderer = Callable[[np.ndarray, int], Image.Image]
 
@@ -54,7 +54,7 @@ class GemInterpreter:
         cfg = self.model.gem_config
         self.template = get_template(cfg.conv_template)
         vision = self.model.vision_tower
-        self.preprocess = PagePreprocessor(vision.image_size, cfg.image_pad_fill) if vision is not None else None
+        self.preprocess = build_preprocessor(cfg, vision.image_size) if vision is not None else None
 
     def prompt_ids(self, question: str, has_ecg: bool, has_image: bool) -> torch.Tensor:
         turns = place_modalities([{"from": "human", "value": question}], has_ecg, has_image)
@@ -63,12 +63,12 @@ class GemInterpreter:
         return torch.tensor([ids], device=self.device)
 
     def interpret(self, record_path: str | Path, question: str = DEFAULT_QUESTION,
-                  max_new_tokens: int = 256, page: Image.Image | None = None) -> str:
+                  max_new_tokens: int = 1024, page: Image.Image | None = None) -> str:
         """Generated text (greedy) for the record; `page` overrides the rendered image."""
         return self.interpret_batch([record_path], [question], max_new_tokens, [page])[0]
 
     def interpret_batch(self, record_paths: list[str | Path], questions: list[str | None] | None = None,
-                        max_new_tokens: int = 256, pages: list[Image.Image | None] | None = None) -> list[str]:
+                        max_new_tokens: int = 1024, pages: list[Image.Image | None] | None = None) -> list[str]:
         """Generated texts (greedy) for several records in one `generate` call: prompts are padded, and
         the spliced ECG and page embeddings left-padded, so each row reads as if it were alone."""
         n = len(record_paths)
@@ -93,7 +93,7 @@ class GemInterpreter:
         return [tok.decode(row, skip_special_tokens=True).strip() for row in out]
 
 
-def interpret(record_path: str, ckpt: str, question: str = DEFAULT_QUESTION, max_new_tokens: int = 256,
+def interpret(record_path: str, ckpt: str, question: str = DEFAULT_QUESTION, max_new_tokens: int = 1024,
               device: str = "cpu", renderer: Renderer | None = None, image_path: str | None = None) -> str:
     """One-shot: load `ckpt`, read and render `record_path` (any 12-lead WFDB record; resampled
     to 500 Hz, first 10 s), return the model's interpretation. `image_path` uses an already

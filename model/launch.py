@@ -110,3 +110,8 @@ def loss_table(metrics: list[dict]) -> list[dict]:
     """Rows of step / loss / learning rate / grad norm for the per-step training logs."""
     keys = ("step", "epoch", "loss", "learning_rate", "grad_norm")
     return [{k: m.get(k) for k in keys} for m in metrics if "loss" in m]
+
+
+def eval_table(metrics: list[dict]) -> list[dict]:
+    """Rows of step / val loss from the evaluations during training."""
+    return [{"step": m.get("step"), "eval_loss": m.get("eval_loss")} for m in metrics if "eval_loss" in m]

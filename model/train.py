@@ -23,13 +23,18 @@ log = logging.getLogger("model.train")
 MODEL_DIR = Path(__file__).resolve().parent
 METRIC_PREFIX = "GEMFLOW_METRIC "
 METRICS_FILE = "metrics.jsonl"
+SHIPPED_DEEPSPEED = ("zero2", "zero3", "zero2_offload")
+# LLaVA's stage 1 (projector alignment): lr 1e-3, same schedule; `training:` still overrides.
+ALIGN_DEFAULTS: dict[str, Any] = dict(learning_rate=1e-3)
 
-# GEM's recipe (8 GPUs x 4 x 8 accumulation = 256 per step); a config's `training:` overrides.
+# GEM's recipe (a global batch of 256: `train.global_batch_size`, micro-batch 4 per GPU, the
+# accumulation computed for the world size); a config's `training:` overrides.
 GEM_TRAINING_DEFAULTS: dict[str, Any] = dict(
     bf16=True, learning_rate=2e-5, lr_scheduler_type="cosine", warmup_steps=0.03,
     num_train_epochs=1, weight_decay=0.0, gradient_checkpointing=True,
-    per_device_train_batch_size=4, gradient_accumulation_steps=8,
+    per_device_train_batch_size=4,
     logging_steps=1, save_strategy="steps", save_steps=1000, save_total_limit=2,
+    eval_strategy="steps", eval_steps=1000, per_device_eval_batch_size=4,  # when the export has val.json
     remove_unused_columns=False, report_to="none", dataloader_num_workers=4, disable_tqdm=True,
 )
 
@@ -61,29 +66,50 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
 
 
 def deepspeed_config_path(name: str | None) -> str | None:
-    """"zero2"/"zero3" -> the JSON shipped beside this module; a path is checked; None: no DeepSpeed."""
+    """"zero2"/"zero3"/"zero2_offload" -> the JSON shipped beside this module; a path is checked;
+    None: no DeepSpeed."""
     if name is None:
         return None
-    path = MODEL_DIR / f"{name}.json" if name in ("zero2", "zero3") else Path(name)
+    path = MODEL_DIR / f"{name}.json" if name in SHIPPED_DEEPSPEED else Path(name)
     if not path.is_file():
-        raise ConfigError(f"train.deepspeed: {name!r} is neither zero2, zero3 nor an existing JSON file")
+        raise ConfigError(f"train.deepspeed: {name!r} is neither one of {', '.join(SHIPPED_DEEPSPEED)} "
+                          "nor an existing JSON file")
     return str(path)
 
 
-def training_arguments_dict(cfg: TrainConfig, output_dir: str | Path) -> dict[str, Any]:
-    """GEM defaults | config `training:` | output dir and DeepSpeed JSON; unknown keys raise."""
+def training_arguments_dict(cfg: TrainConfig, output_dir: str | Path, world_size: int = 1) -> dict[str, Any]:
+    """GEM defaults | stage defaults | config `training:` | output dir, DeepSpeed JSON and the
+    accumulation that makes `global_batch_size` on `world_size` ranks; unknown keys raise."""
     from transformers import TrainingArguments
 
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
     for key in cfg.training:
         if key not in known:
             raise ConfigError(f"train.training.{key}: not a transformers TrainingArguments field")
-    values = {**GEM_TRAINING_DEFAULTS, **cfg.training, "output_dir": str(output_dir),
+    stage = ALIGN_DEFAULTS if cfg.stage == "align" else {}
+    values = {**GEM_TRAINING_DEFAULTS, **stage, **cfg.training, "output_dir": str(output_dir),
               "deepspeed": deepspeed_config_path(cfg.deepspeed)}
+    if "gradient_accumulation_steps" not in cfg.training:
+        values["gradient_accumulation_steps"] = accumulation_steps(
+            cfg.global_batch_size, world_size, int(values["per_device_train_batch_size"]))
     if "activation_checkpointing" in known and "gradient_checkpointing" in values:
         # transformers 5.2x renamed it; GEM's (and older releases') name stays the config's
         values.setdefault("activation_checkpointing", values.pop("gradient_checkpointing"))
     return values
+
+
+def accumulation_steps(global_batch: int, world_size: int, micro_batch: int) -> int:
+    """global / (world x micro); refuses a global batch the ranks cannot make exactly."""
+    per_step = world_size * micro_batch
+    if global_batch % per_step:
+        raise ConfigError(f"train.global_batch_size {global_batch} is not a multiple of {world_size} ranks x "
+                          f"micro-batch {micro_batch}: change training.per_device_train_batch_size or the global batch")
+    return global_batch // per_step
+
+
+def effective_batch_line(world_size: int, micro: int, accumulation: int) -> str:
+    return (f"effective batch: {world_size * micro * accumulation} = {world_size} ranks x micro-batch {micro} x "
+            f"{accumulation} accumulation steps")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,3 +31,37 @@ def tiny_checkpoint(folder: Path) -> Path:
         head[tok.convert_tokens_to_ids("is")] = -direction
     save_checkpoint(model, folder, tok)
     return folder
+
+
+LLAMA_CORPUS = [
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions.",
+    "USER: Please interpret this ECG and provide a diagnosis. ASSISTANT: Sinus rhythm at 72 bpm.",
+    "The PR interval is 160 ms, QRS duration 88 ms, QTc 420 ms; no ST elevation in leads V1-V6.",
+    "Atrial fibrillation with rapid ventricular response: irregularly irregular RR intervals, no P waves.",
+    "Left bundle branch block: broad QRS (140 ms) with notched R waves in I, aVL, V5 and V6.",
+    "What is the heart rate? Is there any sign of ischemia? Describe lead II and aVR.",
+    "Inferior myocardial infarction: Q waves and ST elevation in II, III and aVF, reciprocal changes in aVL.",
+    "Normal axis (+60 degrees). T wave inversion in V1 is a normal variant.\nOverall: normal ECG.",
+]
+
+
+def train_llama_sentencepiece(folder: Path, vocab_size: int = 500) -> Path:
+    """`folder/tokenizer.model`: a SentencePiece BPE trained with Llama's options (byte fallback, split
+    digits, a dummy prefix, no normalisation), plus a tokenizer_config.json like Vicuna's."""
+    import json
+
+    spm = pytest.importorskip("sentencepiece")
+    pytest.importorskip("google.protobuf", reason="transformers reads a .model file through protobuf")
+    folder.mkdir(parents=True, exist_ok=True)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(LLAMA_CORPUS * 20), model_prefix=str(folder / "tokenizer"), vocab_size=vocab_size,
+        model_type="bpe", byte_fallback=True, split_digits=True, add_dummy_prefix=True,
+        remove_extra_whitespaces=False, normalization_rule_name="identity", character_coverage=1.0,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, allow_whitespace_only_pieces=True, minloglevel=2)
+    (folder / "tokenizer.vocab").unlink(missing_ok=True)
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False, "legacy": False,
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None,
+        "model_max_length": 4096, "padding_side": "right"}))
+    return folder

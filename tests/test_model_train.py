@@ -76,7 +76,8 @@ def make_export(root: Path, n: int = 8, seed: int = 0, version: str = "v-test") 
 
 
 TINY_TRAIN = {
-    "model": {"ecg_encoder": "tiny", "vision_tower": "clip-tiny", "llm": "llama-tiny", "max_length": 512},
+    "model": {"ecg_encoder": "tiny", "vision_tower": "clip-tiny", "llm": "llama-tiny", "max_length": 512,
+              "dtype": "float32"},
     "data": {"export": "latest", "samples_per_epoch": 160},
     "deepspeed": "zero2",
     "training": {

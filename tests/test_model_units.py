@@ -42,7 +42,7 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_config(**overrides) -> GemConfig:
-    values = dict(ecg_encoder="tiny", vision_tower="clip-tiny", llm="llama-tiny", max_length=256)
+    values = dict(ecg_encoder="tiny", vision_tower="clip-tiny", llm="llama-tiny", max_length=256, dtype="float32")
     return GemConfig(**{**values, **overrides})
 
 
@@ -65,12 +65,13 @@ def test_ecg_coca_checkpoint_loads_through_prefixes_and_reports_the_rest(tmp_pat
     state = {f"module.ecg.{k}": v for k, v in source.state_dict().items()}
     state["module.ecg.attn_pool.query"] = torch.zeros(4, 32)  # CoCa pooling head: ignored
     state["module.text.token_embedding.weight"] = torch.zeros(10, 32)  # text tower: ignored
-    del state["module.ecg.ln_post.bias"]  # reported missing
+    state["module.ecg.ln_post.weight"] = torch.ones(32)  # in ECG-CoCa, unused by GEM: ignored
+    del state["module.ecg.ln_pre.bias"]  # reported missing
     torch.save({"state_dict": state, "epoch": 3}, tmp_path / "coca.pt")
 
     target = build_ecg_encoder("tiny")
     report = load_ecg_checkpoint(target, tmp_path / "coca.pt")
-    assert report.missing == ["ln_post.bias"]
+    assert report.missing == ["ln_pre.bias"] and "ln_post.weight" in report.ignored
     assert "attn_pool.query" in report.ignored and any(k.startswith("text.") for k in report.ignored)
     assert torch.equal(target.conv1.weight, source.conv1.weight)
     assert torch.equal(target.transformer.resblocks[1].attn.in_proj_weight,

@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tasks.offline import offline_defaults  # noqa: E402
+
+offline_defaults()
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 DEFAULT_SOURCES = [REPO.parent / "shared/data/ecg/cinc2021", REPO.parent / "shared/data/ecg/wfdb_samples"]
 STAGES = ("ingest", "features", "render", "generate", "validate", "export")
 

@@ -5,7 +5,7 @@ from functools import reduce
 
 from prefect import flow, task
 
-from flows.common import refresh, settings, summarize, task_runner
+from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress, collect
 from tasks.features.stage import FeatureCounts, features_shard, pending_features
 from tasks.shards import chunk
@@ -16,7 +16,7 @@ def features_shard_task(root_dir: str, items: list, feature_settings) -> Feature
     return features_shard(root_dir, items, feature_settings)
 
 
-@flow(name="features", flow_run_name="features/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
+@flow(name="features", flow_run_name="features/{data}")
 def features_flow(data: str, config_path: str | None = None) -> dict:
     cfg, root = settings(data, config_path)
     with root.writer_lock("features"):

@@ -5,7 +5,7 @@ from functools import reduce
 
 from prefect import flow, task
 
-from flows.common import refresh, settings, summarize, task_runner
+from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress, collect
 from schemas.config import SourceConfig
 from storage.parquet import TableStore
@@ -26,7 +26,7 @@ def parse_source(spec: str) -> SourceConfig:
     return SourceConfig(path=spec)
 
 
-@flow(name="ingest", flow_run_name="ingest/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
+@flow(name="ingest", flow_run_name="ingest/{data}")
 def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None = None,
                 config_path: str | None = None) -> dict:
     cfg, root = settings(data, config_path)

@@ -5,7 +5,7 @@ from functools import reduce
 
 from prefect import flow, task
 
-from flows.common import refresh, settings, summarize, task_runner
+from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress, collect
 from tasks.render.stage import RenderCounts, pending_render, render_shard
 from tasks.shards import chunk
@@ -16,7 +16,7 @@ def render_shard_task(root_dir: str, items: list, render_settings) -> RenderCoun
     return render_shard(root_dir, items, render_settings)
 
 
-@flow(name="render", flow_run_name="render/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
+@flow(name="render", flow_run_name="render/{data}")
 def render_flow(data: str, config_path: str | None = None) -> dict:
     cfg, root = settings(data, config_path)
     with root.writer_lock("render"):

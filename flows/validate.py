@@ -7,8 +7,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 
-from flows.common import refresh, runner_workers, settings, summarize, task_runner
+from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress
+from flows.runners import runner_workers
 from tasks.shards import chunk
 from tasks.validate.report import quality_markdown, quality_report
 from tasks.validate.stage import (Checked, ValidateCounts, check_shard, commit_checked, duplicate_index,
@@ -27,9 +28,9 @@ def check_shard_task(root_dir: str, responses: list[dict], cfg) -> list[Checked]
     return check_shard(root_dir, responses, cfg)
 
 
-@flow(name="validate", flow_run_name="validate/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
+@flow(name="validate", flow_run_name="validate/{data}")
 def validate_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
-                  config_path: str | None = None) -> dict:
+                  config_path: str | None = None, workers: int | None = None) -> dict:
     """Record-level rules run on shards in parallel; the cross-record duplicate check and the commits
     follow in shard order in this process, so the outcome does not depend on which shard finished first."""
     cfg, root = settings(data, config_path)
@@ -40,7 +41,7 @@ def validate_flow(data: str, teacher: str | None = None, prompt_version: str | N
         ahead: deque = deque()  # checked shards not yet committed: two per worker, so memory stays bounded
         for shard in chunk(pending, cfg.shard_size):
             ahead.append((check_shard_task.submit(str(root.root), shard, cfg), len(shard)))
-            if len(ahead) >= 2 * runner_workers():
+            if len(ahead) >= 2 * runner_workers(workers):
                 total = total + _commit(root, ahead.popleft(), index, progress)
         while ahead:
             total = total + _commit(root, ahead.popleft(), index, progress)

@@ -166,7 +166,7 @@ def test_duplicates_are_decided_in_shard_order_whichever_shard_was_checked_first
 
 
 def test_validate_on_two_worker_processes_equals_the_in_process_result(measured_root, prefect_api, tmp_path):
-    from flows.common import task_runner
+    from flows.runners import task_runner
     from flows.validate import validate_flow
     cfg, root, _ = _answered(measured_root)
     twin = tmp_path / "twin"

@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from tasks.offline import offline_defaults  # noqa: E402
+
+offline_defaults()  # before litellm is imported: it reads its price map then
 
 import litellm  # noqa: E402
 

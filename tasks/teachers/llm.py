@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from tasks.offline import offline_defaults  # noqa: E402
+
+offline_defaults()  # before litellm is imported: it reads its price map then
 
 import httpx  # noqa: E402
 import litellm  # noqa: E402

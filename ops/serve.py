@@ -70,9 +70,9 @@ def child_env(opts: ServeOptions) -> dict[str, str]:
     """The environment of what serve starts besides the server: the API address, no telemetry, library logs
     forwarded, and no database URL (workers and the flow runs they spawn never need its password)."""
     from flows.common import LIBRARY_LOGGERS
+    from tasks.offline import OFFLINE_ENV
     env = {k: v for k, v in os.environ.items() if k not in (DATABASE_ENV, "GEMFLOW_DATABASE_URL")}
-    env.update({"PREFECT_API_URL": opts.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"})
+    env.update({"PREFECT_API_URL": opts.api_url, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"})
     env.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
     return env
 

@@ -1,12 +1,13 @@
 """The dataset root: where every table, signal, image, ledger and export lives under `--data DIR`."""
 from __future__ import annotations
 
-import fcntl
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from storage.atomic import FileLock, LockBusy
 
 TABLES = (
     "records", "quarantine", "beats", "record_features", "images",
@@ -66,24 +67,14 @@ class DataRoot:
     @contextmanager
     def writer_lock(self, what: str) -> Iterator[None]:
         """Hold the root's single-writer lock; a second writer gets a clear error, not corrupt tables."""
-        lock_path = self.root / ".writer.lock"
-        fh = open(lock_path, "a+")
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            fh.seek(0)
-            holder = fh.read().strip()
-            fh.close()
+            lock = FileLock(self.root / ".writer.lock", f"running {what}").acquire()
+        except LockBusy as exc:
             raise DataRootBusy(
-                f"{self.root} is being written by another gemflow process ({holder or 'unknown'}); "
+                f"{self.root} is being written by another gemflow process ({exc.holder or 'unknown'}); "
                 "wait for it to finish or use another --data"
             ) from exc
         try:
-            fh.truncate(0)
-            fh.write(f"pid {os.getpid()} running {what}\n")
-            fh.flush()
             yield
         finally:
-            fh.truncate(0)
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
+            lock.release()

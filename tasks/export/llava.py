@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from schemas.config import GemflowConfig
 from schemas.pairs import PAIRS_SCHEMA
+from storage import atomic
 from storage.layout import DataRoot
 from storage.parquet import TableStore, write_atomic
 from tasks.export.card import dataset_card
@@ -67,9 +68,7 @@ def content_version(table: pa.Table) -> str:
 
 
 def _write_json(path: Path, items: list[dict]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(items, ensure_ascii=False, indent=1))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(items, ensure_ascii=False, indent=1))
 
 
 def export_dataset(root: DataRoot, cfg: GemflowConfig, teacher: str | None = None,
@@ -88,7 +87,7 @@ def export_dataset(root: DataRoot, cfg: GemflowConfig, teacher: str | None = Non
     for split in SPLITS:
         _write_json(staging / f"{split}.json", [llava_item(r) for r in rows if r["split"] == split])
     write_atomic(table, staging / "pairs.parquet")
-    (staging / "README.md").write_text(dataset_card(root, cfg, table, version, counts, spent_usd))
-    os.replace(staging, final)
-    (root.exports / "LATEST").write_text(version + "\n")
+    atomic.write_text(staging / "README.md", dataset_card(root, cfg, table, version, counts, spent_usd))
+    atomic.publish_dir(staging, final)
+    atomic.write_text(root.exports / "LATEST", version + "\n")
     return ExportResult(version, final, counts, created=True)

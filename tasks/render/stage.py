@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 
 from schemas.images import IMAGES_SCHEMA, RenderSettings, image_row
 from schemas.records import CANONICAL_FS, LEADS_12, QUARANTINE_SCHEMA, RECORDS_SCHEMA
+from storage import atomic
 from storage.layout import DataRoot
 from storage.parquet import TableStore, part_name, rows_to_table
 from storage.signals import bucket, read_signal
@@ -45,13 +45,6 @@ def _seed(record_id: str) -> int:
     return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16)
 
 
-def _write_png(path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def render_shard(root_dir: str, items: list[dict], settings: RenderSettings) -> RenderCounts:
     """Render one shard with one reused figure; an existing file with the same key is not drawn again."""
     root = DataRoot.open(root_dir)
@@ -75,7 +68,7 @@ def render_shard(root_dir: str, items: list[dict], settings: RenderSettings) -> 
                 bad.append({"record_id": rid, "path": "", "source": item["source"], "stage": STAGE,
                             "reason": "cannot render", "detail": str(exc)})
                 continue
-            _write_png(root.abs(rel), page.png)
+            atomic.write_bytes(root.abs(rel), page.png)
             sha, geometry = page.sha256, page.geometry
             counts.rendered += 1
         rows.append(image_row(rid, rel, sha, geometry, settings_hash=settings.settings_hash(), render_key=key))

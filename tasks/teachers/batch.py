@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 import uuid
@@ -25,6 +24,7 @@ import openai
 
 from schemas.config import TeacherConfig
 from schemas.teacher import TeacherResponse
+from storage import atomic
 from storage.ledger import Ledger
 from tasks.teachers.cost import Budget, estimate_cost, prompt_tokens, tokens_cost
 from tasks.teachers.llm import CLIENT_ERRORS, LlmTeacher, is_transient, parse_message, retry_after_s
@@ -141,9 +141,7 @@ class BatchRun:
         key = uuid.uuid4().hex
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._jsonl_path(key)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(lines))
-        os.replace(tmp, path)
+        atomic.write_text(path, "".join(lines))
         detail = {"key": key, "request_ids": ids, "est_usd": est_usd, "since": time.time()}
         self.ledger.batch_upsert(INTENT + key, self.teacher, "uploading", detail=detail)
         return self.finish_intent(INTENT + key, None, detail)

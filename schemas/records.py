@@ -18,6 +18,18 @@ INGEST_VERSION = "ingest-1"
 STAGES = ("ingest", "features", "render", "generate", "validate", "export")
 
 
+@dataclass(frozen=True)
+class RecordRef:
+    """An ingested record as a later stage's pending work: its id, its source and its stored signal."""
+
+    record_id: str
+    source: str
+    signal_path: str
+
+
+REF_COLUMNS = ["record_id", "source", "signal_path"]
+
+
 class RecordError(ValueError):
     """A record that a stage cannot handle; it goes to quarantine with `stage` and `reason`."""
 

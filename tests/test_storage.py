@@ -117,3 +117,26 @@ def test_rows_to_table_uses_the_explicit_schema():
     assert rows_to_table([], QUARANTINE_SCHEMA).schema == QUARANTINE_SCHEMA
     with pytest.raises(ValueError, match="'reason' must not be null"):
         rows_to_table([{"record_id": "a", "stage": "ingest", "reason": None}], QUARANTINE_SCHEMA)
+
+
+def test_a_stage_drops_a_crashed_shards_orphans_before_it_looks_for_pending_work(tmp_path):
+    """A features quarantine part whose record_features part never landed must not count the record as done."""
+    from schemas.records import RecordRef
+    from tasks.features.stage import SHARDS, pending_features
+    store = TableStore(DataRoot.open(tmp_path))
+    store.commit("ingest-x", {"records": rows_to_table([_rec("a"), _rec("b")], RECORDS_SCHEMA)}, primary="records")
+    from storage.parquet import write_atomic
+    orphan = {"record_id": "a", "source": "s", "stage": "features", "reason": "not measurable", "detail": ""}
+    write_atomic(rows_to_table([orphan], QUARANTINE_SCHEMA), store.root.table_dir("quarantine") / "features-dead.parquet")
+    assert [r.record_id for r in pending_features(store.root)] == ["b"]  # the orphan hides record a
+    assert SHARDS.drop_orphans(store.root) == 1
+    assert pending_features(store.root) == [RecordRef("a", "s", "signals/s/00/a"), RecordRef("b", "s", "signals/s/00/b")]
+
+
+def test_counts_add_field_by_field_and_refuse_another_stages_counts():
+    from tasks.features.stage import FeatureCounts
+    from tasks.render.stage import RenderCounts
+    assert FeatureCounts(1, 2, 3) + FeatureCounts(10, 20, 30) == FeatureCounts(11, 22, 33)
+    assert (RenderCounts(rendered=1) + RenderCounts(reused=2)).as_dict() == {"rendered": 1, "reused": 2, "quarantined": 0}
+    with pytest.raises(TypeError, match="cannot add RenderCounts to FeatureCounts"):
+        FeatureCounts() + RenderCounts()

@@ -15,12 +15,13 @@ from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
 from tasks.teachers.base import GovernanceError, build_teacher, check_governance, plan_request
 from tasks.teachers.context import build_contexts
+from tasks.shards import Counts
 
 STAGE = "generate"
 
 
 @dataclass
-class GenerateCounts:
+class GenerateCounts(Counts):
     planned: int = 0
     sent: int = 0
     done: int = 0
@@ -30,9 +31,6 @@ class GenerateCounts:
     attempts: int = 0
     not_sent_budget: int = 0
     waiting_in_batch: int = 0
-
-    def __add__(self, o: "GenerateCounts") -> "GenerateCounts":
-        return GenerateCounts(*(a + b for a, b in zip(vars(self).values(), vars(o).values())))
 
 
 def pending_generation(root: DataRoot, teacher: str, version: str) -> list[str]:

@@ -17,17 +17,16 @@ from tasks.teachers.context import build_contexts
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.parse import parse_response
 from tasks.validate.rules import Verdict, Violation, validate
+from tasks.shards import Counts, ShardStage
 
 STAGE = "validate"
+SHARDS = ShardStage(STAGE, "pairs", ("rejections",))  # its tables; the primary part commits a shard
 
 
 @dataclass
-class ValidateCounts:
+class ValidateCounts(Counts):
     accepted: int = 0
     rejected: int = 0
-
-    def __add__(self, o: "ValidateCounts") -> "ValidateCounts":
-        return ValidateCounts(self.accepted + o.accepted, self.rejected + o.rejected)
 
 
 def pending_validation(root: DataRoot, teacher: str | None = None, version: str | None = None) -> list[dict]:

@@ -10,9 +10,10 @@ from prefect.context import FlowRunContext
 from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress
 from flows.runners import runner_workers
+from flows.stages import SHARD_TASK
 from tasks.shards import chunk
 from tasks.validate.report import quality_markdown, quality_report
-from tasks.validate.stage import (Checked, ValidateCounts, check_shard, commit_checked, duplicate_index,
+from tasks.validate.stage import (SHARDS, Checked, ValidateCounts, check_shard, commit_checked, duplicate_index,
                                   pending_validation)
 
 
@@ -23,7 +24,7 @@ def _commit(root, item, index, progress: StageProgress) -> ValidateCounts:
     return counts
 
 
-@task(name="validate-shard")
+@task(name="validate-shard", **SHARD_TASK)
 def check_shard_task(root_dir: str, responses: list[dict], cfg) -> list[Checked]:
     return check_shard(root_dir, responses, cfg)
 
@@ -35,6 +36,7 @@ def validate_flow(data: str, teacher: str | None = None, prompt_version: str | N
     follow in shard order in this process, so the outcome does not depend on which shard finished first."""
     cfg, root = settings(data, config_path)
     with root.writer_lock("validate"):
+        SHARDS.drop_orphans(root)  # rejections a crash left without their pairs part: validated again
         pending = pending_validation(root, teacher, prompt_version)
         index = duplicate_index(root, cfg)
         progress, total = StageProgress("validate", len(pending), "responses"), ValidateCounts()

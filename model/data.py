@@ -20,6 +20,8 @@ from model.config import ConfigError, DataConfig
 from model.conversation import IGNORE_INDEX, SampleError, Template, place_modalities, tokenize_conversation
 from model.signal import load_ecg
 
+from schemas.exports import resolve_export as shared_resolve_export
+
 
 @dataclass
 class Source:
@@ -32,17 +34,8 @@ class Source:
 
 
 def resolve_export(data_root: str | Path, export: str) -> Path:
-    """`DATA_ROOT/exports/<export>/train.json`; "latest" picks the newest export by train.json mtime."""
-    exports = Path(data_root) / "exports"
-    if export != "latest":
-        path = exports / export / "train.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: export {export!r} not found under {exports}")
-        return path
-    found = sorted(exports.glob("*/train.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise FileNotFoundError(f"{exports}: no export with a train.json (run `gemflow export` first)")
-    return found[-1]
+    """`DATA_ROOT/exports/<export>/train.json`; "latest" is the export exports/LATEST names (schemas/exports.py)."""
+    return shared_resolve_export(Path(data_root) / "exports", export, need="train.json") / "train.json"
 
 
 def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, name: str | None = None) -> Source:

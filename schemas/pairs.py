@@ -8,7 +8,6 @@ PAIRS_SCHEMA = pa.schema([
     pa.field("record_id", pa.string(), nullable=False),
     pa.field("patient_id", pa.string(), nullable=False),
     pa.field("source", pa.string()),
-    pa.field("split", pa.string(), nullable=False),
     pa.field("instruction", pa.string(), nullable=False),
     pa.field("answer", pa.string(), nullable=False),
     pa.field("reasoning", pa.string()),
@@ -28,6 +27,10 @@ PAIRS_SCHEMA = pa.schema([
     pa.field("grounding_score", pa.float64()),
     pa.field("validated_at", pa.float64()),
 ])
+
+SPLIT_FIELD = pa.field("split", pa.string(), nullable=False)
+# an export's pairs.parquet: the pairs with the split the export assigned (policy lives at export, not validate)
+EXPORT_PAIRS_SCHEMA = PAIRS_SCHEMA.insert(PAIRS_SCHEMA.get_field_index("source") + 1, SPLIT_FIELD)
 
 REJECTIONS_SCHEMA = pa.schema([
     pa.field("request_id", pa.string(), nullable=False),

@@ -11,12 +11,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.config import GemflowConfig
-from schemas.pairs import PAIRS_SCHEMA
+from schemas.config import ExportSettings, GemflowConfig
+from schemas.pairs import EXPORT_PAIRS_SCHEMA, PAIRS_SCHEMA, SPLIT_FIELD
 from storage import atomic
 from storage.layout import DataRoot
 from storage.parquet import TableStore, write_atomic
 from tasks.export.card import dataset_card
+from tasks.export.splits import split_of
 
 SPLITS = ("train", "val", "test")
 
@@ -59,6 +60,15 @@ def select_pairs(store: TableStore, teacher: str | None = None, prompt_version: 
     return pa.Table.from_pylist(chosen, schema=PAIRS_SCHEMA)
 
 
+def with_current_splits(table: pa.Table, settings: ExportSettings) -> pa.Table:
+    """The pairs with `split` computed now, from these settings and each patient id.
+
+    The split is policy, so it is decided here and nowhere else: with the seed or fractions changed
+    between runs, every pair of a patient still lands in that patient's one split."""
+    splits = pa.array([split_of(p, settings) for p in table["patient_id"].to_pylist()], pa.string())
+    return table.add_column(EXPORT_PAIRS_SCHEMA.get_field_index("split"), SPLIT_FIELD, splits)
+
+
 def content_version(table: pa.Table) -> str:
     """The export's version: a hash of its content, so the same pairs give the same version."""
     h = hashlib.sha256()
@@ -74,7 +84,7 @@ def _write_json(path: Path, items: list[dict]) -> None:
 def export_dataset(root: DataRoot, cfg: GemflowConfig, teacher: str | None = None,
                    prompt_version: str | None = None, spent_usd: float = 0.0) -> ExportResult:
     """Write exports/<version>/ unless that exact version exists; never overwrite an earlier export."""
-    table = select_pairs(TableStore(root), teacher, prompt_version)
+    table = with_current_splits(select_pairs(TableStore(root), teacher, prompt_version), cfg.export)
     version = content_version(table)
     final = root.exports / version
     counts = {s: int(pc.sum(pc.equal(table["split"], s)).as_py() or 0) for s in SPLITS}

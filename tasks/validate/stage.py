@@ -12,7 +12,6 @@ from schemas.teacher import RecordContext
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
-from tasks.export.splits import split_of
 from tasks.teachers.context import build_contexts
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.parse import parse_response
@@ -53,7 +52,7 @@ def _pair_row(resp: dict, ctx: RecordContext, verdict: Verdict, cfg: GemflowConf
     return {
         "pair_id": hashlib.sha256(f"pair:{resp['request_id']}".encode()).hexdigest()[:24],
         "record_id": ctx.record_id, "patient_id": ctx.patient_id, "source": ctx.source,
-        "split": split_of(ctx.patient_id, cfg.export), "instruction": resp["instruction"],
+        "instruction": resp["instruction"],
         "answer": resp["text"].strip(), "reasoning": resp["reasoning"], "teacher": resp["teacher"],
         "model": resp["model"], "prompt_version": resp["prompt_version"], "request_id": resp["request_id"],
         "round": resp["round"], "feature_version": ctx.feature_version, "image_path": ctx.image_path,

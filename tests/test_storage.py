@@ -4,6 +4,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from schemas.pairs import PAIRS_SCHEMA
 from schemas.records import QUARANTINE_SCHEMA, RECORDS_SCHEMA
 from schemas.tables import TABLE_SCHEMAS
 from schemas.teacher import TeacherRequest, TeacherResponse
@@ -140,3 +141,34 @@ def test_counts_add_field_by_field_and_refuse_another_stages_counts():
     assert (RenderCounts(rendered=1) + RenderCounts(reused=2)).as_dict() == {"rendered": 1, "reused": 2, "quarantined": 0}
     with pytest.raises(TypeError, match="cannot add RenderCounts to FeatureCounts"):
         FeatureCounts() + RenderCounts()
+
+
+def test_rejections_keep_violations_as_structs_and_status_counts_each_rule_once_per_response(tmp_path):
+    """The violations column is list<struct{rule, detail, span}>; a part from before it existed still counts."""
+    import pyarrow as pa
+
+    from schemas.pairs import REJECTIONS_SCHEMA
+    from tasks.status import collect_status
+    from tasks.validate.report import quality_report
+    root = DataRoot.open(tmp_path)
+    store = TableStore(root)
+    assert REJECTIONS_SCHEMA.field("violations").type == pa.list_(pa.struct(
+        [("rule", pa.string()), ("detail", pa.string()), ("span", pa.string())]))
+    two = [{"rule": "numeric_claim", "detail": "QRS 80 ms, measured 120", "span": "QRS of 80 ms"},
+           {"rule": "numeric_claim", "detail": "HR 60, measured 75", "span": "60 bpm"},
+           {"rule": "leads", "detail": "V7 is not a recorded lead", "span": "V7"}]
+    rows = [{"request_id": "q1", "record_id": "r1", "reason": "numeric_claim,leads", "detail": "[]", "violations": two},
+            {"request_id": "q2", "record_id": "r2", "reason": "leads", "detail": "[]", "violations": [two[2]]}]
+    store.commit("validate-new", {"pairs": rows_to_table([], PAIRS_SCHEMA),
+                                  "rejections": rows_to_table(rows, REJECTIONS_SCHEMA)}, primary="pairs")
+    old = REJECTIONS_SCHEMA.remove(REJECTIONS_SCHEMA.get_field_index("violations"))
+    legacy = pa.Table.from_pylist([{"request_id": "q3", "record_id": "r3", "reason": "empty,leads", "detail": "[]"}],
+                                  schema=old)
+    from storage.parquet import write_atomic
+    write_atomic(legacy, root.table_dir("rejections") / "validate-old.parquet")
+    stored = store.read("rejections", REJECTIONS_SCHEMA).to_pylist()
+    assert sorted(r["request_id"] for r in stored if r["violations"]) == ["q1", "q2"]
+    assert next(r for r in stored if r["request_id"] == "q1")["violations"][0]["span"] == "QRS of 80 ms"
+    expected = [("leads", 3), ("empty", 1), ("numeric_claim", 1)]
+    assert collect_status(root).rejections == expected
+    assert quality_report(root).rejections_by_rule == expected

@@ -68,6 +68,7 @@ def _rejection_row(resp: dict, violations: list[Violation]) -> dict:
         "prompt_version": resp["prompt_version"], "round": resp["round"],
         "reason": ",".join(dict.fromkeys(v.rule for v in violations)),
         "detail": json.dumps([vars(v) for v in violations], ensure_ascii=False),
+        "violations": [vars(v) for v in violations],
         "text": resp["text"], "rejected_at": time.time(),
     }
 

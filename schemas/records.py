@@ -11,7 +11,6 @@ LEADS_12: tuple[str, ...] = (
 )
 CANONICAL_FS = 500
 CANONICAL_SECONDS = 10.0
-CANONICAL_SAMPLES = int(CANONICAL_FS * CANONICAL_SECONDS)
 INGEST_VERSION = "ingest-1"
 
 # Stages, in pipeline order; quarantine rows name one of them.

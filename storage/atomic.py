@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import Callable, TextIO
 
 TEMP_PREFIX = ".tmp-"
 
@@ -123,13 +122,3 @@ class FileLock:
         fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()
         self._fh = None
-
-
-@contextmanager
-def file_lock(path: Path, note: str = "") -> Iterator[FileLock]:
-    """Hold `FileLock(path, note)` for the block; `LockBusy` at once when another process holds it."""
-    lock = FileLock(path, note).acquire()
-    try:
-        yield lock
-    finally:
-        lock.release()

@@ -9,12 +9,6 @@ from typing import Iterator
 
 from storage.atomic import FileLock, LockBusy
 
-TABLES = (
-    "records", "quarantine", "beats", "record_features", "images",
-    "responses", "pairs", "rejections",
-)
-
-
 class DataRootBusy(RuntimeError):
     """Another gemflow process is writing to the same dataset root."""
 

@@ -99,9 +99,9 @@ def test_a_lock_held_by_another_process_is_refused_with_its_note(tmp_path):
         proc.wait(timeout=10)
     for _ in range(50):
         try:
-            with atomic.file_lock(path, "evaluate") as lock:
-                assert path.read_text() == f"pid {os.getpid()} evaluate\n"
-                assert lock.note == "evaluate"
+            lock = atomic.FileLock(path, "evaluate").acquire()
+            assert path.read_text() == f"pid {os.getpid()} evaluate\n"
+            lock.release()
             break
         except atomic.LockBusy:
             time.sleep(0.1)

@@ -19,7 +19,12 @@ from tasks.teachers.stage import generate_shard, pending_generation, plan_shard,
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.parse import parse_response
 from tasks.validate.regenerate import feedback_message, pending_regenerations, plan_regenerations
-from tasks.validate.stage import ValidateCounts, check_shard, commit_checked, pending_validation, validate_shard
+from tasks.validate.stage import ValidateCounts, check_shard, commit_checked, duplicate_index, pending_validation
+
+
+def validate_shard(root_dir: str, responses: list, cfg) -> ValidateCounts:
+    """Validate one shard of responses in one call: the record-level rules, then the ordered commit."""
+    return commit_checked(root_dir, check_shard(root_dir, responses, cfg), duplicate_index(DataRoot.open(root_dir), cfg))
 
 
 def test_wrappers_are_stripped_and_reasoning_is_kept_apart():

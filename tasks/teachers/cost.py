@@ -81,10 +81,6 @@ def response_cost(tcfg: TeacherConfig, response, n_in: int, n_out: int) -> float
         return tokens_cost(tcfg, n_in, n_out)
 
 
-class BudgetExceeded(RuntimeError):
-    """The next request would pass `budget_usd`; the message says what was spent and how to resume."""
-
-
 @dataclass
 class Budget:
     """Spent so far + reserved for calls in flight; a request starts only if its worst case still fits."""

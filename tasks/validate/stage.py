@@ -139,10 +139,3 @@ def commit_checked(root_dir: str, checked: list[Checked], index: DuplicateIndex)
     TableStore(DataRoot.open(root_dir)).commit(name, {"rejections": rows_to_table(rejections, REJECTIONS_SCHEMA),
                                                       "pairs": rows_to_table(pairs, PAIRS_SCHEMA)}, primary="pairs")
     return ValidateCounts(len(pairs), len(rejections))
-
-
-def validate_shard(root_dir: str, responses: list[dict], cfg: GemflowConfig,
-                   index: DuplicateIndex | None = None) -> ValidateCounts:
-    """Validate one shard of responses and commit its pairs and rejections together."""
-    index = index if index is not None else duplicate_index(DataRoot.open(root_dir), cfg)
-    return commit_checked(root_dir, check_shard(root_dir, responses, cfg), index)

@@ -320,8 +320,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's to fix (a config field, a missing path, a refused source): one line, exit 2."""
     from model.config import ConfigError as ModelConfigError
     from schemas.config import ConfigError
+    from storage.layout import UnsupportedRoot
     from tasks.teachers.base import GovernanceError
-    return (ConfigError, ModelConfigError, FileNotFoundError, GovernanceError)
+    return (ConfigError, ModelConfigError, FileNotFoundError, GovernanceError, UnsupportedRoot)
 
 
 def main() -> None:

@@ -9,6 +9,10 @@ from typing import Iterator
 
 from storage.atomic import FileLock, LockBusy
 
+class UnsupportedRoot(ValueError):
+    """The dataset root is a URI this version cannot write to."""
+
+
 class DataRootBusy(RuntimeError):
     """Another gemflow process is writing to the same dataset root."""
 
@@ -21,6 +25,11 @@ class DataRoot:
 
     @classmethod
     def open(cls, root: str | os.PathLike) -> "DataRoot":
+        """Open (and create) a local dataset root. A URI (s3://, gs://, file://…) is refused, not made a folder."""
+        if "://" in str(root):
+            raise UnsupportedRoot(
+                f"{root}: dataset roots on object storage are not supported yet; use a local or mounted POSIX path"
+                " (docs/scaling.md, 'Object storage')")
         path = Path(root).expanduser().resolve()
         for sub in ("tables", "signals", "images", "exports", "logs"):
             (path / sub).mkdir(parents=True, exist_ok=True)

@@ -172,3 +172,12 @@ def test_rejections_keep_violations_as_structs_and_status_counts_each_rule_once_
     expected = [("leads", 3), ("empty", 1), ("numeric_claim", 1)]
     assert collect_status(root).rejections == expected
     assert quality_report(root).rejections_by_rule == expected
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://bucket/x", "file:///tmp/x"])
+def test_an_object_store_root_is_refused_instead_of_becoming_a_local_folder(tmp_path, monkeypatch, uri):
+    from storage.layout import UnsupportedRoot
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnsupportedRoot, match="not supported yet"):
+        DataRoot.open(uri)
+    assert list(tmp_path.iterdir()) == []  # no ./s3:/bucket/prefix folder was made

@@ -178,6 +178,23 @@ class InRunsOnly(logging.Filter):
         return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
+class OnceInThreads(logging.Filter):
+    """Prefect warns on every shard task that a timeout cannot interrupt a task in a worker thread; say it once.
+
+    (Shard tasks declare `timeout_seconds`; on the thread runner it takes effect when the blocking call
+    returns, on the process and Dask runners it interrupts the task.)"""
+
+    def __init__(self):
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "running in a worker thread" not in str(record.msg):
+            return True
+        said, self.said = self.said, True
+        return not said
+
+
 def forward_library_logs(names: str | None = None) -> None:
     """Send the named loggers' records to the flow run (as PREFECT_LOGGING_EXTRA_LOGGERS does), secrets redacted.
 
@@ -194,3 +211,6 @@ def forward_library_logs(names: str | None = None) -> None:
     for h in set(handlers) | set(logging.getLogger().handlers):
         mine = [redact, in_runs] if h in handlers else [redact]
         h.filters = [f for f in h.filters if not isinstance(f, (RedactSecrets, InRunsOnly))] + mine
+    task_runs = logging.getLogger("prefect.task_runs")
+    if not any(isinstance(f, OnceInThreads) for f in task_runs.filters):
+        task_runs.addFilter(OnceInThreads())

@@ -11,7 +11,12 @@ from storage.parquet import TableStore
 from tasks.ingest.stage import SHARDS, ShardCounts, ingest_shard, pending_records
 
 
-@task(name="ingest-shard", task_run_name="ingest/{source.name}", **SHARD_TASK)
+def _shard_run_name() -> str:
+    from prefect.runtime import task_run
+    return f"ingest/{task_run.parameters['source'].name or 'source'}"
+
+
+@task(name="ingest-shard", task_run_name=_shard_run_name, **SHARD_TASK)
 def ingest_shard_task(root_dir: str, metas: list, source: SourceConfig, ingest) -> ShardCounts:
     return ingest_shard(source, ingest, root_dir, metas)
 

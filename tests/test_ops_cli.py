@@ -181,3 +181,14 @@ def test_library_logs_reach_the_flow_run_with_secrets_redacted(prefect_api):
     assert any(line.startswith("Retrying request with Authorization: Bearer [REDACTED]") for line in lines), lines
     assert any(line.startswith("litellm.RateLimitError: ") and line.endswith(" model=gpt-4o") for line in lines), lines
     assert not [line for line in lines if KEY in line]
+
+
+def test_the_thread_timeout_warning_is_said_once_and_other_task_logs_pass():
+    from flows.common import OnceInThreads
+    once = OnceInThreads()
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("prefect.task_runs", logging.WARNING, __file__, 0, msg, None, None)
+
+    warning = "Timeout of 3600.0 seconds configured for this task, but the task is running in a worker thread."
+    assert [once.filter(record(m)) for m in (warning, "Finished in state Completed()", warning)] == [True, True, False]

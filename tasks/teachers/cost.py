@@ -7,7 +7,6 @@ costs 0 (a local vLLM/Ollama endpoint), and the budget then cannot stop it.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tasks.offline import offline_defaults  # noqa: E402
+from tasks.offline import offline_defaults
 
 offline_defaults()  # before litellm is imported: it reads its price map then
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.offline import offline_defaults  # noqa: E402
+from tasks.offline import offline_defaults
 
 offline_defaults()  # before litellm is imported: it reads its price map then
 

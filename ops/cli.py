@@ -217,7 +217,7 @@ def status(data: str = DataOpt, as_json: bool = JsonOpt) -> None:
     """Counts per stage, quarantine and rejection reasons, teacher requests and cost."""
     from storage.layout import DataRoot
     from tasks.status import collect_status
-    root = Path(data).expanduser()
+    root = DataRoot.local_path(data)
     if not root.exists():
         raise typer.BadParameter(f"{root} does not exist", param_hint="--data")
     rep = collect_status(DataRoot.open(root))

@@ -26,14 +26,19 @@ class DataRoot:
     @classmethod
     def open(cls, root: str | os.PathLike) -> "DataRoot":
         """Open (and create) a local dataset root. A URI (s3://, gs://, file://…) is refused, not made a folder."""
+        path = cls.local_path(root)
+        for sub in ("tables", "signals", "images", "exports", "logs"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @staticmethod
+    def local_path(root: str | os.PathLike) -> Path:
+        """The local path of a dataset root; `UnsupportedRoot` for a URI, which this version cannot write to."""
         if "://" in str(root):
             raise UnsupportedRoot(
                 f"{root}: dataset roots on object storage are not supported yet; use a local or mounted POSIX path"
                 " (docs/scaling.md, 'Object storage')")
-        path = Path(root).expanduser().resolve()
-        for sub in ("tables", "signals", "images", "exports", "logs"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        return Path(root).expanduser().resolve()
 
     def table_dir(self, table: str) -> Path:
         d = self.root / "tables" / table

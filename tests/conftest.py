@@ -54,7 +54,7 @@ def prefect_api():
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):  # a loaded 2-core CI box can take minutes
         yield PREFECT_API_URL.value()
 
 

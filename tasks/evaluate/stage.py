@@ -22,8 +22,8 @@ from tasks.evaluate.labels import label_metrics, predicted_codes
 from tasks.evaluate.rubric import KEYS, aggregate
 from tasks.evaluate.spec import EvalItem, EvalRun
 from tasks.evaluate.store import JUDGE_SCHEMA, OUTPUTS_SCHEMA, append_part, read_latest, write_text_atomic
-from tasks.teachers.context import build_contexts
 from tasks.shards import Counts
+from tasks.teachers.context import build_contexts
 
 NO_CONTEXT = "no context: the record has no features in this dataset root"
 

@@ -13,9 +13,9 @@ from schemas.vocab import Vocabulary
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
+from tasks.shards import Counts
 from tasks.teachers.base import GovernanceError, build_teacher, check_governance, plan_request
 from tasks.teachers.context import build_contexts
-from tasks.shards import Counts
 
 STAGE = "generate"
 

@@ -12,11 +12,11 @@ from schemas.teacher import RecordContext
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
+from tasks.shards import Counts, ShardStage
 from tasks.teachers.context import build_contexts
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.parse import parse_response
 from tasks.validate.rules import Verdict, Violation, validate
-from tasks.shards import Counts, ShardStage
 
 STAGE = "validate"
 SHARDS = ShardStage(STAGE, "pairs", ("rejections",))  # its tables; the primary part commits a shard

@@ -20,7 +20,7 @@ def latest_version(exports: Path) -> str:
     marker = Path(exports) / LATEST
     version = marker.read_text().strip() if marker.is_file() else ""
     if not version:
-        raise NoSuchExport(f"{exports} has no LATEST export; run `gemflow export` first")
+        raise NoSuchExport(f"{exports}: no export yet, so no LATEST export to use; run `gemflow export` first")
     return version
 
 

@@ -4,29 +4,50 @@
 
 Prints seconds per record for each stage, run (a) as the Prefect stage flows exactly as
 `gemflow run` runs them and (b) as the same shard functions called directly, with no Prefect.
-The difference is Prefect's bookkeeping (flow/task runs, state, artifacts); its share of the
-flow's wall time is reported per stage and overall. Both runs use fresh dataset roots.
+Both use one shard plan: the same shards (`--shard-size`), `--workers` at a time on threads
+(generate: one shard after another in both). The difference is Prefect's bookkeeping (flow/task
+runs, state, artifacts); its share of the flow's wall time, 1 - plain/flow, is printed as
+measured, negative when the flow happened to be faster (noise on a shared machine). Both runs use
+fresh dataset roots.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tasks.offline import offline_defaults  # noqa: E402
+
+offline_defaults()
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 DEFAULT_SOURCES = [REPO.parent / "shared/data/ecg/cinc2021", REPO.parent / "shared/data/ecg/wfdb_samples"]
 STAGES = ("ingest", "features", "render", "generate", "validate", "export")
 
 
-def plain_run(data: str, sources: list[str]) -> dict[str, float]:
-    """The stage work as plain function calls (what each Prefect task wraps)."""
+def bench_config(data: str, shard_size: int) -> str:
+    """The one config both variants read: the defaults with this shard size (never ./gemflow.yaml)."""
+    import yaml
+    path = Path(data) / "bench.yaml"
+    path.write_text(yaml.safe_dump({"shard_size": shard_size}))
+    return str(path)
+
+
+def _pool_map(workers: int, fn, shards: list) -> list:
+    """`fn` over the shards on a thread pool of `workers`, the results in shard order (what the flow's runner does)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, shards))
+
+
+def plain_run(data: str, sources: list[str], workers: int, shard_size: int) -> dict[str, float]:
+    """The stage work as plain function calls (what each Prefect task wraps), on the flows' shard plan:
+    the same shards of `shard_size`, run `workers` at a time on threads (generate: one after another)."""
     from flows.ingest import parse_source
     from schemas.config import load_config
     from storage.layout import DataRoot
@@ -36,34 +57,39 @@ def plain_run(data: str, sources: list[str]) -> dict[str, float]:
     from tasks.features.stage import features_shard, pending_features
     from tasks.ingest.stage import ingest_shard, pending_records
     from tasks.render.stage import pending_render, render_shard
+    from tasks.shards import chunk
     from tasks.teachers.stage import generate_shard, pending_generation
     from tasks.validate.stage import check_shard, commit_checked, duplicate_index, pending_validation
 
-    cfg = load_config(None, data_dir=data)
+    cfg = load_config(bench_config(data, shard_size), data_dir=data)
     root = DataRoot.open(data)
     store = TableStore(root)
     t: dict[str, float] = {}
     start = time.perf_counter()
     for spec in sources:
         src = parse_source(spec)
-        ingest_shard(src, cfg.ingest, data, pending_records(src, cfg.ingest, store))
+        shards = list(chunk(pending_records(src, cfg.ingest, store), shard_size))
+        _pool_map(workers, lambda shard: ingest_shard(src, cfg.ingest, data, shard), shards)
     t["ingest"] = time.perf_counter() - start
     start = time.perf_counter()
-    features_shard(data, pending_features(root), cfg.features)
+    _pool_map(workers, lambda s: features_shard(data, s, cfg.features), list(chunk(pending_features(root), shard_size)))
     t["features"] = time.perf_counter() - start
     start = time.perf_counter()
-    render_shard(data, pending_render(root, cfg.render), cfg.render)
+    _pool_map(workers, lambda s: render_shard(data, s, cfg.render),
+              list(chunk(pending_render(root, cfg.render), shard_size)))
     t["render"] = time.perf_counter() - start
     start = time.perf_counter()
-    generate_shard(data, pending_generation(root, cfg.teacher, cfg.prompt_version), cfg, cfg.teacher,
-                   cfg.prompt_version)
+    for shard in chunk(pending_generation(root, cfg.teacher, cfg.prompt_version), shard_size):
+        generate_shard(data, shard, cfg, cfg.teacher, cfg.prompt_version)
     with Ledger(root.ledger_path) as ledger:
         store.replace("responses", ledger.snapshot())
     t["generate"] = time.perf_counter() - start
     start = time.perf_counter()
-    checked = check_shard(data, pending_validation(root), cfg)  # parallel across shards in the flow
+    checked = _pool_map(workers, lambda s: check_shard(data, s, cfg), list(chunk(pending_validation(root), shard_size)))
     ordered = time.perf_counter()
-    commit_checked(data, checked, duplicate_index(root, cfg))  # in shard order, in the flow process
+    index = duplicate_index(root, cfg)
+    for shard in checked:  # in shard order, in the flow process
+        commit_checked(data, shard, index)
     t["validate"] = time.perf_counter() - start
     t["validate_ordered"] = time.perf_counter() - ordered
     start = time.perf_counter()
@@ -72,19 +98,25 @@ def plain_run(data: str, sources: list[str]) -> dict[str, float]:
     return t
 
 
-def flow_run(data: str, sources: list[str]) -> dict[str, float]:
-    """The same stages as the Prefect flows `gemflow run` calls, one after another."""
+def flow_run(data: str, sources: list[str], workers: int, shard_size: int) -> dict[str, float]:
+    """The same stages as the Prefect flows `gemflow run` calls, one after another, on a thread runner of `workers`."""
     from flows.export import export_flow
     from flows.features import features_flow
     from flows.generate import generate_flow
     from flows.ingest import ingest_flow
     from flows.render import render_flow
+    from flows.runners import task_runner
     from flows.validate import validate_flow
 
+    c = bench_config(data, shard_size)
+    on = {"task_runner": task_runner("thread", workers)}
     calls = {
-        "ingest": lambda: ingest_flow(data, sources), "features": lambda: features_flow(data),
-        "render": lambda: render_flow(data), "generate": lambda: generate_flow(data),
-        "validate": lambda: validate_flow(data), "export": lambda: export_flow(data),
+        "ingest": lambda: ingest_flow.with_options(**on)(data, sources, config_path=c),
+        "features": lambda: features_flow.with_options(**on)(data, c),
+        "render": lambda: render_flow.with_options(**on)(data, c),
+        "generate": lambda: generate_flow(data, config_path=c),
+        "validate": lambda: validate_flow.with_options(**on)(data, config_path=c, workers=workers),
+        "export": lambda: export_flow(data, config_path=c),
     }
     t = {}
     for stage in STAGES:
@@ -94,11 +126,18 @@ def flow_run(data: str, sources: list[str]) -> dict[str, float]:
     return t
 
 
+def share(plain: float, flow: float) -> str:
+    """Prefect's share of the flow's wall time as measured: 1 - plain/flow, negative when the flow was faster."""
+    return f"{1 - plain / flow:+.0%}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", action="append", help="source folder (default: the shared CinC-2021 + WFDB samples)")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each variant; the fastest is kept")
     ap.add_argument("--demo", type=int, default=0, help="instead, N records made by the demo generator")
+    ap.add_argument("--workers", type=int, default=2, help="shard tasks at a time, in both variants")
+    ap.add_argument("--shard-size", type=int, default=200, help="records per shard, in both variants")
     args = ap.parse_args()
     sources = [str(s) for s in (args.source or DEFAULT_SOURCES)]
     if args.demo:
@@ -108,7 +147,8 @@ def main() -> None:
         sources = [f"demo:{folder}"]
     from flows.ingest import ingest_flow  # noqa: F401 - import Prefect before timing
     warm = tempfile.mkdtemp(prefix="gemflow-bench-warm-")
-    flow_run(warm, sources)  # starts the ephemeral server and warms imports: not timed
+    plan = {"workers": args.workers, "shard_size": args.shard_size}
+    flow_run(warm, sources, **plan)  # starts the ephemeral server and warms imports: not timed
     shutil.rmtree(warm, ignore_errors=True)
     best_plain: dict[str, float] = {}
     best_flow: dict[str, float] = {}
@@ -116,7 +156,7 @@ def main() -> None:
     for _ in range(args.repeat):
         for variant, fn, best in (("plain", plain_run, best_plain), ("flow", flow_run, best_flow)):
             data = tempfile.mkdtemp(prefix=f"gemflow-bench-{variant}-")
-            times = fn(data, sources)
+            times = fn(data, sources, **plan)
             from storage.layout import DataRoot
             from storage.parquet import TableStore
             from schemas.records import RECORDS_SCHEMA
@@ -124,14 +164,15 @@ def main() -> None:
             for k, v in times.items():
                 best[k] = min(best.get(k, v), v)
             shutil.rmtree(data, ignore_errors=True)
-    print(f"records ingested: {n}   (best of {args.repeat} runs each)")
+    print(f"records ingested: {n}   (best of {args.repeat} runs each; both variants: shards of {args.shard_size},"
+          f" {args.workers} at a time on threads)")
     print(f"{'stage':<10}{'plain s/rec':>12}{'flow s/rec':>12}{'Prefect share':>15}")
     ordered = best_plain.pop("validate_ordered")
     for stage in STAGES:
         p, f = best_plain[stage] / n, best_flow[stage] / n
-        print(f"{stage:<10}{p:>12.4f}{f:>12.4f}{max(0.0, 1 - p / f):>14.0%}")
+        print(f"{stage:<10}{p:>12.4f}{f:>12.4f}{share(p, f):>15}")
     tp, tf = sum(best_plain.values()), sum(best_flow.values())
-    print(f"{'total':<10}{tp / n:>12.4f}{tf / n:>12.4f}{max(0.0, 1 - tp / tf):>14.0%}")
+    print(f"{'total':<10}{tp / n:>12.4f}{tf / n:>12.4f}{share(tp, tf):>15}")
     print(f"wall: plain {tp:.1f} s, flows {tf:.1f} s, ratio flow/plain {tf / tp:.2f}")
     print(f"validate, ordered part (duplicate check + commit, not parallel): {ordered / n * 1000:.2f} ms/record,"
           f" {ordered / best_plain['validate']:.0%} of the stage")

@@ -25,12 +25,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ["GEMFLOW_BENCH_KEY"] = "sk-bench-not-a-real-key"
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from tasks.offline import offline_defaults  # noqa: E402
+
+offline_defaults()
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ["GEMFLOW_BENCH_KEY"] = "sk-bench-not-a-real-key"
 
 from schemas.config import GemflowConfig, TeacherConfig  # noqa: E402
 from storage.ledger import Ledger  # noqa: E402

@@ -1,5 +1,1 @@
-"""Prefect flows and the CLI. Importing this package first keeps Prefect and litellm offline-safe."""
-import os
-
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+"""Prefect flows, one per stage, and the parent build flow. Nothing runs at import time."""

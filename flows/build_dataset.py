@@ -14,6 +14,7 @@ from flows.ingest import ingest_flow
 from flows.progress import StageProgress
 from flows.regenerate_rejected import regenerate_rejected_flow
 from flows.render import render_flow
+from flows.runners import task_runner
 from flows.validate import validate_flow
 
 
@@ -32,27 +33,32 @@ def _flow_run_name() -> str:
 @flow(name="build-dataset", flow_run_name=_flow_run_name)
 def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str | None = None,
                        prompt_version: str | None = None, limit: int | None = None,
-                       target_pairs: int | None = None, config_path: str | None = None) -> dict:
-    """ingest -> features -> render -> generate -> validate -> export, then the event if the target is met."""
+                       target_pairs: int | None = None, config_path: str | None = None, runner: str = "thread",
+                       workers: int | None = None, dask_address: str | None = None) -> dict:
+    """ingest -> features -> render -> generate -> validate -> export, then the event if the target is met.
+
+    The shard stages run on the task runner `runner` (thread, process or dask) names, handed to each subflow."""
     cfg, root = settings(data, config_path, teacher=teacher, prompt_version=prompt_version,
                          target_pairs=target_pairs)
+    sharded = {"task_runner": task_runner(runner, workers, dask_address)}
+    validate = validate_flow.with_options(**sharded)
     progress = StageProgress("build", 6, "stages")
-    out = {"ingest": ingest_flow(str(root.root), sources, limit, config_path)}
+    out = {"ingest": ingest_flow.with_options(**sharded)(str(root.root), sources, limit, config_path)}
     progress.advance()
-    out["features"] = features_flow(str(root.root), config_path)
+    out["features"] = features_flow.with_options(**sharded)(str(root.root), config_path)
     progress.advance()
-    out["render"] = render_flow(str(root.root), config_path)
+    out["render"] = render_flow.with_options(**sharded)(str(root.root), config_path)
     progress.advance()
     out["generate"] = generate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
     progress.advance()
-    out["validate"] = validate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+    out["validate"] = validate(str(root.root), cfg.teacher, cfg.prompt_version, config_path, workers)
     progress.advance()
     for k in range(1, cfg.validation.max_regenerations + 1):
         regen = regenerate_rejected_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
         if not regen["planned"]:
             break
         out[f"regenerate-{k}"] = regen
-        out[f"validate-{k}"] = validate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+        out[f"validate-{k}"] = validate(str(root.root), cfg.teacher, cfg.prompt_version, config_path, workers)
     out["export"] = export_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
     progress.advance()
     out["event"] = maybe_emit_validated(root, cfg, out["export"])

@@ -1,4 +1,8 @@
-"""What every stage flow shares: task runners, the catalog refresh, summary artifacts, and run settings."""
+"""What every stage flow shares: run settings, the catalog refresh, summary artifacts, and library log forwarding.
+
+Importing this module does nothing but define names. `settings()`, the first call of every flow,
+installs the forwarding of library logs (litellm, openai, httpx) to the flow run, secrets redacted.
+"""
 from __future__ import annotations
 
 import base64
@@ -8,50 +12,24 @@ import re
 from dataclasses import asdict, is_dataclass
 from typing import Any, Iterable
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-# litellm/openai/httpx log records go to the flow run (read by Prefect when it is imported, just below)
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext
+from prefect.exceptions import MissingContextError
+
+from schemas.config import ConfigError, GemflowConfig, load_config
+from schemas.tables import TABLE_SCHEMAS
+from storage.catalog import memory_catalog, refresh_catalog
+from storage.layout import DataRoot
+from tasks.status import collect_status
+
+# litellm/openai/httpx log records go to the flow run (as PREFECT_LOGGING_EXTRA_LOGGERS would), secrets redacted
 LIBRARY_LOGGERS = "LiteLLM,LiteLLM Router,openai,httpx"
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
-
-from prefect import get_run_logger  # noqa: E402
-from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
-from prefect.context import FlowRunContext  # noqa: E402
-from prefect.exceptions import MissingContextError  # noqa: E402
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
-
-from schemas.config import ConfigError, GemflowConfig, load_config  # noqa: E402
-from schemas.tables import TABLE_SCHEMAS  # noqa: E402
-from storage.catalog import memory_catalog, refresh_catalog  # noqa: E402
-from storage.layout import DataRoot  # noqa: E402
-from tasks.status import collect_status  # noqa: E402
-
-RUNNER_ENV = "GEMFLOW_TASK_RUNNER"  # "thread" (default), "process" or "dask"
-WORKERS_ENV = "GEMFLOW_WORKERS"
-DASK_ADDRESS_ENV = "GEMFLOW_DASK_ADDRESS"
-
-
-def runner_workers(workers: int | None = None) -> int:
-    """Parallel shard tasks: the given number, $GEMFLOW_WORKERS, or this machine's CPU count."""
-    return workers or int(os.environ.get(WORKERS_ENV, "0")) or (os.cpu_count() or 1)
-
-
-def task_runner(kind: str | None = None, workers: int | None = None):
-    """The runner for CPU-bound shard tasks: threads (default), a local process pool, or Dask."""
-    kind = kind or os.environ.get(RUNNER_ENV, "thread")
-    workers = runner_workers(workers)
-    if kind == "thread":
-        return ThreadPoolTaskRunner(max_workers=workers)
-    if kind == "process":
-        return ProcessPoolTaskRunner(max_workers=workers)
-    if kind == "dask":
-        from flows.dask_runner import dask_runner
-        return dask_runner(workers, os.environ.get(DASK_ADDRESS_ENV))
-    raise ValueError(f"unknown task runner {kind!r} (thread, process or dask)")
 
 
 def settings(data: str, config_path: str | None = None, **overrides: Any) -> tuple[GemflowConfig, DataRoot]:
-    """The validated config (file + overrides) and the opened dataset root."""
+    """The validated config (file + overrides) and the opened dataset root; installs the library log forwarding."""
+    forward_library_logs()
     cfg = load_config(config_path, data_dir=data, **overrides)
     return cfg, DataRoot.open(cfg.data_dir)
 
@@ -91,11 +69,6 @@ def summarize(stage: str, counts: Any, extra: dict | None = None) -> dict:
             description=f"gemflow {stage}: what this run did",
         )
     return data
-
-
-def results(futures: Iterable) -> list:
-    """Wait for submitted shard tasks, in submission order."""
-    return [f.result() for f in futures]
 
 
 # --- what the UI shows for a build: tables of counts and reasons, cost, and one rendered sample ---
@@ -205,6 +178,23 @@ class InRunsOnly(logging.Filter):
         return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
+class OnceInThreads(logging.Filter):
+    """Prefect warns on every shard task that a timeout cannot interrupt a task in a worker thread; say it once.
+
+    (Shard tasks declare `timeout_seconds`; on the thread runner it takes effect when the blocking call
+    returns, on the process and Dask runners it interrupts the task.)"""
+
+    def __init__(self):
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "running in a worker thread" not in str(record.msg):
+            return True
+        said, self.said = self.said, True
+        return not said
+
+
 def forward_library_logs(names: str | None = None) -> None:
     """Send the named loggers' records to the flow run (as PREFECT_LOGGING_EXTRA_LOGGERS does), secrets redacted.
 
@@ -221,6 +211,6 @@ def forward_library_logs(names: str | None = None) -> None:
     for h in set(handlers) | set(logging.getLogger().handlers):
         mine = [redact, in_runs] if h in handlers else [redact]
         h.filters = [f for f in h.filters if not isinstance(f, (RedactSecrets, InRunsOnly))] + mine
-
-
-forward_library_logs()
+    task_runs = logging.getLogger("prefect.task_runs")
+    if not any(isinstance(f, OnceInThreads) for f in task_runs.filters):
+        task_runs.addFilter(OnceInThreads())

@@ -1,6 +1,6 @@
 """The Dask task runner for CPU-bound shards: a local `LocalCluster`, or a running scheduler's address.
 
-Imported only when `GEMFLOW_TASK_RUNNER=dask` (prefect-dask and distributed cost ~0.4 s to import).
+Imported only when `flows.runners.task_runner("dask")` is called (prefect-dask and distributed cost ~0.4 s to import).
 Dask workers are other processes, so they need the flow's Prefect API to report their task runs.
 Under a server (`PREFECT_API_URL` set, e.g. `gemflow serve` or a deployment) they get it through the
 serialized settings context. In ephemeral mode the API is a temporary server the parent process

@@ -1,20 +1,23 @@
 """Ingest flow: WFDB corpora in, canonical records and quarantine out, one task per shard."""
 from __future__ import annotations
 
-from functools import reduce
-
 from prefect import flow, task
 
-from flows.common import refresh, settings, summarize, task_runner
-from flows.progress import StageProgress, collect
+from flows.common import refresh, settings, summarize
+from flows.progress import StageProgress
+from flows.stages import SHARD_TASK, run_shards
 from schemas.config import SourceConfig
 from storage.parquet import TableStore
-from tasks.ingest.stage import ShardCounts, ingest_shard, pending_records
-from tasks.shards import chunk
+from tasks.ingest.stage import SHARDS, ShardCounts, ingest_shard, pending_records
 
 
-@task(name="ingest-shard", task_run_name="ingest/{source.name}/{index}")
-def ingest_shard_task(source: SourceConfig, ingest, root_dir: str, metas: list, index: int) -> ShardCounts:
+def _shard_run_name() -> str:
+    from prefect.runtime import task_run
+    return f"ingest/{task_run.parameters['source'].name or 'source'}"
+
+
+@task(name="ingest-shard", task_run_name=_shard_run_name, **SHARD_TASK)
+def ingest_shard_task(root_dir: str, metas: list, source: SourceConfig, ingest) -> ShardCounts:
     return ingest_shard(source, ingest, root_dir, metas)
 
 
@@ -26,7 +29,7 @@ def parse_source(spec: str) -> SourceConfig:
     return SourceConfig(path=spec)
 
 
-@flow(name="ingest", flow_run_name="ingest/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
+@flow(name="ingest", flow_run_name="ingest/{data}")
 def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None = None,
                 config_path: str | None = None) -> dict:
     cfg, root = settings(data, config_path)
@@ -37,17 +40,14 @@ def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None =
     total = ShardCounts()
     progress = StageProgress("ingest", 0)  # grows source by source
     with root.writer_lock("ingest"):
-        store.drop_orphans("ingest", "records", ["quarantine"])
+        SHARDS.drop_orphans(root)
         for src in srcs:
             remaining = None if limit is None else max(0, limit - total.ingested - total.quarantined)
             if remaining == 0:
                 break
             pending = pending_records(src, cfg.ingest, store, remaining)
             progress.grow(len(pending))
-            shards = list(chunk(pending, cfg.shard_size))
-            futures = [ingest_shard_task.with_options(task_run_name=f"ingest/{src.name or 'source'}/{i}")
-                       .submit(src, cfg.ingest, str(root.root), shard, i)
-                       for i, shard in enumerate(shards)]
-            total = reduce(lambda a, b: a + b, collect(futures, [len(s) for s in shards], progress), total)
+            total = total + run_shards(SHARDS, root, pending, ingest_shard_task, src, cfg.ingest,
+                                       shard_size=cfg.shard_size, zero=ShardCounts(), progress=progress)
         refresh(root)
     return summarize("ingest", total)

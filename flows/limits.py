@@ -34,7 +34,7 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import rate_limit
 from prefect.settings import PREFECT_HOME
 
-from schemas.config import GemflowConfig, TeacherConfig
+from schemas.config import TeacherConfig
 from tasks.teachers.limiter import RateLimiter
 from tasks.teachers.slots import SlotFile
 
@@ -80,11 +80,6 @@ def ensure_teacher_limits(teacher: str, tcfg: TeacherConfig) -> TeacherLimits:
         client.upsert_global_concurrency_limit_by_name(lim.rpm, lim.rpm_limit, slot_decay_per_second=lim.rpm_decay)
         client.upsert_global_concurrency_limit_by_name(lim.tpm, lim.tpm_limit, slot_decay_per_second=lim.tpm_decay)
     return lim
-
-
-def ensure_all_limits(cfg: GemflowConfig) -> dict[str, TeacherLimits]:
-    """Every LLM teacher's limits (for `gemflow serve` and deployments: create them before any worker runs)."""
-    return {name: ensure_teacher_limits(name, t) for name, t in cfg.teachers.items() if t.kind == "litellm"}
 
 
 @lru_cache(maxsize=None)

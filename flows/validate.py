@@ -7,11 +7,13 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 
-from flows.common import refresh, runner_workers, settings, summarize, task_runner
+from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress
+from flows.runners import runner_workers
+from flows.stages import SHARD_TASK
 from tasks.shards import chunk
 from tasks.validate.report import quality_markdown, quality_report
-from tasks.validate.stage import (Checked, ValidateCounts, check_shard, commit_checked, duplicate_index,
+from tasks.validate.stage import (SHARDS, Checked, ValidateCounts, check_shard, commit_checked, duplicate_index,
                                   pending_validation)
 
 
@@ -22,25 +24,26 @@ def _commit(root, item, index, progress: StageProgress) -> ValidateCounts:
     return counts
 
 
-@task(name="validate-shard")
+@task(name="validate-shard", **SHARD_TASK)
 def check_shard_task(root_dir: str, responses: list, cfg) -> list[Checked]:  # list[FinishedCall]
     return check_shard(root_dir, responses, cfg)
 
 
-@flow(name="validate", flow_run_name="validate/{data}", task_runner=task_runner())  # GEMFLOW_TASK_RUNNER
+@flow(name="validate", flow_run_name="validate/{data}")
 def validate_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
-                  config_path: str | None = None) -> dict:
+                  config_path: str | None = None, workers: int | None = None) -> dict:
     """Record-level rules run on shards in parallel; the cross-record duplicate check and the commits
     follow in shard order in this process, so the outcome does not depend on which shard finished first."""
     cfg, root = settings(data, config_path)
     with root.writer_lock("validate"):
+        SHARDS.drop_orphans(root)  # rejections a crash left without their pairs part: validated again
         pending = pending_validation(root, teacher, prompt_version)
         index = duplicate_index(root, cfg)
         progress, total = StageProgress("validate", len(pending), "responses"), ValidateCounts()
         ahead: deque = deque()  # checked shards not yet committed: two per worker, so memory stays bounded
         for shard in chunk(pending, cfg.shard_size):
             ahead.append((check_shard_task.submit(str(root.root), shard, cfg), len(shard)))
-            if len(ahead) >= 2 * runner_workers():
+            if len(ahead) >= 2 * runner_workers(workers):
                 total = total + _commit(root, ahead.popleft(), index, progress)
         while ahead:
             total = total + _commit(root, ahead.popleft(), index, progress)

@@ -25,6 +25,8 @@ from model.signal import SignalError, load_ecg
 log = logging.getLogger("model.data")
 MAX_SKIPS = 64  # consecutive unreadable samples before the run stops: the data itself is broken
 
+from schemas.exports import resolve_export as shared_resolve_export
+
 
 @dataclass
 class Source:
@@ -37,17 +39,8 @@ class Source:
 
 
 def resolve_export(data_root: str | Path, export: str) -> Path:
-    """`DATA_ROOT/exports/<export>/train.json`; "latest" picks the newest export by train.json mtime."""
-    exports = Path(data_root) / "exports"
-    if export != "latest":
-        path = exports / export / "train.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: export {export!r} not found under {exports}")
-        return path
-    found = sorted(exports.glob("*/train.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise FileNotFoundError(f"{exports}: no export with a train.json (run `gemflow export` first)")
-    return found[-1]
+    """`DATA_ROOT/exports/<export>/train.json`; "latest" is the export exports/LATEST names (schemas/exports.py)."""
+    return shared_resolve_export(Path(data_root) / "exports", export, need="train.json") / "train.json"
 
 
 def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, name: str | None = None,

@@ -146,8 +146,3 @@ class RecordFeatures(BaseModel):
         """The summary of one lead by name (case-insensitive), or None when unusable/absent."""
         wanted = name.lower()
         return next((s for s in self.leads if s.lead.lower() == wanted), None)
-
-
-def record_features_table(rows: list[RecordFeatures]) -> pa.Table:
-    """Arrow table (RECORD_FEATURES_SCHEMA) from typed records."""
-    return pa.Table.from_pylist([r.to_row() for r in rows], schema=RECORD_FEATURES_SCHEMA)

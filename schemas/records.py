@@ -11,11 +11,22 @@ LEADS_12: tuple[str, ...] = (
 )
 CANONICAL_FS = 500
 CANONICAL_SECONDS = 10.0
-CANONICAL_SAMPLES = int(CANONICAL_FS * CANONICAL_SECONDS)
 INGEST_VERSION = "ingest-1"
 
 # Stages, in pipeline order; quarantine rows name one of them.
 STAGES = ("ingest", "features", "render", "generate", "validate", "export")
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """An ingested record as a later stage's pending work: its id, its source and its stored signal."""
+
+    record_id: str
+    source: str
+    signal_path: str
+
+
+REF_COLUMNS = ["record_id", "source", "signal_path"]
 
 
 class RecordError(ValueError):

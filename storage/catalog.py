@@ -6,6 +6,7 @@ import logging
 import duckdb
 import pyarrow as pa
 
+from schemas.exports import NoSuchExport, resolve_export
 from storage.layout import DataRoot
 from storage.parquet import TableStore
 
@@ -36,12 +37,34 @@ def attach_views(con: duckdb.DuckDBPyConnection, root: DataRoot, schemas: dict[s
     store = TableStore(root)
     for name, schema in schemas.items():
         _drop(con, name)
+        select = _with_split(root) if name == "pairs" else "SELECT * FROM {src}"
         if store.parts(name):
-            glob = str(root.table_dir(name) / "*.parquet").replace("'", "''")
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', union_by_name=true)")
+            src = f"read_parquet('{_quote(str(root.table_dir(name) / '*.parquet'))}', union_by_name=true)"
+            con.execute(f"CREATE VIEW {name} AS " + select.format(src=src))
         else:
             empty = schema.empty_table()  # noqa: F841 - referenced by DuckDB's replacement scan
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty")
+            con.execute(f"CREATE TABLE {name} AS " + select.format(src="empty"))
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+_NOT_SPLIT = "COLUMNS(lambda c: c NOT IN ('split', '_pair_id'))"  # parts validated before the split moved to export carry one
+
+
+def _with_split(root: DataRoot) -> str:
+    """The `pairs` query: the validated pairs with the split the latest export gave them (null: not exported yet).
+
+    The split is decided at export from the config then in force (tasks/export/llava.py), so the
+    catalog shows that decision instead of storing a second, possibly stale, one."""
+    try:
+        latest = resolve_export(root.exports) / "pairs.parquet"
+    except NoSuchExport:
+        return f"SELECT {_NOT_SPLIT}, NULL::VARCHAR AS split FROM {{src}}"
+    exported = f"(SELECT pair_id AS _pair_id, split FROM read_parquet('{_quote(str(latest))}'))"
+    return (f"SELECT {_NOT_SPLIT}, e.split FROM {{src}} AS p"
+            f" LEFT JOIN {exported} AS e ON p.pair_id = e._pair_id")
 
 
 def memory_catalog(root: DataRoot, schemas: dict[str, pa.Schema]) -> duckdb.DuckDBPyConnection:

@@ -1,17 +1,16 @@
 """The dataset root: where every table, signal, image, ledger and export lives under `--data DIR`."""
 from __future__ import annotations
 
-import fcntl
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-TABLES = (
-    "records", "quarantine", "beats", "record_features", "images",
-    "responses", "pairs", "rejections",
-)
+from storage.atomic import FileLock, LockBusy
+
+class UnsupportedRoot(ValueError):
+    """The dataset root is a URI this version cannot write to."""
 
 
 class DataRootBusy(RuntimeError):
@@ -26,10 +25,20 @@ class DataRoot:
 
     @classmethod
     def open(cls, root: str | os.PathLike) -> "DataRoot":
-        path = Path(root).expanduser().resolve()
+        """Open (and create) a local dataset root. A URI (s3://, gs://, file://…) is refused, not made a folder."""
+        path = cls.local_path(root)
         for sub in ("tables", "signals", "images", "exports", "logs"):
             (path / sub).mkdir(parents=True, exist_ok=True)
         return cls(path)
+
+    @staticmethod
+    def local_path(root: str | os.PathLike) -> Path:
+        """The local path of a dataset root; `UnsupportedRoot` for a URI, which this version cannot write to."""
+        if "://" in str(root):
+            raise UnsupportedRoot(
+                f"{root}: dataset roots on object storage are not supported yet; use a local or mounted POSIX path"
+                " (docs/scaling.md, 'Object storage')")
+        return Path(root).expanduser().resolve()
 
     def table_dir(self, table: str) -> Path:
         d = self.root / "tables" / table
@@ -66,24 +75,14 @@ class DataRoot:
     @contextmanager
     def writer_lock(self, what: str) -> Iterator[None]:
         """Hold the root's single-writer lock; a second writer gets a clear error, not corrupt tables."""
-        lock_path = self.root / ".writer.lock"
-        fh = open(lock_path, "a+")
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            fh.seek(0)
-            holder = fh.read().strip()
-            fh.close()
+            lock = FileLock(self.root / ".writer.lock", f"running {what}").acquire()
+        except LockBusy as exc:
             raise DataRootBusy(
-                f"{self.root} is being written by another gemflow process ({holder or 'unknown'}); "
+                f"{self.root} is being written by another gemflow process ({exc.holder or 'unknown'}); "
                 "wait for it to finish or use another --data"
             ) from exc
         try:
-            fh.truncate(0)
-            fh.write(f"pid {os.getpid()} running {what}\n")
-            fh.flush()
             yield
         finally:
-            fh.truncate(0)
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
+            lock.release()

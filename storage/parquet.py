@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -10,6 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from storage import atomic
 from storage.layout import DataRoot
 
 
@@ -20,13 +20,8 @@ def part_name(stage: str, keys: Iterable[str]) -> str:
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file via a hidden temp file, fsync, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write a Parquet file all at once (storage/atomic.py: temp file, fsync file and folder, rename)."""
+    atomic.write_with(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def rows_to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
@@ -81,8 +76,7 @@ class TableStore:
                     part.unlink()
                     removed.append(part)
         for table in (primary, *secondaries):
-            for tmp in self.root.table_dir(table).glob(".tmp-*"):
-                tmp.unlink(missing_ok=True)
+            atomic.remove_temps(self.root.table_dir(table))
         return removed
 
     def replace(self, table: str, data: pa.Table, name: str = "snapshot") -> None:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import wfdb
 
 from schemas.records import CANONICAL_FS, LEADS_12
+from storage import atomic
 from storage.layout import DataRoot
 
 ADC_GAIN = 1000.0  # 1 µV per count: lossless for ECG, and fits int16 up to ±32.7 mV
@@ -52,10 +52,7 @@ def write_signal(root: DataRoot, record_id: str, source: str, signal: np.ndarray
     digital = np.round(clipped * ADC_GAIN).astype("<i2").T.copy()
     for suffix, data in ((".dat", digital.tobytes()),
                          (".hea", wfdb_header(record_id, digital, comments or []).encode())):
-        path = target.with_name(record_id + suffix)
-        tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic.write_bytes(target.with_name(record_id + suffix), data)
     return rel
 
 

@@ -8,7 +8,7 @@ from storage.catalog import memory_catalog
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from tasks.teachers.batch_journal import leftover_files
-from tasks.validate.report import quality_report
+from tasks.validate.report import quality_report, rejections_by_rule
 
 
 @dataclass
@@ -41,9 +41,7 @@ def collect_status(root: DataRoot) -> StatusReport:
         rep.counts["records_with_beats"] = con.execute("SELECT count(DISTINCT record_id) FROM beats").fetchone()[0]
         rep.quarantine = con.execute(
             "SELECT stage, reason, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2").fetchall()
-        rep.rejections = con.execute(
-            "SELECT rule, count(*) FROM (SELECT unnest(string_split(reason, ',')) AS rule FROM rejections)"
-            " GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+        rep.rejections = rejections_by_rule(con)
         rep.splits = dict(con.execute("SELECT split, count(*) FROM pairs GROUP BY 1 ORDER BY 1").fetchall())
     finally:
         con.close()

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from tasks.offline import OFFLINE_ENV, offline_defaults
+
+offline_defaults()
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def prefect_api():
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):  # a loaded 2-core CI box can take minutes
         yield PREFECT_API_URL.value()
 
 
@@ -62,5 +63,5 @@ def cli_env(prefect_api, tmp_path):
     """Environment for running the `gemflow` CLI as a subprocess against the session's test server."""
     env = dict(os.environ)
     env.update({"PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "prefect-home"),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+                **OFFLINE_ENV})
     return env

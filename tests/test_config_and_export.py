@@ -77,3 +77,35 @@ def test_export_keeps_every_patient_in_one_split_and_never_overwrites(tmp_path):
     assert (root.exports / "LATEST").read_text().strip() == second.version
     card = (second.path / "README.md").read_text()
     assert "Validation rules" in card and "template" in card and "| train |" in card
+
+
+def test_changed_split_settings_between_runs_never_put_a_patient_in_two_splits(tmp_path):
+    """Export under one split seed, validate more pairs, export under another: the second export splits each
+    patient once, by the settings in force when it runs, and the catalog's pairs.split shows that export's."""
+    import pyarrow.parquet as pq
+
+    from schemas.config import GemflowConfig
+    from schemas.tables import TABLE_SCHEMAS
+    from storage.catalog import memory_catalog
+    root = DataRoot.open(tmp_path)
+    store = TableStore(root)
+    old = ExportSettings(split_seed="run-1", train_fraction=0.5, val_fraction=0.2)
+    new = ExportSettings(split_seed="run-2", train_fraction=0.6, val_fraction=0.2)
+    store.commit("validate-a", {"pairs": rows_to_table([_pair(i, f"p{i % 20}") for i in range(40)], PAIRS_SCHEMA)},
+                 primary="pairs")
+    first = export_dataset(root, GemflowConfig(export=old))
+    store.commit("validate-b", {"pairs": rows_to_table([_pair(i, f"p{i % 20}") for i in range(40, 80)], PAIRS_SCHEMA)},
+                 primary="pairs")
+    second = export_dataset(root, GemflowConfig(export=new))
+    before = {r["patient_id"]: r["split"] for r in pq.read_table(first.path / "pairs.parquet").to_pylist()}
+    after = pq.read_table(second.path / "pairs.parquet").to_pylist()
+    assert any(before[r["patient_id"]] != r["split"] for r in after), "the seeds must disagree on some patient"
+    splits_of = defaultdict(set)
+    for split in ("train", "val", "test"):
+        for item in json.loads((second.path / f"{split}.json").read_text()):
+            splits_of[item["provenance"]["patient_id"]].add(split)
+    assert len(splits_of) == 20 and all(s == {split_of(p, new)} for p, s in splits_of.items()), splits_of
+    assert len(after) == 80 and all(r["split"] == split_of(r["patient_id"], new) for r in after)
+    con = memory_catalog(root, TABLE_SCHEMAS)
+    assert con.execute("select count(*) from pairs group by patient_id having count(distinct split) > 1").fetchall() == []
+    assert dict(con.execute("select pair_id, split from pairs").fetchall()) == {r["pair_id"]: r["split"] for r in after}

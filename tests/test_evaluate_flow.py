@@ -113,7 +113,7 @@ def test_judge_served_over_http_is_aggregated_beside_judge_free_scores(demo, tmp
 
 def test_cli_compares_sighted_and_blind_and_reads_back_a_review_sheet(demo, cli_env, tmp_path):
     data, split, n = demo
-    cli = [sys.executable, "-m", "flows.cli"]
+    cli = [sys.executable, "-m", "ops.cli"]
     out = subprocess.run([*cli, "evaluate", "--data", str(data), "--split", split, "--sighted", "--json"],
                          capture_output=True, text=True, env=cli_env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -163,7 +163,7 @@ def test_a_checkpoint_interpreter_answers_each_item_from_its_signal_page_and_que
     from PIL import Image
     data, split, n = demo
     ckpt = tiny_checkpoint(tmp_path / "gem-tiny")
-    cli = [sys.executable, "-m", "flows.cli", "evaluate", "--data", str(data), "--split", split,
+    cli = [sys.executable, "-m", "ops.cli", "evaluate", "--data", str(data), "--split", split,
            "--model", str(ckpt), "--json"]
     first = subprocess.run([*cli, "--limit", "1"], capture_output=True, text=True, env=cli_env, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -191,7 +191,7 @@ def test_a_checkpoint_interpreter_answers_each_item_from_its_signal_page_and_que
 def test_a_checkpoint_that_does_not_load_fails_the_run_with_its_reason(demo, cli_env, tmp_path):
     data, split, _ = demo
     (tmp_path / "not-a-checkpoint").mkdir()
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "evaluate", "--data", str(data), "--split", split,
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "evaluate", "--data", str(data), "--split", split,
                           "--model", str(tmp_path / "not-a-checkpoint")], capture_output=True, text=True,
                          env=cli_env, timeout=600)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]

@@ -22,7 +22,7 @@ def test_interpret_prints_measurements_image_and_grounded_text(cinc2021_dir, tmp
 
 
 def test_interpret_cli_json(wfdb_samples_dir, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "interpret", str(wfdb_samples_dir / "s0010_re"),
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "interpret", str(wfdb_samples_dir / "s0010_re"),
                           "--out", str(tmp_path), "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
@@ -32,7 +32,7 @@ def test_interpret_cli_json(wfdb_samples_dir, tmp_path):
 def test_interpret_refuses_a_two_lead_record_with_its_reason(wfdb_samples_dir, tmp_path):
     # A narrow terminal and a long path once split the reason across lines; the error must stay one greppable line.
     env = {**os.environ, "COLUMNS": "40"}
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "interpret", str(wfdb_samples_dir / "100"),
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "interpret", str(wfdb_samples_dir / "100"),
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stdout == ""
@@ -47,7 +47,7 @@ def test_interpret_cli_with_a_checkpoint_prints_its_text_beside_the_measurements
     from tests.model_support import tiny_checkpoint
     ckpt = tiny_checkpoint(tmp_path / "gem-tiny")
     record = wfdb_samples_dir / "s0010_re"
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "interpret", str(record), "--model", str(ckpt),
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "interpret", str(record), "--model", str(ckpt),
                           "--out", str(tmp_path / "pages"), "--json"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
@@ -56,7 +56,7 @@ def test_interpret_cli_with_a_checkpoint_prints_its_text_beside_the_measurements
     with Image.open(result["image_path"]) as page:
         assert result["text"] == GemInterpreter(ckpt).interpret(str(record), page=page.convert("RGB"))
     assert result["text"]
-    shown = subprocess.run([sys.executable, "-m", "flows.cli", "interpret", str(record), "--model", str(ckpt),
+    shown = subprocess.run([sys.executable, "-m", "ops.cli", "interpret", str(record), "--model", str(ckpt),
                             "--out", str(tmp_path / "pages")], capture_output=True, text=True, timeout=600,
                            env={**os.environ, "COLUMNS": "200"})
     assert shown.returncode == 0 and result["text"][:40] in shown.stdout and "hr_bpm" in shown.stdout

@@ -55,6 +55,7 @@ def make_export(root: Path, n: int = 8, seed: int = 0, version: str = "v-test") 
     export = root / "exports" / version
     for sub in ("signals", "images", export):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "exports" / "LATEST").write_text(version + "\n")  # as the export stage writes it
     items = []
     for i in range(n):
         rid = f"demo-{i:06d}"

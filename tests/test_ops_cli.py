@@ -36,7 +36,7 @@ def test_secret_values_come_from_variables_named_like_secrets():
 
 
 def test_quiet_and_json_lower_prefect_and_dask_logging():
-    from flows.cli import quiet_logs_if_asked
+    from ops.cli import quiet_logs_if_asked
     env: dict = {}
     quiet_logs_if_asked(["run", "--source", "x"], env)
     assert env == {}
@@ -59,16 +59,14 @@ def test_run_names_show_the_resolved_teacher_and_prompt_version(tmp_path):
     assert resolved_teacher(None, None, str(bad)) == ("default", "default")  # the flow then fails naming the field
 
 
-def test_task_runner_dask_is_a_local_cluster_or_a_scheduler_address(monkeypatch):
-    from flows.common import DASK_ADDRESS_ENV, task_runner
+def test_task_runner_dask_is_a_local_cluster_or_a_scheduler_address():
     from flows.dask_runner import GemflowDaskTaskRunner
-    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
+    from flows.runners import task_runner
     local = task_runner("dask", 2)
     assert isinstance(local, GemflowDaskTaskRunner) and local.address is None
     assert local.cluster_kwargs["n_workers"] == 2 and local.cluster_kwargs["threads_per_worker"] == 1
     assert isinstance(local.duplicate(), GemflowDaskTaskRunner)  # Prefect copies the runner per flow run
-    monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://scheduler:8786")
-    assert task_runner("dask", 2).address == "tcp://scheduler:8786"
+    assert task_runner("dask", 2, "tcp://scheduler:8786").address == "tcp://scheduler:8786"
     with pytest.raises(ValueError, match="unknown task runner 'ray'"):
         task_runner("ray")
 
@@ -98,7 +96,7 @@ def test_prefect_yaml_shares_settings_by_anchors_and_triggers_train_gem_with_the
 
 
 def test_serve_skips_deployments_whose_entrypoint_file_is_missing(tmp_path):
-    from flows.serve import deployable
+    from ops.serve import deployable
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "a.py").write_text("")
     spec = {"deployments": [{"name": "a", "entrypoint": "flows/a.py:f"}, {"name": "b", "entrypoint": "flows/b.py:g"}]}
@@ -107,7 +105,7 @@ def test_serve_skips_deployments_whose_entrypoint_file_is_missing(tmp_path):
 
 
 def test_serve_never_prints_a_database_password():
-    from flows.serve import redact_url
+    from ops.serve import redact_url
     url = "postgresql+asyncpg://prefect:s3cret@db:5432/prefect"
     assert redact_url(url) == "postgresql+asyncpg://prefect:***@db:5432/prefect"
     assert redact_url("sqlite+aiosqlite:////tmp/prefect.db") == "sqlite+aiosqlite:////tmp/prefect.db"
@@ -125,7 +123,7 @@ def test_progress_outside_a_flow_run_counts_without_publishing():
 # --- slow: the CLI against the session's Prefect test server ---
 
 def _gemflow(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=400)
 
 
@@ -166,7 +164,8 @@ def test_library_logs_reach_the_flow_run_with_secrets_redacted(prefect_api):
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.logging.handlers import APILogWorker
 
-    import flows.common  # noqa: F401 - installs the forwarding and the redaction
+    from flows.common import forward_library_logs
+    forward_library_logs()  # what every flow's settings() does first
 
     @flow(name="leaky-library")
     def leaky() -> None:
@@ -182,3 +181,14 @@ def test_library_logs_reach_the_flow_run_with_secrets_redacted(prefect_api):
     assert any(line.startswith("Retrying request with Authorization: Bearer [REDACTED]") for line in lines), lines
     assert any(line.startswith("litellm.RateLimitError: ") and line.endswith(" model=gpt-4o") for line in lines), lines
     assert not [line for line in lines if KEY in line]
+
+
+def test_the_thread_timeout_warning_is_said_once_and_other_task_logs_pass():
+    from flows.common import OnceInThreads
+    once = OnceInThreads()
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("prefect.task_runs", logging.WARNING, __file__, 0, msg, None, None)
+
+    warning = "Timeout of 3600.0 seconds configured for this task, but the task is running in a worker thread."
+    assert [once.filter(record(m)) for m in (warning, "Finished in state Completed()", warning)] == [True, True, False]

@@ -33,7 +33,7 @@ def _images(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def roots(prefect_api, cinc2021_dir, tmp_path_factory):
     """(local, dask) dataset roots, each ingested with 4 records by its own runner, and the local run's flow-run ids."""
-    from flows.common import task_runner
+    from flows.runners import task_runner
     from flows.features import features_flow
     from flows.ingest import ingest_flow
     from flows.render import render_flow
@@ -49,12 +49,12 @@ def roots(prefect_api, cinc2021_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dask_results(roots, tmp_path_factory):
-    from flows.common import task_runner
+    from flows.runners import task_runner
     from flows.render import render_flow
     _, dask, _ = roots
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path_factory.mktemp("ephemeral-home"))
-    cli = subprocess.run([sys.executable, "-m", "flows.cli", "features", "--data", str(dask), "--runner", "dask",
+    cli = subprocess.run([sys.executable, "-m", "ops.cli", "features", "--data", str(dask), "--runner", "dask",
                           "--workers", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     assert cli.returncode == 0, cli.stderr[-4000:]
     # one temporary server, the CLI's: a Dask worker not handed its address would start its own on the same SQLite

@@ -93,7 +93,7 @@ def running_serve(args: list[str], env: dict, log: Path):
     """`gemflow serve ARGS` until it prints the UI line; yields a Served. Ctrl-C on exit, then kills leftovers."""
     port = args[args.index("--port") + 1]
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", *args], cwd=REPO, env=env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "serve", *args], cwd=REPO, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     s = Served(f"http://127.0.0.1:{port}", proc, log, env, [])
     try:
@@ -159,7 +159,7 @@ def test_serve_creates_pools_limits_deployments_and_the_training_trigger(served)
 
 def test_a_second_serve_refreshes_the_setup_and_starts_nothing(served):
     before = _children_of(served.proc.pid)
-    again = subprocess.run([sys.executable, "-m", "flows.cli", "serve", "--port", served.url.rsplit(":", 1)[1],
+    again = subprocess.run([sys.executable, "-m", "ops.cli", "serve", "--port", served.url.rsplit(":", 1)[1],
                             "--worker", "cpu"], cwd=REPO, env=served.env, capture_output=True, text=True, timeout=240)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already running" in again.stdout and "work pool cpu: exists" in again.stdout

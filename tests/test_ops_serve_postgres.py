@@ -108,7 +108,7 @@ def test_serve_migrates_postgres_and_keeps_pools_limits_and_flow_runs_there(post
     assert ("gemflow-teacher-gpt-4o-rpm",) in postgres.query("SELECT name FROM concurrency_limit_v2")
     # a real flow run reported to this server is stored in Postgres, completed
     env = {**os.environ, "PREFECT_API_URL": f"{url}/api"}
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", "--source", str(wfdb_samples_dir),
+    done = subprocess.run([sys.executable, "-m", "ops.cli", "ingest", "--source", str(wfdb_samples_dir),
                            "--data", str(tmp_path / "data"), "--quiet"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]

@@ -78,7 +78,7 @@ def test_second_run_does_no_work_twice_and_adds_no_rows(built):
 
 def test_status_cli_prints_counts_and_reasons(built, cli_env):
     data, _, _ = built
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "status", "--data", str(data), "--json"],
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "status", "--data", str(data), "--json"],
                          capture_output=True, text=True, env=cli_env, check=True)
     rep = json.loads(out.stdout)
     assert rep["counts"]["records"] == 26 and rep["counts"]["pairs"] >= 20
@@ -87,7 +87,7 @@ def test_status_cli_prints_counts_and_reasons(built, cli_env):
 
 def test_demo_cli_builds_a_dataset_from_generated_records(cli_env, tmp_path):
     pytest.importorskip("deepfakeecg", reason="the demo extra is not installed")
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--data", str(tmp_path / "demo"), "--n", "6",
+    out = subprocess.run([sys.executable, "-m", "ops.cli", "demo", "--data", str(tmp_path / "demo"), "--n", "6",
                           "--json"], capture_output=True, text=True, env=cli_env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout[out.stdout.index("{"):])

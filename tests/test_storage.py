@@ -4,6 +4,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from schemas.pairs import PAIRS_SCHEMA
 from schemas.records import QUARANTINE_SCHEMA, RECORDS_SCHEMA
 from schemas.tables import TABLE_SCHEMAS
 from schemas.teacher import TeacherRequest, TeacherResponse
@@ -117,3 +118,66 @@ def test_rows_to_table_uses_the_explicit_schema():
     assert rows_to_table([], QUARANTINE_SCHEMA).schema == QUARANTINE_SCHEMA
     with pytest.raises(ValueError, match="'reason' must not be null"):
         rows_to_table([{"record_id": "a", "stage": "ingest", "reason": None}], QUARANTINE_SCHEMA)
+
+
+def test_a_stage_drops_a_crashed_shards_orphans_before_it_looks_for_pending_work(tmp_path):
+    """A features quarantine part whose record_features part never landed must not count the record as done."""
+    from schemas.records import RecordRef
+    from tasks.features.stage import SHARDS, pending_features
+    store = TableStore(DataRoot.open(tmp_path))
+    store.commit("ingest-x", {"records": rows_to_table([_rec("a"), _rec("b")], RECORDS_SCHEMA)}, primary="records")
+    from storage.parquet import write_atomic
+    orphan = {"record_id": "a", "source": "s", "stage": "features", "reason": "not measurable", "detail": ""}
+    write_atomic(rows_to_table([orphan], QUARANTINE_SCHEMA), store.root.table_dir("quarantine") / "features-dead.parquet")
+    assert [r.record_id for r in pending_features(store.root)] == ["b"]  # the orphan hides record a
+    assert SHARDS.drop_orphans(store.root) == 1
+    assert pending_features(store.root) == [RecordRef("a", "s", "signals/s/00/a"), RecordRef("b", "s", "signals/s/00/b")]
+
+
+def test_counts_add_field_by_field_and_refuse_another_stages_counts():
+    from tasks.features.stage import FeatureCounts
+    from tasks.render.stage import RenderCounts
+    assert FeatureCounts(1, 2, 3) + FeatureCounts(10, 20, 30) == FeatureCounts(11, 22, 33)
+    assert (RenderCounts(rendered=1) + RenderCounts(reused=2)).as_dict() == {"rendered": 1, "reused": 2, "quarantined": 0}
+    with pytest.raises(TypeError, match="cannot add RenderCounts to FeatureCounts"):
+        FeatureCounts() + RenderCounts()
+
+
+def test_rejections_keep_violations_as_structs_and_status_counts_each_rule_once_per_response(tmp_path):
+    """The violations column is list<struct{rule, detail, span}>; a part from before it existed still counts."""
+    import pyarrow as pa
+
+    from schemas.pairs import REJECTIONS_SCHEMA
+    from tasks.status import collect_status
+    from tasks.validate.report import quality_report
+    root = DataRoot.open(tmp_path)
+    store = TableStore(root)
+    assert REJECTIONS_SCHEMA.field("violations").type == pa.list_(pa.struct(
+        [("rule", pa.string()), ("detail", pa.string()), ("span", pa.string())]))
+    two = [{"rule": "numeric_claim", "detail": "QRS 80 ms, measured 120", "span": "QRS of 80 ms"},
+           {"rule": "numeric_claim", "detail": "HR 60, measured 75", "span": "60 bpm"},
+           {"rule": "leads", "detail": "V7 is not a recorded lead", "span": "V7"}]
+    rows = [{"request_id": "q1", "record_id": "r1", "reason": "numeric_claim,leads", "detail": "[]", "violations": two},
+            {"request_id": "q2", "record_id": "r2", "reason": "leads", "detail": "[]", "violations": [two[2]]}]
+    store.commit("validate-new", {"pairs": rows_to_table([], PAIRS_SCHEMA),
+                                  "rejections": rows_to_table(rows, REJECTIONS_SCHEMA)}, primary="pairs")
+    old = REJECTIONS_SCHEMA.remove(REJECTIONS_SCHEMA.get_field_index("violations"))
+    legacy = pa.Table.from_pylist([{"request_id": "q3", "record_id": "r3", "reason": "empty,leads", "detail": "[]"}],
+                                  schema=old)
+    from storage.parquet import write_atomic
+    write_atomic(legacy, root.table_dir("rejections") / "validate-old.parquet")
+    stored = store.read("rejections", REJECTIONS_SCHEMA).to_pylist()
+    assert sorted(r["request_id"] for r in stored if r["violations"]) == ["q1", "q2"]
+    assert next(r for r in stored if r["request_id"] == "q1")["violations"][0]["span"] == "QRS of 80 ms"
+    expected = [("leads", 3), ("empty", 1), ("numeric_claim", 1)]
+    assert collect_status(root).rejections == expected
+    assert quality_report(root).rejections_by_rule == expected
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://bucket/x", "file:///tmp/x"])
+def test_an_object_store_root_is_refused_instead_of_becoming_a_local_folder(tmp_path, monkeypatch, uri):
+    from storage.layout import UnsupportedRoot
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnsupportedRoot, match="not supported yet"):
+        DataRoot.open(uri)
+    assert list(tmp_path.iterdir()) == []  # no ./s3:/bucket/prefix folder was made

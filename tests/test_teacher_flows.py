@@ -141,7 +141,7 @@ def test_a_budget_stop_is_reported_and_status_projects_the_total(server, root, t
     from rich.console import Console
 
     from flows.generate import generate_flow
-    from flows.status_view import print_status
+    from ops.status import print_status
     from storage.layout import DataRoot
     from tasks.status import collect_status
     config = write_config(tmp_path / "gemflow.yaml", server.base_url, max_concurrency=1)

@@ -19,7 +19,12 @@ from tasks.teachers.stage import generate_shard, pending_generation, plan_shard,
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.parse import parse_response
 from tasks.validate.regenerate import feedback_message, pending_regenerations, plan_regenerations
-from tasks.validate.stage import ValidateCounts, check_shard, commit_checked, pending_validation, validate_shard
+from tasks.validate.stage import ValidateCounts, check_shard, commit_checked, duplicate_index, pending_validation
+
+
+def validate_shard(root_dir: str, responses: list, cfg) -> ValidateCounts:
+    """Validate one shard of responses in one call: the record-level rules, then the ordered commit."""
+    return commit_checked(root_dir, check_shard(root_dir, responses, cfg), duplicate_index(DataRoot.open(root_dir), cfg))
 
 
 def test_wrappers_are_stripped_and_reasoning_is_kept_apart():
@@ -166,7 +171,7 @@ def test_duplicates_are_decided_in_shard_order_whichever_shard_was_checked_first
 
 
 def test_validate_on_two_worker_processes_equals_the_in_process_result(measured_root, prefect_api, tmp_path):
-    from flows.common import task_runner
+    from flows.runners import task_runner
     from flows.validate import validate_flow
     cfg, root, _ = _answered(measured_root)
     twin = tmp_path / "twin"
@@ -186,3 +191,28 @@ def test_validate_on_two_worker_processes_equals_the_in_process_result(measured_
                         for r_ in (root, twin_root))
         assert mine == theirs, table
     assert len(TableStore(root).read("pairs", PAIRS_SCHEMA).to_pylist()) == result["accepted"]
+
+
+def test_a_crash_between_the_rejections_and_pairs_parts_is_validated_again(measured_root):
+    """The rejections part landed, the pairs part (the commit point) did not: before orphan cleanup those
+    responses looked done forever; after it they are validated again and end as an uncrashed run."""
+    from tasks.validate.stage import SHARDS
+    cfg, root, ids = _answered(measured_root)
+    rows = sorted(pending_validation(root), key=lambda r: r["record_id"])
+    checked = check_shard(str(root.root), rows, cfg)
+    checked[1].response["text"] = checked[1].pair["answer"] = checked[0].response["text"]  # one duplicate: rejected
+    commit_checked(str(root.root), checked, DuplicateIndex(cfg.validation.near_duplicate_threshold))
+    store = TableStore(root)
+    before = sorted(p["request_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist())
+    assert len(before) == 2
+    [pairs_part] = store.parts("pairs")
+    pairs_part.unlink()  # the process died after renaming the rejections part, before the pairs part
+    hidden = checked[1].response["record_id"]  # its rejection row survived the crash
+    assert sorted(r["record_id"] for r in pending_validation(root)) == sorted(set(ids) - {hidden})
+    assert SHARDS.drop_orphans(root) == 1
+    again = pending_validation(root)
+    assert sorted(r["record_id"] for r in again) == ids
+    validate_shard(str(root.root), again, cfg)
+    assert sorted(p["request_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist()) == \
+        sorted(r["request_id"] for r in rows)  # the copied text is re-read from the ledger: no duplicate now
+    assert pending_validation(root) == []

@@ -21,15 +21,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from schemas.pairs import PAIRS_SCHEMA
+from schemas.exports import NoSuchExport  # noqa: F401 - raised here, caught by callers
+from schemas.exports import resolve_export as shared_resolve_export
+from schemas.pairs import EXPORT_PAIRS_SCHEMA
 from storage.layout import DataRoot
 
 EVAL_DIR = "evaluation"
 SPLITS = ("train", "val", "test")
-
-
-class NoSuchExport(FileNotFoundError):
-    """The export version (or LATEST) the evaluation asks for is not under exports/."""
 
 
 class EvalItem(BaseModel):
@@ -48,23 +46,15 @@ class EvalItem(BaseModel):
 
 
 def resolve_export(root: DataRoot, version: str | None = None) -> str:
-    """The export version to evaluate: the one given, else exports/LATEST; raises NoSuchExport."""
-    if version is None:
-        latest = root.exports / "LATEST"
-        if not latest.exists():
-            raise NoSuchExport(f"{root.exports} has no LATEST export; run `gemflow export` first")
-        version = latest.read_text().strip()
-    if not (root.exports / version / "pairs.parquet").exists():
-        known = sorted(p.name for p in root.exports.iterdir() if p.is_dir() and not p.name.startswith("."))
-        raise NoSuchExport(f"export {version!r} not found under {root.exports} (known: {', '.join(known) or 'none'})")
-    return version
+    """The export version to evaluate: the one given, else exports/LATEST (schemas/exports.py); NoSuchExport."""
+    return shared_resolve_export(root.exports, version).name
 
 
 def load_items(root: DataRoot, version: str, split: str) -> list[EvalItem]:
     """The split's items, in pair-id order, from the export's pairs.parquet."""
     if split not in SPLITS:
         raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
-    table = pq.read_table(root.exports / version / "pairs.parquet", schema=PAIRS_SCHEMA)
+    table = pq.read_table(root.exports / version / "pairs.parquet", schema=EXPORT_PAIRS_SCHEMA)
     rows = table.filter(pc.equal(table["split"], split)).to_pylist()
     return [EvalItem(item_id=r["pair_id"], record_id=r["record_id"], patient_id=r["patient_id"], source=r["source"],
                      image=r["image_path"], ecg=r["ecg_path"], instruction=r["instruction"], reference=r["answer"],

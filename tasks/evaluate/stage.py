@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from schemas.config import GemflowConfig, ValidationSettings
 from schemas.teacher import RecordContext
@@ -22,21 +22,19 @@ from tasks.evaluate.labels import label_metrics, predicted_codes
 from tasks.evaluate.rubric import KEYS, aggregate
 from tasks.evaluate.spec import EvalItem, EvalRun
 from tasks.evaluate.store import JUDGE_SCHEMA, OUTPUTS_SCHEMA, append_part, read_latest, write_text_atomic
+from tasks.shards import Counts
 from tasks.teachers.context import build_contexts
 
 NO_CONTEXT = "no context: the record has no features in this dataset root"
 
 
 @dataclass
-class EvalCounts:
+class EvalCounts(Counts):
     interpreted: int = 0
     failed: int = 0
     not_sent: int = 0
     judged: int = 0
     judge_failed: int = 0
-
-    def __add__(self, o: "EvalCounts") -> "EvalCounts":
-        return EvalCounts(*(getattr(self, f.name) + getattr(o, f.name) for f in fields(self)))
 
 
 def pending_items(run: EvalRun, items: list[EvalItem], retry_failed: bool = False) -> list[EvalItem]:

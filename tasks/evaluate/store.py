@@ -6,7 +6,6 @@ A restart reads the parts, keeps the latest row per item, and skips the items al
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import time
@@ -17,6 +16,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from storage import atomic
 from storage.parquet import rows_to_table, write_atomic
 from tasks.evaluate.rubric import KEYS
 
@@ -99,26 +99,16 @@ def run_lock(folder: Path, what: str) -> Iterator[None]:
     """Hold the run folder's writer lock; a second writer gets EvaluationBusy instead of mixed parts."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fh = open(folder / ".writer.lock", "a+")
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        fh.close()
+        lock = atomic.FileLock(folder / ".writer.lock", what).acquire()
+    except atomic.LockBusy as exc:
         raise EvaluationBusy(f"{folder} is being written by another process ({what}); wait for it to finish") from exc
     try:
         yield
     finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+        lock.release()
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace a small text file (metrics.json, report.md) all at once: temp file, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic.write_text(Path(path), text)

@@ -11,11 +11,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.config import GemflowConfig
-from schemas.pairs import PAIRS_SCHEMA
+from schemas.config import ExportSettings, GemflowConfig
+from schemas.pairs import EXPORT_PAIRS_SCHEMA, PAIRS_SCHEMA, SPLIT_FIELD
+from storage import atomic
 from storage.layout import DataRoot
 from storage.parquet import TableStore, write_atomic
 from tasks.export.card import dataset_card
+from tasks.export.splits import split_of
 
 SPLITS = ("train", "val", "test")
 
@@ -58,6 +60,15 @@ def select_pairs(store: TableStore, teacher: str | None = None, prompt_version: 
     return pa.Table.from_pylist(chosen, schema=PAIRS_SCHEMA)
 
 
+def with_current_splits(table: pa.Table, settings: ExportSettings) -> pa.Table:
+    """The pairs with `split` computed now, from these settings and each patient id.
+
+    The split is policy, so it is decided here and nowhere else: with the seed or fractions changed
+    between runs, every pair of a patient still lands in that patient's one split."""
+    splits = pa.array([split_of(p, settings) for p in table["patient_id"].to_pylist()], pa.string())
+    return table.add_column(EXPORT_PAIRS_SCHEMA.get_field_index("split"), SPLIT_FIELD, splits)
+
+
 def content_version(table: pa.Table) -> str:
     """The export's version: a hash of its content, so the same pairs give the same version."""
     h = hashlib.sha256()
@@ -67,15 +78,13 @@ def content_version(table: pa.Table) -> str:
 
 
 def _write_json(path: Path, items: list[dict]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(items, ensure_ascii=False, indent=1))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(items, ensure_ascii=False, indent=1))
 
 
 def export_dataset(root: DataRoot, cfg: GemflowConfig, teacher: str | None = None,
                    prompt_version: str | None = None, spent_usd: float = 0.0) -> ExportResult:
     """Write exports/<version>/ unless that exact version exists; never overwrite an earlier export."""
-    table = select_pairs(TableStore(root), teacher, prompt_version)
+    table = with_current_splits(select_pairs(TableStore(root), teacher, prompt_version), cfg.export)
     version = content_version(table)
     final = root.exports / version
     counts = {s: int(pc.sum(pc.equal(table["split"], s)).as_py() or 0) for s in SPLITS}
@@ -88,7 +97,7 @@ def export_dataset(root: DataRoot, cfg: GemflowConfig, teacher: str | None = Non
     for split in SPLITS:
         _write_json(staging / f"{split}.json", [llava_item(r) for r in rows if r["split"] == split])
     write_atomic(table, staging / "pairs.parquet")
-    (staging / "README.md").write_text(dataset_card(root, cfg, table, version, counts, spent_usd))
-    os.replace(staging, final)
-    (root.exports / "LATEST").write_text(version + "\n")
+    atomic.write_text(staging / "README.md", dataset_card(root, cfg, table, version, counts, spent_usd))
+    atomic.publish_dir(staging, final)
+    atomic.write_text(root.exports / "LATEST", version + "\n")
     return ExportResult(version, final, counts, created=True)

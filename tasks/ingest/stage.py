@@ -13,18 +13,17 @@ from storage.signals import write_signal
 from tasks.ingest.canonical import canonicalize
 from tasks.ingest.labels import normalize_labels
 from tasks.ingest.sources import open_reader
+from tasks.shards import Counts, ShardStage
 
 log = logging.getLogger(__name__)
 STAGE = "ingest"
+SHARDS = ShardStage(STAGE, "records", ("quarantine",))  # its tables; the primary part commits a shard
 
 
 @dataclass
-class ShardCounts:
+class ShardCounts(Counts):
     ingested: int = 0
     quarantined: int = 0
-
-    def __add__(self, other: "ShardCounts") -> "ShardCounts":
-        return ShardCounts(self.ingested + other.ingested, self.quarantined + other.quarantined)
 
 
 def done_record_ids(store: TableStore) -> set[str]:

@@ -2,27 +2,27 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 
 from schemas.images import IMAGES_SCHEMA, RenderSettings, image_row
-from schemas.records import CANONICAL_FS, LEADS_12, QUARANTINE_SCHEMA, RECORDS_SCHEMA
+from schemas.records import (CANONICAL_FS, LEADS_12, QUARANTINE_SCHEMA, RECORDS_SCHEMA, REF_COLUMNS, RecordError,
+                             RecordRef, quarantine_row)
+from storage import atomic
 from storage.layout import DataRoot
 from storage.parquet import TableStore, part_name, rows_to_table
 from storage.signals import bucket, read_signal
 from tasks.render import Renderer, RenderError, render_key
+from tasks.shards import Counts, ShardStage
 
 STAGE = "render"
+SHARDS = ShardStage(STAGE, "images", ("quarantine",))  # its tables; the primary part commits a shard
 
 
 @dataclass
-class RenderCounts:
+class RenderCounts(Counts):
     rendered: int = 0
     reused: int = 0
     quarantined: int = 0
-
-    def __add__(self, o: "RenderCounts") -> "RenderCounts":
-        return RenderCounts(self.rendered + o.rendered, self.reused + o.reused, self.quarantined + o.quarantined)
 
 
 def image_rel_path(record_id: str, source: str, key: str, extension: str = ".png") -> str:
@@ -30,14 +30,13 @@ def image_rel_path(record_id: str, source: str, key: str, extension: str = ".png
     return f"images/{source}/{bucket(record_id)}/{record_id}-{key[:12]}{extension}"
 
 
-def pending_render(root: DataRoot, settings: RenderSettings) -> list[dict]:
+def pending_render(root: DataRoot, settings: RenderSettings) -> list[RecordRef]:
     """Ingested records without an image for these settings (rendering never depends on features)."""
-    store = TableStore(root)
-    store.drop_orphans(STAGE, "images", ["quarantine"])
     import pyarrow.dataset as ds
+    store = TableStore(root)
     done = store.keys("images", IMAGES_SCHEMA, filter=ds.field("settings_hash") == settings.settings_hash())
-    recs = store.read("records", RECORDS_SCHEMA, columns=["record_id", "source", "signal_path"]).to_pylist()
-    return sorted((r for r in recs if r["record_id"] not in done), key=lambda r: r["record_id"])
+    recs = store.read("records", RECORDS_SCHEMA, columns=REF_COLUMNS).to_pylist()
+    return sorted((RecordRef(**r) for r in recs if r["record_id"] not in done), key=lambda r: r.record_id)
 
 
 def _seed(record_id: str) -> int:
@@ -45,25 +44,18 @@ def _seed(record_id: str) -> int:
     return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16)
 
 
-def _write_png(path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def render_shard(root_dir: str, items: list[dict], settings: RenderSettings) -> RenderCounts:
+def render_shard(root_dir: str, items: list[RecordRef], settings: RenderSettings) -> RenderCounts:
     """Render one shard with one reused figure; an existing file with the same key is not drawn again."""
     root = DataRoot.open(root_dir)
     renderer = Renderer(settings)
     rows, bad, counts = [], [], RenderCounts()
     extension = ".jpg" if settings.augment.enabled else ".png"
     for item in items:
-        rid = item["record_id"]
-        signal = read_signal(root, item["signal_path"])
+        rid = item.record_id
+        signal = read_signal(root, item.signal_path)
         seed = _seed(rid)
         key = render_key(signal, CANONICAL_FS, settings, leads=LEADS_12, seed=seed)
-        rel = image_rel_path(rid, item["source"], key, extension)
+        rel = image_rel_path(rid, item.source, key, extension)
         if root.abs(rel).exists():  # same content key: the bytes are already there, draw nothing
             data, geometry = root.abs(rel).read_bytes(), renderer.geometry(seed=seed)
             sha = hashlib.sha256(data).hexdigest()
@@ -72,14 +64,13 @@ def render_shard(root_dir: str, items: list[dict], settings: RenderSettings) -> 
             try:
                 page = renderer.render(signal, CANONICAL_FS, LEADS_12, seed=seed)
             except RenderError as exc:
-                bad.append({"record_id": rid, "path": "", "source": item["source"], "stage": STAGE,
-                            "reason": "cannot render", "detail": str(exc)})
+                bad.append(quarantine_row(RecordError(rid, STAGE, "cannot render", str(exc)), source=item.source))
                 continue
-            _write_png(root.abs(rel), page.png)
+            atomic.write_bytes(root.abs(rel), page.png)
             sha, geometry = page.sha256, page.geometry
             counts.rendered += 1
         rows.append(image_row(rid, rel, sha, geometry, settings_hash=settings.settings_hash(), render_key=key))
-    TableStore(root).commit(part_name(STAGE, [i["record_id"] for i in items]),
+    TableStore(root).commit(part_name(STAGE, [i.record_id for i in items]),
                             {"quarantine": rows_to_table(bad, QUARANTINE_SCHEMA),
                              "images": rows_to_table(rows, IMAGES_SCHEMA)}, primary="images")
     counts.quarantined = len(bad)

@@ -7,11 +7,12 @@ costs 0 (a local vLLM/Ollama endpoint), and the budget then cannot stop it.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from tasks.offline import offline_defaults
+
+offline_defaults()  # before litellm is imported: it reads its price map then
 
 import litellm  # noqa: E402
 
@@ -77,10 +78,6 @@ def response_cost(tcfg: TeacherConfig, response, n_in: int, n_out: int) -> float
         return float(litellm.completion_cost(completion_response=response, model=tcfg.model))
     except Exception:  # unmapped model (local endpoint): fall back to the map by name, else free
         return tokens_cost(tcfg, n_in, n_out)
-
-
-class BudgetExceeded(RuntimeError):
-    """The next request would pass `budget_usd`; the message says what was spent and how to resume."""
 
 
 @dataclass

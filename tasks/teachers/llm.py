@@ -11,7 +11,9 @@ import os
 import re
 from pathlib import Path
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from tasks.offline import offline_defaults
+
+offline_defaults()  # before litellm is imported: it reads its price map then
 
 import litellm  # noqa: E402
 from pydantic import SecretStr  # noqa: E402

@@ -13,6 +13,7 @@ from schemas.vocab import Vocabulary
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
+from tasks.shards import Counts
 from tasks.teachers.base import plan_request
 from tasks.teachers.client import AskOptions, Asked, ask, governed
 from tasks.teachers.context import build_contexts
@@ -21,7 +22,7 @@ STAGE = "generate"
 
 
 @dataclass
-class GenerateCounts:
+class GenerateCounts(Counts):
     planned: int = 0
     sent: int = 0
     done: int = 0
@@ -32,9 +33,6 @@ class GenerateCounts:
     not_sent_budget: int = 0
     waiting_in_batch: int = 0
     exhausted: int = 0  # left failed: max_attempts_total reached over all runs
-
-    def __add__(self, o: "GenerateCounts") -> "GenerateCounts":
-        return GenerateCounts(*(a + b for a, b in zip(vars(self).values(), vars(o).values())))
 
 
 def pending_generation(root: DataRoot, teacher: str, version: str) -> list[str]:

@@ -21,7 +21,7 @@ NOT_RETRIED = {"no_context", "teacher_failed"}  # failed calls are resent by the
 def feedback_message(rejection: dict) -> str:
     """The turn that tells the teacher what was wrong, rule by rule, with the offending spans."""
     lines = ["Your previous answer was rejected by an automatic check against the measurements:"]
-    for v in json.loads(rejection["detail"] or "[]"):
+    for v in rejection.get("violations") or json.loads(rejection["detail"] or "[]"):  # detail: parts before it
         span = f' (offending text: "{v["span"]}")' if v.get("span") else ""
         lines.append(f"- {v['rule']}: {v['detail']}{span}")
     lines.append("Write the interpretation again as one paragraph of at most 300 words, correcting these points."
@@ -41,7 +41,7 @@ def pending_regenerations(root: DataRoot, teacher: str, version: str, max_rounds
     for row in rej.to_pylist():
         if row["record_id"] in accepted or (row["round"] or 0) >= max_rounds:
             continue
-        if set(row["reason"].split(",")) <= NOT_RETRIED:
+        if {v["rule"] for v in row["violations"] or [{"rule": r} for r in row["reason"].split(",")]} <= NOT_RETRIED:
             continue
         cur = latest.get(row["record_id"])
         if cur is None or (row["round"] or 0) > (cur["round"] or 0):

@@ -33,6 +33,18 @@ def _hist(con, expr: str, edges: list[float], fmt: str) -> list[tuple[str, int]]
     return out
 
 
+def rejections_by_rule(con) -> list[tuple[str, int]]:
+    """(rule, rejected responses) from the `violations` column; each rule counts once per response.
+
+    Parts written before that column existed have only the comma-joined `reason`, which is read instead."""
+    columns = {row[0] for row in con.execute("DESCRIBE rejections").fetchall()}
+    rules = "string_split(reason, ',')"
+    if "violations" in columns:
+        rules = f"coalesce(list_distinct(list_transform(violations, lambda v: v.rule)), {rules})"
+    return con.execute(f"SELECT rule, count(*) FROM (SELECT unnest({rules}) AS rule FROM rejections)"
+                       " GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+
+
 def quality_report(root: DataRoot) -> QualityReport:
     """Computed from the pairs and rejections tables (one row per validated response)."""
     con = memory_catalog(root, TABLE_SCHEMAS)
@@ -42,9 +54,7 @@ def quality_report(root: DataRoot) -> QualityReport:
         rep.rejected = con.execute("SELECT count(*) FROM rejections").fetchone()[0]
         total = rep.accepted + rep.rejected
         rep.acceptance_rate = round(rep.accepted / total, 4) if total else 0.0
-        rep.rejections_by_rule = con.execute(
-            "SELECT rule, count(*) FROM (SELECT unnest(string_split(reason, ',')) AS rule FROM rejections)"
-            " GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+        rep.rejections_by_rule = rejections_by_rule(con)
         rep.lead_coverage = _hist(con, "lead_coverage", [0, 0.25, 0.5, 0.75, 1.0], "{:.2f}")
         rep.answer_words = _hist(con, "len(string_split(trim(answer), ' '))", [0, 100, 150, 200, 250, 300, 10_000], "{:.0f}")
         rep.grounding_score = _hist(con, "grounding_score", [0, 0.5, 0.8, 0.9, 0.99, 1.0], "{:.2f}")

@@ -12,22 +12,20 @@ from schemas.teacher import FinishedCall, RecordContext
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
-from tasks.export.splits import split_of
+from tasks.shards import Counts, ShardStage
 from tasks.teachers.context import build_contexts
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.parse import parse_response
 from tasks.validate.rules import Verdict, Violation, validate
 
 STAGE = "validate"
+SHARDS = ShardStage(STAGE, "pairs", ("rejections",))  # its tables; the primary part commits a shard
 
 
 @dataclass
-class ValidateCounts:
+class ValidateCounts(Counts):
     accepted: int = 0
     rejected: int = 0
-
-    def __add__(self, o: "ValidateCounts") -> "ValidateCounts":
-        return ValidateCounts(self.accepted + o.accepted, self.rejected + o.rejected)
 
 
 def pending_validation(root: DataRoot, teacher: str | None = None, version: str | None = None) -> list[FinishedCall]:
@@ -55,7 +53,7 @@ def _pair_row(call: FinishedCall, ctx: RecordContext, verdict: Verdict, cfg: Gem
     return {
         "pair_id": hashlib.sha256(f"pair:{req.request_id}".encode()).hexdigest()[:24],
         "record_id": ctx.record_id, "patient_id": ctx.patient_id, "source": ctx.source,
-        "split": split_of(ctx.patient_id, cfg.export), "instruction": req.instruction,
+        "instruction": req.instruction,
         "answer": resp.text.strip(), "reasoning": resp.reasoning, "teacher": req.teacher,
         "model": req.model, "prompt_version": req.prompt_version, "request_id": req.request_id,
         "round": req.round, "feature_version": ctx.feature_version, "image_path": ctx.image_path,
@@ -72,6 +70,7 @@ def _rejection_row(call: FinishedCall, violations: list[Violation]) -> dict:
         "prompt_version": req.prompt_version, "round": req.round,
         "reason": ",".join(dict.fromkeys(v.rule for v in violations)),
         "detail": json.dumps([vars(v) for v in violations], ensure_ascii=False),
+        "violations": [vars(v) for v in violations],
         "text": call.response.text, "rejected_at": time.time(),
     }
 
@@ -143,10 +142,3 @@ def commit_checked(root_dir: str, checked: list[Checked], index: DuplicateIndex)
     TableStore(DataRoot.open(root_dir)).commit(name, {"rejections": rows_to_table(rejections, REJECTIONS_SCHEMA),
                                                       "pairs": rows_to_table(pairs, PAIRS_SCHEMA)}, primary="pairs")
     return ValidateCounts(len(pairs), len(rejections))
-
-
-def validate_shard(root_dir: str, responses: list[FinishedCall], cfg: GemflowConfig,
-                   index: DuplicateIndex | None = None) -> ValidateCounts:
-    """Validate one shard of responses and commit its pairs and rejections together."""
-    index = index if index is not None else duplicate_index(DataRoot.open(root_dir), cfg)
-    return commit_checked(root_dir, check_shard(root_dir, responses, cfg), index)

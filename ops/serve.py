@@ -17,7 +17,6 @@ first one holds `serve-<port>.lock`.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import signal
@@ -31,6 +30,8 @@ from typing import Callable, TextIO
 
 import httpx
 import yaml
+
+from storage.atomic import FileLock, LockBusy
 
 REPO = Path(__file__).resolve().parents[1]
 POOLS = ("cpu", "gpu")
@@ -70,9 +71,9 @@ def child_env(opts: ServeOptions) -> dict[str, str]:
     """The environment of what serve starts besides the server: the API address, no telemetry, library logs
     forwarded, and no database URL (workers and the flow runs they spawn never need its password)."""
     from flows.common import LIBRARY_LOGGERS
+    from tasks.offline import OFFLINE_ENV
     env = {k: v for k, v in os.environ.items() if k not in (DATABASE_ENV, "GEMFLOW_DATABASE_URL")}
-    env.update({"PREFECT_API_URL": opts.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"})
+    env.update({"PREFECT_API_URL": opts.api_url, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"})
     env.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
     return env
 
@@ -270,20 +271,15 @@ def serve(opts: ServeOptions, say: Callable[[str], None] = print) -> int:
     """Bring everything up, wait for Ctrl-C or SIGTERM, then stop what this call started."""
     run_dir = state_dir()
     env = child_env(opts)
-    lock = open(run_dir / f"serve-{opts.port}.lock", "a+")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        say(f"gemflow serve is already running for port {opts.port} ({lock.read().strip()}); refreshing its setup")
+        lock = FileLock(run_dir / f"serve-{opts.port}.lock").acquire()
+    except LockBusy as busy:
+        say(f"gemflow serve is already running for port {opts.port} ({busy.holder}); refreshing its setup")
         if not api_healthy(opts.api_url):
             raise ServeError(f"the other serve holds the lock but {opts.api_url} does not answer")
         setup(opts, env, say)
         say(f"UI: {opts.ui_url}")
         return 0
-    lock.truncate(0)
-    lock.write(f"pid {os.getpid()}")
-    lock.flush()
     children = Children(run_dir)
     # Ctrl-C and SIGTERM both end the wait (SIGINT too: a shell starting serve in the background ignores it)
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -302,7 +298,7 @@ def serve(opts: ServeOptions, say: Callable[[str], None] = print) -> int:
         children.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        lock.close()
+        lock.release()
         say(f"stopped: {', '.join(n for n, _ in children.procs) or 'nothing was started'}")
 
 

@@ -6,12 +6,9 @@ import os
 from pathlib import Path
 from typing import List, Optional
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build grounded ECG instruction data with Prefect, and train GEM on it.")
@@ -34,8 +31,10 @@ def _checked_config(value: Optional[str]) -> Optional[str]:
 
 ConfigOpt = typer.Option(None, "--config", "-c", callback=_checked_config,
                          help="gemflow.yaml (default: ./gemflow.yaml if present).")
-RunnerOpt = typer.Option(None, "--runner", help="Shard task runner: thread (default), process or dask.")
+RunnerOpt = typer.Option("thread", "--runner", help="Shard task runner: thread (default), process or dask.")
 WorkersOpt = typer.Option(None, "--workers", help="Parallel shard tasks (default: CPU count).")
+DaskOpt = typer.Option(None, "--dask-address", envvar="GEMFLOW_DASK_ADDRESS",
+                       help="With --runner dask: a running scheduler (tcp://host:8786); default: a LocalCluster.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scripts).")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 
@@ -53,12 +52,10 @@ def _bars(as_json: bool, quiet: bool):
     return console_bars(enabled=not (quiet or as_json))
 
 
-def _runner_env(runner: Optional[str], workers: Optional[int]) -> None:
-    from flows.common import RUNNER_ENV, WORKERS_ENV
-    if runner:
-        os.environ[RUNNER_ENV] = runner
-    if workers:
-        os.environ[WORKERS_ENV] = str(workers)
+def _sharded(stage_flow, runner: str, workers: Optional[int], address: Optional[str] = None):
+    """The stage flow with the task runner the command line asked for, handed over at call time."""
+    from flows.runners import task_runner
+    return stage_flow.with_options(task_runner=task_runner(runner, workers, address))
 
 
 def _print_result(title: str, result: dict, as_json: bool, quiet: bool) -> None:
@@ -82,14 +79,14 @@ def run(source: List[str] = typer.Option(None, "--source", "-s", help="A corpus 
         prompt_version: Optional[str] = typer.Option(None, help="Prompt version (folder under tasks/teachers/prompts)."),
         limit: Optional[int] = typer.Option(None, help="Ingest at most N new records."),
         target_pairs: Optional[int] = typer.Option(None, help="Validated pairs that trigger training."),
-        config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt, workers: Optional[int] = WorkersOpt,
-        as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+        config: Optional[str] = ConfigOpt, runner: str = RunnerOpt, workers: Optional[int] = WorkersOpt,
+        dask_address: Optional[str] = DaskOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Run the whole dataset build: ingest, features, render, generate, validate, export."""
-    _runner_env(runner, workers)
     from flows.build_dataset import build_dataset_flow
     with _bars(as_json, quiet):
         result = build_dataset_flow(data=data, sources=source or None, teacher=teacher, prompt_version=prompt_version,
-                                    limit=limit, target_pairs=target_pairs, config_path=config)
+                                    limit=limit, target_pairs=target_pairs, config_path=config, runner=runner,
+                                    workers=workers, dask_address=dask_address)
     _print_result("gemflow run", result, as_json, quiet)
 
 
@@ -112,35 +109,36 @@ def demo(data: str = typer.Option("./gemflow-data", "--data", "-d"),
 
 @app.command()
 def ingest(source: List[str] = typer.Option(..., "--source", "-s"), data: str = DataOpt,
-           limit: Optional[int] = None, config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt,
-           workers: Optional[int] = WorkersOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+           limit: Optional[int] = None, config: Optional[str] = ConfigOpt, runner: str = RunnerOpt,
+           workers: Optional[int] = WorkersOpt, dask_address: Optional[str] = DaskOpt,
+             as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Read WFDB corpora into canonical 12-lead records; bad records go to quarantine with a reason."""
-    _runner_env(runner, workers)
     from flows.ingest import ingest_flow
     with _bars(as_json, quiet):
-        result = ingest_flow(data=data, sources=source, limit=limit, config_path=config)
+        result = _sharded(ingest_flow, runner, workers, dask_address)(data=data, sources=source, limit=limit,
+                                                                       config_path=config)
     _print_result("ingest", result, as_json, quiet)
 
 
 @app.command()
-def features(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt,
-             workers: Optional[int] = WorkersOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+def features(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: str = RunnerOpt,
+             workers: Optional[int] = WorkersOpt, dask_address: Optional[str] = DaskOpt,
+             as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Measure every beat in every lead (beats, record_features)."""
-    _runner_env(runner, workers)
     from flows.features import features_flow
     with _bars(as_json, quiet):
-        result = features_flow(data=data, config_path=config)
+        result = _sharded(features_flow, runner, workers, dask_address)(data=data, config_path=config)
     _print_result("features", result, as_json, quiet)
 
 
 @app.command()
-def render(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt,
-           workers: Optional[int] = WorkersOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+def render(data: str = DataOpt, config: Optional[str] = ConfigOpt, runner: str = RunnerOpt,
+           workers: Optional[int] = WorkersOpt, dask_address: Optional[str] = DaskOpt,
+             as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Draw the clinical 12-lead page of every record (images)."""
-    _runner_env(runner, workers)
     from flows.render import render_flow
     with _bars(as_json, quiet):
-        result = render_flow(data=data, config_path=config)
+        result = _sharded(render_flow, runner, workers, dask_address)(data=data, config_path=config)
     _print_result("render", result, as_json, quiet)
 
 
@@ -158,13 +156,13 @@ def generate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version:
 
 @app.command()
 def validate(data: str = DataOpt, teacher: Optional[str] = None, prompt_version: Optional[str] = None,
-             config: Optional[str] = ConfigOpt, runner: Optional[str] = RunnerOpt, workers: Optional[int] = WorkersOpt,
-             as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+             config: Optional[str] = ConfigOpt, runner: str = RunnerOpt, workers: Optional[int] = WorkersOpt,
+             dask_address: Optional[str] = DaskOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Check every response against its record's measurements (pairs, rejections)."""
-    _runner_env(runner, workers)
     from flows.validate import validate_flow
     with _bars(as_json, quiet):
-        result = validate_flow(data=data, teacher=teacher, prompt_version=prompt_version, config_path=config)
+        result = _sharded(validate_flow, runner, workers, dask_address)(
+            data=data, teacher=teacher, prompt_version=prompt_version, config_path=config, workers=workers)
     _print_result("validate", result, as_json, quiet)
 
 
@@ -202,8 +200,8 @@ def serve(port: int = typer.Option(4200, help="Server port (the UI and the API).
           deploy: bool = typer.Option(True, help="Run `prefect deploy --all` on prefect.yaml."),
           config: Optional[str] = ConfigOpt) -> None:
     """Run a local Prefect server with the work pools, teacher limits, deployments and workers; Ctrl-C stops it."""
-    from flows.serve import ServeError, ServeOptions
-    from flows.serve import serve as run_serve
+    from ops.serve import ServeError, ServeOptions
+    from ops.serve import serve as run_serve
     opts = ServeOptions(host=host, port=port, database_url=database_url, workers=tuple(worker),
                         config_path=config, deploy=deploy)
     try:
@@ -219,14 +217,14 @@ def status(data: str = DataOpt, as_json: bool = JsonOpt) -> None:
     """Counts per stage, quarantine and rejection reasons, teacher requests and cost."""
     from storage.layout import DataRoot
     from tasks.status import collect_status
-    root = Path(data).expanduser()
+    root = DataRoot.local_path(data)
     if not root.exists():
         raise typer.BadParameter(f"{root} does not exist", param_hint="--data")
     rep = collect_status(DataRoot.open(root))
     if as_json:
         typer.echo(json.dumps(rep.as_dict(), indent=2, default=str))
         return
-    from flows.status_view import print_status
+    from ops.status import print_status
     print_status(console, rep, root)
 
 
@@ -247,7 +245,7 @@ def interpret(record: str = typer.Argument(..., help="WFDB record path (with or 
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
         return
-    from flows.status_view import print_interpretation
+    from ops.status import print_interpretation
     print_interpretation(console, result)
 
 
@@ -323,14 +321,20 @@ def user_errors() -> tuple[type[BaseException], ...]:
     account: 401/402/403, insufficient_quota, model_not_found): one line, exit 2."""
     from model.config import ConfigError as ModelConfigError
     from schemas.config import ConfigError
+    from storage.layout import UnsupportedRoot
     from tasks.teachers.base import GovernanceError
     from tasks.interpret import TeacherFailed
     from tasks.teachers.policy import AccountError
-    return (ConfigError, ModelConfigError, FileNotFoundError, GovernanceError, AccountError, TeacherFailed)
+    return (ConfigError, ModelConfigError, FileNotFoundError, GovernanceError, AccountError, TeacherFailed,
+            UnsupportedRoot)
 
 
 def main() -> None:
+    """The console script: offline defaults and log levels first (Prefect and litellm read them on import), then the app."""
     import sys
+
+    from tasks.offline import offline_defaults
+    offline_defaults()
     quiet_logs_if_asked(sys.argv[1:])
     try:
         app()

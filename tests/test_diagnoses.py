@@ -199,3 +199,19 @@ def test_each_name_and_synonym_states_its_label_alone_in_context_and_under_negat
         assert label in extract_labels(f"Sinus rhythm with {phrase}; no other findings."), phrase
         assert extract_labels(f"No {phrase}.") == [], phrase
         assert [lab.code for lab in negated_labels(f"No {phrase}.")] == [label.code], phrase
+
+
+def test_rate_classes_are_judged_on_the_dominant_rate_when_ectopic_beats_raise_the_ventricular_rate():
+    """A bradycardic record with PACs: premature beats lift the ventricular rate to 71 bpm, the sinus rate is 55."""
+    from tasks.validate.criteria import criterion_holds
+    from tests.data.realistic_answers.corpus import load_context, snapshot_ids
+
+    ctx = load_context(sorted(snapshot_ids())[0])
+    with_pacs = ctx.model_copy(update={"features": ctx.features.model_copy(
+        update={"hr_bpm": 71.0, "dominant_hr_bpm": 55.0})})
+    assert criterion_holds("hr_lt_60", with_pacs) is True
+    assert criterion_holds("hr_60_100", with_pacs) is False
+    older = ctx.model_copy(update={"features": ctx.features.model_copy(
+        update={"hr_bpm": 71.0, "dominant_hr_bpm": None})})  # features-2 rows have no dominant rate
+    assert criterion_holds("hr_lt_60", older) is False
+    assert criterion_holds("hr_60_100", older) is True

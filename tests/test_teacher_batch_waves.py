@@ -164,7 +164,7 @@ def test_gemflow_status_lists_the_files_left_at_the_provider_from_the_ledger(ser
 
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from ops.cli import app
     from storage.layout import DataRoot
     root = DataRoot.open(tmp_path / "data")
     tcfg = batch_config(server)

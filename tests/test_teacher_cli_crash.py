@@ -1,6 +1,6 @@
 """`gemflow generate` killed with SIGKILL mid-run, twice, then rerun on the same data and Prefect home.
 
-Real `python -m flows.cli generate` processes, an OpenAI-compatible teacher in a config file pointing
+Real `python -m ops.cli generate` processes, an OpenAI-compatible teacher in a config file pointing
 at the local server (tests/openai_server.py), the flow's own cross-process limits. What is asserted
 is what the server received: no request the ledger committed as done is sent again, and the rerun
 sends its first request soon after its flow run begins (before the fix it sent nothing at all: the
@@ -48,7 +48,7 @@ class Run:
     def __init__(self, root: Path, config: str, env: dict):
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "generate", "--data", str(root), "--config", config],
+            [sys.executable, "-m", "ops.cli", "generate", "--data", str(root), "--config", config],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines: list[tuple[float, str]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -19,6 +19,16 @@ def _cmp(key: str, op: Callable[[float], bool]) -> Check:
     return check
 
 
+def _rate(op: Callable[[float], bool]) -> Check:
+    """A rate class, judged on the dominant (sinus) rate so ectopic beats do not move it; the
+    ventricular rate over all beats where no dominant rate was measured (features before features-3)."""
+    def check(ctx: RecordContext) -> bool | None:
+        v = _f(ctx, "dominant_hr_bpm")
+        v = _f(ctx, "hr_bpm") if v is None else v
+        return None if v is None else bool(op(v))
+    return check
+
+
 def _lead(ctx: RecordContext, lead: str, col: str) -> float | None:
     lf = ctx.leads.get(lead)
     if lf is None:
@@ -74,9 +84,9 @@ def _p_amp(ctx: RecordContext) -> bool | None:
 
 
 CRITERIA: dict[str, Check] = {
-    "hr_lt_60": _cmp("hr_bpm", lambda v: v < 60),
-    "hr_60_100": _cmp("hr_bpm", lambda v: 60 <= v <= 100),
-    "hr_gt_100": _cmp("hr_bpm", lambda v: v > 100),
+    "hr_lt_60": _rate(lambda v: v < 60),
+    "hr_60_100": _rate(lambda v: 60 <= v <= 100),
+    "hr_gt_100": _rate(lambda v: v > 100),
     "pr_gt_200": _cmp("pr_ms", lambda v: v > 200),
     "pr_lt_120": _cmp("pr_ms", lambda v: v < 120),
     "qrs_ge_120": _cmp("qrs_ms", lambda v: v >= 120),
@@ -118,7 +128,7 @@ def criterion_holds(measure: str | None, ctx: RecordContext) -> bool | None:
 def _check_names() -> None:
     """Fail at import when a criterion reads a measurement the typed features do not have."""
     from schemas.features import RecordFeatures
-    for key in ("hr_bpm", "pr_ms", "qrs_ms", "qtc_ms", "axis_deg", "rhythm_regular", "p_waves_present",
+    for key in ("hr_bpm", "dominant_hr_bpm", "pr_ms", "qrs_ms", "qtc_ms", "axis_deg", "rhythm_regular", "p_waves_present",
                 "sokolow_lyon_mv", "low_voltage_limb", "low_voltage_precordial"):
         if key not in RecordFeatures.model_fields:
             raise AttributeError(f"criteria read {key!r}, which RecordFeatures does not define")

@@ -113,3 +113,12 @@ def test_feedback_names_the_rule_the_span_and_the_measured_value():
     verdict = validate("Sinus rhythm at 130 BPM.", CTX, S)
     msg = feedback_message({"detail": json.dumps([vars(v) for v in verdict.violations])})
     assert "numeric_claim" in msg and '"130 BPM"' in msg and "65 bpm" in msg
+
+
+def test_a_thousands_separated_value_after_a_beat_word_is_not_read_as_a_beat_number():
+    """Found by hypothesis in CI: 'QRS complex 1,236 ms' raised int('1,236') inside beat positions."""
+    from tasks.validate.claims import beat_positions
+    from tasks.validate.text import sentences_of
+    sent = list(sentences_of("A P wave before each QRS complex 1,236 ms in lead II.")[0])
+    assert [t.text for t in sent if t.kind == "num"] == ["1,236"]
+    assert beat_positions(sent) == []

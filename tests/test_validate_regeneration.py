@@ -198,21 +198,21 @@ def test_a_crash_between_the_rejections_and_pairs_parts_is_validated_again(measu
     responses looked done forever; after it they are validated again and end as an uncrashed run."""
     from tasks.validate.stage import SHARDS
     cfg, root, ids = _answered(measured_root)
-    rows = sorted(pending_validation(root), key=lambda r: r["record_id"])
+    rows = sorted(pending_validation(root), key=lambda c: c.request.record_id)
     checked = check_shard(str(root.root), rows, cfg)
-    checked[1].response["text"] = checked[1].pair["answer"] = checked[0].response["text"]  # one duplicate: rejected
+    checked[1].response.response.text = checked[1].pair["answer"] = checked[0].response.response.text  # one duplicate: rejected
     commit_checked(str(root.root), checked, DuplicateIndex(cfg.validation.near_duplicate_threshold))
     store = TableStore(root)
     before = sorted(p["request_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist())
     assert len(before) == 2
     [pairs_part] = store.parts("pairs")
     pairs_part.unlink()  # the process died after renaming the rejections part, before the pairs part
-    hidden = checked[1].response["record_id"]  # its rejection row survived the crash
-    assert sorted(r["record_id"] for r in pending_validation(root)) == sorted(set(ids) - {hidden})
+    hidden = checked[1].response.request.record_id  # its rejection row survived the crash
+    assert sorted(c.request.record_id for c in pending_validation(root)) == sorted(set(ids) - {hidden})
     assert SHARDS.drop_orphans(root) == 1
     again = pending_validation(root)
-    assert sorted(r["record_id"] for r in again) == ids
+    assert sorted(c.request.record_id for c in again) == ids
     validate_shard(str(root.root), again, cfg)
     assert sorted(p["request_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist()) == \
-        sorted(r["request_id"] for r in rows)  # the copied text is re-read from the ledger: no duplicate now
+        sorted(c.request.request_id for c in rows)  # the copied text is re-read from the ledger: no duplicate now
     assert pending_validation(root) == []

@@ -220,10 +220,10 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and _beat_word_follows(sent, i):
             out.append((i, _ORDINALS[t.low]))
-        elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and "." not in t.text:
-            out.append((i, int(t.text)))
+        elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
+            out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value
         elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
-                and "." not in t.text:
+                and t.text.isdigit():
             out.append((i, int(t.text)))  # "beats 10 and 13"
     return out
 

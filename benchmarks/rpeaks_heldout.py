@@ -144,20 +144,25 @@ AMBULATORY = ("sinus-60", "af-80", "af-140", "af-wild", "pvc", "emg", "artefact-
 
 def ambulatory(fused: Callable, seeds: int) -> dict[str, str]:
     """Synthetic 2-lead recordings at 200 Hz (60 s, AF and not): whole at 200 Hz, and cut into 10 s
-    windows resampled to 500 Hz. The second lead shares the beats, with a smaller, inverted QRS."""
+    windows resampled to 500 Hz. The second lead shares the beats, with a smaller, inverted QRS, and
+    either the same noise as the first or noise of its own (as EMG and most motion artefact are)."""
     sb = _synthetic_module()
-    whole, windows = Score(), Score()
-    for name in AMBULATORY:
-        cond = next(c for c in sb.CONDITIONS if c.name == name)
-        for seed in range(seeds):
-            a = sb.synth_strip(cond, 200.0, seconds=60.0, seed=100 + seed)
-            b = sb.synth_strip(sb.scaled(cond, qrs_mv=-0.6 * cond.qrs_mv), 200.0, seconds=60.0, seed=100 + seed)
-            x = np.stack([a.signal, b.signal])
-            whole.add(fused(x, 200.0), a.r_peaks, 200.0)
-            for seg, r in windows_500(x, 200.0, a.r_peaks):
-                windows.add(fused(seg, 500.0), r, 500.0)
-    return {"synthetic 2-lead 200 Hz, 60 s whole, fused": whole.line(),
-            "synthetic 2-lead 200 Hz, 10 s windows @500 Hz, fused": windows.line()}
+    out = {}
+    for label, own_noise in (("same noise", False), ("own noise per lead", True)):
+        whole, windows = Score(), Score()
+        for name in AMBULATORY:
+            cond = next(c for c in sb.CONDITIONS if c.name == name)
+            for seed in range(seeds):
+                a = sb.synth_strip(cond, 200.0, seconds=60.0, seed=100 + seed)
+                b = sb.synth_strip(sb.scaled(cond, qrs_mv=-0.6 * cond.qrs_mv), 200.0, seconds=60.0, seed=100 + seed,
+                                   noise_seed=500 + seed if own_noise else None)
+                x = np.stack([a.signal, b.signal])
+                whole.add(fused(x, 200.0), a.r_peaks, 200.0)
+                for seg, r in windows_500(x, 200.0, a.r_peaks):
+                    windows.add(fused(seg, 500.0), r, 500.0)
+        out[f"synthetic 2-lead 200 Hz, 60 s whole, fused, {label}"] = whole.line()
+        out[f"synthetic 2-lead 200 Hz, 10 s windows @500 Hz, fused, {label}"] = windows.line()
+    return out
 
 
 def long_records(single: Callable) -> dict[str, str]:

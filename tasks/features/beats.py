@@ -179,9 +179,16 @@ def _r_peaks_window(x: np.ndarray, fs: float) -> np.ndarray:
 
 
 def _fuse(env: np.ndarray) -> np.ndarray:
-    """Mean of per-lead envelopes, each scaled to its own QRS level (98th percentile)."""
+    """Weighted mean of per-lead envelopes, each scaled to its own QRS level (98th percentile).
+
+    A lead's weight is the square of its QRS level over its background (the envelope's median),
+    as in maximal-ratio combining (weight = signal / noise power): a lead whose beats barely rise
+    above its noise no longer adds that noise to the fused envelope at full weight.
+    """
     scale = np.percentile(env, 98, axis=-1, keepdims=True)
-    return (env / np.maximum(scale, 1e-12)).mean(axis=0)
+    scaled = env / np.maximum(scale, 1e-12)
+    weight = 1.0 / np.maximum(np.median(scaled, axis=-1, keepdims=True), 1e-3) ** 2
+    return (scaled * weight).sum(axis=0) / weight.sum()
 
 
 def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:

@@ -85,7 +85,9 @@ def assess_leads(raw: np.ndarray, clean: np.ndarray, qrs_band: np.ndarray, fs: f
     wander = sps.sosfiltfilt(band_sos(fs, None, 0.5), raw, axis=-1)
     wander_ptp = _robust_ptp(wander)
     kurt = _kurtosis(qrs_band)
-    peaky = (kurt >= KURTOSIS_MIN) | (_envelope_range(qrs_band, fs) >= RANGE_MIN)
+    peaky = kurt >= KURTOSIS_MIN
+    if not peaky.all():  # the envelope range only for the leads kurtosis alone would call noise
+        peaky[~peaky] = _envelope_range(qrs_band[~peaky], fs) >= RANGE_MIN
     snr_db = 10 * np.log10(np.maximum((qrs_band**2).mean(axis=-1), 1e-18) / np.maximum((high**2).mean(axis=-1), 1e-12))
     issues = []
     for i in range(raw.shape[0]):

@@ -123,13 +123,19 @@ def _burst(n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
     return b / max(np.abs(b).max(), 1e-12)
 
 
-def synth_strip(cond: Condition, fs: float, seconds: float = 10.0, seed: int = 0) -> Strip:
-    """A seeded strip of `seconds` at `fs`; the truth is each beat's R (largest-|wave|) time."""
+def synth_strip(cond: Condition, fs: float, seconds: float = 10.0, seed: int = 0,
+                noise_seed: int | None = None) -> Strip:
+    """A seeded strip of `seconds` at `fs`; the truth is each beat's R (largest-|wave|) time.
+
+    `noise_seed` draws the noise (wander, EMG, bursts, mains phase) from its own stream: another
+    lead of the same heart (same seed, same beats) with its own noise.
+    """
     rng = np.random.default_rng([seed, int(fs), zlib.crc32(cond.name.encode())])
     times, pvc = _rhythm(cond, seconds, rng)
     n = int(round(seconds * fs))
     t = np.arange(n) / fs
-    x = _noise(cond, t, fs, rng)
+    noise_rng = rng if noise_seed is None else np.random.default_rng([noise_seed, int(fs), 7919])
+    x = _noise(cond, t, fs, noise_rng)
     peaks = []
     for i, (tb, is_pvc) in enumerate(zip(times, pvc)):
         rr = (times[i + 1] - tb) if i + 1 < times.size else (tb - times[i - 1] if i else 60.0 / cond.hr_bpm)

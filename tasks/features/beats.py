@@ -25,7 +25,8 @@ T_GUARD_RR = 0.6  # within this share of the typical RR after a beat ...
 T_GUARD_RATIO = 0.5  # ... a peak must reach this share of that beat's height
 T_SHARP_RATIO = 0.25  # ... and this share of its 15-45 Hz envelope
 SHARP_BAND_HZ = (15.0, 45.0)
-REFINE_S = 0.06  # an R peak lies within this of the envelope peak
+REFINE_S = 0.08  # an R peak lies within this of the envelope peak (half the widest QRS; cross-validated)
+REFINE_BAND_HZ = (3.0, 40.0)  # the R peak is the largest deflection of this band: no wander, no ringing
 CANDIDATE_SPACING_S = 0.10  # envelope peaks this far apart are all candidates for the selection
 
 
@@ -135,16 +136,17 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
     return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs))
 
 
-def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = 0.06) -> np.ndarray:
-    """Move each index to the largest deflection from the local median within +-half_s."""
+def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = REFINE_S) -> np.ndarray:
+    """Move each index to the largest absolute value of x (a zero-mean band) within +-half_s.
+
+    On the 3-40 Hz band the R (or QS) peak keeps its place; on the 8-25 Hz detection band the
+    extremes ring onto the slopes, and a deviation from a local median is pulled by a step.
+    """
     if idx.size == 0:
         return idx
     half = max(1, int(half_s * fs))
-    offs = np.arange(-half, half + 1)
-    pos = np.clip(idx[:, None] + offs[None, :], 0, x.shape[-1] - 1)
-    seg = x[pos]
-    dev = np.abs(seg - np.median(seg, axis=1, keepdims=True))
-    return pos[np.arange(len(idx)), np.argmax(dev, axis=1)]
+    pos = np.clip(idx[:, None] + np.arange(-half, half + 1)[None, :], 0, x.shape[-1] - 1)
+    return pos[np.arange(len(idx)), np.argmax(np.abs(x[pos]), axis=1)]
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
@@ -172,15 +174,21 @@ def _r_peaks_window(x: np.ndarray, fs: float) -> np.ndarray:
     if env.max() <= 0:
         return np.zeros(0, dtype=np.int64)
     beats = pick_beats(env, fs, sharp_envelope(x, fs))
-    peaks = refine_to_peak(band, beats, fs, half_s=REFINE_S)
-    x_hp = x - ndimage.median_filter(x, size=max(3, int(0.6 * fs)) | 1, mode="nearest")
-    return np.unique(refine_to_peak(x_hp, peaks, fs, half_s=0.03)).astype(np.int64)
+    wide = sps.sosfiltfilt(band_sos(fs, *REFINE_BAND_HZ), x)
+    return np.unique(refine_to_peak(wide, beats, fs, REFINE_S)).astype(np.int64)
 
 
 def _fuse(env: np.ndarray) -> np.ndarray:
-    """Mean of per-lead envelopes, each scaled to its own QRS level (98th percentile)."""
-    scale = np.percentile(env, 98, axis=-1, keepdims=True)
-    return (env / np.maximum(scale, 1e-12)).mean(axis=0)
+    """Weighted mean of per-lead envelopes, each scaled to its own QRS level (98th percentile).
+
+    A lead's weight is the square of its QRS level over its background (the envelope's median),
+    as in maximal-ratio combining (weight = signal / noise power): a lead whose beats barely rise
+    above its noise no longer adds that noise to the fused envelope at full weight.
+    """
+    coarse = env[..., :: max(1, env.shape[-1] // 2000)]  # the envelope is smooth: a subsample gives its levels
+    scale = np.maximum(np.percentile(coarse, 98, axis=-1, keepdims=True), 1e-12)
+    weight = (scale / np.maximum(np.median(coarse, axis=-1, keepdims=True), 1e-3 * scale)) ** 2
+    return (env * (weight / scale)).sum(axis=0) / weight.sum()
 
 
 def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from tasks.evaluate.spec import EvalItem, EvalRun, interpreter_key, load_items, 
 from tasks.evaluate.stage import (EvalCounts, interpret_shard, judge_shard, pending_items, pending_judgement,
                                   summarize_run)
 from tasks.evaluate.store import run_lock
+from tasks.results import EvaluateResult
 from tasks.shards import chunk
 
 
@@ -75,7 +76,7 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
                   judge: str | None = None, export_version: str | None = None, sighted: bool = False,
                   limit: int | None = None, retry_failed: bool = False, judge_rounds: int = 3,
                   shard_size: int = 50, config_path: str | None = None,
-                  device: str = "auto", batch_size: int = 8) -> dict:
+                  device: str = "auto", batch_size: int = 8) -> EvaluateResult:
     """Interpret, score and (with `judge`) judge a split; `teacher` defaults to the template baseline.
 
     `device` places a checkpoint (`model`): `auto` takes the GPU when torch sees one; `batch_size` items
@@ -101,4 +102,4 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
         metrics = summarize_run(run, len(items))
         report = write_split_report(run.split_dir)
     _publish(report)
-    return summarize("evaluate", total, {**_headline(metrics), "report": str(report)})
+    return summarize("evaluate", EvaluateResult(total, **_headline(metrics), report=str(report)))

@@ -12,6 +12,7 @@ from schemas.config import GemflowConfig, TeacherConfig
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore
+from tasks.results import GenerateResult
 from tasks.shards import chunk
 from tasks.teachers import runner  # noqa: F401  (litellm is heavy: load it before a flow run begins, not inside it)
 from tasks.teachers.client import AskOptions, collect
@@ -59,7 +60,7 @@ def publish_cost(projection: list[dict], budget_usd: float | None) -> None:
 
 @flow(name="generate", flow_run_name="generate/{teacher}/{prompt_version}")
 def generate_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
-                  config_path: str | None = None, limit: int | None = None) -> dict:
+                  config_path: str | None = None, limit: int | None = None) -> GenerateResult:
     cfg, root = settings(data, config_path, teacher=teacher, prompt_version=prompt_version)
     teacher, version = cfg.teacher, cfg.prompt_version
     tcfg = cfg.teacher_config(teacher)
@@ -87,5 +88,5 @@ def generate_flow(data: str, teacher: str | None = None, prompt_version: str | N
             "%d request(s) not sent: budget_usd=%s would be passed (spent $%.4f). Raise budget_usd in gemflow.yaml"
             " and rerun to resume.", total.not_sent_budget, cfg.budget_usd, spent)
     projected = sum(p["projected_usd"] for p in projection)
-    return summarize("generate", total, {"spent_usd": round(spent, 6), "projected_usd": round(projected, 6),
-                                         "resent_after_crash": resent})
+    return summarize("generate", GenerateResult(total, spent_usd=round(spent, 6), projected_usd=round(projected, 6),
+                                                resent_after_crash=resent))

@@ -95,7 +95,7 @@ def test_a_rejected_answer_is_regenerated_with_feedback_and_each_attempt_is_reco
     assert not rejections[0]["text"].startswith("**Response:**"), "the stored text is the parsed answer"
 
     pending = pending_regenerations(root, "template", "v1", cfg.validation.max_regenerations)
-    assert [p["record_id"] for p in pending] == [bad_record]
+    assert [p.record_id for p in pending] == [bad_record]
     plan = plan_regenerations(store, pending, cfg, "template", "v1")
     (regen, _), = plan
     assert regen.round == 1 and regen.parent_request_id == req.request_id

@@ -6,17 +6,17 @@ from prefect.artifacts import create_table_artifact
 from prefect.blocks.system import Secret
 
 from flows.common import refresh, settings, summarize
-from flows.progress import StageProgress
 from flows.limits import ensure_teacher_limits, process_gate, process_limiter, teacher_limits
+from flows.progress import StageProgress
+from flows.stages import run_shards
 from schemas.config import GemflowConfig, TeacherConfig
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore
 from tasks.results import GenerateResult
-from tasks.shards import chunk
 from tasks.teachers import runner  # noqa: F401  (litellm is heavy: load it before a flow run begins, not inside it)
 from tasks.teachers.client import AskOptions, collect
-from tasks.teachers.stage import GenerateCounts, generate_shard, pending_generation
+from tasks.teachers.stage import SHARDS, GenerateCounts, generate_shard, pending_generation
 
 
 def teacher_api_key(tcfg: TeacherConfig) -> str | None:
@@ -32,7 +32,7 @@ def llm_options(teacher: str, tcfg: TeacherConfig) -> dict:
             "limiter": process_limiter(teacher, tcfg.rpm, tcfg.tpm)}
 
 
-@task(name="generate-shard")
+@task(name="generate-shard")  # no retries, no timeout: a retry could resend a paid call (flows/stages.py)
 def generate_shard_task(root_dir: str, record_ids: list[str], cfg: GemflowConfig, teacher: str,
                         version: str) -> GenerateCounts:
     tcfg = cfg.teacher_config(teacher)
@@ -66,14 +66,12 @@ def generate_flow(data: str, teacher: str | None = None, prompt_version: str | N
     tcfg = cfg.teacher_config(teacher)
     if tcfg.kind == "litellm":
         ensure_teacher_limits(teacher, tcfg)  # strict limits must exist before the first call
-    total = GenerateCounts()
     with root.writer_lock("generate"):
+        SHARDS.drop_orphans(root)
         pending = pending_generation(root, teacher, version)[:limit]
-        # shards run one after another: the teacher's own limiter spreads the calls of a shard
-        progress = StageProgress("generate", len(pending), "requests")
-        for shard in chunk(pending, cfg.shard_size):
-            total = total + generate_shard_task(str(root.root), shard, cfg, teacher, version)
-            progress.advance(len(shard))
+        total = run_shards(SHARDS.name, str(root.root), pending, generate_shard_task, cfg, teacher, version,
+                           shard_size=cfg.shard_size, zero=GenerateCounts(), sequential=True,
+                           progress=StageProgress("generate", len(pending), "requests"))
         if tcfg.kind == "litellm" and tcfg.batch:
             waited = collect_batches_task(str(root.root), cfg, teacher)
             total.done, total.failed = total.done + waited.done, total.failed + waited.failed

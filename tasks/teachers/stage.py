@@ -13,12 +13,14 @@ from schemas.vocab import Vocabulary
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
-from tasks.shards import Counts
+from tasks.shards import Counts, ShardStage
 from tasks.teachers.base import plan_request
 from tasks.teachers.client import AskOptions, Asked, ask, governed
 from tasks.teachers.context import build_contexts
 
 STAGE = "generate"
+# its one Parquet part per shard is the quarantine; its journal is the ledger (flows/stages.py says why it runs serially)
+SHARDS = ShardStage(STAGE, "quarantine", ())
 
 
 @dataclass

@@ -90,12 +90,7 @@ class BatchRun:
                            "body": body}, ensure_ascii=False) + "\n"
 
     def _requests(self, ids: list[str]) -> dict[str, TeacherRequest]:
-        out = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            q = f"SELECT request_id, request_json FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
-            out.update({rid: TeacherRequest.model_validate_json(js) for rid, js in self.ledger._con.execute(q, part)})
-        return out
+        return self.ledger.requests_by_id(ids)
 
     def _write_files(self, group: Group) -> list[tuple[Path, list[J.Item]]]:
         """Stream a group's lines into JSONL files of at most MAX_FILE_BYTES each."""

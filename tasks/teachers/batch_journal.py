@@ -94,8 +94,7 @@ def note_file(ledger: Ledger, teacher: str, file_id: str | None, kind: str, owne
 
 
 def _is_deleted(ledger: Ledger, file_id: str) -> bool:
-    return bool(ledger._con.execute("SELECT 1 FROM batches WHERE batch_id=? AND status=?",
-                                    (FILE + file_id, FILE_DELETED)).fetchone())
+    return ledger.batch_has_status(FILE + file_id, FILE_DELETED)
 
 
 def mark_deleted(ledger: Ledger, teacher: str, file_id: str) -> None:

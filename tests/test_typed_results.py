@@ -92,3 +92,21 @@ def test_rejection_from_any_row_of_any_age_never_raises_and_types_its_violations
     assert all(isinstance(v, RuleViolation) and isinstance(v.rule, str) for v in rej.violations)
     if violations:
         assert [v.rule for v in rej.violations] == [v.get("rule") or "" for v in violations]
+
+
+_ITEM = st.builds(lambda r, img, t, usd: [r, img, t, usd], st.text(min_size=1, max_size=8),
+                  st.one_of(st.none(), st.text(max_size=8)), st.integers(0, 10**6),
+                  st.floats(0, 10, allow_nan=False))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    "items": st.lists(_ITEM, min_size=1, max_size=3), "key": st.text(max_size=8), "since": st.floats(0, 2e9),
+    "tokens": st.integers(0, 10**6), "batch_id": st.text(max_size=8), "kind": st.sampled_from(["input", "output"]),
+    "owner": st.text(max_size=8), "final_status": st.text(max_size=8), "answered": st.integers(0, 99),
+    "requeued": st.integers(0, 99), "dropped": st.just("sync"), "from_a_later_version": st.integers()}))
+def test_a_batch_detail_written_by_any_earlier_run_reads_and_writes_back_the_same_json(raw):
+    from tasks.teachers.batch_journal import BatchDetail
+    detail = BatchDetail.of(json.loads(json.dumps(raw)))
+    assert detail.dump() == json.loads(json.dumps(raw))
+    assert [i.request_id for i in detail.items] == [x[0] for x in raw.get("items", [])]

@@ -32,6 +32,12 @@ class GenerateCounts(CallCounts):
     skipped_done: int = 0
     quarantined: int = 0
 
+    def as_dict(self) -> dict[str, int]:
+        """The counts in the order `gemflow generate` has always printed them (what was planned first)."""
+        counts = super().as_dict()
+        first = ("planned", "sent", "done", "failed", "skipped_done", "quarantined")
+        return {**{k: counts[k] for k in first}, **counts}
+
 
 def pending_generation(root: DataRoot, teacher: str, version: str) -> list[str]:
     """Records with features and no first-round request for this teacher and prompt version."""

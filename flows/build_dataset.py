@@ -16,6 +16,7 @@ from flows.regenerate_rejected import regenerate_rejected_flow
 from flows.render import render_flow
 from flows.runners import task_runner
 from flows.validate import validate_flow
+from tasks.results import BuildResult, RegenRound
 
 
 def run_name(sources: list[str] | None, teacher: str | None, prompt_version: str | None) -> str:
@@ -34,7 +35,7 @@ def _flow_run_name() -> str:
 def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str | None = None,
                        prompt_version: str | None = None, limit: int | None = None,
                        target_pairs: int | None = None, config_path: str | None = None, runner: str = "thread",
-                       workers: int | None = None, dask_address: str | None = None) -> dict:
+                       workers: int | None = None, dask_address: str | None = None) -> BuildResult:
     """ingest -> features -> render -> generate -> validate -> export, then the event if the target is met.
 
     The shard stages run on the task runner `runner` (thread, process or dask) names, handed to each subflow."""
@@ -42,25 +43,27 @@ def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str
                          target_pairs=target_pairs)
     sharded = {"task_runner": task_runner(runner, workers, dask_address)}
     validate = validate_flow.with_options(**sharded)
+    where, teacher, version = str(root.root), cfg.teacher, cfg.prompt_version
     progress = StageProgress("build", 6, "stages")
-    out = {"ingest": ingest_flow.with_options(**sharded)(str(root.root), sources, limit, config_path)}
+    ingested = ingest_flow.with_options(**sharded)(where, sources, limit, config_path)
     progress.advance()
-    out["features"] = features_flow.with_options(**sharded)(str(root.root), config_path)
+    measured = features_flow.with_options(**sharded)(where, config_path)
     progress.advance()
-    out["render"] = render_flow.with_options(**sharded)(str(root.root), config_path)
+    rendered = render_flow.with_options(**sharded)(where, config_path)
     progress.advance()
-    out["generate"] = generate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+    generated = generate_flow(where, teacher, version, config_path)
     progress.advance()
-    out["validate"] = validate(str(root.root), cfg.teacher, cfg.prompt_version, config_path, workers)
+    validated = validate(where, teacher, version, config_path, workers)
     progress.advance()
-    for k in range(1, cfg.validation.max_regenerations + 1):
-        regen = regenerate_rejected_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
-        if not regen["planned"]:
+    rounds = []
+    for _ in range(cfg.validation.max_regenerations):
+        regen = regenerate_rejected_flow(where, teacher, version, config_path)
+        if not regen.counts.planned:
             break
-        out[f"regenerate-{k}"] = regen
-        out[f"validate-{k}"] = validate(str(root.root), cfg.teacher, cfg.prompt_version, config_path, workers)
-    out["export"] = export_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+        rounds.append(RegenRound(regen, validate(where, teacher, version, config_path, workers)))
+    exported = export_flow(where, teacher, version, config_path)
     progress.advance()
-    out["event"] = maybe_emit_validated(root, cfg, out["export"])
-    publish_run_report(root, out, cfg.teacher, cfg.prompt_version)
+    out = BuildResult(generated, validated, exported, maybe_emit_validated(root, cfg, exported),
+                      ingest=ingested, features=measured, render=rendered, rounds=rounds)
+    publish_run_report(root, out, teacher, version)
     return out

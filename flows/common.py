@@ -9,8 +9,7 @@ import base64
 import logging
 import os
 import re
-from dataclasses import asdict, is_dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol, TypeVar
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -21,6 +20,7 @@ from schemas.config import ConfigError, GemflowConfig, load_config
 from schemas.tables import TABLE_SCHEMAS
 from storage.catalog import memory_catalog, refresh_catalog
 from storage.layout import DataRoot
+from tasks.results import BuildResult
 from tasks.status import collect_status
 
 # litellm/openai/httpx log records go to the flow run (as PREFECT_LOGGING_EXTRA_LOGGERS would), secrets redacted
@@ -58,27 +58,33 @@ def _logger():
         return logging.getLogger("gemflow")
 
 
-def summarize(stage: str, counts: Any, extra: dict | None = None) -> dict:
-    """Log a stage's counts and publish them as a table artifact on the flow run."""
-    data = asdict(counts) if is_dataclass(counts) else dict(counts)
-    data.update(extra or {})
+class Summarized(Protocol):
+    def summary(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=Summarized)
+
+
+def summarize(stage: str, result: R) -> R:
+    """Log a flow's typed result (tasks/results.py) and publish its summary as a table artifact; returns it."""
+    data = result.summary()
     _logger().info("%s: %s", stage, ", ".join(f"{k}={v}" for k, v in data.items()))
     if FlowRunContext.get() is not None:
         create_table_artifact(
             key=f"{stage}-counts", table=[{"count": k, "value": v} for k, v in data.items()],
             description=f"gemflow {stage}: what this run did",
         )
-    return data
+    return result
 
 
 # --- what the UI shows for a build: tables of counts and reasons, cost, and one rendered sample ---
 
-def publish_run_report(root: DataRoot, stages: dict, teacher: str, prompt_version: str) -> None:
+def publish_run_report(root: DataRoot, build: BuildResult, teacher: str, prompt_version: str) -> None:
     """Table artifacts (counts per stage, quarantine and rejection reasons, cost by teacher) and a sample pair."""
     if FlowRunContext.get() is None:
         return
     rep = collect_status(root)
-    counts = [{"stage": stage, "count": k, "value": v} for stage, c in stages.items() if isinstance(c, dict)
+    counts = [{"stage": stage, "count": k, "value": v} for stage, c in build.summary().items()
               for k, v in c.items() if k != "path"]
     create_table_artifact(key="stage-counts", table=counts, description="gemflow: what each stage did in this run")
     create_table_artifact(key="quarantine-reasons", description="gemflow: quarantined records by stage and reason",

@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 
 from flows.common import settings, summarize
+from flows.stages import run_shards
 from schemas.config import GemflowConfig
 from tasks.evaluate.interpreters import check_checkpoint
 from tasks.evaluate.report import write_split_report
@@ -20,7 +21,7 @@ from tasks.evaluate.spec import EvalItem, EvalRun, interpreter_key, load_items, 
 from tasks.evaluate.stage import (EvalCounts, interpret_shard, judge_shard, pending_items, pending_judgement,
                                   summarize_run)
 from tasks.evaluate.store import run_lock
-from tasks.shards import chunk
+from tasks.results import EvaluateResult
 
 
 def _is_llm(name: str | None, cfg: GemflowConfig) -> bool:
@@ -42,14 +43,14 @@ def _ensure_limits(cfg: GemflowConfig, *names: str | None) -> None:
         ensure_teacher_limits(name, cfg.teacher_config(name))
 
 
-@task(name="evaluate-shard")
+@task(name="evaluate-shard")  # no retries, no timeout: a retry could resend a paid call (flows/stages.py)
 def interpret_shard_task(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, teacher: str | None,
                          model: str | None, sighted: bool, device: str = "auto", batch_size: int = 8) -> EvalCounts:
     return interpret_shard(run, items, cfg, teacher, model, sighted, device, batch_size,
                            **_llm_options(teacher, cfg))
 
 
-@task(name="judge-shard")
+@task(name="judge-shard")  # the same: judge calls are paid
 def judge_shard_task(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, judge: str,
                      max_rounds: int) -> EvalCounts:
     return judge_shard(run, items, cfg, judge, max_rounds, **_llm_options(judge, cfg))
@@ -75,7 +76,7 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
                   judge: str | None = None, export_version: str | None = None, sighted: bool = False,
                   limit: int | None = None, retry_failed: bool = False, judge_rounds: int = 3,
                   shard_size: int = 50, config_path: str | None = None,
-                  device: str = "auto", batch_size: int = 8) -> dict:
+                  device: str = "auto", batch_size: int = 8) -> EvaluateResult:
     """Interpret, score and (with `judge`) judge a split; `teacher` defaults to the template baseline.
 
     `device` places a checkpoint (`model`): `auto` takes the GPU when torch sees one; `batch_size` items
@@ -90,15 +91,15 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
     items = load_items(root, version, split)
     run = EvalRun(str(root.root), version, split, interpreter_key(teacher, model, sighted))
     by_id = {i.item_id: i for i in items}
-    total = EvalCounts()
     with run_lock(run.dir, "evaluate"):
-        for shard in chunk(pending_items(run, items, retry_failed)[:limit], shard_size):
-            total = total + interpret_shard_task(run, shard, cfg, teacher, model, sighted, device, batch_size)
+        total = run_shards("evaluate", run, pending_items(run, items, retry_failed)[:limit], interpret_shard_task,
+                           cfg, teacher, model, sighted, device, batch_size, shard_size=shard_size,
+                           zero=EvalCounts(), sequential=True)
         if judge is not None:
             ids = pending_judgement(run, judge, retry_failed)[:limit]
-            for shard in chunk([by_id[i] for i in ids if i in by_id], shard_size):
-                total = total + judge_shard_task(run, shard, cfg, judge, judge_rounds)
+            total = total + run_shards("judge", run, [by_id[i] for i in ids if i in by_id], judge_shard_task, cfg,
+                                       judge, judge_rounds, shard_size=shard_size, zero=EvalCounts(), sequential=True)
         metrics = summarize_run(run, len(items))
         report = write_split_report(run.split_dir)
     _publish(report)
-    return summarize("evaluate", total, {**_headline(metrics), "report": str(report)})
+    return summarize("evaluate", EvaluateResult(total, **_headline(metrics), report=str(report)))

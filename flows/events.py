@@ -5,20 +5,22 @@ from prefect.events import emit_event
 
 from schemas.config import GemflowConfig
 from storage.layout import DataRoot
+from tasks.export.llava import ExportResult
+from tasks.results import EventResult
 
 EVENT = "gemflow.dataset.validated"
 
 
-def maybe_emit_validated(root: DataRoot, cfg: GemflowConfig, export: dict) -> dict:
+def maybe_emit_validated(root: DataRoot, cfg: GemflowConfig, export: ExportResult) -> EventResult:
     """Emit the event with the dataset URI, version and count when the export holds `target_pairs` pairs."""
-    count = sum(int(export.get(s, 0)) for s in ("train", "val", "test"))
+    count = export.pairs
     if count < cfg.target_pairs:
-        return {"emitted": False, "count": count, "target": cfg.target_pairs}
-    version = export["version"]
+        return EventResult(emitted=False, count=count, target=cfg.target_pairs)
+    version = export.version
     event = emit_event(
         event=EVENT,
         resource={"prefect.resource.id": f"gemflow.dataset.{version}", "gemflow.dataset.uri": root.root.as_uri()},
         payload={"dataset_uri": root.root.as_uri(), "version": version, "count": count,
-                 "export_path": export.get("path")},
+                 "export_path": str(export.path)},
     )
-    return {"emitted": event is not None, "count": count, "target": cfg.target_pairs, "version": version}
+    return EventResult(emitted=event is not None, count=count, target=cfg.target_pairs, version=version)

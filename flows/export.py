@@ -6,17 +6,16 @@ from prefect import flow
 from flows.common import settings, summarize
 from flows.progress import StageProgress
 from storage.ledger import Ledger
-from tasks.export.llava import export_dataset
+from tasks.export.llava import ExportResult, export_dataset
 
 
 @flow(name="export", flow_run_name="export/{data}")
 def export_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
-                config_path: str | None = None) -> dict:
+                config_path: str | None = None) -> ExportResult:
     cfg, root = settings(data, config_path)
     progress = StageProgress("export", 1, "exports")
     with root.writer_lock("export"), Ledger(root.ledger_path) as ledger:
         spent = ledger.spent_usd()
         result = export_dataset(root, cfg, teacher, prompt_version, spent_usd=spent)
     progress.advance()
-    return summarize("export", {"version": result.version, "path": str(result.path), "created": result.created,
-                                **result.counts})
+    return summarize("export", result)

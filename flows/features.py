@@ -6,6 +6,7 @@ from prefect import flow, task
 from flows.common import settings, summarize
 from flows.stages import SHARD_TASK, run_stage
 from schemas.records import RecordRef
+from tasks.results import StageResult
 from tasks.features.stage import SHARDS, FeatureCounts, features_shard, pending_features
 
 
@@ -15,8 +16,8 @@ def features_shard_task(root_dir: str, items: list[RecordRef], feature_settings)
 
 
 @flow(name="features", flow_run_name="features/{data}")
-def features_flow(data: str, config_path: str | None = None) -> dict:
+def features_flow(data: str, config_path: str | None = None) -> StageResult[FeatureCounts]:
     cfg, root = settings(data, config_path)
     total = run_stage(SHARDS, root, lambda: pending_features(root), features_shard_task, cfg.features,
                       shard_size=cfg.shard_size, zero=FeatureCounts())
-    return summarize("features", total)
+    return summarize("features", StageResult(total))

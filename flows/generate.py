@@ -6,16 +6,17 @@ from prefect.artifacts import create_table_artifact
 from prefect.blocks.system import Secret
 
 from flows.common import refresh, settings, summarize
-from flows.progress import StageProgress
 from flows.limits import ensure_teacher_limits, process_gate, process_limiter, teacher_limits
+from flows.progress import StageProgress
+from flows.stages import run_shards
 from schemas.config import GemflowConfig, TeacherConfig
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore
-from tasks.shards import chunk
+from tasks.results import GenerateResult
 from tasks.teachers import runner  # noqa: F401  (litellm is heavy: load it before a flow run begins, not inside it)
 from tasks.teachers.client import AskOptions, collect
-from tasks.teachers.stage import GenerateCounts, generate_shard, pending_generation
+from tasks.teachers.stage import SHARDS, GenerateCounts, generate_shard, pending_generation
 
 
 def teacher_api_key(tcfg: TeacherConfig) -> str | None:
@@ -31,7 +32,7 @@ def llm_options(teacher: str, tcfg: TeacherConfig) -> dict:
             "limiter": process_limiter(teacher, tcfg.rpm, tcfg.tpm)}
 
 
-@task(name="generate-shard")
+@task(name="generate-shard")  # no retries, no timeout: a retry could resend a paid call (flows/stages.py)
 def generate_shard_task(root_dir: str, record_ids: list[str], cfg: GemflowConfig, teacher: str,
                         version: str) -> GenerateCounts:
     tcfg = cfg.teacher_config(teacher)
@@ -59,20 +60,18 @@ def publish_cost(projection: list[dict], budget_usd: float | None) -> None:
 
 @flow(name="generate", flow_run_name="generate/{teacher}/{prompt_version}")
 def generate_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
-                  config_path: str | None = None, limit: int | None = None) -> dict:
+                  config_path: str | None = None, limit: int | None = None) -> GenerateResult:
     cfg, root = settings(data, config_path, teacher=teacher, prompt_version=prompt_version)
     teacher, version = cfg.teacher, cfg.prompt_version
     tcfg = cfg.teacher_config(teacher)
     if tcfg.kind == "litellm":
         ensure_teacher_limits(teacher, tcfg)  # strict limits must exist before the first call
-    total = GenerateCounts()
     with root.writer_lock("generate"):
+        SHARDS.drop_orphans(root)
         pending = pending_generation(root, teacher, version)[:limit]
-        # shards run one after another: the teacher's own limiter spreads the calls of a shard
-        progress = StageProgress("generate", len(pending), "requests")
-        for shard in chunk(pending, cfg.shard_size):
-            total = total + generate_shard_task(str(root.root), shard, cfg, teacher, version)
-            progress.advance(len(shard))
+        total = run_shards(SHARDS.name, str(root.root), pending, generate_shard_task, cfg, teacher, version,
+                           shard_size=cfg.shard_size, zero=GenerateCounts(), sequential=True,
+                           progress=StageProgress("generate", len(pending), "requests"))
         if tcfg.kind == "litellm" and tcfg.batch:
             waited = collect_batches_task(str(root.root), cfg, teacher)
             total.done, total.failed = total.done + waited.done, total.failed + waited.failed
@@ -87,5 +86,5 @@ def generate_flow(data: str, teacher: str | None = None, prompt_version: str | N
             "%d request(s) not sent: budget_usd=%s would be passed (spent $%.4f). Raise budget_usd in gemflow.yaml"
             " and rerun to resume.", total.not_sent_budget, cfg.budget_usd, spent)
     projected = sum(p["projected_usd"] for p in projection)
-    return summarize("generate", total, {"spent_usd": round(spent, 6), "projected_usd": round(projected, 6),
-                                         "resent_after_crash": resent})
+    return summarize("generate", GenerateResult(total, spent_usd=round(spent, 6), projected_usd=round(projected, 6),
+                                                resent_after_crash=resent))

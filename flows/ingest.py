@@ -9,6 +9,7 @@ from flows.stages import SHARD_TASK, run_shards
 from schemas.config import SourceConfig
 from storage.parquet import TableStore
 from tasks.ingest.stage import SHARDS, ShardCounts, ingest_shard, pending_records
+from tasks.results import StageResult
 
 
 def _shard_run_name() -> str:
@@ -31,7 +32,7 @@ def parse_source(spec: str) -> SourceConfig:
 
 @flow(name="ingest", flow_run_name="ingest/{data}")
 def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None = None,
-                config_path: str | None = None) -> dict:
+                config_path: str | None = None) -> StageResult[ShardCounts]:
     cfg, root = settings(data, config_path)
     srcs = [parse_source(s) for s in sources] if sources else cfg.sources
     if not srcs:
@@ -47,7 +48,7 @@ def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None =
                 break
             pending = pending_records(src, cfg.ingest, store, remaining)
             progress.grow(len(pending))
-            total = total + run_shards(SHARDS, root, pending, ingest_shard_task, src, cfg.ingest,
+            total = total + run_shards(SHARDS.name, str(root.root), pending, ingest_shard_task, src, cfg.ingest,
                                        shard_size=cfg.shard_size, zero=ShardCounts(), progress=progress)
         refresh(root)
-    return summarize("ingest", total)
+    return summarize("ingest", StageResult(total))

@@ -16,6 +16,7 @@ from flows.export import export_flow
 from flows.generate import generate_flow
 from flows.progress import StageProgress
 from flows.validate import validate_flow
+from tasks.results import BuildResult
 
 
 def _flow_run_name() -> str:
@@ -28,18 +29,18 @@ def _flow_run_name() -> str:
 @flow(name="regenerate-with-teacher", flow_run_name=_flow_run_name)
 def regenerate_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
                     limit: int | None = None, target_pairs: int | None = None,
-                    config_path: str | None = None) -> dict:
+                    config_path: str | None = None) -> BuildResult:
     """generate -> validate -> export for `teacher` and `prompt_version`; the training event if the target is met."""
     cfg, root = settings(data, config_path, teacher=teacher, prompt_version=prompt_version,
                          target_pairs=target_pairs)
     teacher, version, where = cfg.teacher, cfg.prompt_version, str(root.root)
     progress = StageProgress("regenerate", 3, "stages")
-    out = {"generate": generate_flow(where, teacher, version, config_path, limit)}
+    generated = generate_flow(where, teacher, version, config_path, limit)
     progress.advance()
-    out["validate"] = validate_flow(where, teacher, version, config_path)
+    validated = validate_flow(where, teacher, version, config_path)
     progress.advance()
-    out["export"] = export_flow(where, teacher, version, config_path)
+    exported = export_flow(where, teacher, version, config_path)
     progress.advance()
-    out["event"] = maybe_emit_validated(root, cfg, out["export"])
+    out = BuildResult(generated, validated, exported, maybe_emit_validated(root, cfg, exported))
     publish_run_report(root, out, teacher, version)
     return out

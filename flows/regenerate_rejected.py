@@ -7,13 +7,14 @@ from flows.common import refresh, settings, summarize
 from flows.generate import llm_options
 from storage.ledger import Ledger
 from storage.parquet import TableStore
+from tasks.results import StageResult
 from tasks.teachers.stage import GenerateCounts, run_requests
 from tasks.validate.regenerate import pending_regenerations, plan_regenerations
 
 
 @flow(name="regenerate-rejected", flow_run_name="regenerate-rejected/{teacher}/{prompt_version}")
 def regenerate_rejected_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
-                             config_path: str | None = None) -> dict:
+                             config_path: str | None = None) -> StageResult[GenerateCounts]:
     """One more round for every rejection below `validation.max_regenerations`; each attempt is journaled."""
     cfg, root = settings(data, config_path, teacher=teacher, prompt_version=prompt_version)
     teacher, version = cfg.teacher, cfg.prompt_version
@@ -27,4 +28,4 @@ def regenerate_rejected_flow(data: str, teacher: str | None = None, prompt_versi
             counts = run_requests(planned, ledger, cfg, teacher, **options) if planned else GenerateCounts()
             store.replace("responses", ledger.snapshot())
         refresh(root)
-    return summarize("regenerate", counts)
+    return summarize("regenerate", StageResult(counts))

@@ -6,6 +6,7 @@ from prefect import flow, task
 from flows.common import settings, summarize
 from flows.stages import SHARD_TASK, run_stage
 from schemas.records import RecordRef
+from tasks.results import StageResult
 from tasks.render.stage import SHARDS, RenderCounts, pending_render, render_shard
 
 
@@ -15,8 +16,8 @@ def render_shard_task(root_dir: str, items: list[RecordRef], render_settings) ->
 
 
 @flow(name="render", flow_run_name="render/{data}")
-def render_flow(data: str, config_path: str | None = None) -> dict:
+def render_flow(data: str, config_path: str | None = None) -> StageResult[RenderCounts]:
     cfg, root = settings(data, config_path)
     total = run_stage(SHARDS, root, lambda: pending_render(root, cfg.render), render_shard_task, cfg.render,
                       shard_size=cfg.shard_size, zero=RenderCounts())
-    return summarize("render", total)
+    return summarize("render", StageResult(total))

@@ -15,11 +15,12 @@ from model import launch
 from model.data import locate_sources
 from model.train import deepspeed_config_path, load_train_config
 from model.train_eval import read_eval_samples
+from tasks.results import TrainResult
 
 
 @flow(name="train", log_prints=False)
 def train(config: str, data: str, output: str | None = None, gpus: int = 1, launcher: str = "deepspeed",
-          resume: str | None = None, overrides: list[str] | None = None, dry_run: bool = False) -> dict:
+          resume: str | None = None, overrides: list[str] | None = None, dry_run: bool = False) -> TrainResult:
     """Train GEM on `data` (a dataset root) with `gpus` ranks; `dry_run` validates and exits.
 
     Fails the flow run when the launcher exits non-zero; the loss goes to the `train-loss` artifact."""
@@ -32,7 +33,7 @@ def train(config: str, data: str, output: str | None = None, gpus: int = 1, laun
     logger.info("train data: %s", ", ".join(map(str, sources)))
     logger.info("command: %s", " ".join(cmd))
     if dry_run:
-        return {"dry_run": True, "command": cmd, "sources": [str(s) for s in sources], "output": output}
+        return TrainResult(dry_run=True, output=output, command=cmd, sources=[str(s) for s in sources])
     result = launch.run(cmd, launch.launch_env(), logger.info)
     rows = launch.loss_table(result.metrics)
     if rows:
@@ -49,5 +50,5 @@ def train(config: str, data: str, output: str | None = None, gpus: int = 1, laun
                                  description=f"last lines of a failed run (exit {result.returncode})")
         raise RuntimeError(f"training exited with {result.returncode}; last lines:\n" + "\n".join(result.tail[-15:]))
     final = rows[-1]["loss"] if rows else None
-    return {"dry_run": False, "output": output, "steps": len(rows), "final_loss": final,
-            "eval_loss": evals[-1]["eval_loss"] if evals else None, "eval_samples": len(samples)}
+    return TrainResult(dry_run=False, output=output, steps=len(rows), final_loss=final,
+                       eval_loss=evals[-1]["eval_loss"] if evals else None, eval_samples=len(samples))

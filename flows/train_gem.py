@@ -10,6 +10,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runtime import flow_run
 
 from flows.train import train
+from tasks.results import TrainGemResult
 
 FLOW_NAME = "train-gem"
 _GONE = {"FAILED", "CRASHED", "CANCELLED"}
@@ -42,7 +43,7 @@ def earlier_claim(version: str, me: str | None) -> str | None:
 
 @flow(name=FLOW_NAME, flow_run_name="train-gem/{version}")
 def train_gem(dataset_uri: str, version: str, config: str = "gemflow.yaml", gpus: int = 1,
-              launcher: str = "deepspeed", dry_run: bool = False) -> dict:
+              launcher: str = "deepspeed", dry_run: bool = False) -> TrainGemResult:
     """Train on export `version` of the dataset, unless another run for that version got there first.
 
     The trigger may fire twice for one version (a rerun of the build emits the event again); the
@@ -52,7 +53,7 @@ def train_gem(dataset_uri: str, version: str, config: str = "gemflow.yaml", gpus
     other = earlier_claim(version, flow_run.id)
     if other is not None:
         logger.info("dataset version %s is already being trained by flow run %s: nothing to do", version, other)
-        return {"skipped": True, "version": version, "trained_by": other}
+        return TrainGemResult(skipped=True, version=version, trained_by=other)
     result = train(config=config, data=dataset_path(dataset_uri), gpus=gpus, launcher=launcher,
                    overrides=[f"data.export={version}"], dry_run=dry_run)
-    return {"skipped": False, "version": version, **result}
+    return TrainGemResult(skipped=False, version=version, train=result)

@@ -11,6 +11,7 @@ from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress
 from flows.runners import runner_workers
 from flows.stages import SHARD_TASK
+from tasks.results import ValidateResult
 from tasks.shards import chunk
 from tasks.validate.report import quality_markdown, quality_report
 from tasks.validate.stage import (SHARDS, Checked, ValidateCounts, check_shard, commit_checked, duplicate_index,
@@ -31,7 +32,7 @@ def check_shard_task(root_dir: str, responses: list, cfg) -> list[Checked]:  # l
 
 @flow(name="validate", flow_run_name="validate/{data}")
 def validate_flow(data: str, teacher: str | None = None, prompt_version: str | None = None,
-                  config_path: str | None = None, workers: int | None = None) -> dict:
+                  config_path: str | None = None, workers: int | None = None) -> ValidateResult:
     """Record-level rules run on shards in parallel; the cross-record duplicate check and the commits
     follow in shard order in this process, so the outcome does not depend on which shard finished first."""
     cfg, root = settings(data, config_path)
@@ -52,4 +53,4 @@ def validate_flow(data: str, teacher: str | None = None, prompt_version: str | N
     if FlowRunContext.get() is not None:
         create_markdown_artifact(key="dataset-quality", markdown=quality_markdown(report),
                                  description="gemflow dataset quality: acceptance, rejections, coverage, labels")
-    return summarize("validate", total, {"acceptance_rate": report.acceptance_rate})
+    return summarize("validate", ValidateResult(total, acceptance_rate=report.acceptance_rate))

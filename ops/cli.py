@@ -58,16 +58,18 @@ def _sharded(stage_flow, runner: str, workers: Optional[int], address: Optional[
     return stage_flow.with_options(task_runner=task_runner(runner, workers, address))
 
 
-def _print_result(title: str, result: dict, as_json: bool, quiet: bool) -> None:
+def _print_result(title: str, result, as_json: bool, quiet: bool) -> None:
+    """A flow's typed result (tasks/results.py) as its summary: a table of stage rows, or JSON."""
     if quiet:
         return
+    summary = result.summary()
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        typer.echo(json.dumps(summary, indent=2, default=str))
         return
     table = Table(title=title)
     table.add_column("stage")
     table.add_column("result")
-    flat = result if all(isinstance(v, dict) for v in result.values()) else {title: result}
+    flat = summary if hasattr(result, "stages") else {title: summary}
     for stage, counts in flat.items():
         table.add_row(stage, ", ".join(f"{k}={v}" for k, v in counts.items()))
     console.print(table)
@@ -311,9 +313,9 @@ def train(config: str = typer.Option(..., "--config", "-c", help="gemflow.yaml (
     result = train_flow(config=config, data=data, output=output, gpus=gpus, launcher=launcher, resume=resume,
                         overrides=set_ or None, dry_run=dry_run)
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        typer.echo(json.dumps(result.summary(), indent=2, default=str))
     else:
-        console.print(result)
+        console.print(result.summary())
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

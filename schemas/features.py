@@ -45,11 +45,11 @@ RateClass = Literal["bradycardia", "normal", "tachycardia"]
 Quality = Literal["good", "fair", "poor"]
 
 
-class LeadSummary(BaseModel):
-    """Medians over the beats of one lead (mV, ms); None where no beat gave a value."""
+class WaveMeasures(BaseModel):
+    """The wave amplitudes, ST level and intervals of a beat or of a lead (mV, ms); None = not measured.
 
-    lead: str
-    n_beats: int
+    Shared by a lead's summary (below) and one beat's facts (`schemas.teacher.BeatFacts`)."""
+
     p_amp_mv: float | None = None
     q_amp_mv: float | None = None
     r_amp_mv: float | None = None
@@ -59,6 +59,13 @@ class LeadSummary(BaseModel):
     qrs_ms: float | None = None
     pr_ms: float | None = None
     qt_ms: float | None = None
+
+
+class LeadSummary(WaveMeasures):
+    """Medians over the beats of one lead (mV, ms); None where no beat gave a value."""
+
+    lead: str
+    n_beats: int
     qrs_net_mv: float | None = None  # R + Q + S (signed), the net QRS deflection
     q_wave: bool = False  # significant Q wave (see docs/features.md)
 

@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 from pydantic import BaseModel, Field, model_validator
 
-from schemas.features import LeadSummary, RecordFeatures
+from schemas.features import LeadSummary, RecordFeatures, WaveMeasures
 
 
 class LabelRef(BaseModel):
@@ -22,22 +22,13 @@ class LeadFacts(LeadSummary):
     usable: bool = True
 
 
-class BeatFacts(BaseModel):
-    """One fused beat in one lead (a `beats` row): its time, intervals and amplitudes; None = not measured."""
+class BeatFacts(WaveMeasures):
+    """One fused beat in one lead (a `beats` row): its time, RR, and the wave measures; None = not measured."""
 
     lead: str
     beat: int  # 0-based position in time
     r_peak_s: float | None = None
     rr_ms: float | None = None
-    pr_ms: float | None = None
-    qrs_ms: float | None = None
-    qt_ms: float | None = None
-    p_amp_mv: float | None = None
-    q_amp_mv: float | None = None
-    r_amp_mv: float | None = None
-    s_amp_mv: float | None = None
-    t_amp_mv: float | None = None
-    st_mv: float | None = None
 
 
 class RecordContext(BaseModel):

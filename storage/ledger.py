@@ -144,13 +144,22 @@ class Ledger:
                             [(batch_id, time.time(), rid, batch_id) for rid in request_ids])
 
     def states(self, request_ids: Iterable[str]) -> dict[str, str]:
+        return self._column_by_id("state", request_ids)
+
+    def _column_by_id(self, column: str, request_ids: Iterable[str]) -> dict:
+        """request id -> one column of `requests` (a fixed column name), read 500 ids at a time."""
         ids = list(request_ids)
-        out: dict[str, str] = {}
+        out: dict = {}
         for i in range(0, len(ids), 500):
             part = ids[i:i + 500]
-            q = f"SELECT request_id, state FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
+            q = f"SELECT request_id, {column} FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
             out.update(dict(self._con.execute(q, part).fetchall()))
         return out
+
+    def requests_by_id(self, request_ids: Iterable[str]) -> dict[str, TeacherRequest]:
+        """The journaled requests of these ids (those the ledger knows)."""
+        return {rid: TeacherRequest.model_validate_json(js)
+                for rid, js in self._column_by_id("request_json", request_ids).items()}
 
     def unfinished(self, teacher: str | None = None) -> list[TeacherRequest]:
         """Requests registered but not done (pending, in flight at a crash, or failed), oldest first."""
@@ -226,23 +235,11 @@ class Ledger:
         return set(self._existing_with_teacher(request_ids))
 
     def _existing_with_teacher(self, request_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(request_ids)
-        out: dict[str, str] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            q = f"SELECT request_id, teacher FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
-            out.update(dict(self._con.execute(q, part).fetchall()))
-        return out
+        return self._column_by_id("teacher", request_ids)
 
     def attempts(self, request_ids: Iterable[str]) -> dict[str, int]:
         """Attempts made so far, over every run, per request id."""
-        ids = list(request_ids)
-        out: dict[str, int] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            q = f"SELECT request_id, attempts FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
-            out.update(dict(self._con.execute(q, part).fetchall()))
-        return out
+        return self._column_by_id("attempts", request_ids)
 
     def return_to_pending(self, request_ids: Iterable[str], attempts: int = 0) -> None:
         """Put requests back to `pending` (not failed): an account-wide stop, or a batch that did not run them.
@@ -310,6 +307,11 @@ class Ledger:
     def batch_requests(self, batch_id: str) -> list[str]:
         """Request ids journaled as sent in a batch."""
         return [r[0] for r in self._con.execute("SELECT request_id FROM requests WHERE batch_id=?", (batch_id,))]
+
+    def batch_has_status(self, batch_id: str, status: str) -> bool:
+        """Whether the batches journal holds `batch_id` with exactly this status."""
+        return self._con.execute("SELECT 1 FROM batches WHERE batch_id=? AND status=?",
+                                 (batch_id, status)).fetchone() is not None
 
     def batch_open(self, teacher: str) -> list[dict]:
         rows = self._con.execute(

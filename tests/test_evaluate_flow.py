@@ -33,7 +33,7 @@ def demo(prefect_api, tmp_path_factory):
     folder = data / "sources" / "demo"
     write_demo_records(folder, n=5, seed=11)
     result = build_dataset_flow(data=str(data), sources=[f"demo:{folder}"])
-    counts = {s: result["export"][s] for s in ("train", "val", "test")}
+    counts = {s: result.export.counts[s] for s in ("train", "val", "test")}
     split = max(counts, key=counts.get)
     return data, split, counts[split]
 
@@ -65,7 +65,7 @@ def test_template_baseline_resumes_without_truncation_and_reports(demo):
     before = _digest(part)
     second = evaluate_flow(data=str(data), split=split)
     third = evaluate_flow(data=str(data), split=split)
-    assert (first["interpreted"], second["interpreted"], third["interpreted"]) == (2, n - 2, 0)
+    assert (first.counts.interpreted, second.counts.interpreted, third.counts.interpreted) == (2, n - 2, 0)
     assert len(parts(outputs)) == 2 and _digest(part) == before  # appended, never rewritten
     rows = read_rows(outputs, OUTPUTS_SCHEMA)
     assert len(rows) == n == len({r["item_id"] for r in rows})
@@ -95,7 +95,7 @@ def test_judge_served_over_http_is_aggregated_beside_judge_free_scores(demo, tmp
         result = evaluate_flow(data=str(data), split=split, judge="judge", config_path=str(config))
         again = evaluate_flow(data=str(data), split=split, judge="judge", config_path=str(config))
         sent = sum(server.fake.counters.received.values())
-    assert result["judged"] == n and result["judge_failed"] == 0 and again["judged"] == 0 and sent == n
+    assert result.counts.judged == n and result.counts.judge_failed == 0 and again.counts.judged == 0 and sent == n
     metrics = json.loads(next((data / "evaluation").glob(f"*/{split}/template/metrics.json")).read_text())
     judged = metrics["judges"]["judge"]
     agg = {a["metric"]: a["value"] for a in judged["metrics"]}
@@ -145,7 +145,7 @@ def test_an_llm_teacher_over_http_is_compared_with_the_template_on_the_same_spli
     config = tmp_path / "gemflow.yaml"
     with served_teacher("local-llm", Settings(answer="grounded"), config, monkeypatch):
         result = evaluate_flow(data=str(data), split=split, teacher="local-llm", config_path=str(config))
-    assert result["interpreted"] == n and result["interpreter"] == "local-llm"
+    assert result.counts.interpreted == n and result.interpreter == "local-llm"
     ledger = next((data / "evaluation").glob(f"*/{split}/local-llm/ledger.sqlite"))
     with sqlite3.connect(ledger) as con:
         sent = [json.loads(r[0])["messages"][-1]["content"] for r in con.execute("select request_json from requests")]
@@ -211,7 +211,7 @@ def test_a_record_that_cannot_be_read_fails_its_item_alone_inside_a_batch(demo, 
     (copy / f"{broken['ecg']}.dat").unlink()  # its signal is gone; the others in its batch are fine
     ckpt = tiny_checkpoint(tmp_path / "gem-tiny")
     result = evaluate_flow(data=str(copy), split=split, model=str(ckpt), batch_size=n)
-    assert (result["interpreted"], result["failed"]) == (n - 1, 1)
+    assert (result.counts.interpreted, result.counts.failed) == (n - 1, 1)
     rows = {r["item_id"]: r for r in read_rows(next((copy / "evaluation").glob(f"*/{split}/ckpt-gem-tiny/outputs")),
                                                 OUTPUTS_SCHEMA)}
     assert rows[broken["id"]]["status"] == "failed" and ".dat" in rows[broken["id"]]["error"]

@@ -131,9 +131,9 @@ def test_dry_run_validates_and_starts_nothing(data_root, tmp_path, prefect_harne
 
     config = write_config(tmp_path / "train.yaml", tmp_path / "cache")
     out = train(str(config), str(data_root), gpus=8, dry_run=True)
-    assert out["dry_run"] is True
-    assert out["sources"] == [str(data_root / "exports" / "v-test" / "train.json")]
-    assert out["command"][2:5] == ["deepspeed.launcher.runner", "--num_gpus", "8"]
+    assert out.dry_run is True
+    assert out.sources == [str(data_root / "exports" / "v-test" / "train.json")]
+    assert out.command[2:5] == ["deepspeed.launcher.runner", "--num_gpus", "8"]
     assert not (data_root / "checkpoints").exists()
 
 
@@ -163,7 +163,7 @@ def test_loss_falls_under_zero2_on_two_ranks(trained):
     losses = [m["loss"] for m in metrics if "loss" in m]
     assert len(losses) == 40
     assert np.mean(losses[-3:]) < 0.25 * losses[0], losses
-    assert trained["result"]["final_loss"] == pytest.approx(losses[-1])
+    assert trained["result"].final_loss == pytest.approx(losses[-1])
     epoch_at_end = [m["epoch"] for m in metrics if "loss" in m][-1]
     assert epoch_at_end == pytest.approx(40 * 2 * 2 / 160)  # two ranks each took 2 samples a step
 

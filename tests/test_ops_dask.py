@@ -41,7 +41,7 @@ def roots(prefect_api, cinc2021_dir, tmp_path_factory):
     local, dask = base / "local", base / "dask"
     ingest_flow(str(local), [str(cinc2021_dir)], limit=4)
     counts = ingest_flow.with_options(task_runner=task_runner("dask", 2))(str(dask), [str(cinc2021_dir)], limit=4)
-    assert counts["ingested"] == 4
+    assert counts.counts.ingested == 4
     states = {"features": features_flow(str(local), return_state=True),
               "render": render_flow(str(local), return_state=True)}
     return local, dask, {k: s.state_details.flow_run_id for k, s in states.items()}
@@ -83,7 +83,7 @@ def test_features_on_a_two_worker_cluster_equal_the_local_run(roots, dask_result
 def test_pages_rendered_on_a_two_worker_cluster_are_byte_identical(roots, dask_results):
     local, dask, _ = roots
     _, render = dask_results
-    assert render["rendered"] == 4
+    assert render.counts.rendered == 4
     mine, theirs = _images(local), _images(dask)
     assert len(mine) == 4 and mine.keys() == theirs.keys()
     assert all(mine[k] == theirs[k] for k in mine)

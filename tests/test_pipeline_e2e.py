@@ -31,7 +31,7 @@ def _sql(data, q):
 
 def test_run_ingests_26_records_and_quarantines_record_100(built):
     data, first, _ = built
-    assert first["ingest"]["ingested"] == 26
+    assert first.ingest.counts.ingested == 26
     assert _sql(data, "select count(*) from records")[0][0] == 26
     rows = _sql(data, "select record_id, stage, reason, detail from quarantine")
     assert rows == [("wfdb_samples-100", "ingest", "not a 12-lead record",
@@ -49,11 +49,11 @@ def test_every_ingested_record_has_beats_features_and_one_image(built):
 
 def test_at_least_20_pairs_are_accepted_and_splits_are_disjoint_by_patient(built):
     data, first, _ = built
-    assert first["validate"]["accepted"] >= 20
+    assert first.validate.counts.accepted >= 20
     assert _sql(data, "select count(*) from pairs")[0][0] >= 20
     overlap = _sql(data, "select patient_id from pairs group by patient_id having count(distinct split) > 1")
     assert overlap == []
-    export = data / "exports" / first["export"]["version"]
+    export = data / "exports" / first.export.version
     items = [i for s in ("train", "val", "test") for i in json.loads((export / f"{s}.json").read_text())]
     assert len(items) == _sql(data, "select count(*) from pairs")[0][0]
     item = items[0]
@@ -65,11 +65,11 @@ def test_at_least_20_pairs_are_accepted_and_splits_are_disjoint_by_patient(built
 
 def test_second_run_does_no_work_twice_and_adds_no_rows(built):
     data, first, second = built
-    assert second["ingest"] == {"ingested": 0, "quarantined": 0}
-    assert second["features"]["measured"] == 0 and second["render"]["rendered"] == 0
-    assert second["generate"]["planned"] == 0
-    assert (second["validate"]["accepted"], second["validate"]["rejected"]) == (0, 0)
-    assert second["export"]["version"] == first["export"]["version"] and second["export"]["created"] is False
+    assert second.ingest.summary() == {"ingested": 0, "quarantined": 0}
+    assert second.features.counts.measured == 0 and second.render.counts.rendered == 0
+    assert second.generate.counts.planned == 0
+    assert (second.validate.counts.accepted, second.validate.counts.rejected) == (0, 0)
+    assert second.export.version == first.export.version and second.export.created is False
     for table in ("records", "beats", "record_features", "images", "pairs", "quarantine"):
         dupes = _sql(data, f"select count(*) - count(distinct to_json({table})) from {table}")[0][0]
         assert dupes == 0, table

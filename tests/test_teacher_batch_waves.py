@@ -73,7 +73,7 @@ def test_waves_keep_open_batches_within_the_enqueued_token_budget(server, tmp_pa
         def watch(_s):
             nonlocal peak
             open_rows = batch.J.open_rows(ledger, "fake")
-            peak = max(peak, sum(int(r["detail"]["tokens"]) for r in open_rows))
+            peak = max(peak, sum(int(r.detail.tokens) for r in open_rows))
 
         batch.wait_for_batches(ledger, "fake", tcfg, data_root=tmp_path, wait_s=30, sleep=watch)
         assert all_states(ledger, work) == {"done": 10}

@@ -89,11 +89,11 @@ def test_llm_teacher_runs_end_to_end_and_no_key_leaks_anywhere(server, root, tmp
     from schemas.config import load_config
     config = write_config(tmp_path / "gemflow.yaml", server.base_url)
     out = generate_flow(str(root), config_path=config)
-    assert out["done"] == N_PLAIN and out["quarantined"] == N_CREDENTIALED and out["spent_usd"] > 0
-    assert out["projected_usd"] == pytest.approx(out["spent_usd"])  # nothing pending
-    assert validate_flow(str(root), "fake", "v1", config)["accepted"] >= 1
+    assert out.counts.done == N_PLAIN and out.counts.quarantined == N_CREDENTIALED and out.spent_usd > 0
+    assert out.projected_usd == pytest.approx(out.spent_usd)  # nothing pending
+    assert validate_flow(str(root), "fake", "v1", config).counts.accepted >= 1
     rows = {r["teacher"]: r for r in artifact("teacher-cost")}
-    assert rows["fake"]["done"] == N_PLAIN and rows["fake"]["projected_usd"] == pytest.approx(out["spent_usd"], abs=1e-6)
+    assert rows["fake"]["done"] == N_PLAIN and rows["fake"]["projected_usd"] == pytest.approx(out.spent_usd, abs=1e-6)
     lim = teacher_limits("fake", load_config(config).teacher_config("fake"))
     with get_client(sync_client=True) as client:
         rpm = client.read_global_concurrency_limit_by_name(lim.rpm)
@@ -119,7 +119,7 @@ def test_credentialed_records_are_quarantined_unless_the_teacher_is_approved(ser
     approved = write_config(tmp_path / "b.yaml", server.base_url, allowed_credentialed_sources=["mimic_like"])
     shutil.rmtree(root / "tables" / "quarantine")  # a fresh decision under the approving config
     out = generate_flow(str(root), config_path=approved)
-    assert out["done"] == N_CREDENTIALED and out["quarantined"] == 0
+    assert out.counts.done == N_CREDENTIALED and out.counts.quarantined == 0
 
 
 def test_a_prefect_secret_block_supplies_the_key(server, root, tmp_path, monkeypatch):
@@ -132,7 +132,7 @@ def test_a_prefect_secret_block_supplies_the_key(server, root, tmp_path, monkeyp
     server.fake.reset(api_key=block_key)  # the server demands the block's key, nothing else
     config = write_config(tmp_path / "gemflow.yaml", server.base_url, api_key_env=None,
                           api_key_secret_block="gemflow-test-teacher-key")
-    assert generate_flow(str(root), config_path=config)["done"] == N_PLAIN
+    assert generate_flow(str(root), config_path=config).counts.done == N_PLAIN
     assert server.fake.counters.auth == {f"Bearer {block_key}"}
     assert block_key not in prefect_text()
 
@@ -149,11 +149,11 @@ def test_a_budget_stop_is_reported_and_status_projects_the_total(server, root, t
     cfg["budget_usd"] = 0.03  # room for two gpt-4o answers (~5,000 prompt tokens, ~$0.007 each)
     Path(config).write_text(yaml.safe_dump(cfg))
     out = generate_flow(str(root), config_path=config)
-    assert out["not_sent_budget"] > 0 and out["spent_usd"] <= 0.03
-    assert out["projected_usd"] > out["spent_usd"]
+    assert out.counts.not_sent_budget > 0 and out.spent_usd <= 0.03
+    assert out.projected_usd > out.spent_usd
     console = Console(record=True, width=160)
     print_status(console, collect_status(DataRoot.open(root)), root)
     assert "projected" in console.export_text()
     cfg["budget_usd"] = 10.0
     Path(config).write_text(yaml.safe_dump(cfg))
-    assert generate_flow(str(root), config_path=config)["done"] == out["not_sent_budget"]
+    assert generate_flow(str(root), config_path=config).counts.done == out.counts.not_sent_budget

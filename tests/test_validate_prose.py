@@ -107,11 +107,13 @@ def test_normal_ranges_thresholds_and_paper_settings_are_not_claims():
 
 
 def test_feedback_names_the_rule_the_span_and_the_measured_value():
-    from tasks.validate.regenerate import feedback_message
     import json
 
+    from schemas.pairs import Rejection
+    from tasks.validate.regenerate import feedback_message
+
     verdict = validate("Sinus rhythm at 130 BPM.", CTX, S)
-    msg = feedback_message({"detail": json.dumps([vars(v) for v in verdict.violations])})
+    msg = feedback_message(Rejection.from_row({"detail": json.dumps([vars(v) for v in verdict.violations])}))
     assert "numeric_claim" in msg and '"130 BPM"' in msg and "65 bpm" in msg
 
 

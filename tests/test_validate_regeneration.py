@@ -95,7 +95,7 @@ def test_a_rejected_answer_is_regenerated_with_feedback_and_each_attempt_is_reco
     assert not rejections[0]["text"].startswith("**Response:**"), "the stored text is the parsed answer"
 
     pending = pending_regenerations(root, "template", "v1", cfg.validation.max_regenerations)
-    assert [p["record_id"] for p in pending] == [bad_record]
+    assert [p.record_id for p in pending] == [bad_record]
     plan = plan_regenerations(store, pending, cfg, "template", "v1")
     (regen, _), = plan
     assert regen.round == 1 and regen.parent_request_id == req.request_id
@@ -159,7 +159,7 @@ def test_duplicates_are_decided_in_shard_order_whichever_shard_was_checked_first
     first = check_shard(str(root.root), rows[:1], cfg)
     assert all(c.verdict.ok for c in first + later)
     copied = later[0]  # the second record's teacher happened to write the first record's answer
-    copied.response.response.text = copied.pair["answer"] = first[0].response.response.text
+    copied.response.response.text = copied.pair.answer = first[0].response.response.text
     index = DuplicateIndex(cfg.validation.near_duplicate_threshold)
     assert commit_checked(str(root.root), first, index) == ValidateCounts(1, 0)
     assert commit_checked(str(root.root), later, index) == ValidateCounts(1, 1)
@@ -180,7 +180,7 @@ def test_validate_on_two_worker_processes_equals_the_in_process_result(measured_
     config.write_text("shard_size: 1\n")  # three shards, checked in parallel
     result = validate_flow.with_options(task_runner=task_runner("process", 2))(str(root.root),
                                                                                 config_path=str(config))
-    assert result["accepted"] + result["rejected"] == 3
+    assert result.counts.accepted + result.counts.rejected == 3
     twin_root = DataRoot.open(twin)
     for row in sorted(pending_validation(twin_root), key=lambda c: c.request.request_id):
         validate_shard(str(twin), [row], cfg)
@@ -190,7 +190,7 @@ def test_validate_on_two_worker_processes_equals_the_in_process_result(measured_
                                 for r in TableStore(r_).read(table, schema).to_pylist()), key=lambda r: r[key])
                         for r_ in (root, twin_root))
         assert mine == theirs, table
-    assert len(TableStore(root).read("pairs", PAIRS_SCHEMA).to_pylist()) == result["accepted"]
+    assert len(TableStore(root).read("pairs", PAIRS_SCHEMA).to_pylist()) == result.counts.accepted
 
 
 def test_a_crash_between_the_rejections_and_pairs_parts_is_validated_again(measured_root):
@@ -200,7 +200,7 @@ def test_a_crash_between_the_rejections_and_pairs_parts_is_validated_again(measu
     cfg, root, ids = _answered(measured_root)
     rows = sorted(pending_validation(root), key=lambda c: c.request.record_id)
     checked = check_shard(str(root.root), rows, cfg)
-    checked[1].response.response.text = checked[1].pair["answer"] = checked[0].response.response.text  # one duplicate: rejected
+    checked[1].response.response.text = checked[1].pair.answer = checked[0].response.response.text  # one duplicate: rejected
     commit_checked(str(root.root), checked, DuplicateIndex(cfg.validation.near_duplicate_threshold))
     store = TableStore(root)
     before = sorted(p["request_id"] for p in store.read("pairs", PAIRS_SCHEMA).to_pylist())

@@ -24,10 +24,20 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class ExportResult:
+    """What the export stage (and flow) returns: the version, its folder, pairs per split, and whether it is new."""
+
     version: str
     path: Path
     counts: dict[str, int]
     created: bool
+
+    @property
+    def pairs(self) -> int:
+        """Pairs in the export, all splits together."""
+        return sum(int(self.counts.get(s, 0)) for s in SPLITS)
+
+    def summary(self) -> dict:
+        return {"version": self.version, "path": str(self.path), "created": self.created, **self.counts}
 
 
 def llava_item(row: dict) -> dict:

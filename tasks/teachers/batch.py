@@ -22,7 +22,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schemas.config import TeacherConfig
@@ -90,12 +90,7 @@ class BatchRun:
                            "body": body}, ensure_ascii=False) + "\n"
 
     def _requests(self, ids: list[str]) -> dict[str, TeacherRequest]:
-        out = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            q = f"SELECT request_id, request_json FROM requests WHERE request_id IN ({','.join('?' * len(part))})"
-            out.update({rid: TeacherRequest.model_validate_json(js) for rid, js in self.ledger._con.execute(q, part)})
-        return out
+        return self.ledger.requests_by_id(ids)
 
     def _write_files(self, group: Group) -> list[tuple[Path, list[J.Item]]]:
         """Stream a group's lines into JSONL files of at most MAX_FILE_BYTES each."""
@@ -130,28 +125,27 @@ class BatchRun:
         key = tmp.name.removeprefix("gemflow-").split(".")[0]
         path = self.folder / f"gemflow-{key}.jsonl"
         os.replace(tmp, path)
-        detail = {"key": key, "items": J.dump_items(items), "since": time.time()}
-        self.ledger.batch_upsert(J.INTENT + key, self.teacher, "uploading", detail=detail)
+        detail = J.BatchDetail(items=items, key=key, since=time.time())
+        self.ledger.batch_upsert(J.INTENT + key, self.teacher, "uploading", detail=detail.dump())
         return self.finish_intent(J.INTENT + key, None, detail, resumed=False)
 
-    def finish_intent(self, intent: str, file_id: str | None, detail: dict, *, resumed: bool) -> str:
+    def finish_intent(self, intent: str, file_id: str | None, detail: J.BatchDetail, *, resumed: bool) -> str:
         """Upload (unless done) and create (unless created) an intent's batch; idempotent after a crash."""
-        key, items = detail["key"], J.items_of(detail)
+        key, items = detail.key, detail.items
         path = self.folder / f"gemflow-{key}.jsonl"
         if file_id is None and resumed:
-            file_id = self.client.find_recent_file(path.name, detail["since"])
+            file_id = self.client.find_recent_file(path.name, detail.since)
         if file_id is None:
             file_id = self.client.upload(path.name, path.read_bytes())
         J.note_file(self.ledger, self.teacher, file_id, "input", intent)
         self.ledger.batch_upsert(intent, self.teacher, "creating", input_file_id=file_id)
-        batch = (self.client.find_batch(key, detail["since"]) if resumed else None) or self.client.create(file_id, key)
+        batch = (self.client.find_batch(key, detail.since) if resumed else None) or self.client.create(file_id, key)
         tokens = sum(i.tokens for i in items)
         self.ledger.batch_upsert(batch.id, self.teacher, "in_progress" if batch.status in TERMINAL else batch.status,
-                                 input_file_id=file_id, detail={"key": key, "items": J.dump_items(items),
-                                                                "tokens": tokens})
+                                 input_file_id=file_id, detail=J.BatchDetail(items=items, key=key, tokens=tokens).dump())
         J.note_file(self.ledger, self.teacher, file_id, "input", batch.id)
         self.ledger.set_batch([i.request_id for i in items], batch.id)
-        self.ledger.batch_upsert(intent, self.teacher, "completed", detail={**detail, "batch_id": batch.id})
+        self.ledger.batch_upsert(intent, self.teacher, "completed", detail=replace(detail, batch_id=batch.id).dump())
         path.unlink(missing_ok=True)
         self.result.sent += len(items)
         log.info("teacher %s: batch %s holds %d requests, ~%d prompt tokens", self.teacher, batch.id, len(items), tokens)
@@ -159,7 +153,7 @@ class BatchRun:
 
     def resume_intents(self) -> None:
         for row in J.open_rows(self.ledger, self.teacher, J.INTENT):
-            self._step(self.finish_intent, row["batch_id"], row["input_file_id"], row["detail"], resumed=True)
+            self._step(self.finish_intent, row.batch_id, row.input_file_id, row.detail, resumed=True)
 
     def _step(self, fn, *args, **kwargs):
         """One provider step; a transient failure is logged and left to the next tick (the journal holds it)."""
@@ -172,18 +166,18 @@ class BatchRun:
                         self.teacher, getattr(fn, "__name__", fn), type(exc).__name__)
             return None
 
-    def queued(self) -> tuple[list[J.Item], list[dict]]:
+    def queued(self) -> tuple[list[J.Item], list[J.BatchRow]]:
         """Queued items not done and not in a batch (first queued first), and the queue rows holding them."""
         rows = J.open_rows(self.ledger, self.teacher, J.QUEUE)
         busy = J.busy_ids(self.ledger, self.teacher)
-        items = {i.request_id: i for row in rows for i in J.items_of(row["detail"]) if i.request_id not in busy}
+        items = {i.request_id: i for row in rows for i in row.detail.items if i.request_id not in busy}
         states = self.ledger.states(items)
         return [i for rid, i in items.items() if states.get(rid) not in ("done", None)], rows
 
     def room(self) -> tuple[int, int]:
         """(tokens free under batch_enqueued_tokens, open batches) over this teacher's open batches."""
         rows = J.open_rows(self.ledger, self.teacher) + J.open_rows(self.ledger, self.teacher, J.INTENT)
-        used = sum(sum(i.tokens for i in J.items_of(r["detail"])) for r in rows)
+        used = sum(sum(i.tokens for i in r.detail.items) for r in rows)
         return int(self.tcfg.batch_enqueued_tokens * self.room_factor) - used, len(rows)
 
     def pump(self, *, full_only: bool) -> int:
@@ -201,18 +195,18 @@ class BatchRun:
         self._shrink_queue(rows, sent)
         return len(sent)
 
-    def _shrink_queue(self, rows: list[dict], sent: set[str]) -> None:
+    def _shrink_queue(self, rows: list[J.BatchRow], sent: set[str]) -> None:
         busy = J.busy_ids(self.ledger, self.teacher)
         for row in rows:
-            before = J.items_of(row["detail"])
+            before = row.detail.items
             left = [i for i in before if i.request_id not in sent and i.request_id not in busy]
             if not left:
-                self.ledger.batch_upsert(row["batch_id"], self.teacher, "collected")
+                self.ledger.batch_upsert(row.batch_id, self.teacher, "collected")
             elif len(left) < len(before):
-                self.ledger.batch_upsert(row["batch_id"], self.teacher, "queued", detail={"items": J.dump_items(left)})
+                self.ledger.batch_upsert(row.batch_id, self.teacher, "queued", detail=J.BatchDetail(items=left).dump())
 
     # -- polling and collecting -------------------------------------------------------------------
-    def collect(self, batch, row: dict) -> None:
+    def collect(self, batch, row: J.BatchRow) -> None:
         """Journal a finished batch's answers; unanswered requests go back to the queue or fail with a reason."""
         for fid, kind in ((batch.output_file_id, "output"), (batch.error_file_id, "error")):
             J.note_file(self.ledger, self.teacher, fid, kind, batch.id)
@@ -224,7 +218,7 @@ class BatchRun:
         responses += failed
         self.ledger.record_many(responses)
         if back:
-            by_id = {i.request_id: i for i in J.items_of(row["detail"])}
+            by_id = {i.request_id: i for i in row.detail.items}
             J.add_queue(self.ledger, self.teacher, [by_id[r] for r in back if r in by_id])
             self.ledger.return_to_pending(back)  # not failed, no attempt, not a crash resend
             if batch.status == "failed":  # token_limit_exceeded: the provider's room is smaller than configured
@@ -234,30 +228,30 @@ class BatchRun:
         self.result.done += sum(r.status == "ok" for r in responses)
         self.result.failed += sum(r.status != "ok" for r in responses)
         self.result.spent_usd += sum(r.cost_usd for r in responses)
-        self.ledger.batch_upsert(batch.id, self.teacher, "collected", detail={
-            **row["detail"], "final_status": batch.status, "answered": len(ids) - len(missing), "requeued": len(back)})
+        self.ledger.batch_upsert(batch.id, self.teacher, "collected", detail=replace(
+            row.detail, final_status=batch.status, answered=len(ids) - len(missing), requeued=len(back)).dump())
 
     def poll(self) -> int:
         """Poll every open batch once and collect the finished ones; returns the requests still in batches."""
         waiting = 0
         for row in J.open_rows(self.ledger, self.teacher):
-            batch = self._step(self.client.retrieve, row["batch_id"])
+            batch = self._step(self.client.retrieve, row.batch_id)
             if batch is not None and batch.status in TERMINAL:
                 self.collect(batch, row)
                 continue
-            if batch is not None and batch.status != row["status"]:
+            if batch is not None and batch.status != row.status:
                 self.ledger.batch_upsert(batch.id, self.teacher, batch.status)
-            waiting += len(self.ledger.batch_requests(row["batch_id"]))
+            waiting += len(self.ledger.batch_requests(row.batch_id))
         return waiting
 
     def delete_files(self) -> None:
         """Delete every journaled file whose batch is collected (or whose intent was abandoned)."""
         open_ids = {r["batch_id"] for r in self.ledger.batch_open(self.teacher)}
         for row in J.open_rows(self.ledger, self.teacher, J.FILE):
-            if row["detail"].get("owner") in open_ids:
+            if row.detail.owner in open_ids:
                 continue
-            if self._step(self.client.delete, row["input_file_id"]) is not None:
-                J.mark_deleted(self.ledger, self.teacher, row["input_file_id"])
+            if self._step(self.client.delete, row.input_file_id) is not None:
+                J.mark_deleted(self.ledger, self.teacher, row.input_file_id)
 
     def waiting(self) -> int:
         """Requests queued, in an unfinished intent, or in an open batch (not done)."""
@@ -269,7 +263,7 @@ class BatchRun:
     def reserved_usd(self) -> float:
         rows = (J.open_rows(self.ledger, self.teacher, J.QUEUE) + J.open_rows(self.ledger, self.teacher)
                 + J.open_rows(self.ledger, self.teacher, J.INTENT))
-        return sum(i.est_usd for r in rows for i in J.items_of(r["detail"]))
+        return sum(i.est_usd for r in rows for i in r.detail.items)
 
 
 # -- entry points (the teacher façade and the generate flow call these) ---------------------------------
@@ -358,26 +352,25 @@ def settle_open_batches(ledger: Ledger, teacher: str, tcfg: TeacherConfig, *, ap
     """
     run = _run(ledger, teacher, tcfg, api_key, data_root)
     for row in J.open_rows(ledger, teacher, J.INTENT):
-        batch = run.client.find_batch(row["detail"]["key"], row["detail"]["since"]) if row["input_file_id"] else None
+        batch = run.client.find_batch(row.detail.key, row.detail.since) if row.input_file_id else None
         if batch is not None:  # created before a crash: handle it as the open batch it is
-            run.finish_intent(row["batch_id"], row["input_file_id"], row["detail"], resumed=True)
+            run.finish_intent(row.batch_id, row.input_file_id, row.detail, resumed=True)
         else:
-            fid = row["input_file_id"] or run.client.find_recent_file(
-                f"gemflow-{row['detail']['key']}.jsonl", row["detail"]["since"])
-            J.note_file(ledger, teacher, fid, "input", row["batch_id"])
-            ledger.batch_upsert(row["batch_id"], teacher, "cancelled")
-            (run.folder / f"gemflow-{row['detail']['key']}.jsonl").unlink(missing_ok=True)
+            fid = row.input_file_id or run.client.find_recent_file(f"gemflow-{row.detail.key}.jsonl", row.detail.since)
+            J.note_file(ledger, teacher, fid, "input", row.batch_id)
+            ledger.batch_upsert(row.batch_id, teacher, "cancelled")
+            (run.folder / f"gemflow-{row.detail.key}.jsonl").unlink(missing_ok=True)
     for row in J.open_rows(ledger, teacher):
-        batch = run.client.retrieve(row["batch_id"])
+        batch = run.client.retrieve(row.batch_id)
         if batch.status not in TERMINAL and batch.status != "cancelling":
-            batch = run.client.cancel(row["batch_id"])
+            batch = run.client.cancel(row.batch_id)
         if batch.status in TERMINAL:
             run.collect(batch, row)
         else:
             ledger.batch_upsert(batch.id, teacher, batch.status)
     back = [row for row in J.open_rows(ledger, teacher, J.QUEUE)]
     for row in back:
-        ledger.batch_upsert(row["batch_id"], teacher, "collected", detail={**row["detail"], "dropped": "sync"})
+        ledger.batch_upsert(row.batch_id, teacher, "collected", detail=replace(row.detail, dropped="sync").dump())
     run.delete_files()
     run.result.waiting_in_batch = len(J.busy_ids(ledger, teacher))
     return run.result

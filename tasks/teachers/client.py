@@ -19,7 +19,7 @@ An account-wide refusal (`policy.AccountError`) propagates: the run stops, reque
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from schemas.config import TeacherConfig
@@ -27,7 +27,7 @@ from schemas.teacher import FinishedCall, RecordContext, TeacherRequest, Teacher
 from storage.ledger import Ledger
 from tasks.teachers.base import GovernanceError, build_teacher, check_governance
 from tasks.teachers.limiter import Gate, RateLimiter
-from tasks.teachers.policy import RunResult, Work, attempts_left
+from tasks.teachers.policy import CallCounts, RunResult, Work, attempts_left
 
 log = logging.getLogger("gemflow.teachers")
 
@@ -44,28 +44,18 @@ class AskOptions:
 
 
 @dataclass
-class Asked:
+class Asked(CallCounts):
     """What one `ask` did, and the finished calls of the planned requests (keyed by planned request id)."""
 
     planned: int = 0
-    sent: int = 0
-    done: int = 0
-    failed: int = 0
     skipped_done: int = 0
-    attempts: int = 0
-    not_sent_budget: int = 0
-    waiting_in_batch: int = 0
-    exhausted: int = 0
     refused: list[tuple[RecordContext, str]] = field(default_factory=list)
     calls: dict[str, FinishedCall] = field(default_factory=dict)
 
     def take(self, result: RunResult) -> None:
-        self.sent += result.sent
-        self.done += result.done
-        self.failed += result.failed
-        self.attempts += result.attempts
-        self.not_sent_budget += result.not_sent_budget
-        self.waiting_in_batch += result.waiting_in_batch
+        """Add a run's call counts (the fields of `CallCounts`) to this ask's."""
+        for f in fields(CallCounts):
+            setattr(self, f.name, getattr(self, f.name) + getattr(result, f.name))
 
 
 def governed(planned: list[Work], teacher: str, tcfg: TeacherConfig) -> tuple[list[Work], list[tuple[RecordContext, str]]]:

@@ -24,6 +24,7 @@ import openai
 
 from schemas.config import TeacherConfig
 from schemas.teacher import RecordContext, TeacherRequest
+from tasks.shards import Counts
 
 Work = tuple[TeacherRequest, RecordContext | None]
 _TRANSIENT_STATUS = {408, 409, 425, 429}  # and every 5xx
@@ -70,17 +71,24 @@ class AccountError(RuntimeError):
 
 
 @dataclass
-class RunResult:
-    """What one run of the runner (or of the batch mode) did; `message` explains a budget stop."""
+class CallCounts(Counts):
+    """What teacher calls did, counted once for all: a run's `RunResult`, the façade's `Asked` and the
+    generate stage's `GenerateCounts` all extend it (so `Asked.take` and the stage add the same fields)."""
 
     sent: int = 0
     done: int = 0
     failed: int = 0
     attempts: int = 0
-    rate_limited: int = 0
     not_sent_budget: int = 0
     waiting_in_batch: int = 0
     exhausted: int = 0  # left failed: max_attempts_total reached over all runs
+
+
+@dataclass
+class RunResult(CallCounts):
+    """What one run of the runner (or of the batch mode) did; `message` explains a budget stop."""
+
+    rate_limited: int = 0
     spent_usd: float = 0.0
     message: str = ""
     errors: dict[str, int] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """The generate stage's shard work: plan keyed requests, journal them, ask the teacher, journal the answers."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pyarrow.dataset as ds
 
@@ -13,26 +13,30 @@ from schemas.vocab import Vocabulary
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
-from tasks.shards import Counts
+from tasks.shards import ShardStage
 from tasks.teachers.base import plan_request
 from tasks.teachers.client import AskOptions, Asked, ask, governed
+from tasks.teachers.policy import CallCounts
 from tasks.teachers.context import build_contexts
 
 STAGE = "generate"
+# its one Parquet part per shard is the quarantine; its journal is the ledger (flows/stages.py says why it runs serially)
+SHARDS = ShardStage(STAGE, "quarantine", ())
 
 
 @dataclass
-class GenerateCounts(Counts):
+class GenerateCounts(CallCounts):
+    """The calls' counts (`CallCounts`), what was planned or already done, and the records governance refused."""
+
     planned: int = 0
-    sent: int = 0
-    done: int = 0
-    failed: int = 0
     skipped_done: int = 0
     quarantined: int = 0
-    attempts: int = 0
-    not_sent_budget: int = 0
-    waiting_in_batch: int = 0
-    exhausted: int = 0  # left failed: max_attempts_total reached over all runs
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts in the order `gemflow generate` has always printed them (what was planned first)."""
+        counts = super().as_dict()
+        first = ("planned", "sent", "done", "failed", "skipped_done", "quarantined")
+        return {**{k: counts[k] for k in first}, **counts}
 
 
 def pending_generation(root: DataRoot, teacher: str, version: str) -> list[str]:
@@ -57,10 +61,9 @@ def plan_shard(store: TableStore, record_ids: list[str], cfg: GemflowConfig, tea
 
 
 def counts_of(asked: Asked) -> GenerateCounts:
-    return GenerateCounts(planned=asked.planned, sent=asked.sent, done=asked.done, failed=asked.failed,
-                          skipped_done=asked.skipped_done, attempts=asked.attempts,
-                          not_sent_budget=asked.not_sent_budget, waiting_in_batch=asked.waiting_in_batch,
-                          exhausted=asked.exhausted, quarantined=len(asked.refused))
+    """The stage's counts of one ask: every counter field it shares with `Asked`, and the refused records."""
+    shared = {f.name: getattr(asked, f.name) for f in fields(GenerateCounts) if f.name != "quarantined"}
+    return GenerateCounts(**shared, quarantined=len(asked.refused))
 
 
 def run_requests(planned: list[tuple[TeacherRequest, RecordContext]], ledger: Ledger, cfg: GemflowConfig,

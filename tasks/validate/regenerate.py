@@ -1,12 +1,10 @@
 """Regeneration: a rejected answer is asked again, with the failed rules fed back, up to K rounds."""
 from __future__ import annotations
 
-import json
-
 import pyarrow.compute as pc
 
 from schemas.config import GemflowConfig
-from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA
+from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA, Rejection
 from schemas.teacher import RecordContext, TeacherRequest
 from schemas.vocab import Vocabulary
 from storage.layout import DataRoot
@@ -18,48 +16,48 @@ from tasks.teachers.context import build_contexts
 NOT_RETRIED = {"no_context", "teacher_failed"}  # failed calls are resent by the generate stage itself
 
 
-def feedback_message(rejection: dict) -> str:
+def feedback_message(rejection: Rejection) -> str:
     """The turn that tells the teacher what was wrong, rule by rule, with the offending spans."""
     lines = ["Your previous answer was rejected by an automatic check against the measurements:"]
-    for v in rejection.get("violations") or json.loads(rejection["detail"] or "[]"):  # detail: parts before it
-        span = f' (offending text: "{v["span"]}")' if v.get("span") else ""
-        lines.append(f"- {v['rule']}: {v['detail']}{span}")
+    for v in rejection.violations:
+        span = f' (offending text: "{v.span}")' if v.span else ""
+        lines.append(f"- {v.rule}: {v.detail}{span}")
     lines.append("Write the interpretation again as one paragraph of at most 300 words, correcting these points."
                  " Use only values from the measurements, name only usable leads, state every reference"
                  " diagnosis, and do not mention that measurements or a report were provided.")
     return "\n".join(lines)
 
 
-def pending_regenerations(root: DataRoot, teacher: str, version: str, max_rounds: int) -> list[dict]:
+def pending_regenerations(root: DataRoot, teacher: str, version: str, max_rounds: int) -> list[Rejection]:
     """Rejections (latest round per record) still worth another attempt for this teacher and prompt version."""
     store = TableStore(root)
     rej = store.read("rejections", REJECTIONS_SCHEMA)
     rej = rej.filter(pc.and_(pc.equal(rej["teacher"], teacher), pc.equal(rej["prompt_version"], version)))
     pairs = store.read("pairs", PAIRS_SCHEMA, columns=["record_id", "teacher", "prompt_version"]).to_pylist()
     accepted = {p["record_id"] for p in pairs if p["teacher"] == teacher and p["prompt_version"] == version}
-    latest: dict[str, dict] = {}
-    for row in rej.to_pylist():
-        if row["record_id"] in accepted or (row["round"] or 0) >= max_rounds:
+    latest: dict[str, Rejection] = {}
+    for row in map(Rejection.from_row, rej.to_pylist()):
+        if row.record_id in accepted or row.round >= max_rounds:
             continue
-        if {v["rule"] for v in row["violations"] or [{"rule": r} for r in row["reason"].split(",")]} <= NOT_RETRIED:
+        if {v.rule for v in row.violations} <= NOT_RETRIED:
             continue
-        cur = latest.get(row["record_id"])
-        if cur is None or (row["round"] or 0) > (cur["round"] or 0):
-            latest[row["record_id"]] = row
+        cur = latest.get(row.record_id)
+        if cur is None or row.round > cur.round:
+            latest[row.record_id] = row
     with Ledger(root.ledger_path) as ledger:
-        done = ledger.with_children(r["request_id"] for r in latest.values())
-    return sorted((r for r in latest.values() if r["request_id"] not in done), key=lambda r: r["record_id"])
+        done = ledger.with_children(r.request_id for r in latest.values())
+    return sorted((r for r in latest.values() if r.request_id not in done), key=lambda r: r.record_id)
 
 
-def plan_regenerations(store: TableStore, rejections: list[dict], cfg: GemflowConfig, teacher: str,
+def plan_regenerations(store: TableStore, rejections: list[Rejection], cfg: GemflowConfig, teacher: str,
                        version: str) -> list[tuple[TeacherRequest, RecordContext]]:
     """The next-round request for each rejection: same prompt, plus the rejected answer and the feedback."""
     tcfg = cfg.teacher_config(teacher)
     vocab = Vocabulary.load()
-    contexts = {c.record_id: c for c in build_contexts(store, sorted({r["record_id"] for r in rejections}))}
+    contexts = {c.record_id: c for c in build_contexts(store, sorted({r.record_id for r in rejections}))}
     planned = []
     for rej in rejections:
-        ctx = contexts.get(rej["record_id"])
+        ctx = contexts.get(rej.record_id)
         if ctx is None:
             continue
         try:
@@ -67,6 +65,6 @@ def plan_regenerations(store: TableStore, rejections: list[dict], cfg: GemflowCo
         except GovernanceError:
             continue
         req = plan_request(ctx, teacher, tcfg, version, vocab, feedback=feedback_message(rej),
-                           round_=(rej["round"] or 0) + 1, parent=rej["request_id"], previous=rej["text"] or "")
+                           round_=rej.round + 1, parent=rej.request_id, previous=rej.text or "")
         planned.append((req, ctx))
     return planned

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from schemas.config import GemflowConfig
-from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA
+from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA, PairRow
 from schemas.teacher import FinishedCall, RecordContext
 from storage.layout import DataRoot
 from storage.ledger import Ledger
@@ -48,19 +48,19 @@ def duplicate_index(root: DataRoot, cfg: GemflowConfig) -> DuplicateIndex:
     return index
 
 
-def _pair_row(call: FinishedCall, ctx: RecordContext, verdict: Verdict, cfg: GemflowConfig, rec_labels: tuple) -> dict:
+def _pair_row(call: FinishedCall, ctx: RecordContext, verdict: Verdict, cfg: GemflowConfig,
+              rec_labels: tuple) -> PairRow:
     req, resp = call.request, call.response
-    return {
-        "pair_id": hashlib.sha256(f"pair:{req.request_id}".encode()).hexdigest()[:24],
-        "record_id": ctx.record_id, "patient_id": ctx.patient_id, "source": ctx.source,
-        "instruction": req.instruction,
-        "answer": resp.text.strip(), "reasoning": resp.reasoning, "teacher": req.teacher,
-        "model": req.model, "prompt_version": req.prompt_version, "request_id": req.request_id,
-        "round": req.round, "feature_version": ctx.feature_version, "image_path": ctx.image_path,
-        "ecg_path": ctx.signal_path, "labels": list(rec_labels[0]), "label_names": list(rec_labels[1]),
-        "lead_coverage": verdict.lead_coverage, "n_claims": verdict.n_claims, "n_matched": verdict.n_matched,
-        "grounding_score": verdict.grounding_score, "validated_at": time.time(),
-    }
+    return PairRow(
+        pair_id=hashlib.sha256(f"pair:{req.request_id}".encode()).hexdigest()[:24],
+        record_id=ctx.record_id, patient_id=ctx.patient_id, source=ctx.source, instruction=req.instruction,
+        answer=resp.text.strip(), reasoning=resp.reasoning, teacher=req.teacher, model=req.model,
+        prompt_version=req.prompt_version, request_id=req.request_id, round=req.round,
+        feature_version=ctx.feature_version, image_path=ctx.image_path, ecg_path=ctx.signal_path,
+        labels=list(rec_labels[0]), label_names=list(rec_labels[1]), lead_coverage=verdict.lead_coverage,
+        n_claims=verdict.n_claims, n_matched=verdict.n_matched, grounding_score=verdict.grounding_score,
+        validated_at=time.time(),
+    )
 
 
 def _rejection_row(call: FinishedCall, violations: list[Violation]) -> dict:
@@ -108,7 +108,7 @@ class Checked:
 
     response: FinishedCall  # the ledger's call, its text parsed (wrappers stripped, reasoning apart)
     verdict: Verdict
-    pair: dict | None  # the pair row, when the record-level rules accept it
+    pair: PairRow | None  # the pair row, when the record-level rules accept it
 
 
 def check_shard(root_dir: str, responses: list[FinishedCall], cfg: GemflowConfig) -> list[Checked]:
@@ -132,10 +132,10 @@ def commit_checked(root_dir: str, checked: list[Checked], index: DuplicateIndex)
     pairs, rejections = [], []
     for item in checked:
         if item.pair is not None:
-            check_duplicate(item.verdict, item.pair["record_id"], item.response.response.text, index)
+            check_duplicate(item.verdict, item.pair.record_id, item.response.response.text, index)
         if item.verdict.ok and item.pair is not None:
-            pairs.append(item.pair)
-            index.add(item.pair["record_id"], item.response.response.text)
+            pairs.append(item.pair.as_row())
+            index.add(item.pair.record_id, item.response.response.text)
         else:
             rejections.append(_rejection_row(item.response, item.verdict.violations))
     name = part_name(STAGE, [c.response.request.request_id for c in checked])

@@ -14,10 +14,11 @@ from scipy import ndimage
 
 from tasks.features import global_fiducials as gf
 from tasks.features.p_waves import locate_p
-from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take
+from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take, nan_percentile
 
 PRE_S, POST_S = 0.45, 0.65  # beat window around the fused fiducial
 QRS_SEARCH_S = 0.20  # QRS onset/offset at most this far from the fiducial
+QRS_REGION_S = 0.25  # QRS measurements use the window up to this long after the fiducial (speed)
 SV_FRACTION = 0.06  # global QRS boundary: spatial velocity below this share of its peak
 SUSTAIN_S = 0.010  # ... for at least this long
 NEAR_BASE = 0.35  # ... where the signal vector is within this share of its QRS peak from the baseline
@@ -76,7 +77,7 @@ def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float,
     pk = _arg_in(sv, near)
     pk_val = _take(sv, pk)
     pre = _range_mask(w, np.full(len(sv), c - 0.40 * fs), np.full(len(sv), c - 0.10 * fs))
-    floor = np.nanpercentile(np.where(pre, sv, np.nan), 20, axis=-1)
+    floor = nan_percentile(np.where(pre, sv, np.nan), 20)
     thr = floor + SV_FRACTION * (pk_val - floor)
     run = max(1, int(SUSTAIN_S * fs))
     quiet = sv < thr[:, None]
@@ -195,7 +196,8 @@ def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray
     prev_t = _to_neighbour(t_global, -rr_prev, -1)
     p_lo = np.fmax(on_g - np.minimum(0.30 * fs, 0.6 * rr_prev), prev_t + T_TO_P_S * fs)
     p_hi = on_g - 0.02 * fs
-    p = locate_p(ys, ds, usable, t_amp, on_g, p_lo, p_hi, fs)
+    cut = int(np.nanmax(on_g, initial=c)) + int(0.1 * fs) + 1  # P lives before the QRS: skip the rest
+    p = locate_p(ys[..., :cut], ds[..., :cut], usable, t_amp, on_g, p_lo, p_hi, fs)
     next_qrs = _to_neighbour(on_g, rr_next, 1)
     limit = np.fmin(_to_neighbour(p["p_on"], rr_next, 1), next_qrs - 0.02 * fs)
     t_on, t_off = _t_bounds(ys, ds, off_l, t_pk, t_amp, limit, fs)
@@ -206,12 +208,13 @@ def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray
 def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -> Delineation:
     """Delineate every beat in every lead of a cleaned (L, N) signal; fiducials returned in record samples."""
     seg, pos, c = _windows(x, beats, fs)
-    slope = np.gradient(seg, axis=-1) * fs
-    on_g, off_g = global_qrs(slope, usable, c, fs, seg)
-    iso = _iso(seg, slope, on_g, fs)
+    q_end = c + int(QRS_REGION_S * fs) + 1  # everything about the QRS lies before this window index
+    slope = np.gradient(seg[..., :q_end], axis=-1) * fs
+    on_g, off_g = global_qrs(slope, usable, c, fs, seg[..., :q_end])
+    iso = _iso(seg[..., :q_end], slope, on_g, fs)
     y = seg - iso[..., None]
     on_l, off_l = gf.snap_qrs(*_lead_qrs(slope, on_g, off_g), on_g, off_g, fs)
-    fid = _qrs_waves(y, on_l, off_l)
+    fid = _qrs_waves(y[..., :q_end], on_l, off_l)
     ys = _smooth(y, int(SMOOTH_S * fs))
     ds = np.gradient(ys, axis=-1) * fs
     t, p = _t_and_p(ys, ds, on_g, off_g, off_l, usable, beats, c, fs)

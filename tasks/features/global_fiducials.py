@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tasks.features.wave_arrays import nan_percentile
+
 QRS_DISPERSION_S = 0.010  # lead QRS onset/offset at most this far inside the global bounds
 T_DISPERSION_S = 0.040  # lead T end at most this far from the beat's global T end
 CLEAR_T_MV = 0.10  # leads whose T is at least this tall ...
@@ -42,7 +44,7 @@ def upper_quartile(a: np.ndarray, min_leads: int = 2) -> np.ndarray:
     ok = np.isfinite(a).sum(axis=0) >= min_leads
     out = np.full(a.shape[1], np.nan)
     if ok.any():
-        out[ok] = np.nanpercentile(a[:, ok], GLOBAL_PERCENTILE, axis=0)
+        out[ok] = nan_percentile(a[:, ok], GLOBAL_PERCENTILE, axis=0)
     return out
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from tasks.features import global_fiducials as gf
+from tasks.features import median_beat
 from tasks.features.p_waves import locate_p
 from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take, nan_percentile
 
@@ -30,6 +31,7 @@ ST_AFTER_J_S = 0.060
 P_ZONE_S = 0.18  # the T peak is sought at least this long before the next beat (its P lives there)
 T_TO_P_S = 0.04  # the P wave is sought from this long after the previous beat's T peak
 T_END_SEARCH_S = 0.20  # the steepest point of T's descending limb lies within this after its peak
+T_UNDER_P = 0.5  # T ends at the latest this far (share of onset -> peak) into the next P
 T_END_REACH_S = 0.15  # ... and T ends at most this long after that point
 
 
@@ -154,6 +156,9 @@ def _t_bounds(ys: np.ndarray, ds: np.ndarray, j: np.ndarray, pk: np.ndarray, amp
     limit = np.fmin(limit, pk + T_END_SEARCH_S * fs + T_END_REACH_S * fs)
     k_end = _arg_in(-sign * ds, _range_mask(w, pk, np.fmin(pk + T_END_SEARCH_S * fs, limit)))
     end = np.clip(_tangent_cross(ys, ds, k_end, fs), k_end, np.fmax(k_end, limit))
+    if ys.shape[1] > 1:  # the median beat's notion of where T is back at the baseline
+        shift = median_beat.t_end_shift(ys, ds, sign[..., 0], pk, k_end, end, limit, fs)
+        end = np.clip(end + shift[:, None], k_end, np.fmax(k_end, limit))
     k_on = _arg_in(sign * ds, _range_mask(w, j, pk))
     on = np.clip(_tangent_cross(ys, ds, k_on, fs), j, k_on)
     inside = np.isfinite(_take(ys, np.floor(end)))  # not past the record's (NaN-padded) end
@@ -199,7 +204,8 @@ def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray
     cut = int(np.nanmax(on_g, initial=c)) + int(0.1 * fs) + 1  # P lives before the QRS: skip the rest
     p = locate_p(ys[..., :cut], ds[..., :cut], usable, t_amp, on_g, p_lo, p_hi, fs)
     next_qrs = _to_neighbour(on_g, rr_next, 1)
-    limit = np.fmin(_to_neighbour(p["p_on"], rr_next, 1), next_qrs - 0.02 * fs)
+    next_p = _to_neighbour(p["p_on"] + T_UNDER_P * (p["p_peak"] - p["p_on"]), rr_next, 1)
+    limit = np.fmin(next_p, next_qrs - 0.02 * fs)  # at fast rates T may end under the next P's upstroke
     t_on, t_off = _t_bounds(ys, ds, off_l, t_pk, t_amp, limit, fs)
     p["window_lo"] = p_lo
     return {"t_on": t_on, "t_peak": t_pk, "t_off": t_off, "t_amp": t_amp}, p

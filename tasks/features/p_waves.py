@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from tasks.features import median_beat
 from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take
 
 MIN_WAVE_MV = 0.05  # as delineate.MIN_WAVE_MV: smaller P waves are absent
@@ -26,6 +27,7 @@ P_BEFORE_QRS_S = 0.03  # the located P peaks at least this long before the QRS o
 P_CURVE_S = 0.02  # the curvature that locates P is smoothed over this
 P_NEAR_S = 0.025  # a lead's P peak lies within this of the beat's P location
 P_HALF_S = 0.08  # its baseline: the line joining the signal this far either side of that location
+MEDIAN_BEAT_SHIFT = True  # P bounds moved by the median beat's reading (median_beat.py)
 EXTREMUM_S = 0.02  # in the window reading, a P peak is the largest (or smallest) value within this either side
 
 
@@ -70,15 +72,7 @@ def p_near(ys: np.ndarray, centre: np.ndarray, lo: np.ndarray, hi: np.ndarray, f
     interior = (pk > a + 0.01 * fs) & (pk < b - 0.01 * fs)
     present = interior & (np.abs(amp) >= MIN_WAVE_MV)
     pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
-    before = _range_mask(w, np.fmax(pk - 0.12 * fs, a), pk - 1)
-    after = _range_mask(w, pk + 1, np.minimum(pk + 0.12 * fs, b))
-    top = np.abs(np.nan_to_num(amp))
-    base_on = np.min(np.where(before, v, top[..., None]), axis=-1)
-    base_off = np.min(np.where(after, v, top[..., None]), axis=-1)
-    on = _last(before & (v <= (base_on + 0.25 * (top - base_on))[..., None]))
-    off = _first(after & (v <= (base_off + 0.25 * (top - base_off))[..., None]))
-    return {"p_on": on, "p_peak": pk, "p_off": off, "p_amp": amp}
+    return {"p_peak": pk, "p_amp": amp, **_on_off(dev, pk, amp, a, b, fs)}
 
 
 def _extrema(ys: np.ndarray, dev: np.ndarray, fs: float) -> np.ndarray:
@@ -108,16 +102,20 @@ def p_in_window(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> di
     interior = (pk > lo + 0.01 * fs) & (pk < hi - 0.01 * fs)
     present = interior & (np.abs(amp) >= MIN_WAVE_MV)
     pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
-    before = _range_mask(w, np.fmax(pk - 0.12 * fs, lo - 0.03 * fs), pk - 1)
-    after = _range_mask(w, pk + 1, np.minimum(pk + 0.12 * fs, hi + 0.03 * fs))
-    top = np.abs(np.nan_to_num(amp))
-    base_on = np.min(np.where(before, v, top[..., None]), axis=-1)
-    base_off = np.min(np.where(after, v, top[..., None]), axis=-1)
-    on = _last(before & (v <= (base_on + 0.25 * (top - base_on))[..., None]))
-    off = _first(after & (v <= (base_off + 0.25 * (top - base_off))[..., None]))
-    return {"p_on": on, "p_peak": pk, "p_off": off, "p_amp": amp}
+    return {"p_peak": pk, "p_amp": amp, **_on_off(dev, pk, amp, lo - 0.03 * fs, hi + 0.03 * fs, fs)}
 
+
+
+def _on_off(dev: np.ndarray, pk: np.ndarray, amp: np.ndarray, a: np.ndarray, b: np.ndarray, fs: float) -> dict:
+    """P onset/offset of each lead-beat within 120 ms of the peak and inside [a, b], by the rule of
+    median_beat.wave_bounds; then moved by the lead's median-beat shift (median_beat.p_shift)."""
+    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
+    lo, hi = np.fmax(pk - 0.12 * fs, a), np.fmin(pk + 0.12 * fs, b)
+    on, off = median_beat.wave_bounds(v, pk, lo, hi, fs)
+    if MEDIAN_BEAT_SHIFT and v.ndim == 3 and v.shape[1] > 1:
+        d_on, d_off = median_beat.p_shift(v, pk, lo, hi, fs)
+        on, off = on + d_on[:, None], off + d_off[:, None]
+    return {"p_on": on, "p_off": off}
 
 
 def _spread(p_peak: np.ndarray, on_g: np.ndarray, usable: np.ndarray) -> tuple[float, int]:

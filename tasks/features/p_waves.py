@@ -58,7 +58,8 @@ def p_near(ys: np.ndarray, centre: np.ndarray, lo: np.ndarray, hi: np.ndarray, f
     the straight line joining the signal P_HALF_S either side (so a P riding on the previous T's tail
     still stands out), >= MIN_WAVE_MV, inside [lo, hi].
 
-    Its amplitude is that deviation; on/off are where it falls to 25% above its base on either side.
+    Its amplitude is that deviation; with it "_bounds" (the deviation and the on/off search range), from
+    which locate_p reads on/off (_on_off) for the reading it keeps.
     """
     w = ys.shape[-1]
     a = np.broadcast_to(np.fmax(centre - P_HALF_S * fs, lo - 0.03 * fs), ys.shape[:-1])
@@ -72,7 +73,7 @@ def p_near(ys: np.ndarray, centre: np.ndarray, lo: np.ndarray, hi: np.ndarray, f
     interior = (pk > a + 0.01 * fs) & (pk < b - 0.01 * fs)
     present = interior & (np.abs(amp) >= MIN_WAVE_MV)
     pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    return {"p_peak": pk, "p_amp": amp, **_on_off(dev, pk, amp, a, b, fs)}
+    return {"p_peak": pk, "p_amp": amp, "_bounds": (dev, a, b)}
 
 
 def _extrema(ys: np.ndarray, dev: np.ndarray, fs: float) -> np.ndarray:
@@ -90,7 +91,8 @@ def p_in_window(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> di
     (so a P riding on the tail of the previous T still stands out) at a true peak or trough of the
     signal (a bend in the T's descending limb is not a P), interior only, >= MIN_WAVE_MV.
 
-    Its amplitude is that deviation; on/off are where it falls to 25% above its base on either side.
+    Its amplitude is that deviation; with it "_bounds" (the deviation and the on/off search range), from
+    which locate_p reads on/off (_on_off) for the reading it keeps.
     """
     w = ys.shape[-1]
     lo, hi = np.broadcast_to(lo, ys.shape[:-1]), np.broadcast_to(hi, ys.shape[:-1])
@@ -102,7 +104,7 @@ def p_in_window(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> di
     interior = (pk > lo + 0.01 * fs) & (pk < hi - 0.01 * fs)
     present = interior & (np.abs(amp) >= MIN_WAVE_MV)
     pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    return {"p_peak": pk, "p_amp": amp, **_on_off(dev, pk, amp, lo - 0.03 * fs, hi + 0.03 * fs, fs)}
+    return {"p_peak": pk, "p_amp": amp, "_bounds": (dev, lo - 0.03 * fs, hi + 0.03 * fs)}
 
 
 
@@ -135,9 +137,11 @@ def locate_p(ys: np.ndarray, ds: np.ndarray, usable: np.ndarray, t_amp: np.ndarr
              lo: np.ndarray, hi: np.ndarray, fs: float) -> dict:
     """P on/peak/off/amplitude (L, B) by the more consistent of the two readings (module docstring)."""
     window = p_in_window(ys, lo, hi, fs)
-    if not usable.any():
-        return window
-    centre = p_centre(ys, ds, usable, t_amp, lo, on_g - P_BEFORE_QRS_S * fs, fs)
-    near = p_near(ys, centre, lo, hi, fs)
-    (s_w, n_w), (s_n, n_n) = _spread(window["p_peak"], on_g, usable), _spread(near["p_peak"], on_g, usable)
-    return near if s_n <= s_w + SPREAD_MARGIN_S * fs and n_n >= FOUND_SHARE * n_w else window
+    chosen = window
+    if usable.any():
+        centre = p_centre(ys, ds, usable, t_amp, lo, on_g - P_BEFORE_QRS_S * fs, fs)
+        near = p_near(ys, centre, lo, hi, fs)
+        (s_w, n_w), (s_n, n_n) = _spread(window["p_peak"], on_g, usable), _spread(near["p_peak"], on_g, usable)
+        chosen = near if s_n <= s_w + SPREAD_MARGIN_S * fs and n_n >= FOUND_SHARE * n_w else window
+    dev, a, b = chosen.pop("_bounds")  # on/off only for the reading kept
+    return {**chosen, **_on_off(dev, chosen["p_peak"], chosen["p_amp"], a, b, fs)}

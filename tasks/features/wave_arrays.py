@@ -40,9 +40,10 @@ def _take(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def _arg_in(values: np.ndarray, mask: np.ndarray, largest: bool = True) -> np.ndarray:
     """Argmax (or argmin) of values restricted to mask, NaN where the mask is empty or all NaN."""
     fill = -np.inf if largest else np.inf
-    v = np.where(mask & np.isfinite(values), values, fill)
+    valid = mask & np.isfinite(values)
+    v = np.where(valid, values, fill)
     idx = (np.argmax(v, axis=-1) if largest else np.argmin(v, axis=-1)).astype(np.float64)
-    return np.where(np.isfinite(v).any(axis=-1), idx, np.nan)
+    return np.where(valid.any(axis=-1), idx, np.nan)
 
 
 def _smooth(a: np.ndarray, width: int) -> np.ndarray:

@@ -54,7 +54,7 @@ def gemflow_estimates(rec: SyntheticECG, leads: list[int]) -> tuple[dict, dict]:
         res = extract_features(rec.signal, rec.fs, list(LEADS), "synthetic")
     except FeatureError:  # the quality gate refused the record: every fiducial counts as not measured
         nan = np.full((len(leads), n_true), np.nan)
-        return {f: nan for f in FIDUCIALS}, {f: nan[0] for f in ("qrs_on", "qrs_off", "t_off")}
+        return {f: nan for f in FIDUCIALS}, {f: nan[0] for f in FIDUCIALS}
     tbl = res.beats.to_pandas()
     per, glob = {}, {}
     for f in FIDUCIALS:

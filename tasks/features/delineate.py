@@ -43,6 +43,8 @@ class Delineation:
     qrs_off_g: np.ndarray
     p_window_in: np.ndarray  # (B,) the beat's P search window lies inside the record
     t_off_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global T end
+    p_on_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global P onset
+    p_off_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global P offset
     t_far: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # (L, B) lead T end nulled
     fid: dict[str, np.ndarray] = field(default_factory=dict)  # "p_on", "r_peak", ... -> (L, B)
     amp: dict[str, np.ndarray] = field(default_factory=dict)  # "p", "q", "r", "s", "t", "st"
@@ -224,6 +226,8 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     ys = _smooth(y, int(SMOOTH_S * fs))
     ds = np.gradient(ys, axis=-1) * fs
     t, p = _t_and_p(ys, ds, on_g, off_g, off_l, usable, beats, c, fs)
+    p_on_g, p_off_g = gf.global_p(p["p_on"], p["p_off"], usable)
+    p["p_on"], p["p_off"] = gf.snap_p(p["p_on"], p["p_off"], p_on_g, p_off_g, fs)
     t_g = gf.global_t_end(t["t_off"], t["t_amp"], usable)
     t["t_off"], t_far = gf.tie_t_end(t["t_off"], t_g, fs)
     fid.update(qrs_on=on_l, qrs_off=off_l, j=off_l, t_on=t["t_on"], t_peak=t["t_peak"], t_off=t["t_off"],
@@ -234,4 +238,5 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     shift = pos[:, 0]  # record sample of window index 0, per beat
     to_rec = {k: v + shift for k, v in fid.items()}
     return Delineation(qrs_on_g=on_g + shift, qrs_off_g=off_g + shift, p_window_in=p["window_lo"] + shift >= 0,
-                       t_off_g=t_g + shift, t_far=t_far, fid=to_rec, amp=amp)
+                       t_off_g=t_g + shift, p_on_g=p_on_g + shift, p_off_g=p_off_g + shift, t_far=t_far,
+                       fid=to_rec, amp=amp)

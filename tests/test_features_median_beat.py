@@ -76,3 +76,30 @@ def test_the_alt_variant_reshapes_p_and_t_and_leaves_the_default_records_alone()
     else:
         raise AssertionError("an unknown variant must be refused")
     assert len(alt.leads) == len(LEADS)
+
+
+def _lead_errors(rec, tbl, fid: str) -> np.ndarray:
+    """ms errors of a per-lead fiducial against the lead's truth, beats matched on the QRS onset."""
+    out = []
+    for li, lead in enumerate(LEADS):
+        g = tbl[tbl.lead == lead]
+        on = g["qrs_on_g_s"].to_numpy(float) * rec.fs
+        est = g[f"{fid}_s"].to_numpy(float) * rec.fs
+        for b, t in enumerate(rec.truth_global["qrs_on"]):
+            j = int(np.argmin(np.abs(on - t)))
+            if abs(on[j] - t) < 0.1 * rec.fs and np.isfinite(rec.truth[fid][li, b]) and np.isfinite(est[j]):
+                out.append((est[j] - rec.truth[fid][li, b]) * 1000 / rec.fs)
+    return np.asarray(out)
+
+
+def test_p_and_t_bounds_hold_on_wave_shapes_the_delineator_was_not_built_on():
+    """alt variant (bifid P, raised-cosine/notched T) at sinus rates where P and T do not overlap."""
+    from tasks.features import extract_features
+
+    for seed, hr in ((41, 62), (42, 78)):
+        rec = make_record(seed, shape="normal", hr=hr, variant="alt")
+        tbl = extract_features(rec.signal, rec.fs, list(LEADS), "alt").beats.to_pandas()
+        for fid, tol in (("p_on", 15.0), ("p_off", 15.0), ("t_off", 25.0)):
+            err = _lead_errors(rec, tbl, fid)
+            assert err.size >= 20, f"seed {seed} {fid}: only {err.size} lead-beats measured"
+            assert np.median(np.abs(err)) <= tol, f"seed {seed} {fid}: median |error| {np.median(np.abs(err)):.1f} ms"

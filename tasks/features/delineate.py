@@ -159,7 +159,7 @@ def _t_bounds(ys: np.ndarray, ds: np.ndarray, j: np.ndarray, pk: np.ndarray, amp
     k_end = _arg_in(-sign * ds, _range_mask(w, pk, np.fmin(pk + T_END_SEARCH_S * fs, limit)))
     end = np.clip(_tangent_cross(ys, ds, k_end, fs), k_end, np.fmax(k_end, limit))
     if ys.shape[1] > 1:  # the median beat's notion of where T is back at the baseline
-        shift = median_beat.t_end_shift(ys, ds, sign[..., 0], pk, k_end, end, limit, fs)
+        shift = median_beat.t_end_shift(ys, sign[..., 0], pk, k_end, end, limit, fs)
         end = np.clip(end + shift[:, None], k_end, np.fmax(k_end, limit))
     k_on = _arg_in(sign * ds, _range_mask(w, j, pk))
     on = np.clip(_tangent_cross(ys, ds, k_on, fs), j, k_on)

@@ -88,20 +88,23 @@ def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: f
     return np.where(ok, _bounded(on_m - on_b, fs), 0.0), np.where(ok, _bounded(off_m - off_b, fs), 0.0)
 
 
-def t_end_shift(ys: np.ndarray, ds: np.ndarray, sign: np.ndarray, pk: np.ndarray, k_end: np.ndarray,
-                end: np.ndarray, limit: np.ndarray, fs: float) -> np.ndarray:
+def t_end_shift(ys: np.ndarray, sign: np.ndarray, pk: np.ndarray, k_end: np.ndarray, end: np.ndarray,
+                limit: np.ndarray, fs: float) -> np.ndarray:
     """(L,) shift of the T end: on the median beat, where T is back within MEDIAN_FRACTION of its height
-    after the steepest point of its descent, minus the beat rule's (tangent) end read the same way.
+    after the steepest point of its descent, minus the median of the beats' own (tangent) ends.
 
-    ys/ds: (L, B, W) smoothed signal and slope; sign: (L, B) T polarity; pk, k_end, end, limit: (L, B)
-    T peak, steepest descent, tangent end and the latest allowed end (window indices)."""
+    ys: (L, B, W) smoothed signal; sign: (L, B) T polarity; pk, k_end, end, limit: (L, B) T peak,
+    steepest descent, tangent end and the latest allowed end (window indices)."""
     found = np.isfinite(end) & np.isfinite(pk)
-    tmpl, ok = _template(ys * sign[..., None], found)
+    if not found.any():
+        return np.zeros(ys.shape[0])
+    s0 = int(np.nanmin(np.where(found, pk, np.nan)))  # the median beat from the earliest T peak on
+    tmpl, ok = _template(ys[..., s0:] * sign[..., None], found)
     w = tmpl.shape[-1]
-    pk_t = np.round(nan_median(np.where(found, pk, np.nan)))
-    k_t = nan_median(np.where(found, k_end, np.nan))
-    end_t = nan_median(np.where(found, end, np.nan))
-    lim_t = nan_median(np.where(found, limit, np.nan))
+    pk_t = np.round(nan_median(np.where(found, pk, np.nan))) - s0
+    k_t = nan_median(np.where(found, k_end, np.nan)) - s0
+    end_t = nan_median(np.where(found, end, np.nan)) - s0
+    lim_t = nan_median(np.where(found, limit, np.nan)) - s0
     top = np.take_along_axis(np.nan_to_num(tmpl), np.nan_to_num(pk_t, nan=0).astype(int)[:, None], axis=-1)[:, 0]
     back = _first(_range_mask(w, k_t, lim_t) & (np.nan_to_num(tmpl, nan=np.inf) <= MEDIAN_FRACTION * top[:, None]))
     return np.where(ok & (top > 0), _bounded(back - end_t, fs), 0.0)

@@ -10,7 +10,8 @@ In sinus rhythm P keeps its distance from the QRS beat after beat. The located r
 unless its P-to-QRS distance varies more over the beats than the window reading's (by more than
 SPREAD_MARGIN_S) or it finds P in far fewer lead-beats (FOUND_SHARE); then the window reading is
 kept. In AF neither is consistent, and the P-wave rule downstream (measures.consistent_p_leads)
-still says absent.
+still says absent. On/off are read for the kept reading only: median_beat.wave_bounds, moved by the
+lead's median-beat shift (median_beat.p_shift).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from tasks.features import median_beat
-from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take
+from tasks.features.wave_arrays import _arg_in, _range_mask, _smooth, _take
 
 MIN_WAVE_MV = 0.05  # as delineate.MIN_WAVE_MV: smaller P waves are absent
 SPREAD_MARGIN_S = 0.004  # the located reading is kept unless the window one is this much more consistent

@@ -7,7 +7,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 # Bump whenever an output value of the extractor can change (algorithm, thresholds, columns).
-FEATURE_VERSION = "features-3"
+FEATURE_VERSION = "features-4"
 
 # Per-beat fiducials (seconds from record start) and measurements, in column order.
 BEAT_TIME_COLUMNS: tuple[str, ...] = (
@@ -24,8 +24,9 @@ BEAT_FLOAT_COLUMNS: tuple[str, ...] = (
 )
 
 # Per-beat values shared by all leads (the same in every lead's row of a beat): the global QRS
-# bounds and T end (seconds), see docs/features.md "What the leads share".
-BEAT_GLOBAL_COLUMNS: tuple[str, ...] = ("qrs_on_g_s", "qrs_off_g_s", "t_off_g_s")
+# bounds and T end, and (features-4) the global P onset/offset (seconds), see docs/features.md
+# "What the leads share".
+BEAT_GLOBAL_COLUMNS: tuple[str, ...] = ("qrs_on_g_s", "qrs_off_g_s", "t_off_g_s", "p_on_g_s", "p_off_g_s")
 # Beat classes: N dominant, V ventricular ectopic (PVC), S supraventricular ectopic (PAC).
 BEAT_CLASSES: tuple[str, ...] = ("N", "V", "S")
 

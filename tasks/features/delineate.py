@@ -13,11 +13,13 @@ import numpy as np
 from scipy import ndimage
 
 from tasks.features import global_fiducials as gf
+from tasks.features import median_beat
 from tasks.features.p_waves import locate_p
-from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take
+from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take, nan_percentile
 
 PRE_S, POST_S = 0.45, 0.65  # beat window around the fused fiducial
 QRS_SEARCH_S = 0.20  # QRS onset/offset at most this far from the fiducial
+QRS_REGION_S = 0.25  # QRS measurements use the window up to this long after the fiducial (speed)
 SV_FRACTION = 0.06  # global QRS boundary: spatial velocity below this share of its peak
 SUSTAIN_S = 0.010  # ... for at least this long
 NEAR_BASE = 0.35  # ... where the signal vector is within this share of its QRS peak from the baseline
@@ -29,6 +31,7 @@ ST_AFTER_J_S = 0.060
 P_ZONE_S = 0.18  # the T peak is sought at least this long before the next beat (its P lives there)
 T_TO_P_S = 0.04  # the P wave is sought from this long after the previous beat's T peak
 T_END_SEARCH_S = 0.20  # the steepest point of T's descending limb lies within this after its peak
+T_UNDER_P = 0.5  # T ends at the latest this far (share of onset -> peak) into the next P
 T_END_REACH_S = 0.15  # ... and T ends at most this long after that point
 
 
@@ -40,6 +43,8 @@ class Delineation:
     qrs_off_g: np.ndarray
     p_window_in: np.ndarray  # (B,) the beat's P search window lies inside the record
     t_off_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global T end
+    p_on_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global P onset
+    p_off_g: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (B,) global P offset
     t_far: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # (L, B) lead T end nulled
     fid: dict[str, np.ndarray] = field(default_factory=dict)  # "p_on", "r_peak", ... -> (L, B)
     amp: dict[str, np.ndarray] = field(default_factory=dict)  # "p", "q", "r", "s", "t", "st"
@@ -76,7 +81,7 @@ def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float,
     pk = _arg_in(sv, near)
     pk_val = _take(sv, pk)
     pre = _range_mask(w, np.full(len(sv), c - 0.40 * fs), np.full(len(sv), c - 0.10 * fs))
-    floor = np.nanpercentile(np.where(pre, sv, np.nan), 20, axis=-1)
+    floor = nan_percentile(np.where(pre, sv, np.nan), 20)
     thr = floor + SV_FRACTION * (pk_val - floor)
     run = max(1, int(SUSTAIN_S * fs))
     quiet = sv < thr[:, None]
@@ -153,6 +158,9 @@ def _t_bounds(ys: np.ndarray, ds: np.ndarray, j: np.ndarray, pk: np.ndarray, amp
     limit = np.fmin(limit, pk + T_END_SEARCH_S * fs + T_END_REACH_S * fs)
     k_end = _arg_in(-sign * ds, _range_mask(w, pk, np.fmin(pk + T_END_SEARCH_S * fs, limit)))
     end = np.clip(_tangent_cross(ys, ds, k_end, fs), k_end, np.fmax(k_end, limit))
+    if ys.shape[1] > 1:  # the median beat's notion of where T is back at the baseline
+        shift = median_beat.t_end_shift(ys, sign[..., 0], pk, k_end, end, limit, fs)
+        end = np.clip(end + shift[:, None], k_end, np.fmax(k_end, limit))
     k_on = _arg_in(sign * ds, _range_mask(w, j, pk))
     on = np.clip(_tangent_cross(ys, ds, k_on, fs), j, k_on)
     inside = np.isfinite(_take(ys, np.floor(end)))  # not past the record's (NaN-padded) end
@@ -195,9 +203,11 @@ def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray
     prev_t = _to_neighbour(t_global, -rr_prev, -1)
     p_lo = np.fmax(on_g - np.minimum(0.30 * fs, 0.6 * rr_prev), prev_t + T_TO_P_S * fs)
     p_hi = on_g - 0.02 * fs
-    p = locate_p(ys, ds, usable, t_amp, on_g, p_lo, p_hi, fs)
+    cut = int(np.nanmax(on_g, initial=c)) + int(0.1 * fs) + 1  # P lives before the QRS: skip the rest
+    p = locate_p(ys[..., :cut], ds[..., :cut], usable, t_amp, on_g, p_lo, p_hi, fs)
     next_qrs = _to_neighbour(on_g, rr_next, 1)
-    limit = np.fmin(_to_neighbour(p["p_on"], rr_next, 1), next_qrs - 0.02 * fs)
+    next_p = _to_neighbour(p["p_on"] + T_UNDER_P * (p["p_peak"] - p["p_on"]), rr_next, 1)
+    limit = np.fmin(next_p, next_qrs - 0.02 * fs)  # at fast rates T may end under the next P's upstroke
     t_on, t_off = _t_bounds(ys, ds, off_l, t_pk, t_amp, limit, fs)
     p["window_lo"] = p_lo
     return {"t_on": t_on, "t_peak": t_pk, "t_off": t_off, "t_amp": t_amp}, p
@@ -206,15 +216,18 @@ def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray
 def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -> Delineation:
     """Delineate every beat in every lead of a cleaned (L, N) signal; fiducials returned in record samples."""
     seg, pos, c = _windows(x, beats, fs)
-    slope = np.gradient(seg, axis=-1) * fs
-    on_g, off_g = global_qrs(slope, usable, c, fs, seg)
-    iso = _iso(seg, slope, on_g, fs)
+    q_end = c + int(QRS_REGION_S * fs) + 1  # everything about the QRS lies before this window index
+    slope = np.gradient(seg[..., :q_end], axis=-1) * fs
+    on_g, off_g = global_qrs(slope, usable, c, fs, seg[..., :q_end])
+    iso = _iso(seg[..., :q_end], slope, on_g, fs)
     y = seg - iso[..., None]
     on_l, off_l = gf.snap_qrs(*_lead_qrs(slope, on_g, off_g), on_g, off_g, fs)
-    fid = _qrs_waves(y, on_l, off_l)
+    fid = _qrs_waves(y[..., :q_end], on_l, off_l)
     ys = _smooth(y, int(SMOOTH_S * fs))
     ds = np.gradient(ys, axis=-1) * fs
     t, p = _t_and_p(ys, ds, on_g, off_g, off_l, usable, beats, c, fs)
+    p_on_g, p_off_g = gf.global_p(p["p_on"], p["p_off"], usable)
+    p["p_on"], p["p_off"] = gf.snap_p(p["p_on"], p["p_off"], p_on_g, p_off_g, fs)
     t_g = gf.global_t_end(t["t_off"], t["t_amp"], usable)
     t["t_off"], t_far = gf.tie_t_end(t["t_off"], t_g, fs)
     fid.update(qrs_on=on_l, qrs_off=off_l, j=off_l, t_on=t["t_on"], t_peak=t["t_peak"], t_off=t["t_off"],
@@ -225,4 +238,5 @@ def delineate(x: np.ndarray, beats: np.ndarray, usable: np.ndarray, fs: float) -
     shift = pos[:, 0]  # record sample of window index 0, per beat
     to_rec = {k: v + shift for k, v in fid.items()}
     return Delineation(qrs_on_g=on_g + shift, qrs_off_g=off_g + shift, p_window_in=p["window_lo"] + shift >= 0,
-                       t_off_g=t_g + shift, t_far=t_far, fid=to_rec, amp=amp)
+                       t_off_g=t_g + shift, p_on_g=p_on_g + shift, p_off_g=p_off_g + shift, t_far=t_far,
+                       fid=to_rec, amp=amp)

@@ -84,7 +84,7 @@ def _beat_columns(d: Delineation, beats: np.ndarray, fs: float) -> dict[str, np.
     cols["qt_ms"] = _bounded(_ms(d.fid["t_off"] - on_g, fs), QT_BOUNDS_MS[0], qt_hi)
     for wave, v in d.amp.items():
         cols["st_mv" if wave == "st" else f"{wave}_amp_mv"] = v
-    for name, v in zip(BEAT_GLOBAL_COLUMNS, (d.qrs_on_g, d.qrs_off_g, d.t_off_g)):
+    for name, v in zip(BEAT_GLOBAL_COLUMNS, (d.qrs_on_g, d.qrs_off_g, d.t_off_g, d.p_on_g, d.p_off_g)):
         cols[name] = np.broadcast_to(v / fs, (n_leads, v.size))
     return cols
 

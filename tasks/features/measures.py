@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.features import LeadSummary
+from tasks.features.wave_arrays import nan_median
 
 # Hexaxial angle of each limb lead (degrees, +90 = aVF, clockwise positive).
 LIMB_ANGLES: dict[str, float] = {"I": 0, "II": 60, "III": 120, "aVR": -150, "aVL": -30, "aVF": 90}
@@ -27,34 +28,42 @@ P_MIN_BEATS = 3  # ... judged on at least this many eligible beats
 PREMATURE_SHARE = 0.8  # a beat this much earlier than the median RR is premature (no sinus P expected)
 
 
-def _median_present(v: np.ndarray) -> float | None:
-    ok = np.isfinite(v)
-    if v.size == 0 or ok.mean() < PRESENT_SHARE:
-        return None
-    return float(np.median(v[ok]))
+SUMMARY_COLUMNS = ("p_amp_mv", "q_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv", "qrs_ms", "pr_ms", "qt_ms")
 
 
-def _summary(lead: str, cols: Mapping[str, np.ndarray]) -> LeadSummary:
-    vals = {k: _median_present(cols[k]) for k in (
-        "p_amp_mv", "q_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv", "qrs_ms", "pr_ms", "qt_ms")}
+def _medians_present(v: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """(L,) median of each lead's finite values among its n beats (v: (L, max n), NaN-padded); NaN where
+    the wave is present in fewer than PRESENT_SHARE of the beats."""
+    share = np.isfinite(v).sum(axis=-1) / np.maximum(n, 1)
+    return np.where((n > 0) & (share >= PRESENT_SHARE), nan_median(v), np.nan)
+
+
+def _summary(lead: str, n_beats: int, vals: dict[str, float | None]) -> LeadSummary:
     net = sum(v or 0.0 for v in (vals["q_amp_mv"], vals["r_amp_mv"], vals["s_amp_mv"]))
     r, q = vals["r_amp_mv"] or 0.0, vals["q_amp_mv"]
     q_wave = q is not None and -q >= max(Q_WAVE_MIN_MV, Q_WAVE_R_RATIO * r) and lead not in Q_WAVE_EXCLUDED
-    return LeadSummary(lead=lead, n_beats=int(cols["r_amp_mv"].size), qrs_net_mv=net, q_wave=q_wave, **vals)
+    return LeadSummary(lead=lead, n_beats=n_beats, qrs_net_mv=net, q_wave=q_wave, **vals)
 
 
 def lead_summaries(beats: pa.Table) -> dict[str, LeadSummary]:
     """Per-lead medians (amplitudes, ST, QRS/PR/QT) over the beats of each lead in a BEATS_SCHEMA table."""
     if beats.num_rows == 0:
         return {}
-    names = np.asarray(beats.column("lead").to_pylist(), dtype=object)
-    wanted = ("p_amp_mv", "q_amp_mv", "r_amp_mv", "s_amp_mv", "t_amp_mv", "st_mv", "qrs_ms", "pr_ms", "qt_ms")
-    cols = {k: beats.column(k).to_numpy(zero_copy_only=False).astype(np.float64) for k in wanted}
-    out: dict[str, LeadSummary] = {}
-    for lead in dict.fromkeys(names):
-        sel = names == lead
-        out[str(lead)] = _summary(str(lead), {k: v[sel] for k, v in cols.items()})
-    return out
+    enc = beats.column("lead").combine_chunks().dictionary_encode()  # leads in order of appearance
+    names = enc.dictionary.to_pylist()
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    order = np.argsort(idx, kind="stable")
+    n = np.bincount(idx, minlength=len(names))
+    slot = np.arange(idx.size) - np.repeat(np.cumsum(n) - n, n)  # position of each sorted row in its lead
+    med = {}
+    for k in SUMMARY_COLUMNS:
+        v = beats.column(k).to_numpy(zero_copy_only=False).astype(np.float64)
+        grid = np.full((len(names), int(n.max())), np.nan)
+        grid[idx[order], slot] = v[order]
+        med[k] = _medians_present(grid, n)
+    return {str(lead): _summary(str(lead), int(n[i]), {k: None if np.isnan(m[i]) else float(m[i])
+                                                       for k, m in med.items()})
+            for i, lead in enumerate(names)}
 
 
 def frontal_axis(values: Mapping[str, float | None]) -> float | None:

@@ -10,14 +10,16 @@ In sinus rhythm P keeps its distance from the QRS beat after beat. The located r
 unless its P-to-QRS distance varies more over the beats than the window reading's (by more than
 SPREAD_MARGIN_S) or it finds P in far fewer lead-beats (FOUND_SHARE); then the window reading is
 kept. In AF neither is consistent, and the P-wave rule downstream (measures.consistent_p_leads)
-still says absent.
+still says absent. On/off are read for the kept reading only: median_beat.wave_bounds, moved by the
+lead's median-beat shift (median_beat.p_shift).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-from tasks.features.wave_arrays import _arg_in, _first, _last, _range_mask, _smooth, _take
+from tasks.features import median_beat
+from tasks.features.wave_arrays import _arg_in, _range_mask, _smooth, _take
 
 MIN_WAVE_MV = 0.05  # as delineate.MIN_WAVE_MV: smaller P waves are absent
 SPREAD_MARGIN_S = 0.004  # the located reading is kept unless the window one is this much more consistent
@@ -26,6 +28,7 @@ P_BEFORE_QRS_S = 0.03  # the located P peaks at least this long before the QRS o
 P_CURVE_S = 0.02  # the curvature that locates P is smoothed over this
 P_NEAR_S = 0.025  # a lead's P peak lies within this of the beat's P location
 P_HALF_S = 0.08  # its baseline: the line joining the signal this far either side of that location
+MEDIAN_BEAT_SHIFT = True  # P bounds moved by the median beat's reading (median_beat.py)
 EXTREMUM_S = 0.02  # in the window reading, a P peak is the largest (or smallest) value within this either side
 
 
@@ -56,7 +59,8 @@ def p_near(ys: np.ndarray, centre: np.ndarray, lo: np.ndarray, hi: np.ndarray, f
     the straight line joining the signal P_HALF_S either side (so a P riding on the previous T's tail
     still stands out), >= MIN_WAVE_MV, inside [lo, hi].
 
-    Its amplitude is that deviation; on/off are where it falls to 25% above its base on either side.
+    Its amplitude is that deviation; with it "_bounds" (the deviation and the on/off search range), from
+    which locate_p reads on/off (_on_off) for the reading it keeps.
     """
     w = ys.shape[-1]
     a = np.broadcast_to(np.fmax(centre - P_HALF_S * fs, lo - 0.03 * fs), ys.shape[:-1])
@@ -70,15 +74,7 @@ def p_near(ys: np.ndarray, centre: np.ndarray, lo: np.ndarray, hi: np.ndarray, f
     interior = (pk > a + 0.01 * fs) & (pk < b - 0.01 * fs)
     present = interior & (np.abs(amp) >= MIN_WAVE_MV)
     pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
-    before = _range_mask(w, np.fmax(pk - 0.12 * fs, a), pk - 1)
-    after = _range_mask(w, pk + 1, np.minimum(pk + 0.12 * fs, b))
-    top = np.abs(np.nan_to_num(amp))
-    base_on = np.min(np.where(before, v, top[..., None]), axis=-1)
-    base_off = np.min(np.where(after, v, top[..., None]), axis=-1)
-    on = _last(before & (v <= (base_on + 0.25 * (top - base_on))[..., None]))
-    off = _first(after & (v <= (base_off + 0.25 * (top - base_off))[..., None]))
-    return {"p_on": on, "p_peak": pk, "p_off": off, "p_amp": amp}
+    return {"p_peak": pk, "p_amp": amp, "_bounds": (dev, a, b)}
 
 
 def _extrema(ys: np.ndarray, dev: np.ndarray, fs: float) -> np.ndarray:
@@ -96,7 +92,8 @@ def p_in_window(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> di
     (so a P riding on the tail of the previous T still stands out) at a true peak or trough of the
     signal (a bend in the T's descending limb is not a P), interior only, >= MIN_WAVE_MV.
 
-    Its amplitude is that deviation; on/off are where it falls to 25% above its base on either side.
+    Its amplitude is that deviation; with it "_bounds" (the deviation and the on/off search range), from
+    which locate_p reads on/off (_on_off) for the reading it keeps.
     """
     w = ys.shape[-1]
     lo, hi = np.broadcast_to(lo, ys.shape[:-1]), np.broadcast_to(hi, ys.shape[:-1])
@@ -108,16 +105,20 @@ def p_in_window(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> di
     interior = (pk > lo + 0.01 * fs) & (pk < hi - 0.01 * fs)
     present = interior & (np.abs(amp) >= MIN_WAVE_MV)
     pk, amp = np.where(present, pk, np.nan), np.where(present, amp, np.nan)
-    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
-    before = _range_mask(w, np.fmax(pk - 0.12 * fs, lo - 0.03 * fs), pk - 1)
-    after = _range_mask(w, pk + 1, np.minimum(pk + 0.12 * fs, hi + 0.03 * fs))
-    top = np.abs(np.nan_to_num(amp))
-    base_on = np.min(np.where(before, v, top[..., None]), axis=-1)
-    base_off = np.min(np.where(after, v, top[..., None]), axis=-1)
-    on = _last(before & (v <= (base_on + 0.25 * (top - base_on))[..., None]))
-    off = _first(after & (v <= (base_off + 0.25 * (top - base_off))[..., None]))
-    return {"p_on": on, "p_peak": pk, "p_off": off, "p_amp": amp}
+    return {"p_peak": pk, "p_amp": amp, "_bounds": (dev, lo - 0.03 * fs, hi + 0.03 * fs)}
 
+
+
+def _on_off(dev: np.ndarray, pk: np.ndarray, amp: np.ndarray, a: np.ndarray, b: np.ndarray, fs: float) -> dict:
+    """P onset/offset of each lead-beat within 120 ms of the peak and inside [a, b], by the rule of
+    median_beat.wave_bounds; then moved by the lead's median-beat shift (median_beat.p_shift)."""
+    v = np.sign(np.nan_to_num(amp))[..., None] * dev  # the P wave made positive
+    lo, hi = np.fmax(pk - 0.12 * fs, a), np.fmin(pk + 0.12 * fs, b)
+    on, off = median_beat.wave_bounds(v, pk, lo, hi, fs)
+    if MEDIAN_BEAT_SHIFT and v.ndim == 3 and v.shape[1] > 1:
+        d_on, d_off = median_beat.p_shift(v, pk, lo, hi, fs)
+        on, off = on + d_on[:, None], off + d_off[:, None]
+    return {"p_on": on, "p_off": off}
 
 
 def _spread(p_peak: np.ndarray, on_g: np.ndarray, usable: np.ndarray) -> tuple[float, int]:
@@ -137,9 +138,11 @@ def locate_p(ys: np.ndarray, ds: np.ndarray, usable: np.ndarray, t_amp: np.ndarr
              lo: np.ndarray, hi: np.ndarray, fs: float) -> dict:
     """P on/peak/off/amplitude (L, B) by the more consistent of the two readings (module docstring)."""
     window = p_in_window(ys, lo, hi, fs)
-    if not usable.any():
-        return window
-    centre = p_centre(ys, ds, usable, t_amp, lo, on_g - P_BEFORE_QRS_S * fs, fs)
-    near = p_near(ys, centre, lo, hi, fs)
-    (s_w, n_w), (s_n, n_n) = _spread(window["p_peak"], on_g, usable), _spread(near["p_peak"], on_g, usable)
-    return near if s_n <= s_w + SPREAD_MARGIN_S * fs and n_n >= FOUND_SHARE * n_w else window
+    chosen = window
+    if usable.any():
+        centre = p_centre(ys, ds, usable, t_amp, lo, on_g - P_BEFORE_QRS_S * fs, fs)
+        near = p_near(ys, centre, lo, hi, fs)
+        (s_w, n_w), (s_n, n_n) = _spread(window["p_peak"], on_g, usable), _spread(near["p_peak"], on_g, usable)
+        chosen = near if s_n <= s_w + SPREAD_MARGIN_S * fs and n_n >= FOUND_SHARE * n_w else window
+    dev, a, b = chosen.pop("_bounds")  # on/off only for the reading kept
+    return {**chosen, **_on_off(dev, chosen["p_peak"], chosen["p_amp"], a, b, fs)}

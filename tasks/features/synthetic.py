@@ -26,6 +26,7 @@ _LIMB = {"I": 0, "II": 60, "III": 120, "aVR": -150, "aVL": -30, "aVF": 90}
 _PRECORDIAL = {"V1": (-0.55, 0.1, 0.8), "V2": (-0.1, 0.1, 1.0), "V3": (0.35, 0.1, 0.95),
                "V4": (0.7, 0.15, 0.7), "V5": (0.9, 0.15, 0.4), "V6": (1.0, 0.15, 0.1)}
 SHAPES = ("normal", "rbbb", "lbbb")
+VARIANTS = ("default", "alt")
 
 
 def lead_vectors() -> np.ndarray:
@@ -61,6 +62,31 @@ def _gauss(t: np.ndarray, mu: float, sd: float) -> np.ndarray:
 
 def _asym(t: np.ndarray, mu: float, sd_up: float, sd_down: float) -> np.ndarray:
     return np.where(t < mu, _gauss(t, mu, sd_up), _gauss(t, mu, sd_down))
+
+
+def _hann(t: np.ndarray, mu: float, up: float, down: float) -> np.ndarray:
+    """A hump peaking at mu that rises over `up` s and falls over `down` s along raised cosines (0 outside)."""
+    x = np.where(t < mu, (t - mu) / up, (t - mu) / down)
+    return np.where(np.abs(x) < 1, 0.5 + 0.5 * np.cos(np.pi * x), 0.0)
+
+
+def _variant(m: _Morph, rng: np.random.Generator) -> _Morph:
+    """The same beat with differently shaped P and T (the "alt" variant, to test the delineator on shapes
+    it was not built around): a bifid P (its two parts 35-50 ms apart, narrower) and a T of raised-cosine
+    limbs (up 90-140 ms, down 50-90 ms), notched in half the records by a second hump at 30-50%."""
+    sep, sd = rng.uniform(0.035, 0.05), rng.uniform(0.009, 0.012)
+    notch = rng.uniform(0.3, 0.5) if rng.random() < 0.5 else 0.0
+    up, down, lag = rng.uniform(0.09, 0.14), rng.uniform(0.05, 0.09), rng.uniform(0.05, 0.07)
+    parts, n_p = [], 0
+    for wave, kind, prm, d in m.parts:
+        if wave == "p":
+            parts.append((wave, kind, (-0.07 + n_p * sep, sd), d))
+            n_p += 1
+        elif kind == "t":
+            parts.append((wave, "hann", (prm[0], up, down, notch, lag), d))
+        else:
+            parts.append((wave, kind, prm, d))
+    return _Morph(parts)
 
 
 def _plateau(t: np.ndarray, start: float, stop: float, ramp: float) -> np.ndarray:
@@ -136,6 +162,8 @@ def _components(m: _Morph, t: np.ndarray, t0: float, pr: float, qt: float, lv: n
             g = _gauss(t, t0 + mu, prm[1])
         elif kind == "t":
             g = _asym(t, t0 + qt, prm[1], prm[2])
+        elif kind == "hann":  # variant T: compact raised-cosine limbs, optionally a second (notch) hump
+            g = _hann(t, t0 + qt, prm[1], prm[2]) + prm[3] * _hann(t, t0 + qt + prm[4], prm[2], prm[2])
         else:
             g = _plateau(t, t0 + prm[0] - 0.01, t0 + qt, 0.04)
         out[wave] += proj[:, None] * g[None, :]
@@ -188,8 +216,14 @@ def _schedule(rng, n_s: float, hr: float, ectopy: str | None) -> tuple[list[floa
 
 
 def make_record(seed: int, fs: float = 500.0, seconds: float = 10.0, shape: str | None = None,
-                hr: float | None = None, ectopy: str | None = None, noise: float = 1.0) -> SyntheticECG:
-    """One seeded synthetic 12-lead record with its truth (see the module docstring)."""
+                hr: float | None = None, ectopy: str | None = None, noise: float = 1.0,
+                variant: str = "default") -> SyntheticECG:
+    """One seeded synthetic 12-lead record with its truth (see the module docstring).
+
+    variant "alt": the same record with bifid P waves and raised-cosine (half of them notched) T waves
+    (_variant); its shape parameters come from a second generator, so "default" records are unchanged."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     rng = np.random.default_rng(seed)
     shape = shape or str(rng.choice(SHAPES, p=[0.6, 0.2, 0.2]))
     hr = hr or float(rng.uniform(45, 150))
@@ -198,6 +232,9 @@ def make_record(seed: int, fs: float = 500.0, seconds: float = 10.0, shape: str 
     morph = {"N": _morphology(rng, shape, rot, "N"), "V": _morphology(rng, shape, rot @ _rotation(rng, 60), "V")}
     pac_p = [p for p in _morphology(rng, shape, rot, "S").parts if p[0] == "p"]
     morph["S"] = _Morph(pac_p + [p for p in morph["N"].parts if p[0] != "p"])  # conducted: the dominant QRS
+    if variant == "alt":
+        vrng = np.random.default_rng([seed, 7])
+        morph = {k: _variant(m, vrng) for k, m in morph.items()}
     pr = rng.uniform(0.11, 0.30 if hr < 110 else 0.2)
     qtc = rng.uniform(0.38, 0.46)
     n = int(seconds * fs)

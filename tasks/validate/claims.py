@@ -259,7 +259,7 @@ def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) 
 
 
 _CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",
-          "inverted", "upright", "negative", "positive"}
+          "inverted", "upright", "negative", "positive", ";", ":", "="}
 
 
 def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") -> bool:
@@ -269,6 +269,15 @@ def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") ->
     inside = {k for r in ctx.refs for k in range(r.start, r.end)}
     return all(k in inside or sent[k].low in _CHAIN for k in range(prev_end, q.start)) and any(
         k in inside for k in range(prev_end, q.start))
+
+
+def _chain_kw(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> Keyword | None:
+    """The previous value's keyword when this value continues its chain ('V5 −0.08 mV; I −0.06; aVL −0.05')."""
+    kw, unit = ctx.prev
+    if kw is None or not _chained(sent, prev_end, q, ctx):
+        return None
+    same = q.unit == unit or q.unit is None or (unit is None and kw.kind in UNIT_KINDS.get(q.unit, set()))
+    return kw if same and kw.kind in UNIT_KINDS.get(q.unit, set()) else None
 
 
 def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> list[Claim]:
@@ -291,8 +300,10 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     index = [k for k in comp if k.kind in ("sokolow", "cornell")]
     if q.start > 0 and sent[q.start - 1].text == "=" and index:  # "SV1 1.97 mV + RV5 2.09 mV = 4.06 mV"
         comp = index
-    elif q.unit in ctx.last_kw and (_chained(sent, prev_end, q, ctx) or _best(comp, q, sent) is None):
-        comp = [ctx.last_kw[q.unit]]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure, many values
+    elif _chain_kw(q, sent, ctx, prev_end) is not None:
+        comp = [_chain_kw(q, sent, ctx, prev_end)]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure
+    elif q.unit in ctx.last_kw and _best(comp, q, sent) is None:
+        comp = [ctx.last_kw[q.unit]]
     elif _best(comp, q, sent) is None:
         comp = [k for k in comp if k.end <= q.start][-1:]
     ref = _leads_for(q, sent, ctx.refs, _best(comp, q, sent))
@@ -302,6 +313,7 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     best = _best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None)
     if best is not None:
         ctx.last_kw[q.unit] = best
+    ctx.prev = (best, q.unit)
     if q.shape == "list":
         kws = _pair(q, comp, prev_end) or [best] * len(q.values)
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
@@ -312,6 +324,13 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return out
     return [_one(common, q.values, best, q, sent, ref.leads if ref else (),
                  bool(ref and len(ref.leads) > 1))]
+
+
+def _unknown_formula(claims: list[Claim], q: Quantity, kws: list[Keyword]) -> list[Claim]:
+    """'QTc 441 ms (Hodges)': a QTc by a formula the record does not compute cannot be checked (fails closed)."""
+    if not any(k.kind == "qtc_other" and (-6 <= k.start - q.end <= 6 or -6 <= q.start - k.end <= 6) for k in kws):
+        return claims
+    return [replace(c, measure="qtc_other") if c.measure == "qtc" else c for c in claims]
 
 
 def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quantity, sent: list[Token],
@@ -330,6 +349,7 @@ class _Sentence:
     beats: list[tuple[int, int]]
     depth: list[int]
     last_kw: dict = field(default_factory=dict)
+    prev: tuple = (None, None)  # (keyword, unit) the previous value of the sentence was attributed with
 
 
 def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
@@ -345,7 +365,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end = [], 0
     for q in qs:
-        out += _claims_of(q, sent, ctx, prev_end)
+        out += _unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws)
         prev_end = q.end
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num":

@@ -25,6 +25,10 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("qtc", "qtc", None), ("qtcb", "qtc", None), ("qtcf", "qtc", None), ("qt c", "qtc", None),
     ("corrected qt", "qtc", None), ("qt corrected", "qtc", None), ("corrected", "qtc", None), ("bazett", "qtc", None),
     ("fridericia", "qtc", None), ("qtc interval", "qtc", None), ("rate - corrected", "qtc", None),
+    ("rate - corrected qt", "qtc", None), ("rate corrected qt", "qtc", None), ("heart - rate - corrected qt", "qtc", None),
+    ("corrected qt interval", "qtc", None), ("qt corrected for rate", "qtc", None), ("qt ( corrected )", "qtc", None),
+    ("hodges", "qtc_other", None), ("framingham", "qtc_other", None), ("qtch", "qtc_other", None),
+    ("qtcfr", "qtc_other", None), ("qtcfram", "qtc_other", None), ("qtchod", "qtc_other", None),
     ("rr", "rr", None), ("r - r", "rr", None), ("cycle length", "rr", None), ("cycle lengths", "rr", None),
     ("interbeat", "rr", None), ("inter - beat", "rr", None), ("beat - to - beat", "rr", None),
     ("coupling interval", "rr", None), ("pause", "rr", None), ("pp", "rr", None), ("p - p", "rr", None),
@@ -60,8 +64,8 @@ _MAXLEN = max(len(k) for k in _TABLE)
 # which kinds may own a number in each unit
 UNIT_KINDS = {
     "bpm": {"rate", "atrial_rate"},
-    "ms": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur"},
-    "s": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur", "beat", "duration"},
+    "ms": {"pr", "qrs", "qt", "qtc", "qtc_other", "rr", "wave", "wavedur"},
+    "s": {"pr", "qrs", "qt", "qtc", "qtc_other", "rr", "wave", "wavedur", "beat", "duration"},
     "mV": {"wave", "st", "sokolow", "cornell"},
     "deg": {"axis", "angle", "wave"},
     "years": {"age"},

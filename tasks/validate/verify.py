@@ -265,6 +265,8 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("ok" if abs(c.values[0] - n) <= 1 or c.comparator else "mismatch", f"{n} beats")
     if m == "count_leads":
         return Outcome("nonclaim" if c.values[0] <= 12 else "mismatch", "12 leads")
+    if m == "qtc_other":
+        return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):
         out = check_time(c, ctx, s)
     elif m.startswith("amp_") or m == "st":

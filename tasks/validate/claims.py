@@ -96,7 +96,21 @@ def _enumeration(sent: list[Token], q: Quantity) -> bool:
     if q.start > 0 and sent[q.start - 1].low in _ENUM_WORDS:
         return True
     nxt = sent[q.end].text if q.end < len(sent) else ""
-    return q.start == 0 and (nxt in (")", ".", ":") or q.end == len(sent))
+    if q.start == 0 and (nxt in (")", ".", ":") or q.end == len(sent)):
+        return True
+    return _bracketed_marker(sent, q)
+
+
+def _bracketed_marker(sent: list[Token], q: Quantity) -> bool:
+    """'(1) rate 114 bpm; (2) cycle lengths ...': a small whole number alone in brackets opening a clause."""
+    v = q.values[0]
+    if not (v == int(v) and 1 <= v <= 30 and "." not in q.text) or q.start == 0 or q.end + 1 >= len(sent):
+        return False
+    if sent[q.start - 1].text not in "([" or sent[q.end].text not in ")]":
+        return False
+    before = sent[q.start - 2] if q.start >= 2 else None
+    opens = before is None or before.text in (":", ";", ",", ".", "-", "—") or before.low in ("and", "then", "step")
+    return opens and sent[q.end + 1].kind in ("word", "lead")
 
 
 def _beat_ref(sent: list[Token], q: Quantity) -> bool:
@@ -115,6 +129,7 @@ def _count(sent: list[Token], q: Quantity) -> str | None:
 
 
 _INSIDE_LEADS: frozenset[int] = frozenset()
+_BEAT_IDX: frozenset[int] = frozenset()  # token positions of the current sentence's beat citations
 
 
 def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
@@ -153,7 +168,7 @@ def _time_like(sent: list[Token], q: Quantity, kw: Keyword | None) -> bool:
         return True
     if before and before[-1] == "at":  # "early beats at 2.83 s and 3.17 s"
         return True
-    beat_near = any(t.low in _BEAT_WORDS or t.kind == "ord" or t.low in _ORDINALS for t in sent[max(0, q.start - 6):q.start])
+    beat_near = any(t.low in _BEAT_WORDS or k in _BEAT_IDX for k, t in enumerate(sent[:q.start]) if k >= q.start - 6)
     return beat_near and (not kw or kw.kind in ("beat", "wave") or "at" in before or "(" in before)
 
 
@@ -202,6 +217,9 @@ def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
 
 
 def _beat_word_follows(sent: list[Token], i: int) -> bool:
+    after = sent[i + 1:i + 3]
+    if after and after[0].text == "," and not (len(after) > 1 and (after[1].low in _ORDINALS or after[1].kind == "ord")):
+        return False  # "Third, QRS 0.092 s": a step of the reasoning, not the third beat
     for t in sent[i + 1:i + 5]:
         if t.low in _BEAT_WORDS | {"qrs", "p", "r"}:
             return True
@@ -218,8 +236,9 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         nxt = sent[i + 1].low if i + 1 < len(sent) else ""
         if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or (beat_talk and nxt in ("(", ",", "at"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
-        elif t.low in _ORDINALS and _beat_word_follows(sent, i):
-            out.append((i, _ORDINALS[t.low]))
+        elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
+                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
+            out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)": the noun elided
         elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
             out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value
         elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
@@ -337,6 +356,8 @@ def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quanti
          leads: tuple[str, ...], group: bool) -> Claim:
     measure = _measure(q, kw, sent)
     unit = _infer_unit(measure, values[0], q.unit) if measure else q.unit
+    if measure == "rr" and len(values) == 2 and q.shape == "range":
+        common = replace(common, beat=None, beats=())  # a range of cycles spans beats: each end checked on all
     extreme = bool({t.low for t in sent[max(0, q.start - 4):q.end + 3]} & _EXTREME)
     return replace(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
                    sign=_sign(sent, q, kw), extreme=extreme)
@@ -354,10 +375,11 @@ class _Sentence:
 
 def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     """The claims of one sentence, in order."""
-    global _INSIDE_LEADS
+    global _INSIDE_LEADS, _BEAT_IDX
     qs = quantities(sent, text)
     units = {k for q in qs for k in range(q.start, q.end)}
     beats = beat_positions(sent)
+    _BEAT_IDX = frozenset(i for i, _ in beats)
     near_beats = {j for i, _ in beats for j in (i - 1, i, i + 1)}
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
            and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from schemas.config import ValidationSettings
 from schemas.records import LEADS_12
 from schemas.teacher import RecordContext
+from schemas.vocab import Vocabulary
 import traceback
 
 from tasks.validate.claims import Claim, covered_leads, named_leads, numeric_claims
@@ -51,9 +52,18 @@ def check_text(text: str, finish_reason: str | None, s: ValidationSettings) -> l
         out.append(Violation("length", f"{words} words; at most {s.max_words} allowed"))
     if words < s.min_words:
         out.append(Violation("length", f"{words} words; at least {s.min_words} required"))
-    if s.single_paragraph and re.search(r"\n\s*\n", text.strip()):
+    if s.single_paragraph and _prose_blocks(text) > 1:
         out.append(Violation("paragraph", "more than one paragraph"))
     return out
+
+
+_LAYOUT_LINE = re.compile(r"^\s*(?:\|.*\||#{1,6}\s+\S.*|\*\*[^*\n]{1,40}\*\*:?|[-=|:\s]{3,})\s*$")
+
+
+def _prose_blocks(text: str) -> int:
+    """Blocks of prose between blank lines; a markdown table or a heading alone is layout, not a paragraph."""
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    return sum(1 for b in blocks if not all(_LAYOUT_LINE.match(line) for line in b.splitlines() if line.strip()))
 
 
 def check_leakage(text: str) -> list[Violation]:
@@ -129,10 +139,22 @@ _IMPLIES = {"STACH": {"SR"}, "SB": {"SR"}, "SA": {"SR"}, "TINV": {"TAB"}, "NT": 
             "LPR": {"1AVB"}, "1AVB": {"LPR"}, "BRADY": {"SB"}, "NORM": {"SR"}, "PRC": {"PAC"}}
 
 
+def _ancestors(codes: set[str]) -> set[str]:
+    """The more general labels a stated one names too ("acute myocardial infarction" states an infarction)."""
+    vocab = Vocabulary.load()
+    out: set[str] = set()
+    for code in codes:
+        cur = vocab.get(code, default=None)
+        while cur is not None and cur.parent and cur.parent not in out:
+            out.add(cur.parent)
+            cur = vocab.get(cur.parent, default=None)
+    return out
+
+
 def check_diagnoses(text: str, ctx: RecordContext, s: ValidationSettings) -> list[Violation]:
     """Each labelled diagnosis is stated (negation-aware); every stated finding is supported and consistent."""
     problems, stated = finding_problems(text, ctx)
-    implied = stated | {c for code in stated for c in _IMPLIES.get(code, ())}
+    implied = stated | {c for code in stated for c in _IMPLIES.get(code, ())} | _ancestors(stated)
     out = []
     if s.require_labels_stated:
         for lab in ctx.labels:

@@ -27,8 +27,8 @@ _COUNT_NOUNS = {"beats": "count_beats", "complexes": "count_beats", "qrs": "coun
 _ORDINALS = {w: i + 1 for i, w in enumerate(
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth"
     " fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
-_POSITIVE = {"elevation", "elevated", "elevations", "raised", "above", "upward", "up", "upright", "positive"}
-_NEGATIVE = {"depression", "depressed", "depressions", "below", "downward", "down", "inverted", "inversion",
+_POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
+_NEGATIVE = {"depression", "depressed", "depressions", "below", "std", "twi", "downward", "down", "inverted", "inversion",
              "inversions", "negative", "sagging", "downsloping"}
 _EXTREME = {"reaching", "reaches", "reach", "maximal", "maximum", "max", "peak", "peaking", "deepest", "tallest",
             "largest", "most", "greatest", "highest", "lowest", "nadir", "much", "deep", "up"}
@@ -53,6 +53,7 @@ class Claim:
     definitional: bool = False  # its sentence reads as a criterion: a failing threshold there is not a claim
     extreme: bool = False  # "reaching", "up to", "maximal": the value is an extreme over beats, not a median
     beats: tuple[int, ...] = ()  # every beat its sentence names (lists: "beats 5 and 6 follow RRs of 372 and 348 ms")
+    operands: tuple[float, ...] = ()  # a computed sum ("x plus y gives z"): the values added, each claimed itself
     span: tuple[int, int] = (0, 0)
     text: str = ""
 
@@ -129,7 +130,8 @@ def _count(sent: list[Token], q: Quantity) -> str | None:
 
 
 _INSIDE_LEADS: frozenset[int] = frozenset()
-_BEAT_IDX: frozenset[int] = frozenset()  # token positions of the current sentence's beat citations
+_BEAT_IDX: frozenset[int] = frozenset()
+_Q_STARTS: frozenset[int] = frozenset()  # token positions where the current sentence's quantities start  # token positions of the current sentence's beat citations
 
 
 def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
@@ -141,7 +143,23 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
     if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
         return 99.0  # "372 ms corrected to 501 ms": these words own the number after them
+    if _owns_next(kw, sent):
+        return 99.0  # "2.07 mV against an S of 0.43 mV": the S owns the number written right after it
     return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start, skip) + (0 if dist == 0 else 3)
+
+
+_OWN_GLUE = {"of", "is", "are", "was", ":", "=", "at", "measuring", "measures", "about", "approximately", "~",
+             "around", "roughly", "only", "just", "nearly", "≈"}
+
+
+def _owns_next(kw: Keyword, sent: list[Token]) -> bool:
+    """Is a number written right after this keyword (only 'of', 'is', ':' ... between)?"""
+    for k in range(kw.end, min(len(sent), kw.end + 4)):
+        if k in _Q_STARTS:
+            return True
+        if sent[k].low not in _OWN_GLUE:
+            return False
+    return False
 
 
 def _compatible(kws: list[Keyword], unit: str | None) -> list[Keyword]:
@@ -247,13 +265,26 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
     return out
 
 
-def _pair(q: Quantity, comp: list[Keyword], prev_end: int) -> list[Keyword] | None:
+_PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "durations", "the", "wave", "waves",
+              "segment", "amplitude", "amplitudes", "-", "–"}
+
+
+_PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
+              "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
+              "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
+              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as"}
+
+
+def _pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
     """A list of n values written after (or before) a list of n measurement names: pair them in order."""
     n = len(q.values)
     before = [k for k in comp if prev_end <= k.start and k.end <= q.start]
     after = [k for k in comp if k.start >= q.end]
-    for run in (before[-n:], after[:n]):
-        if len(run) == n and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
+    for run, gap in ((before[-n:], range(before[-1].end, q.start) if before else ()),
+                     (after[:n], range(q.end, after[0].start) if after else ())):
+        listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start))
+        near = all(sent[i].low in _PAIR_NEAR for i in gap)  # "PR, QRS and QT of 260, 140 and 500 ms"
+        if len(run) == n and listed and near and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
             return run
     return None
 
@@ -334,7 +365,7 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         ctx.last_kw[q.unit] = best
     ctx.prev = (best, q.unit)
     if q.shape == "list":
-        kws = _pair(q, comp, prev_end) or [best] * len(q.values)
+        kws = _pair(q, comp, prev_end, sent) or [best] * len(q.values)
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
         out = []
         for k, (v, kw) in enumerate(zip(q.values, kws)):
@@ -375,8 +406,9 @@ class _Sentence:
 
 def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     """The claims of one sentence, in order."""
-    global _INSIDE_LEADS, _BEAT_IDX
+    global _INSIDE_LEADS, _BEAT_IDX, _Q_STARTS
     qs = quantities(sent, text)
+    _Q_STARTS = frozenset(q.start for q in qs)
     units = {k for q in qs for k in range(q.start, q.end)}
     beats = beat_positions(sent)
     _BEAT_IDX = frozenset(i for i, _ in beats)
@@ -385,13 +417,44 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
            and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats)]
     ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
-    out, prev_end = [], 0
+    out, prev_end, per_q = [], 0, []
     for q in qs:
-        out += _unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws)
+        per_q.append(_unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws))
         prev_end = q.end
+    if not any(k.kind in ("sokolow", "cornell") for k in kws):
+        per_q = _sums(qs, per_q, sent)
+    out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num":
             out.append(Claim((float(b),), None, "beat_ref", span=(sent[i].start, sent[i].end), text=sent[i].text))
+    return out
+
+
+_SUM_CUES = {"gives", "giving", "give", "totals", "totalling", "totaling", "total", "=", "makes", "making", "yields",
+             "yielding", "equals", "equalling", "equaling", "sum", "summing"}
+_PLUS = {"plus", "+", "added"}
+_AFTER_SUM = {",", "which", "is", "thus", "so", "i", "e", ".", "clearly", "well", "that", "and", "hence", "(", "—"}
+
+
+def _sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
+    """'S in V1 (1.97 mV) plus R in V5 (2.09 mV) gives 4.06 mV, exceeding 3.5 mV': the total (and a threshold
+    right after it) is checked as the sum of the values added; each added value is checked on its own."""
+    out = list(per_q)
+    for k, q in enumerate(qs):
+        cue = {t.low for t in sent[max(0, q.start - 3):q.start]} & _SUM_CUES
+        if k < 2 or not cue or len(q.values) != 1 or q.comparator:
+            continue
+        ops = [k - 1]
+        while ops[-1] > 0 and any(t.low in _PLUS for t in sent[qs[ops[-1] - 1].end:qs[ops[-1]].start]):
+            ops.append(ops[-1] - 1)
+        if len(ops) < 2 or any(len(qs[i].values) != 1 or qs[i].unit != q.unit for i in ops):
+            continue
+        operands = tuple(qs[i].values[0] for i in reversed(ops))
+        out[k] = [replace(c, measure="sum", operands=operands, leads=(), beat=None) for c in out[k]]
+        nxt = k + 1
+        if nxt < len(qs) and qs[nxt].comparator and qs[nxt].unit == q.unit and all(
+                t.low in _AFTER_SUM for t in sent[q.end:qs[nxt].start]):
+            out[nxt] = [replace(c, measure="sum", operands=operands, leads=(), beat=None) for c in out[nxt]]
     return out
 
 

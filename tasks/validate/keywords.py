@@ -44,6 +44,7 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("st", "st", None), ("st segment", "st", None), ("st segments", "st", None), ("st - segment", "st", None),
     ("st - segments", "st", None), ("j point", "st", None), ("j - point", "st", None), ("st level", "st", None),
     ("st elevation", "st", None), ("st depression", "st", None), ("st deviation", "st", None),
+    ("ste", "st", None), ("std", "st", None), ("twi", "wave", "t"), ("stes", "st", None),
     ("qrs amplitude", "wave", "qrs"), ("qrs voltage", "wave", "qrs"), ("voltage", "wave", "qrs"),
     ("voltages", "wave", "qrs"), ("qrs amplitudes", "wave", "qrs"), ("peak - to - peak", "wave", "qrs"),
     ("sokolow", "sokolow", None), ("sokolow - lyon", "sokolow", None), ("cornell", "cornell", None),

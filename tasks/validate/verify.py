@@ -250,6 +250,15 @@ def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     return Outcome("ok" if ok else "mismatch", ", ".join(f"{t:.2f}" for t in times[:8]) + " s")
 
 
+def check_sum(c: Claim) -> Outcome:
+    """A total the answer computed from values it states: the arithmetic must hold (a threshold on it too)."""
+    total = sum(_to_base(c, v)[0] for v in c.operands)
+    value, unit = _to_base(c, c.values[0])
+    slack = max(0.03, 0.02 * abs(total)) if unit == "mV" else max(5.0, 0.02 * abs(total))
+    ok = _holds(c.comparator, total, value, 0.0) if c.comparator else abs(value - total) <= slack
+    return Outcome("ok" if ok else "mismatch", f"the sum of the stated values is {total:g} {unit}")
+
+
 def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     """The outcome of one claim: checked (ok/mismatch), not measurable, unattributed, or a non-claim."""
     if c.nonclaim:
@@ -265,6 +274,8 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("ok" if abs(c.values[0] - n) <= 1 or c.comparator else "mismatch", f"{n} beats")
     if m == "count_leads":
         return Outcome("nonclaim" if c.values[0] <= 12 else "mismatch", "12 leads")
+    if m == "sum":
+        return check_sum(c)
     if m == "qtc_other":
         return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):

@@ -122,3 +122,122 @@ def test_a_thousands_separated_value_after_a_beat_word_is_not_read_as_a_beat_num
     sent = list(sentences_of("A P wave before each QRS complex 1,236 ms in lead II.")[0])
     assert [t.text for t in sent if t.kind == "num"] == ["1,236"]
     assert beat_positions(sent) == []
+
+
+# Phrasings other authors' answers use (issue 12, second validator session): one true and one wrong
+# sentence per class, in this file's own words over the synthetic record above. The wrong one shows the
+# class is read, not waved through.
+def _lead_ctx(labels: dict[str, str], **per_lead) -> RecordContext:
+    """CTX with some leads changed (per_lead: lead -> {field: value}) and other labels."""
+    ctx = _ctx(**labels)
+    leads = {x: lf.model_copy(update=per_lead.get(x, {})) for x, lf in ctx.leads.items()}
+    return ctx.model_copy(update={"leads": leads})
+
+
+CLASSES_TRUE = [
+    # thresholds written as verbs of falling short
+    "Sinus rhythm. The Sokolow-Lyon sum (1.3 mV) falls short of 3.5 mV and fails to reach the 3.5 mV cut-off.",
+    "Sinus rhythm; the Sokolow-Lyon index doesn't reach 3.5 mV.",
+    # question-and-answer layout
+    "Rhythm? Sinus rhythm. Rate? 65 bpm. QRS width? 104 ms. QT? 400 ms.",
+    # synonyms of QTc and a QTc with its formula in brackets
+    "Sinus rhythm; the QT is 400 ms and the rate-corrected QT 416 ms. QTc (Fridericia) 411 ms.",
+    # lead: value lists separated by semicolons, and bare values continuing a chain
+    "Sinus rhythm. R waves are tallest inferiorly (II: 1.1 mV; III: 0.5 mV; aVF: 0.8 mV).",
+    "Sinus rhythm. Precordial R waves (V4 1.1, V5 1.0 mV; V6 0.8; V1 0.2) progress normally.",
+    # step markers are not numbers or beats
+    "Step by step: (1) sinus rhythm at 65 bpm; (2) PR 130 ms; (3) QRS 104 ms, axis 40°.",
+    "First, rhythm: sinus rhythm. Second, rate: 65 bpm. Third, QRS 0.104 s. Fourth, QT 0.40 s.",
+    # an elided beat noun after an ordinal, and a range of cycles before several beats
+    "Sinus rhythm; the RR before the third beat (2.34 s) is 912 ms and before the fourth (3.26 s) 918 ms.",
+    "Sinus rhythm; cycles of 906–948 ms precede the 2nd, 5th and 9th beats.",
+    # a sum computed in the answer, with a threshold right after it
+    "Sinus rhythm. S in V1 (0.3 mV) plus R in V5 (1.0 mV) gives 1.3 mV, well under 3.5 mV.",
+    # a keyword that owns the number written right after it
+    "Sinus rhythm. The R wave is dominant by V4 (1.1 mV against an S of 0.3 mV).",
+    # a list of values named by one measure, after an unrelated wave word
+    "Sinus rhythm. In V1–V2 the complexes are small, ST raised by 0.02 and 0.02 mV.",
+    # a table and its prose separated by a blank line
+    "| Measure | Value |\n|---|---|\n| Rate | 65 bpm |\n| PR | 130 ms |\n\nSinus rhythm with a normal QRS of 104 ms.",
+    "### Rhythm\n\nSinus rhythm at 65 bpm.\n### Intervals\nPR 130 ms, QRS 104 ms.",
+    # negations written as a key-value line and as an unmet criterion
+    "**Rhythm:** sinus rhythm.\n**Q waves:** none.\n**Voltage:** the criteria for low voltage are not met.",
+]
+CLASSES_WRONG = [
+    ("Sinus rhythm. The Sokolow-Lyon sum falls short of 1.0 mV.", "numeric_claim"),
+    ("Rhythm? Sinus rhythm. QRS width? 150 ms.", "numeric_claim"),
+    ("Sinus rhythm; the rate-corrected QT is 470 ms.", "numeric_claim"),
+    ("Sinus rhythm; QTc by Hodges 416 ms.", "unverified_number"),  # a formula the record lacks: fails closed
+    ("Sinus rhythm. R waves are tallest inferiorly (II: 0.5 mV; III: 1.1 mV; aVF: 0.8 mV).", "numeric_claim"),
+    ("Sinus rhythm. Precordial R waves (V4 1.1, V5 1.0 mV; V6 1.9; V1 0.2).", "numeric_claim"),
+    ("Step by step: (1) sinus rhythm at 65 bpm; (2) PR 230 ms.", "numeric_claim"),
+    ("Sinus rhythm; the RR before the fourth (6.30 s) is 918 ms.", "numeric_claim"),
+    ("Sinus rhythm; cycles of 906–1248 ms precede the 2nd, 5th and 9th beats.", "numeric_claim"),
+    ("Sinus rhythm. S in V1 (0.3 mV) plus R in V5 (1.0 mV) gives 2.3 mV.", "numeric_claim"),
+    ("Sinus rhythm. S in V1 (0.3 mV) plus R in V5 (2.0 mV) gives 2.3 mV, above 2.0 mV.", "numeric_claim"),
+    ("Sinus rhythm. STE of 0.3 mV in V2.", "numeric_claim"),
+    ("Sinus rhythm at 65 bpm.\n\nThe QRS is 104 ms.", "paragraph"),  # two prose paragraphs stay two
+    ("Sinus rhythm. The frontal axis is deviated to the left.", "diagnosis_contradicts_measurements"),
+    ("Sinus rhythm; ischaemia cannot be excluded.", "unsupported_finding"),  # a hedge with nothing behind it
+    ("Sinus rhythm with premature atrial and ventricular complexes.", "unsupported_finding"),
+]
+
+
+@pytest.mark.parametrize("text", CLASSES_TRUE)
+def test_other_authors_phrasings_of_true_statements_are_accepted(text):
+    verdict = validate(text, CTX, S)
+    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+
+
+@pytest.mark.parametrize("text, rule", CLASSES_WRONG)
+def test_other_authors_phrasings_of_wrong_statements_are_rejected(text, rule):
+    verdict = validate(text, CTX, S)
+    assert rule in {v.rule for v in verdict.violations}, [(v.rule, v.detail) for v in verdict.violations]
+
+
+def test_a_hedged_ischaemia_beside_measured_st_depression_is_not_a_diagnosis():
+    ctx = _lead_ctx({"SR": "sinus rhythm"}, V5={"st_mv": -0.12}, V6={"st_mv": -0.1})
+    verdict = validate("Sinus rhythm with ST depression in V5 and V6; ischaemia cannot be excluded.", ctx, S)
+    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    flat = validate("Sinus rhythm; myocardial ischaemia is present.", ctx, S)
+    assert "unsupported_finding" in {v.rule for v in flat.violations}  # stated, not hedged: still needs a label
+
+
+def test_shared_nouns_name_both_ectopic_labels():
+    ctx = _ctx(SR="sinus rhythm", PAC="premature atrial contraction", PVC="premature ventricular contraction")
+    for text in ("Sinus rhythm with premature atrial and ventricular complexes.",
+                 "Sinus rhythm with premature atrial and premature ventricular beats."):
+        verdict = validate(text, ctx, S)
+        assert verdict.ok, (text, [(v.rule, v.detail) for v in verdict.violations])
+    missing = validate("Sinus rhythm with premature atrial complexes.", ctx, S)
+    assert [v.span for v in missing.violations if v.rule == "diagnosis_missing"] == ["premature ventricular contraction"]
+    denied = validate("Sinus rhythm without premature atrial or ventricular beats.", ctx, S)
+    assert {v.span for v in denied.violations if v.rule == "diagnosis_missing"} == {
+        "premature atrial contraction", "premature ventricular contraction"}
+
+
+def test_a_specific_diagnosis_states_its_labelled_parent():
+    ctx = _ctx(SR="sinus rhythm", MI="myocardial infarction")
+    assert validate("Sinus rhythm; old inferior myocardial infarction.", ctx, S).ok
+    missing = validate("Sinus rhythm.", ctx, S)
+    assert "diagnosis_missing" in {v.rule for v in missing.violations}
+
+
+def test_a_finding_after_a_negated_wave_is_not_denied():
+    ctx = _ctx(SR="sinus rhythm", RVH="right ventricular hypertrophy")
+    verdict = validate("Sinus rhythm. V1 shows an R wave and no S wave, a pattern that points to right"
+                       " ventricular hypertrophy.", ctx, S)
+    assert "diagnosis_denied" not in {v.rule for v in verdict.violations}, verdict.violations
+    denied = validate("Sinus rhythm, no right ventricular hypertrophy.", ctx, S)
+    assert "diagnosis_denied" in {v.rule for v in denied.violations}
+
+
+def test_t_inversion_described_in_other_words_names_the_label_in_the_leads_it_gives():
+    ctx = _lead_ctx({"SR": "sinus rhythm", "TINV": "T wave inversion"}, V5={"t_amp_mv": -0.1})
+    for text in ("Sinus rhythm. The T waves are abnormal in the lateral leads: inverted in V5.",
+                 "Sinus rhythm; T-wave abnormality with inversion in V5."):
+        verdict = validate(text, ctx, S)
+        assert verdict.ok, (text, [(v.rule, v.detail) for v in verdict.violations])
+    plain = _lead_ctx({"SR": "sinus rhythm"})
+    verdict = validate("Sinus rhythm. The T waves are abnormal: inverted in V3.", plain, S)
+    assert "unsupported_finding" in {v.rule for v in verdict.violations}  # V3's T is upright here

@@ -27,7 +27,7 @@ def _ctx(**labels) -> RecordContext:
     features = {"hr_bpm": 65.0, "rr_mean_ms": 924.0, "pr_ms": 130.0, "qrs_ms": 104.0, "qt_ms": 400.0,
                 "qtc_ms": 416.0, "qtc_fridericia_ms": 411.0, "axis_deg": 40.0, "p_axis_deg": 55.0,
                 "t_axis_deg": 35.0, "rhythm_regular": True, "p_waves_present": True, "n_beats": 9,
-                "usable_leads": list(LEADS_12), "sokolow_lyon_mv": 1.3}
+                "usable_leads": list(LEADS_12), "sokolow_lyon_mv": 1.3, "rr_std_ms": 15.0, "rr_cv": 0.016}
     return RecordContext(record_id="r", patient_id="p", source="t", features=features, leads=leads, beats=beats,
                          rr_ms=[b.rr_ms for b in beats if b.lead == "I" and b.rr_ms], duration_s=10.0,
                          labels=[LabelRef(code="SR", name="sinus rhythm")] if not labels else
@@ -160,6 +160,8 @@ CLASSES_TRUE = [
     # a table and its prose separated by a blank line
     "| Measure | Value |\n|---|---|\n| Rate | 65 bpm |\n| PR | 130 ms |\n\nSinus rhythm with a normal QRS of 104 ms.",
     "### Rhythm\n\nSinus rhythm at 65 bpm.\n### Intervals\nPR 130 ms, QRS 104 ms.",
+    # a spread after '±' and a variation in percent (the record: RR SD 15 ms, CV 1.6%)
+    "Sinus rhythm; mean RR 924 ± 15 ms, varying by less than 5%.",
     # negations written as a key-value line and as an unmet criterion
     "**Rhythm:** sinus rhythm.\n**Q waves:** none.\n**Voltage:** the criteria for low voltage are not met.",
 ]
@@ -180,6 +182,9 @@ CLASSES_WRONG = [
     ("Sinus rhythm. The frontal axis is deviated to the left.", "diagnosis_contradicts_measurements"),
     ("Sinus rhythm; ischaemia cannot be excluded.", "unsupported_finding"),  # a hedge with nothing behind it
     ("Sinus rhythm with premature atrial and ventricular complexes.", "unsupported_finding"),
+    ("Sinus rhythm; mean RR 924 ± 60 ms.", "numeric_claim"),
+    ("Sinus rhythm; the RR varies by 12%.", "numeric_claim"),
+    ("Sinus rhythm; the QRS is 104 ± 5 ms.", "unverified_number"),  # no spread of QRS is measured
 ]
 
 
@@ -241,3 +246,11 @@ def test_t_inversion_described_in_other_words_names_the_label_in_the_leads_it_gi
     plain = _lead_ctx({"SR": "sinus rhythm"})
     verdict = validate("Sinus rhythm. The T waves are abnormal: inverted in V3.", plain, S)
     assert "unsupported_finding" in {v.rule for v in verdict.violations}  # V3's T is upright here
+
+
+def test_hybrid_abbreviations_and_otherwise_normal_name_the_labels():
+    ctx = _ctx(SB="sinus bradycardia", LAE="left atrial enlargement")
+    for text in ("Sinus brady, LA enlargement; otherwise normal ECG.", "Bradycardic sinus rhythm with LA abnormality."):
+        verdict = validate(text, ctx, S)
+        assert verdict.ok, (text, [(v.rule, v.detail) for v in verdict.violations])
+    assert "unsupported_finding" in {v.rule for v in validate("Sinus bradycardia, LAE; normal ECG.", ctx, S).violations}

@@ -423,6 +423,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
         prev_end = q.end
     if not any(k.kind in ("sokolow", "cornell") for k in kws):
         per_q = _sums(qs, per_q, sent)
+    per_q = _spreads(qs, per_q, sent)
     out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num":
@@ -455,6 +456,17 @@ def _sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> li
         if nxt < len(qs) and qs[nxt].comparator and qs[nxt].unit == q.unit and all(
                 t.low in _AFTER_SUM for t in sent[q.end:qs[nxt].start]):
             out[nxt] = [replace(c, measure="sum", operands=operands, leads=(), beat=None) for c in out[nxt]]
+    return out
+
+
+def _spreads(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
+    """'RR 1050 ms ± 15 ms': the value after '±' is the spread of the one before (checked only for RR)."""
+    out = list(per_q)
+    for k, q in enumerate(qs):
+        if k and q.start and sent[q.start - 1].text == "±" and qs[k - 1].end == q.start - 1 and out[k - 1]:
+            measure = out[k - 1][0].measure
+            out[k] = [replace(c, measure=f"sd_{measure}", unit=c.unit or out[k - 1][0].unit, leads=(), beat=None)
+                      for c in out[k]]
     return out
 
 

@@ -63,6 +63,7 @@ _NORMAL_RATE = re.compile(r"\bnormal\s+(?:heart\s+|ventricular\s+)?rate\b|\brate
 
 _AXIS_DEVIATED = re.compile(r"\baxis\b[^.;\n]{0,30}?\b(?:deviat\w*|shift\w*|displaced)\s+(?:to\s+the\s+)?"
                             r"(right|left)(?:wards?)?\b|\b(right|left)(?:wards?)?[\s\-]+deviated\s+axis\b", re.I)
+_OTHERWISE = re.compile(r"\b(?:otherwise|else)\s+(?:an?\s+|the\s+)?$", re.I)
 _CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?)\b", re.I)
 _OTHER_BEFORE = re.compile(r"\b(?:other|further|additional|more)\s*\S*\s*$", re.I)
 
@@ -269,6 +270,8 @@ def vocabulary_findings(text: str, ctx: RecordContext, vocab: Vocabulary) -> tup
         code = m.label.code
         if _CRITERION_AFTER.match(text, m.span[1]):
             continue  # "the 3.5 mV LVH threshold": the name of a criterion, not a finding
+        if code == "NORM" and _OTHERWISE.search(text[max(0, m.span[0] - 20):m.span[0]]):
+            continue  # "otherwise normal ECG": normal apart from what the answer lists, not a normal ECG
         stated.setdefault(code, m.text)
         if code in _LEX_CODES:
             continue

@@ -71,6 +71,7 @@ UNIT_KINDS = {
     "deg": {"axis", "angle", "wave"},
     "years": {"age"},
 }
+UNIT_KINDS["pct"] = {"rr"}  # "RR varies by less than 5%": the coefficient of variation
 UNIT_KINDS["mm"] = UNIT_KINDS["mV"]
 UNIT_KINDS["uV"] = UNIT_KINDS["mV"]
 UNIT_KINDS["smallbox"] = UNIT_KINDS["ms"] | UNIT_KINDS["mV"]

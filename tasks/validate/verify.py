@@ -9,7 +9,7 @@ from tasks.validate.claims import Claim
 
 _WAVE_FIELD = {"p": "p_amp_mv", "q": "q_amp_mv", "r": "r_amp_mv", "s": "s_amp_mv", "t": "t_amp_mv", "st": "st_mv"}
 _SCALAR = {"pr": "pr_ms", "qrs": "qrs_ms", "qt": "qt_ms"}
-_SLACK = {"bpm": 2.0, "ms": 5.0, "deg": 5.0, "mV": 0.02, "years": 1.0}
+_SLACK = {"bpm": 2.0, "ms": 5.0, "deg": 5.0, "mV": 0.02, "years": 1.0, "pct": 0.5}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ def _tol(unit: str, measured: float, s: ValidationSettings, approx: bool) -> flo
         return k * max(s.tol_amplitude_mv, s.tol_amplitude_rel * abs(measured))
     if unit == "years":
         return 1.5
+    if unit == "pct":
+        return k * max(1.0, 0.3 * abs(measured))
+    if unit == "ms_sd":  # a spread (SD of RR) is small: the interval tolerance would accept anything
+        return k * max(3.0, 0.3 * abs(measured))
     return k * max(s.tol_interval_ms, s.tol_interval_rel * abs(measured))
 
 
@@ -164,6 +168,10 @@ def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float]
         return [v for v in rec if v is not None], _beat_values(ctx, _SCALAR[m], list(c.leads) or None, c.beat), "ms"
     if m == "qtc":
         return [v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None], [], "ms"
+    if m == "rr" and c.unit == "pct":
+        return ([] if f.rr_cv is None else [100.0 * f.rr_cv]), [], "pct"
+    if m == "sd_rr":
+        return ([] if f.rr_std_ms is None else [f.rr_std_ms]), [], "ms_sd"
     if m == "rr":
         named = {k for b in (c.beats or ((c.beat,) if c.beat else ())) for k in (b - 1, b)}
         beats = [b.rr_ms for b in ctx.beats if b.rr_ms is not None and (c.beat is None or b.beat in named)]

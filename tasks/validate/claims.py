@@ -97,7 +97,8 @@ def _enumeration(sent: list[Token], q: Quantity) -> bool:
     if q.start > 0 and sent[q.start - 1].low in _ENUM_WORDS:
         return True
     nxt = sent[q.end].text if q.end < len(sent) else ""
-    if q.start == 0 and (nxt in (")", ".", ":") or q.end == len(sent)):
+    first = all(t.text in "*#_>" for t in sent[:q.start])  # "**1. Rhythm.**", "### 2) Intervals"
+    if first and (nxt in (")", ".", ":") or q.end == len(sent)):
         return True
     return _bracketed_marker(sent, q)
 
@@ -222,6 +223,11 @@ def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword 
         r = before[-1]
         if q.start - r.end <= 12 and boundaries_between(sent, r.end - 1, q.start) <= 2:
             return r
+        head = before[0]  # "V3–V6: low R waves (0.13–0.25 mV), ST isoelectric (within 0.03 mV)": a line's label
+        label = [t.text for t in sent[head.end:head.end + 3]]
+        colon = ":" in label and all(x in "*_:" for x in label[:label.index(":")])
+        if len(before) == 1 and colon and all(t.text in "*#_-•" for t in sent[:head.start]):
+            return head
     return None
 
 
@@ -252,11 +258,13 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
     beat_talk = any(t.low in ("beat", "beats", "complex", "complexes", "cycle", "cycles") for t in sent)
     for i, t in enumerate(sent):
         nxt = sent[i + 1].low if i + 1 < len(sent) else ""
-        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or (beat_talk and nxt in ("(", ",", "at"))):
+        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or (beat_talk and nxt in ("(", ",", "at", "one"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
             out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)": the noun elided
+        elif t.low in ("last", "final", "penultimate") and nxt in _BEAT_WORDS | {"one", "qrs", "complex"}:
+            out.append((i, 0))  # "the last beat at 9.62 s": a beat, but its number is not written (0: unbound)
         elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
             out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value
         elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
@@ -314,9 +322,9 @@ _CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "r
 
 def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") -> bool:
     """Is this value the next in a chain of values of one measure ('0.22 mV in V3, 0.38 mV in V4 and ...')?"""
-    if prev_end <= 0 or q.start - prev_end > 8:
-        return False
     inside = {k for r in ctx.refs for k in range(r.start, r.end)}
+    if prev_end <= 0 or sum(1 for k in range(prev_end, q.start) if k not in inside) > 8:
+        return False
     return all(k in inside or sent[k].low in _CHAIN for k in range(prev_end, q.start)) and any(
         k in inside for k in range(prev_end, q.start))
 
@@ -324,7 +332,9 @@ def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") ->
 def _chain_kw(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> Keyword | None:
     """The previous value's keyword when this value continues its chain ('V5 −0.08 mV; I −0.06; aVL −0.05')."""
     kw, unit = ctx.prev
-    if kw is None or not _chained(sent, prev_end, q, ctx):
+    follows = q.comparator is not None and 0 < q.start - prev_end <= 4 and all(
+        t.low in _AFTER_SUM for t in sent[prev_end:q.start])  # "4.06 mV, which exceeds 3.5 mV"
+    if kw is None or not (follows or _chained(sent, prev_end, q, ctx)):
         return None
     same = q.unit == unit or q.unit is None or (unit is None and kw.kind in UNIT_KINDS.get(q.unit, set()))
     return kw if same and kw.kind in UNIT_KINDS.get(q.unit, set()) else None
@@ -335,6 +345,10 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
                  shape="range" if q.shape == "range" else "single")
     if q.shape == "ratio":
         return [replace(base, nonclaim="ratio")]
+    if q.shape == "list" and len(q.values) == 2 and q.values[0] in (60000.0, 60.0, 1500.0, 300.0) and "/" in q.text:
+        rr = q.values[1]  # "60000/523 gives 115 bpm": a rate worked out from an RR; the RR is the claim
+        return [replace(base, values=(rr,), measure="rr", unit="ms" if q.values[0] == 60000.0 else None)
+                if q.values[0] in (60000.0, 60.0) else replace(base, nonclaim="formula")]
     if _is_setting(q, sent):
         return [replace(base, nonclaim="setting")]
     if _enumeration(sent, q):
@@ -358,8 +372,8 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         comp = [k for k in comp if k.end <= q.start][-1:]
     ref = _leads_for(q, sent, ctx.refs, _best(comp, q, sent))
     beat = _nearest_beat(ctx.beats, q, sent)
-    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat,
-                     beats=tuple(b for _, b in ctx.beats))
+    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
+                     beats=tuple(b for _, b in ctx.beats if b))
     best = _best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None)
     if best is not None:
         ctx.last_kw[q.unit] = best
@@ -426,7 +440,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     per_q = _spreads(qs, per_q, sent)
     out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
-        if sent[i].kind != "num":
+        if sent[i].kind != "num" and b:
             out.append(Claim((float(b),), None, "beat_ref", span=(sent[i].start, sent[i].end), text=sent[i].text))
     return out
 
@@ -434,7 +448,8 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
 _SUM_CUES = {"gives", "giving", "give", "totals", "totalling", "totaling", "total", "=", "makes", "making", "yields",
              "yielding", "equals", "equalling", "equaling", "sum", "summing"}
 _PLUS = {"plus", "+", "added"}
-_AFTER_SUM = {",", "which", "is", "thus", "so", "i", "e", ".", "clearly", "well", "that", "and", "hence", "(", "—"}
+_AFTER_SUM = {",", "which", "is", "thus", "so", "i", "e", ".", "clearly", "well", "that", "and", "hence", "(", "—",
+              "comfortably", "therefore", "i.e"}
 
 
 def _sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:

@@ -54,7 +54,8 @@ _CLAUSE_END = re.compile(r"[;!?\n:\u2014]|\.(?=\s|$)|\s[\-\u2013]\s")
 # Words after which a negation no longer reaches: contrast, a new subject, or an affirming link
 # ("without P waves, consistent with atrial fibrillation"). Cues such as "not consistent with" are
 # matched whole, so their own "with" never breaks their scope.
-_SCOPE_BREAK = re.compile(r"\)|\b(?:but|however|although|though|except|yet|whereas|while|which|apart\s+from|"
+_SCOPE_BREAK = re.compile(r"\)|\b(?:but|however|although|though|except|yet|whereas|while|which|so|therefore|thus|"
+                          r"hence|apart\s+from|"
                           r"aside\s+from|otherwise|with|in\s+keeping\s+with|suggest(?:s|ing|ive\s+of)|"
                           r"indicat(?:es|ing|ive\s+of)|typical\s+of|diagnostic\s+of|show(?:s|ing)|"
                           r"demonstrat(?:es|ing)|represent(?:s|ing)|points?\s+to(?:wards?)?|pointing\s+to(?:wards?)?|"

@@ -61,6 +61,7 @@ _NORMAL_RATE = re.compile(r"\bnormal\s+(?:heart\s+|ventricular\s+)?rate\b|\brate
                           r"(?:the\s+)?)?normal\b|\bnormocardi", re.I)
 
 
+_NEW_CLAUSE = {"while", "whereas", "but", "although", "though", ";", "whilst", "however"}
 _AXIS_DEVIATED = re.compile(r"\baxis\b[^.;\n]{0,30}?\b(?:deviat\w*|shift\w*|displaced)\s+(?:to\s+the\s+)?"
                             r"(right|left)(?:wards?)?\b|\b(right|left)(?:wards?)?[\s\-]+deviated\s+axis\b", re.I)
 _OTHERWISE = re.compile(r"\b(?:otherwise|else)\s+(?:an?\s+|the\s+)?$", re.I)
@@ -112,7 +113,8 @@ def _finding_leads(text: str, start: int, end: int) -> list[str]:
         refs = lead_refs(sent)
         pos = next((i for i, t in enumerate(sent) if t.start >= end), len(sent))
         first = next((i for i, t in enumerate(sent) if t.end > start), 0)
-        after = [r for r in refs if pos <= r.start <= pos + 8]
+        after = [r for r in refs if pos <= r.start <= pos + 8 and not any(
+            t.low in _NEW_CLAUSE for t in sent[pos:r.start])]  # "... inverted T, while aVF is small"
         before = [r for r in refs if r.end <= first and first - r.end <= 6]
         chosen = after[:1] or before[-1:]
         return [x for r in chosen for x in r.leads]

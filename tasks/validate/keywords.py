@@ -20,7 +20,8 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("qrs", "wave", "qrs"), ("qrsd", "qrs", None), ("qrs duration", "qrs", None), ("qrs width", "qrs", None),
     ("complexes", "wave", "qrs"), ("narrow", "qrs", None), ("wide", "qrs", None), ("broad", "qrs", None),
     ("widened", "qrs", None), ("ventricular depolarization", "qrs", None), ("ventricular depolarisation", "qrs", None),
-    ("complex", "wave", "qrs"), ("conduction", "qrs", None),
+    ("complex", "wave", "qrs"), ("conduction", "qrs", None), ("deflection", "wave", "qrs"),
+    ("deflections", "wave", "qrs"),
     ("qt", "qt", None), ("q - t", "qt", None), ("uncorrected", "qt", None),
     ("qtc", "qtc", None), ("qtcb", "qtc", None), ("qtcf", "qtc", None), ("qt c", "qtc", None),
     ("corrected qt", "qtc", None), ("qt corrected", "qtc", None), ("corrected", "qtc", None), ("bazett", "qtc", None),
@@ -31,7 +32,8 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("qtcfr", "qtc_other", None), ("qtcfram", "qtc_other", None), ("qtchod", "qtc_other", None),
     ("rr", "rr", None), ("r - r", "rr", None), ("cycle length", "rr", None), ("cycle lengths", "rr", None),
     ("interbeat", "rr", None), ("inter - beat", "rr", None), ("beat - to - beat", "rr", None),
-    ("coupling interval", "rr", None), ("pause", "rr", None), ("pp", "rr", None), ("p - p", "rr", None),
+    ("coupling interval", "rr", None), ("pause", "rr", None), ("pauses", "rr", None),
+    ("coupling intervals", "rr", None), ("pp", "rr", None), ("p - p", "rr", None),
     ("interval between", "rr", None), ("intervals between", "rr", None), ("r - to - r", "rr", None),
     ("axis", "axis", None), ("axes", "axis", None), ("vector", "axis", None),
     ("qrs - t angle", "angle", None), ("qrs-t angle", "angle", None),
@@ -102,6 +104,9 @@ def keywords(sent: list[Token]) -> list[Keyword]:
                 break
         if hit is None and sent[i].kind == "word" and sent[i].text in _SINGLE_WAVES:
             hit = (1, "wave", _SINGLE_WAVES[sent[i].text])
+        if hit is not None and hit[1:] == ("wave", "qrs") and low[i] in ("voltage", "voltages") and i and \
+                low[i - 1] in ("high", "low", "ventricular"):
+            hit = None  # "left ventricular high voltage", "low voltage": the name of a finding
         if hit is not None:
             n, kind, wave = hit
             out.append(Keyword(kind, wave, i, i + n, " ".join(t.text for t in sent[i:i + n])))

@@ -119,8 +119,9 @@ def _group_at(sent: list[Token], i: int) -> tuple[list[str], int] | None:
     for key, leads in GROUPS:
         if tuple(words[:len(key)]) == key:
             j = i + len(key)
-            if j < len(sent) and sent[j].low in ("-", "–") and j + 1 < len(sent) and sent[j + 1].low == "sided":
-                j += 2
+            if j < len(sent) and sent[j].low in ("-", "–") and j + 1 < len(sent) and sent[j + 1].low in (
+                    "sided", "lead", "leads"):
+                j += 1 if sent[j + 1].low != "sided" else 2  # "right-sided", "limb-lead T waves"
             if j < len(sent) and sent[j].low in _LEAD_NOUNS | {"precordial", "chest", "limb"}:
                 while j < len(sent) and sent[j].low in _LEAD_NOUNS | {"precordial", "chest", "limb"}:
                     j += 1

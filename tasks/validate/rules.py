@@ -57,13 +57,16 @@ def check_text(text: str, finish_reason: str | None, s: ValidationSettings) -> l
     return out
 
 
-_LAYOUT_LINE = re.compile(r"^\s*(?:\|.*\||#{1,6}\s+\S.*|\*\*[^*\n]{1,40}\*\*:?|[-=|:\s]{3,})\s*$")
+# markdown lines: table rows, headings, bullets, numbered items, bold-labelled lines ("**Impression:** ...")
+_LAYOUT_LINE = re.compile(r"^\s*(?:\|.*\||#{1,6}\s+\S.*|[-*+•]\s+\S.*|\d{1,2}[.)]\s+\S.*|"
+                          r"(?:\*\*|__)[^*_\n]{1,60}(?:\*\*|__)\s*:?.*|[-=|:\s]{3,})\s*$")
 
 
 def _prose_blocks(text: str) -> int:
-    """Blocks of prose between blank lines; a markdown table or a heading alone is layout, not a paragraph."""
+    """Blocks of plain prose between blank lines. A block that opens with markdown layout (a table, a heading,
+    a list item, a bold label) is a section of one structured answer, not a second paragraph."""
     blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
-    return sum(1 for b in blocks if not all(_LAYOUT_LINE.match(line) for line in b.splitlines() if line.strip()))
+    return sum(1 for b in blocks if not _LAYOUT_LINE.match(b.strip().splitlines()[0]))  # a section starts with layout
 
 
 def check_leakage(text: str) -> list[Violation]:

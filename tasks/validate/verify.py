@@ -243,7 +243,9 @@ def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
             return Outcome("unmeasured", "the recording's length is not known")
         ok = abs(v - ctx.duration_s) <= 0.5 or (c.comparator in ("le", "lt", "within") and ctx.duration_s <= v + 0.5)
         return Outcome("ok" if ok else "mismatch", f"{ctx.duration_s:.1f} s")
-    named = {b - 1 for b in (c.beats or ((c.beat,) if c.beat else ()))}
+    listed = "," in c.text or " and " in c.text
+    # a list of times goes with the beats its sentence names; one time with its own beat, else with any beat
+    named = {b - 1 for b in (c.beats if listed and c.beats else ((c.beat,) if c.beat else ()))}
     times = sorted({round(b.r_peak_s, 3) for b in ctx.beats if b.r_peak_s is not None
                     and (not named or b.beat in named)})
     if not times:
@@ -252,7 +254,6 @@ def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("ok", f"{ctx.duration_s:.1f} s")
     tol = 0.2 if c.approx or c.beat is not None else 0.15
     ok = any(abs(v - t) <= tol for t in times) if not c.comparator else True
-    listed = "," in c.text or " and " in c.text
     if not ok and len(named) > 1 and listed:  # a list of times beside a list of beats: any beat's time, tighter
         ok = any(abs(v - b.r_peak_s) <= 0.1 for b in ctx.beats if b.r_peak_s is not None)
     return Outcome("ok" if ok else "mismatch", ", ".join(f"{t:.2f}" for t in times[:8]) + " s")

@@ -397,12 +397,29 @@ def _unknown_formula(claims: list[Claim], q: Quantity, kws: list[Keyword]) -> li
     return [replace(c, measure="qtc_other") if c.measure == "qtc" else c for c in claims]
 
 
+_OTHER_BEATS = {"other", "others", "remaining", "rest", "otherwise", "underlying", "baseline", "dominant", "regular",
+                "later", "earlier", "next", "following", "previous", "preceding", "subsequent", "compensatory",
+                "normal", "sinus", "mean", "average", "typical", "surrounding", "neighbouring", "neighboring"}
+
+
+def _about_that_beat(sent: list[Token], q: Quantity) -> bool:
+    """An RR written after the one beat its sentence names, with nothing saying it is about other beats."""
+    before = [i for i in _BEAT_IDX if i < q.start]
+    if not before:
+        return False
+    between = sent[min(before) + 2:q.start]  # past the beat's own noun: another "beat" is another beat
+    return not any(t.low in _OTHER_BEATS for t in sent[min(before):q.end + 4]) and not any(
+        t.low in _BEAT_WORDS | {"one", "ones"} for t in between)
+
+
 def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quantity, sent: list[Token],
          leads: tuple[str, ...], group: bool) -> Claim:
     measure = _measure(q, kw, sent)
     unit = _infer_unit(measure, values[0], q.unit) if measure else q.unit
     if measure == "rr" and len(values) == 2 and q.shape == "range":
         common = replace(common, beat=None, beats=())  # a range of cycles spans beats: each end checked on all
+    elif measure == "rr" and common.beat is None and len(set(common.beats)) == 1 and _about_that_beat(sent, q):
+        common = replace(common, beat=common.beats[0])  # "the 7th beat, at 6.8 s, with a coupling interval of 534 ms"
     extreme = bool({t.low for t in sent[max(0, q.start - 4):q.end + 3]} & _EXTREME)
     return replace(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
                    sign=_sign(sent, q, kw), extreme=extreme)

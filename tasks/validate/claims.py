@@ -9,24 +9,12 @@ from schemas.records import LEADS_12
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, resolve
 from tasks.validate.leads import LeadRef, lead_refs
 from tasks.validate.quantities import Quantity, quantities
+from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, beat_positions, beat_ref, count_of,
+                                      enumeration, is_reference, is_setting)
+from tasks.validate.tables import lead_table_cells
+from tasks.validate.composite import _AFTER_SUM, spreads, sums, unknown_formula
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
-_REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
-               "criterion", "criteria", "defined", "definition", "defines", "define", "nl", "norm",
-               "normally", "typically", "usually", "expected", "upper", "lower"}
-_REF_FILLER = {"of", "is", "are", ":", "(", "the", "a", "an", "for", "being", "normal", "values", "value", "=",
-               "-", "off", "at", "as", "roughly", "about", "approximately", "adults", "in", "be"}
-_DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qualify", "qualifies",
-                               "considered", "generally", "meet", "meets", "meeting", "fulfil", "fulfill",
-                               "fulfils", "fulfills", "satisfies", "satisfy", "diagnostic", "traditional", "classic"}
-_SETTING_WORDS = {"speed", "gain", "calibration", "calibrated", "paper", "standard", "filter", "sweep", "box",
-                  "square", "boxes", "squares", "grid", "represents", "equals", "per", "each"}
-_BEAT_WORDS = {"beat", "beats", "complex", "complexes", "cycle", "cycles", "#", "pvc", "pac", "number", "no"}
-_COUNT_NOUNS = {"beats": "count_beats", "complexes": "count_beats", "qrs": "count_beats", "cycles": "count_beats",
-                "leads": "count_leads", "lead": "count_leads", "channels": "count_leads", "channel": "count_leads"}
-_ORDINALS = {w: i + 1 for i, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth"
-    " fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
 _POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
 _NEGATIVE = {"depression", "depressed", "depressions", "below", "std", "twi", "downward", "down", "inverted", "inversion",
              "inversions", "negative", "sagging", "downsloping"}
@@ -56,78 +44,6 @@ class Claim:
     operands: tuple[float, ...] = ()  # a computed sum ("x plus y gives z"): the values added, each claimed itself
     span: tuple[int, int] = (0, 0)
     text: str = ""
-
-
-def _is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int) -> bool:
-    """A normal range or criterion aside: '(normal 120-200 ms)', 'upper limit of normal, 440 ms'."""
-    if depth[q.start] > 0:
-        k = q.start
-        while k > 0 and depth[k - 1] >= depth[q.start] and sent[k - 1].text not in "([":
-            k -= 1
-        first = next((t.low for t in sent[k:q.start] if t.kind == "word"), "")
-        if first in _REF_STRONG | {"normal", "nl", "ref", "reference", "uln"}:
-            return True
-    k = q.start - 1
-    while k >= max(prev_end, q.start - 6) and sent[k].low in _REF_FILLER:
-        k -= 1
-    if k >= max(prev_end, 0) and sent[k].low in _REF_STRONG and k < q.start - 1 or (
-            k >= 0 and sent[k].low in _REF_STRONG and k == q.start - 1):
-        return True
-    window = {t.low for t in sent[max(prev_end, q.start - 5):q.start]}
-    return (q.shape == "range" or q.comparator is not None) and bool(window & (_REF_STRONG | {"normal"}))
-
-
-def _is_setting(q: Quantity, sent: list[Token]) -> bool:
-    if q.unit in ("mm/s", "mm/mV", "hz"):
-        return True
-    near = {t.low for t in sent[max(0, q.start - 4):q.end + 3]}
-    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & _SETTING_WORDS) and (
-        "=" in near or "per" in near or "each" in near or "represents" in near or "equals" in near
-        or "speed" in near or "gain" in near or "calibration" in near)
-
-
-_ENUM_WORDS = {"step", "point", "item", "part", "phase", "stage", "section", "figure", "fig", "table", "question",
-               "finding", "observation", "#"}
-
-
-def _enumeration(sent: list[Token], q: Quantity) -> bool:
-    """'Step 8:', '1.' or '2)' at the start of a line: numbering, not a measurement."""
-    if q.unit is not None or len(q.values) != 1:
-        return False
-    if q.start > 0 and sent[q.start - 1].low in _ENUM_WORDS:
-        return True
-    nxt = sent[q.end].text if q.end < len(sent) else ""
-    first = all(t.text in "*#_>" for t in sent[:q.start])  # "**1. Rhythm.**", "### 2) Intervals"
-    if first and (nxt in (")", ".", ":") or q.end == len(sent)):
-        return True
-    return _bracketed_marker(sent, q)
-
-
-def _bracketed_marker(sent: list[Token], q: Quantity) -> bool:
-    """'(1) rate 114 bpm; (2) cycle lengths ...': a small whole number alone in brackets opening a clause."""
-    v = q.values[0]
-    if not (v == int(v) and 1 <= v <= 30 and "." not in q.text) or q.start == 0 or q.end + 1 >= len(sent):
-        return False
-    if sent[q.start - 1].text not in "([" or sent[q.end].text not in ")]":
-        return False
-    before = sent[q.start - 2] if q.start >= 2 else None
-    opens = before is None or before.text in (":", ";", ",", ".", "-", "—") or before.low in ("and", "then", "step")
-    return opens and sent[q.end + 1].kind in ("word", "lead")
-
-
-def _beat_ref(sent: list[Token], q: Quantity) -> bool:
-    return q.unit is None and q.start > 0 and (sent[q.start - 1].low in _BEAT_WORDS or (
-        q.start > 1 and sent[q.start - 1].low in ("and", ",", "or") and sent[q.start - 2].kind == "num"
-        and q.start > 2 and sent[q.start - 3].low in _BEAT_WORDS))
-
-
-def _count(sent: list[Token], q: Quantity) -> str | None:
-    if q.unit is not None or q.comparator is not None:
-        return None
-    nxt = sent[q.end].low if q.end < len(sent) else ""
-    if nxt == "-" and q.end + 1 < len(sent):
-        nxt = sent[q.end + 1].low
-    return _COUNT_NOUNS.get(nxt)
 
 
 _INSIDE_LEADS: frozenset[int] = frozenset()
@@ -240,39 +156,6 @@ def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
     return None if pos == neg else (1 if pos else -1)
 
 
-def _beat_word_follows(sent: list[Token], i: int) -> bool:
-    after = sent[i + 1:i + 3]
-    if after and after[0].text == "," and not (len(after) > 1 and (after[1].low in _ORDINALS or after[1].kind == "ord")):
-        return False  # "Third, QRS 0.092 s": a step of the reasoning, not the third beat
-    for t in sent[i + 1:i + 5]:
-        if t.low in _BEAT_WORDS | {"qrs", "p", "r"}:
-            return True
-        if not (t.low in _ORDINALS or t.low in ("and", ",", "or", "-") or t.kind == "ord"):
-            return False
-    return False
-
-
-def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
-    """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
-    out = []
-    beat_talk = any(t.low in ("beat", "beats", "complex", "complexes", "cycle", "cycles") for t in sent)
-    for i, t in enumerate(sent):
-        nxt = sent[i + 1].low if i + 1 < len(sent) else ""
-        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or (beat_talk and nxt in ("(", ",", "at", "one"))):
-            out.append((i, int("".join(c for c in t.text if c.isdigit()))))
-        elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
-                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
-            out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)": the noun elided
-        elif t.low in ("last", "final", "penultimate") and nxt in _BEAT_WORDS | {"one", "qrs", "complex"}:
-            out.append((i, 0))  # "the last beat at 9.62 s": a beat, but its number is not written (0: unbound)
-        elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
-            out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value
-        elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
-                and t.text.isdigit():
-            out.append((i, int(t.text)))  # "beats 10 and 13"
-    return out
-
-
 _PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "durations", "the", "wave", "waves",
               "segment", "amplitude", "amplitudes", "-", "–"}
 
@@ -349,16 +232,16 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         rr = q.values[1]  # "60000/523 gives 115 bpm": a rate worked out from an RR; the RR is the claim
         return [replace(base, values=(rr,), measure="rr", unit="ms" if q.values[0] == 60000.0 else None)
                 if q.values[0] in (60000.0, 60.0) else replace(base, nonclaim="formula")]
-    if _is_setting(q, sent):
+    if is_setting(q, sent):
         return [replace(base, nonclaim="setting")]
-    if _enumeration(sent, q):
+    if enumeration(sent, q):
         return [replace(base, nonclaim="enumeration")]
-    if _beat_ref(sent, q):
+    if beat_ref(sent, q):
         return [replace(base, measure="beat_ref", shape="single", values=(v,)) for v in q.values]
-    count = _count(sent, q)
+    count = count_of(sent, q)
     if count:
         return [replace(base, measure=count)]
-    reference = _is_reference(q, sent, ctx.depth, prev_end)
+    reference = is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
     comp = _compatible(ctx.kws, q.unit)
     index = [k for k in comp if k.kind in ("sokolow", "cornell")]
@@ -388,13 +271,6 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return out
     return [_one(common, q.values, best, q, sent, ref.leads if ref else (),
                  bool(ref and len(ref.leads) > 1))]
-
-
-def _unknown_formula(claims: list[Claim], q: Quantity, kws: list[Keyword]) -> list[Claim]:
-    """'QTc 441 ms (Hodges)': a QTc by a formula the record does not compute cannot be checked (fails closed)."""
-    if not any(k.kind == "qtc_other" and (-6 <= k.start - q.end <= 6 or -6 <= q.start - k.end <= 6) for k in kws):
-        return claims
-    return [replace(c, measure="qtc_other") if c.measure == "qtc" else c for c in claims]
 
 
 _OTHER_BEATS = {"other", "others", "remaining", "rest", "otherwise", "underlying", "baseline", "dominant", "regular",
@@ -450,11 +326,11 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end, per_q = [], 0, []
     for q in qs:
-        per_q.append(_unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws))
+        per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws))
         prev_end = q.end
     if not any(k.kind in ("sokolow", "cornell") for k in kws):
-        per_q = _sums(qs, per_q, sent)
-    per_q = _spreads(qs, per_q, sent)
+        per_q = sums(qs, per_q, sent)
+    per_q = spreads(qs, per_q, sent)
     out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num" and b:
@@ -462,49 +338,22 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     return out
 
 
-_SUM_CUES = {"gives", "giving", "give", "totals", "totalling", "totaling", "total", "=", "makes", "making", "yields",
-             "yielding", "equals", "equalling", "equaling", "sum", "summing"}
-_PLUS = {"plus", "+", "added"}
-_AFTER_SUM = {",", "which", "is", "thus", "so", "i", "e", ".", "clearly", "well", "that", "and", "hence", "(", "—",
-              "comfortably", "therefore", "i.e"}
-
-
-def _sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
-    """'S in V1 (1.97 mV) plus R in V5 (2.09 mV) gives 4.06 mV, exceeding 3.5 mV': the total (and a threshold
-    right after it) is checked as the sum of the values added; each added value is checked on its own."""
-    out = list(per_q)
-    for k, q in enumerate(qs):
-        cue = {t.low for t in sent[max(0, q.start - 3):q.start]} & _SUM_CUES
-        if k < 2 or not cue or len(q.values) != 1 or q.comparator:
-            continue
-        ops = [k - 1]
-        while ops[-1] > 0 and any(t.low in _PLUS for t in sent[qs[ops[-1] - 1].end:qs[ops[-1]].start]):
-            ops.append(ops[-1] - 1)
-        if len(ops) < 2 or any(len(qs[i].values) != 1 or qs[i].unit != q.unit for i in ops):
-            continue
-        operands = tuple(qs[i].values[0] for i in reversed(ops))
-        out[k] = [replace(c, measure="sum", operands=operands, leads=(), beat=None) for c in out[k]]
-        nxt = k + 1
-        if nxt < len(qs) and qs[nxt].comparator and qs[nxt].unit == q.unit and all(
-                t.low in _AFTER_SUM for t in sent[q.end:qs[nxt].start]):
-            out[nxt] = [replace(c, measure="sum", operands=operands, leads=(), beat=None) for c in out[nxt]]
-    return out
-
-
-def _spreads(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
-    """'RR 1050 ms ± 15 ms': the value after '±' is the spread of the one before (checked only for RR)."""
-    out = list(per_q)
-    for k, q in enumerate(qs):
-        if k and q.start and sent[q.start - 1].text == "±" and qs[k - 1].end == q.start - 1 and out[k - 1]:
-            measure = out[k - 1][0].measure
-            out[k] = [replace(c, measure=f"sd_{measure}", unit=c.unit or out[k - 1][0].unit, leads=(), beat=None)
-                      for c in out[k]]
-    return out
-
-
 def numeric_claims(text: str) -> list[Claim]:
     """Every written number of the answer as a claim (attributed or not) or a recognised non-claim."""
-    return [c for sent in sentences_of(text or "") for c in sentence_claims(list(sent), text)]
+    text = text or ""
+    cells, covered = lead_table_cells(text) if "|" in text else ([], [])
+    out = []
+    for sent in sentences_of(text):
+        if not any(a <= sent[0].start < b for a, b in covered):
+            out += sentence_claims(list(sent), text)
+    for cell in cells:  # a lead table's cell, read as the sentence it stands for
+        for c in numeric_claims_of_sentence(cell.sentence):
+            out.append(replace(c, text=cell.text, span=(cell.start, cell.start + len(cell.text))))
+    return out
+
+
+def numeric_claims_of_sentence(text: str) -> list[Claim]:
+    return [c for sent in sentences_of(text) for c in sentence_claims(list(sent), text)]
 
 
 @lru_cache(maxsize=64)

@@ -162,6 +162,16 @@ CLASSES_TRUE = [
     "### Rhythm\n\nSinus rhythm at 65 bpm.\n### Intervals\nPR 130 ms, QRS 104 ms.",
     # a spread after '±' and a variation in percent (the record: RR SD 15 ms, CV 1.6%)
     "Sinus rhythm; mean RR 924 ± 15 ms, varying by less than 5%.",
+    # markdown sections separated by blank lines are one structured answer
+    "**Summary:** sinus rhythm at 65 bpm.\n\n1. **PR:** 130 ms\n2. **QRS:** 104 ms\n\n**Conclusion:** sinus rhythm.",
+    # a lead label opening a line governs the values after it
+    "Sinus rhythm.\n**V4–V6:** tall R waves (0.8–1.1 mV), ST flat (within 0.05 mV).",
+    # a lead-by-measurement table, read cell by cell
+    "Sinus rhythm.\n| Lead | R (mV) | T (mV) |\n|---|---|---|\n| II | 1.1 | 0.25 |\n| V1 | 0.2 | 0.25 |",
+    # a rate worked out from an RR, and a threshold written right after a value
+    "Sinus rhythm; 60000/924 gives about 65 bpm. The Sokolow-Lyon index is 1.3 mV, which is under 3.5 mV.",
+    # the last beat, a group written with a hyphen, and a deflection
+    "Sinus rhythm; the last beat falls at 7.86 s. Limb-lead T waves are under 0.3 mV; V1 has a small deflection (0.2 mV).",
     # negations written as a key-value line and as an unmet criterion
     "**Rhythm:** sinus rhythm.\n**Q waves:** none.\n**Voltage:** the criteria for low voltage are not met.",
 ]
@@ -183,6 +193,11 @@ CLASSES_WRONG = [
     ("Sinus rhythm; ischaemia cannot be excluded.", "unsupported_finding"),  # a hedge with nothing behind it
     ("Sinus rhythm with premature atrial and ventricular complexes.", "unsupported_finding"),
     ("Sinus rhythm; mean RR 924 ± 60 ms.", "numeric_claim"),
+    ("Sinus rhythm.\n| Lead | R (mV) | T (mV) |\n|---|---|---|\n| II | 0.4 | 0.25 |", "numeric_claim"),
+    ("Sinus rhythm.\n**V4–V6:** ST flat (within 0.05 mV), T waves of 0.9 mV.", "numeric_claim"),
+    ("Sinus rhythm; 60000/700 gives about 65 bpm.", "numeric_claim"),
+    ("Sinus rhythm. The Sokolow-Lyon index is 1.3 mV, which is above 3.5 mV.", "numeric_claim"),
+    ("Sinus rhythm at 65 bpm.\n\nThe PR is 130 ms.\n\n**Conclusion:** sinus rhythm.", "paragraph"),
     ("Sinus rhythm; the RR varies by 12%.", "numeric_claim"),
     ("Sinus rhythm; the QRS is 104 ± 5 ms.", "unverified_number"),  # no spread of QRS is measured
 ]
@@ -254,3 +269,13 @@ def test_hybrid_abbreviations_and_otherwise_normal_name_the_labels():
         verdict = validate(text, ctx, S)
         assert verdict.ok, (text, [(v.rule, v.detail) for v in verdict.violations])
     assert "unsupported_finding" in {v.rule for v in validate("Sinus bradycardia, LAE; normal ECG.", ctx, S).violations}
+
+
+def test_an_rr_written_after_the_one_beat_a_sentence_names_is_checked_at_that_beat():
+    beats = [b.model_copy(update={"rr_ms": 560.0}) if b.beat == 6 else b for b in CTX.beats]
+    ctx = CTX.model_copy(update={"beats": beats})
+    assert validate("Sinus rhythm; the 7th beat, at 6.02 s, comes early after a 560 ms cycle.", ctx, S).ok
+    moved = validate("Sinus rhythm; the 4th beat, at 3.26 s, comes early after a 560 ms cycle.", ctx, S)
+    assert "numeric_claim" in {v.rule for v in moved.violations}  # 560 ms is beat 7's cycle, not beat 4's
+    other = validate("Sinus rhythm; the 7th beat, at 6.02 s, is early; the other cycles are 918 ms.", ctx, S)
+    assert other.ok, [(v.rule, v.detail) for v in other.violations]

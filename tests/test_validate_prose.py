@@ -172,6 +172,9 @@ CLASSES_TRUE = [
     "Sinus rhythm; 60000/924 gives about 65 bpm. The Sokolow-Lyon index is 1.3 mV, which is under 3.5 mV.",
     # the last beat, a group written with a hyphen, and a deflection
     "Sinus rhythm; the last beat falls at 7.86 s. Limb-lead T waves are under 0.3 mV; V1 has a small deflection (0.2 mV).",
+    # a value after ';' on a labelled line keeps the label's measure; beats "apart"; the last beat elided
+    "* **ST:** flat in II (0.02 mV); also in V2 (0.02 mV)\n* Beats are spaced about 0.92 s apart; the first at"
+    " 0.5 s, the last at 7.86 s.",
     # negations written as a key-value line and as an unmet criterion
     "**Rhythm:** sinus rhythm.\n**Q waves:** none.\n**Voltage:** the criteria for low voltage are not met.",
 ]
@@ -196,6 +199,8 @@ CLASSES_WRONG = [
     ("Sinus rhythm.\n| Lead | R (mV) | T (mV) |\n|---|---|---|\n| II | 0.4 | 0.25 |", "numeric_claim"),
     ("Sinus rhythm.\n**V4–V6:** ST flat (within 0.05 mV), T waves of 0.9 mV.", "numeric_claim"),
     ("Sinus rhythm; 60000/700 gives about 65 bpm.", "numeric_claim"),
+    ("Sinus rhythm.\n* **ST:** flat in II (0.02 mV); raised in V2 (0.30 mV)", "numeric_claim"),
+    ("Sinus rhythm; beats are spaced about 0.60 s apart.", "numeric_claim"),
     ("Sinus rhythm. The Sokolow-Lyon index is 1.3 mV, which is above 3.5 mV.", "numeric_claim"),
     ("Sinus rhythm at 65 bpm.\n\nThe PR is 130 ms.\n\n**Conclusion:** sinus rhythm.", "paragraph"),
     ("Sinus rhythm; the RR varies by 12%.", "numeric_claim"),

@@ -181,6 +181,8 @@ def _pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) ->
 
 
 def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
+    if q.unit in ("ms", "s") and q.end < len(sent) and sent[q.end].low == "apart":
+        return "rr"  # "beats spaced 1.24 s apart"
     if _time_like(sent, q, kw):
         return "time"
     if kw is None:
@@ -342,14 +344,25 @@ def numeric_claims(text: str) -> list[Claim]:
     """Every written number of the answer as a claim (attributed or not) or a recognised non-claim."""
     text = text or ""
     cells, covered = lead_table_cells(text) if "|" in text else ([], [])
-    out = []
+    out, prev = [], None
     for sent in sentences_of(text):
         if not any(a <= sent[0].start < b for a, b in covered):
-            out += sentence_claims(list(sent), text)
+            got = sentence_claims(list(sent), text)
+            if prev is not None and _continues(prev, sent, text) and any(
+                    c.measure is None and not c.nonclaim for c in got):
+                # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
+                got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]
+            out += got
+        prev = sent
     for cell in cells:  # a lead table's cell, read as the sentence it stands for
         for c in numeric_claims_of_sentence(cell.sentence):
             out.append(replace(c, text=cell.text, span=(cell.start, cell.start + len(cell.text))))
     return out
+
+
+def _continues(prev: tuple, sent: tuple, text: str) -> bool:
+    """Does this sentence go on from the previous one after a ';' on the same line?"""
+    return prev[-1].text == ";" and "\n" not in text[prev[-1].end:sent[0].start]
 
 
 def numeric_claims_of_sentence(text: str) -> list[Claim]:

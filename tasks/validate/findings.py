@@ -151,7 +151,7 @@ def _lexical_supported(kind: str, phrase: str, context: str, leads: list[str], c
     # Q waves: small septal q waves need a measured q; pathological ones the significant-Q flag
     if labelled & {"QAB"} or any(c.endswith("MI") for c in labelled):
         return True
-    if _SMALL_Q.search(phrase):
+    if _SMALL_Q.search(phrase) or (leads and set(leads) <= {"aVR"}):  # a q in aVR is normal, not a finding
         return any(v is not None and v < 0 for _, v in _lead_values(ctx, leads, "q_amp_mv"))
     pool = leads or list(ctx.leads)
     return any(ctx.leads[x].usable and (ctx.leads[x].q_wave or x in ctx.features.q_wave_leads)

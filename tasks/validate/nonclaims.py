@@ -118,7 +118,8 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
             out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)": the noun elided
-        elif t.low in ("last", "final", "penultimate") and nxt in _BEAT_WORDS | {"one", "qrs", "complex"}:
+        elif t.low in ("last", "final", "penultimate") and (nxt in _BEAT_WORDS | {"one", "qrs", "complex"} or (
+                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
             out.append((i, 0))  # "the last beat at 9.62 s": a beat, but its number is not written (0: unbound)
         elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
             out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value

@@ -173,7 +173,7 @@ CLASSES_TRUE = [
     # the last beat, a group written with a hyphen, and a deflection
     "Sinus rhythm; the last beat falls at 7.86 s. Limb-lead T waves are under 0.3 mV; V1 has a small deflection (0.2 mV).",
     # a value after ';' on a labelled line keeps the label's measure; beats "apart"; the last beat elided
-    "* **ST:** flat in II (0.02 mV); also in V2 (0.02 mV)\n* Beats are spaced about 0.92 s apart; the first at"
+    "Sinus rhythm.\n* **ST:** flat in II (0.02 mV); also in V2 (0.02 mV)\n* Beats are spaced about 0.92 s apart; the first at"
     " 0.5 s, the last at 7.86 s.",
     # negations written as a key-value line and as an unmet criterion
     "**Rhythm:** sinus rhythm.\n**Q waves:** none.\n**Voltage:** the criteria for low voltage are not met.",

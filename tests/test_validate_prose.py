@@ -284,3 +284,12 @@ def test_an_rr_written_after_the_one_beat_a_sentence_names_is_checked_at_that_be
     assert "numeric_claim" in {v.rule for v in moved.violations}  # 560 ms is beat 7's cycle, not beat 4's
     other = validate("Sinus rhythm; the 7th beat, at 6.02 s, is early; the other cycles are 918 ms.", ctx, S)
     assert other.ok, [(v.rule, v.detail) for v in other.violations]
+
+
+def test_a_landmark_qrs_owns_no_amplitude_and_a_finding_keeps_to_its_clause():
+    assert validate("Sinus rhythm; P waves precede each QRS in II (0.1 mV).", CTX, S).ok
+    wrong = validate("Sinus rhythm; P waves precede each QRS in II (0.5 mV).", CTX, S)
+    assert "numeric_claim" in {v.rule for v in wrong.violations}  # checked as the P wave, 0.1 mV
+    ctx = _lead_ctx({"SR": "sinus rhythm"}, V1={"t_amp_mv": -0.2})
+    verdict = validate("Sinus rhythm. V1 has an inverted T (−0.2 mV), and lead I and V6 have small S waves.", ctx, S)
+    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]

@@ -323,7 +323,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     _BEAT_IDX = frozenset(i for i, _ in beats)
     near_beats = {j for i, _ in beats for j in (i - 1, i, i + 1)}
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
-           and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats)]
+           and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats) and not _landmark(k, sent)]
     ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end, per_q = [], 0, []
@@ -358,6 +358,16 @@ def numeric_claims(text: str) -> list[Claim]:
         for c in numeric_claims_of_sentence(cell.sentence):
             out.append(replace(c, text=cell.text, span=(cell.start, cell.start + len(cell.text))))
     return out
+
+
+_LANDMARK_BEFORE = {"precede", "precedes", "preceding", "before", "each", "every", "follow", "follows", "after"}
+
+
+def _landmark(kw: Keyword, sent: list[Token]) -> bool:
+    """'P waves precede each QRS in II (0.11 mV)': the QRS named as a landmark in time owns no amplitude."""
+    return kw.kind == "wave" and kw.wave == "qrs" and any(
+        t.low in _LANDMARK_BEFORE for t in sent[max(0, kw.start - 2):kw.start]) and any(
+        k.kind == "wave" and k.wave == "p" for k in keywords(sent[max(0, kw.start - 8):kw.start]))
 
 
 def _continues(prev: tuple, sent: tuple, text: str) -> bool:

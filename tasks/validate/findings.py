@@ -113,12 +113,19 @@ def _finding_leads(text: str, start: int, end: int) -> list[str]:
         refs = lead_refs(sent)
         pos = next((i for i, t in enumerate(sent) if t.start >= end), len(sent))
         first = next((i for i, t in enumerate(sent) if t.end > start), 0)
-        after = [r for r in refs if pos <= r.start <= pos + 8 and not any(
-            t.low in _NEW_CLAUSE for t in sent[pos:r.start])]  # "... inverted T, while aVF is small"
+        after = [r for r in refs if pos <= r.start <= pos + 8 and not _new_clause(sent[pos:r.start])]
         before = [r for r in refs if r.end <= first and first - r.end <= 6]
         chosen = after[:1] or before[-1:]
         return [x for r in chosen for x in r.leads]
     return []
+
+
+def _new_clause(between) -> bool:
+    """'... an inverted T, while aVF is small', '... inverted T (−0.21 mV), and lead I ...': the next lead is
+    another clause's subject, not where the finding is."""
+    words = [t.low for t in between]
+    return any(w in _NEW_CLAUSE for w in words) or any(a == "," and b in ("and", "with", "whereas")
+                                                       for a, b in zip(words, words[1:]))
 
 
 def _lead_values(ctx: RecordContext, leads: list[str], field: str) -> list[tuple[str, float]]:
@@ -217,6 +224,8 @@ def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: Record
     if code in ("LOWT", "HTV"):
         ts = [lf.t_amp_mv for x, lf in ctx.leads.items() if lf.usable and lf.t_amp_mv is not None and x != "aVR"]
         return (any(abs(t) < 0.1 for t in ts) if code == "LOWT" else any(t >= 0.5 for t in ts)) or None
+    if hedged and code == "LVS" and labelled & {"LVH", "LVHV"} and _st_t_measured(ctx):
+        return True  # "possible strain pattern" beside labelled LV voltage and measured ST-T changes
     if hedged and (code.startswith("ISC") or code in ("ISCH", "CHD")) and (
             labelled & (_ST_LABELS | _T_LABELS) or _st_t_measured(ctx)):
         return True  # "ischaemia cannot be excluded" beside measured ST-T changes: a hedge, not a diagnosis

@@ -265,6 +265,8 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     ctx.prev = (best, q.unit)
     if q.shape == "list":
         kws = _pair(q, comp, prev_end, sent) or [best] * len(q.values)
+        if best is not None and best.wave in ("rs", "qr") and len(q.values) == 2:
+            kws = [replace(best, wave=best.wave[0]), replace(best, wave=best.wave[1])]  # "rS (0.21/−0.89 mV)"
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
         out = []
         for k, (v, kw) in enumerate(zip(q.values, kws)):

@@ -61,6 +61,8 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("depth", "ampword", None),
 ]
 _SINGLE_WAVES = {"P": "p", "R": "r", "S": "s", "Q": "q", "T": "t", "r": "r", "s": "s", "q": "q"}
+# a complex named by its waves ("rS (0.21/−0.89 mV)", "qR"): a pair of values is one per wave, in order
+_PAIR_WAVES = {"rS": "rs", "RS": "rs", "Rs": "rs", "qR": "qr", "QR": "qr", "qr": "qr"}
 _TABLE: dict[tuple[str, ...], tuple[str, str | None]] = {tuple(p.split()): (k, w) for p, k, w in _RAW}
 _MAXLEN = max(len(k) for k in _TABLE)
 
@@ -104,6 +106,8 @@ def keywords(sent: list[Token]) -> list[Keyword]:
                 break
         if hit is None and sent[i].kind == "word" and sent[i].text in _SINGLE_WAVES:
             hit = (1, "wave", _SINGLE_WAVES[sent[i].text])
+        elif hit is None and sent[i].kind == "word" and sent[i].text in _PAIR_WAVES:
+            hit = (1, "wave", _PAIR_WAVES[sent[i].text])
         if hit is not None and hit[1:] == ("wave", "qrs") and low[i] in ("voltage", "voltages") and i and \
                 low[i - 1] in ("high", "low", "ventricular"):
             hit = None  # "left ventricular high voltage", "low voltage": the name of a finding

@@ -186,13 +186,21 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if _time_like(sent, q, kw):
         return "time"
     if kw is None:
+        if q.unit == "s" and max(q.values) > 3.0:
+            return "time"  # no interval lasts that long: a position in the recording
+        after_time = q.start >= 2 and sent[q.start - 1].text == "(" and sent[q.start - 2].low in ("s", "sec")
+        if q.unit == "ms" and after_time:
+            return "rr"  # "at 4.82 s (358 ms)": the cycle ending at that time
         if q.unit in ("ms", "s") and any(t.low in _BEAT_WORDS | {"pause", "after", "follows", "following"}
                                          for t in sent):
             return "rr"  # "the second beat comes only 298 ms after the first"
         return {"bpm": "rate", "deg": "axis_qrs", "years": "age"}.get(q.unit or "")
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
-    return resolve(kw.kind, kw.wave, q.unit)
+    measure = resolve(kw.kind, kw.wave, q.unit)
+    if q.unit == "s" and max(q.values) > 3.0 and measure in ("rr", "pr", "qrs", "qt", "qtc"):
+        return "time"  # no interval lasts 4.42 s: "from 1.85 s to 4.42 s the RR is steady" gives times
+    return measure
 
 
 def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:

@@ -1,7 +1,7 @@
 """Check each claim against the record's typed measurements: values, ranges and thresholds, per lead and beat."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from schemas.config import ValidationSettings
 from schemas.teacher import RecordContext
@@ -237,6 +237,9 @@ def _beat_count(ctx: RecordContext) -> int:
 
 def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     """A position in time: some beat (or the named beat) has its R peak there; or the recording's length."""
+    if c.shape == "range" and len(c.values) == 2 and c.measure == "time":  # "from 1.85 s to 4.42 s": both ends
+        ends = [check_time(replace(c, values=(v,), shape="single"), ctx, s) for v in c.values]
+        return next((o for o in ends if o.status != "ok"), ends[0])
     v = _to_base(c, c.values[0])[0] / 1000.0
     if c.measure == "duration":
         if ctx.duration_s is None:

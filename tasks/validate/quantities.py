@@ -51,6 +51,9 @@ _COMPARATORS: list[tuple[tuple[str, ...], str]] = sorted([
     (("reaching", "at", "least"), "ge"),
     (("beneath", "the"), "lt"), (("over", "the"), "gt"), (("exceeding", "the"), "gt"), (("exceeds", "the"), "gt"),
 ], key=lambda c: -len(c[0]))
+_COMPARATORS_BY_LAST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _phrase, _comp in _COMPARATORS:  # longest first within each last word, as in _COMPARATORS
+    _COMPARATORS_BY_LAST.setdefault(_phrase[-1], []).append((_phrase, _comp))
 _POST_COMPARATORS = {("or", "more"): "ge", ("or", "greater"): "ge", ("or", "above"): "ge", ("or", "longer"): "ge",
                      ("or", "less"): "le", ("or", "below"): "le", ("or", "shorter"): "le", ("and", "above"): "ge",
                      ("and", "below"): "le", ("or", "higher"): "ge", ("or", "lower"): "le"}
@@ -117,7 +120,8 @@ def _comparator(sent: list[Token], start: int) -> tuple[str | None, bool, int]:
             approx, k, skipped = True, k - 1, skipped + 1
             continue
         words = tuple(t.low for t in sent[max(0, k - 4):k])
-        hit = next(((p, c) for p, c in _COMPARATORS if len(p) <= len(words) and words[-len(p):] == p), None)
+        hit = next(((p, c) for p, c in _COMPARATORS_BY_LAST.get(word, ()) if len(p) <= len(words)
+                    and words[-len(p):] == p), None)
         if hit is not None:
             k -= len(hit[0])
             return (_NEGATE[hit[1]] if _negated_before(sent, k) else hit[1]), approx, k

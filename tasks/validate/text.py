@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
@@ -29,10 +29,11 @@ class Token:
     start: int
     end: int
     sentence: int = 0
+    low: str = field(default="", compare=False)  # the text in lower case (filled in once: read very often)
 
-    @property
-    def low(self) -> str:
-        return self.text.lower()
+    def __post_init__(self) -> None:
+        if not self.low:
+            object.__setattr__(self, "low", self.text.lower())
 
 
 def tokenize(text: str) -> list[Token]:

@@ -303,6 +303,8 @@ def _about_that_beat(sent: list[Token], q: Quantity) -> bool:
 def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quantity, sent: list[Token],
          leads: tuple[str, ...], group: bool) -> Claim:
     measure = _measure(q, kw, sent)
+    if measure and measure.startswith("axis") and q.unit is None and "." in q.text and abs(values[0]) < 5 and leads:
+        measure = "amp_qrs"  # "axis: lead I +0.77, aVF +0.20": the leads' QRS voltages, not degrees
     unit = _infer_unit(measure, values[0], q.unit) if measure else q.unit
     if measure == "rr" and len(values) == 2 and q.shape == "range":
         common = replace(common, beat=None, beats=())  # a range of cycles spans beats: each end checked on all

@@ -42,6 +42,7 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("s wave", "wave", "s"), ("s waves", "wave", "s"), ("s - wave", "wave", "s"), ("s - waves", "wave", "s"),
     ("q wave", "wave", "q"), ("q waves", "wave", "q"), ("q - wave", "wave", "q"), ("q - waves", "wave", "q"),
     ("t wave", "wave", "t"), ("t waves", "wave", "t"), ("t - wave", "wave", "t"), ("t - waves", "wave", "t"),
+    ("qs", "wave", "q"), ("qs complex", "wave", "q"), ("qs complexes", "wave", "q"), ("qs wave", "wave", "q"),
     ("r'", "wave", "r"), ("r peak", "wave", "r"), ("r amplitude", "wave", "r"),
     ("st", "st", None), ("st segment", "st", None), ("st segments", "st", None), ("st - segment", "st", None),
     ("st - segments", "st", None), ("j point", "st", None), ("j - point", "st", None), ("st level", "st", None),

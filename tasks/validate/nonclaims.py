@@ -80,10 +80,20 @@ def _bracketed_marker(sent: list[Token], q: Quantity) -> bool:
     return opens and sent[q.end + 1].kind in ("word", "lead")
 
 
+_NUMBER_LIST = {"and", ",", "or", "-", "–", "to", "&", "#"}
+
+
 def beat_ref(sent: list[Token], q: Quantity) -> bool:
-    return q.unit is None and q.start > 0 and (sent[q.start - 1].low in _BEAT_WORDS or (
-        q.start > 1 and sent[q.start - 1].low in ("and", ",", "or") and sent[q.start - 2].kind == "num"
-        and q.start > 2 and sent[q.start - 3].low in _BEAT_WORDS))
+    """A beat number: 'beat 4', 'beats 10 and 13', 'beats 5–6 and 9', 'beats #5, #6'."""
+    if q.unit is not None or q.start == 0:
+        return False
+    if sent[q.start - 1].low in _BEAT_WORDS:
+        return True
+    k, crossed = q.start - 1, 0
+    while k >= 0 and (sent[k].kind == "num" or sent[k].low in _NUMBER_LIST) and crossed < 12:
+        k, crossed = k - 1, crossed + 1
+    return k >= 0 and crossed > 1 and sent[k].low in _BEAT_WORDS and any(
+        t.kind == "num" for t in sent[k + 1:q.start])
 
 
 def count_of(sent: list[Token], q: Quantity) -> str | None:
@@ -113,7 +123,8 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
     beat_talk = any(t.low in ("beat", "beats", "complex", "complexes", "cycle", "cycles") for t in sent)
     for i, t in enumerate(sent):
         nxt = sent[i + 1].low if i + 1 < len(sent) else ""
-        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or (beat_talk and nxt in ("(", ",", "at", "one"))):
+        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or _beat_word_follows(sent, i) or (
+                beat_talk and nxt in ("(", ",", "at", "one"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):

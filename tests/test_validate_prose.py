@@ -181,6 +181,8 @@ CLASSES_TRUE = [
     "Sinus rhythm. Axis: lead I +0.6, aVF +0.8, so the axis is about 40°.",
     # beat lists written with ordinals and number ranges
     "Sinus rhythm. The 3rd and 4th beats (2.34 and 3.26 s) follow RRs of 912 and 918 ms; beats 2–3 and 9 are sinus.",
+    # an R1-style self-correction: the retracted value asserts nothing, the correction is checked
+    "Sinus rhythm. At first glance the QRS looks like 120 ms, but wait, on closer look it is 104 ms.",
     # a complex named by its waves, one value per wave
     "Sinus rhythm. V1: rS (0.2/−0.3 mV); V4: Rs (1.1/−0.3 mV).",
     # negations written as a key-value line and as an unmet criterion
@@ -210,6 +212,8 @@ CLASSES_WRONG = [
     ("Sinus rhythm.\n* **ST:** flat in II (0.02 mV); raised in V2 (0.30 mV)", "numeric_claim"),
     ("Sinus rhythm; beats are spaced about 0.60 s apart.", "numeric_claim"),
     ("Sinus rhythm. V4: Rs (0.3/−1.1 mV).", "numeric_claim"),
+    ("Sinus rhythm. At first the QRS looks like 120 ms, but wait, it is 140 ms.", "numeric_claim"),
+    ("Sinus rhythm. The QRS is 140 ms; actually the PR is 130 ms.", "numeric_claim"),  # no correction of the QRS
     ("Sinus rhythm; beats 2–3 and 19 are sinus.", "numeric_claim"),  # nine beats only
     ("Sinus rhythm. Axis: lead I +1.6, aVF +0.8, so the axis is about 40°.", "numeric_claim"),
     ("Sinus rhythm. From 1.42 s to 4.60 s the cycles are steady.", "numeric_claim"),  # no beat at 4.60 s

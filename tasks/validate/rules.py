@@ -120,12 +120,29 @@ def _violation(claim: Claim, status: str, measured: str) -> Violation:
     return Violation("unverified_number", f"'{claim.text}' is not attributed to any measurement", claim.text)
 
 
+_CORRECTION = re.compile(r"\b(?:wait|actually|correction|rather|I\s+mean|scratch\s+that|on\s+(?:closer|second)\s+"
+                         r"(?:look|inspection|thought)|re-?check\w*|recalculat\w*|re-?measur\w*)\b|\bno,", re.I)
+
+
+def _retracted(claim: Claim, status: str, later: list[tuple[Claim, str]], text: str) -> bool:
+    """'The QRS looked 120 ms at first — wait, it is 88 ms': a wrong value the answer corrects right after,
+    with a value of the same measure that checks out, asserts nothing (the correction is checked)."""
+    if status != "mismatch" or claim.measure is None:
+        return False
+    for other, got in later:
+        gap = text[claim.span[1]:other.span[0]]
+        if other.measure == claim.measure and got == "ok" and len(gap) <= 160 and _CORRECTION.search(gap):
+            return True
+    return False
+
+
 def check_numbers(text: str, ctx: RecordContext, s: ValidationSettings) -> tuple[list[Violation], int, int, int]:
     """Every number is checked against the measurement it talks about, or is a recognised non-claim."""
     out, matched, claims, nonclaims = [], 0, 0, 0
-    for claim in numeric_claims(text):
-        outcome = check_claim(claim, ctx, s)
-        if outcome.status == "nonclaim":
+    checked = [(c, check_claim(c, ctx, s)) for c in numeric_claims(text)]
+    for k, (claim, outcome) in enumerate(checked):
+        later = [(c, o.status) for c, o in checked[k + 1:] if c.span[0] >= claim.span[1]]
+        if outcome.status == "nonclaim" or _retracted(claim, outcome.status, later, text):
             nonclaims += 1
             continue
         claims += 1

@@ -183,7 +183,8 @@ CLASSES_TRUE = [
     "Sinus rhythm. The 3rd and 4th beats (2.34 and 3.26 s) follow RRs of 912 and 918 ms; beats 2–3 and 9 are sinus.",
     # an R1-style self-correction: the retracted value asserts nothing, the correction is checked
     "Sinus rhythm. At first glance the QRS looks like 120 ms, but wait, on closer look it is 104 ms.",
-    # a complex named by its waves, one value per wave
+    # a complex named by its waves, one value per wave; a slash pair of waves shares the lead after it
+    "Sinus rhythm. R 0.2 mV in V1, R 1.1 / S −0.3 mV in V4.",
     "Sinus rhythm. V1: rS (0.2/−0.3 mV); V4: Rs (1.1/−0.3 mV).",
     # negations written as a key-value line and as an unmet criterion
     "**Rhythm:** sinus rhythm.\n**Q waves:** none.\n**Voltage:** the criteria for low voltage are not met.",
@@ -212,6 +213,7 @@ CLASSES_WRONG = [
     ("Sinus rhythm.\n* **ST:** flat in II (0.02 mV); raised in V2 (0.30 mV)", "numeric_claim"),
     ("Sinus rhythm; beats are spaced about 0.60 s apart.", "numeric_claim"),
     ("Sinus rhythm. V4: Rs (0.3/−1.1 mV).", "numeric_claim"),
+    ("Sinus rhythm. R 0.2 mV in V1, R 0.5 / S −0.3 mV in V4.", "numeric_claim"),
     ("Sinus rhythm. At first the QRS looks like 120 ms, but wait, it is 140 ms.", "numeric_claim"),
     ("Sinus rhythm. The QRS is 140 ms; actually the PR is 130 ms.", "numeric_claim"),  # no correction of the QRS
     ("Sinus rhythm; beats 2–3 and 19 are sinus.", "numeric_claim"),  # nine beats only

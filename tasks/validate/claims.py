@@ -47,8 +47,9 @@ class Claim:
 
 
 _INSIDE_LEADS: frozenset[int] = frozenset()
-_BEAT_IDX: frozenset[int] = frozenset()
-_Q_STARTS: frozenset[int] = frozenset()  # token positions where the current sentence's quantities start  # token positions of the current sentence's beat citations
+_BEAT_IDX: frozenset[int] = frozenset()  # token positions of the current sentence's beat citations
+_Q_STARTS: frozenset[int] = frozenset()  # token positions where the current sentence's quantities start
+_Q_ENDS: dict[int, int] = {}  # quantity start -> end, in the current sentence
 
 
 def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
@@ -132,6 +133,10 @@ def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword 
             return ref
         if sent[j].low in _TRAIL_PREP | _TRAIL_SKIP or sent[j].text == "(":
             j, skipped = j + 1, skipped + 1
+            continue
+        partner = next((k for k in (j + 1, j + 2) if k in _Q_ENDS), None)
+        if sent[j].text == "/" and partner is not None:  # "R 2.25 / S −1.50 mV in V3": the pair shares the lead
+            j, skipped = _Q_ENDS[partner], skipped + 1
             continue
         break
     before = [r for r in refs if r.end <= q.start]
@@ -327,9 +332,10 @@ class _Sentence:
 
 def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     """The claims of one sentence, in order."""
-    global _INSIDE_LEADS, _BEAT_IDX, _Q_STARTS
+    global _INSIDE_LEADS, _BEAT_IDX, _Q_STARTS, _Q_ENDS
     qs = quantities(sent, text)
     _Q_STARTS = frozenset(q.start for q in qs)
+    _Q_ENDS = {q.start: q.end for q in qs}
     units = {k for q in qs for k in range(q.start, q.end)}
     beats = beat_positions(sent)
     _BEAT_IDX = frozenset(i for i, _ in beats)

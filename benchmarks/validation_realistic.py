@@ -3,7 +3,8 @@
     python benchmarks/validation_realistic.py [--examples 10] [--code DIR] [--answers PATH ...]
 
 Runs the project's validator (tasks.validate.rules.validate, default ValidationSettings) on every answer
-of tests/data/realistic_answers/answers.jsonl and external.jsonl (a second author's hand-written answers)
+of tests/data/realistic_answers/answers.jsonl and the hand-written sets by other authors (external.jsonl,
+external_b.jsonl, external2.jsonl where present)
 against its frozen record context, and prints, per source and for all together, the share
 of true answers accepted and of wrong answers rejected per seeded error kind, then the same per teacher
 style, then example false rejections, misses and crashes. Also the validator's time per answer.
@@ -44,14 +45,15 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=10)
     ap.add_argument("--code", help="a checkout whose validator and context builder are scored (default: this one)")
     ap.add_argument("--answers", action="append", type=Path,
-                    help="an answer file to score instead of answers.jsonl + external.jsonl (repeatable)")
+                    help="an answer file to score instead of answers.jsonl + the external sets (repeatable)")
     args = ap.parse_args()
     if args.code:
         sys.path.insert(0, str(Path(args.code).resolve()))
     from tests.data.realistic_answers.corpus import ANSWERS, HERE, figures, load_answers, run_validator, table
+    DEV_SETS = [HERE / n for n in ("external.jsonl", "external_b.jsonl", "external2.jsonl") if (HERE / n).exists()]
     import tasks.validate.rules as rules
     print(f"validator: {rules.__file__}")
-    sources = args.answers or [ANSWERS, HERE / "external.jsonl"]
+    sources = args.answers or [ANSWERS, *DEV_SETS]
     by_source = {p: load_answers(p) for p in sources if p.exists() or print(f"missing: {p}")}
     answers = [a for items in by_source.values() for a in items]
     t0 = time.perf_counter()

@@ -9,26 +9,14 @@ from schemas.records import LEADS_12
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, resolve
 from tasks.validate.leads import LeadRef, lead_refs
 from tasks.validate.quantities import Quantity, quantities
+from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, beat_positions, beat_ref, count_of,
+                                      enumeration, is_reference, is_setting)
+from tasks.validate.tables import lead_table_cells
+from tasks.validate.composite import _AFTER_SUM, spreads, sums, unknown_formula
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
-_REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
-               "criterion", "criteria", "defined", "definition", "defines", "define", "nl", "norm",
-               "normally", "typically", "usually", "expected", "upper", "lower"}
-_REF_FILLER = {"of", "is", "are", ":", "(", "the", "a", "an", "for", "being", "normal", "values", "value", "=",
-               "-", "off", "at", "as", "roughly", "about", "approximately", "adults", "in", "be"}
-_DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qualify", "qualifies",
-                               "considered", "generally", "meet", "meets", "meeting", "fulfil", "fulfill",
-                               "fulfils", "fulfills", "satisfies", "satisfy", "diagnostic", "traditional", "classic"}
-_SETTING_WORDS = {"speed", "gain", "calibration", "calibrated", "paper", "standard", "filter", "sweep", "box",
-                  "square", "boxes", "squares", "grid", "represents", "equals", "per", "each"}
-_BEAT_WORDS = {"beat", "beats", "complex", "complexes", "cycle", "cycles", "#", "pvc", "pac", "number", "no"}
-_COUNT_NOUNS = {"beats": "count_beats", "complexes": "count_beats", "qrs": "count_beats", "cycles": "count_beats",
-                "leads": "count_leads", "lead": "count_leads", "channels": "count_leads", "channel": "count_leads"}
-_ORDINALS = {w: i + 1 for i, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth"
-    " fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
-_POSITIVE = {"elevation", "elevated", "elevations", "raised", "above", "upward", "up", "upright", "positive"}
-_NEGATIVE = {"depression", "depressed", "depressions", "below", "downward", "down", "inverted", "inversion",
+_POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
+_NEGATIVE = {"depression", "depressed", "depressions", "below", "std", "twi", "downward", "down", "inverted", "inversion",
              "inversions", "negative", "sagging", "downsloping"}
 _EXTREME = {"reaching", "reaches", "reach", "maximal", "maximum", "max", "peak", "peaking", "deepest", "tallest",
             "largest", "most", "greatest", "highest", "lowest", "nadir", "much", "deep", "up"}
@@ -53,68 +41,15 @@ class Claim:
     definitional: bool = False  # its sentence reads as a criterion: a failing threshold there is not a claim
     extreme: bool = False  # "reaching", "up to", "maximal": the value is an extreme over beats, not a median
     beats: tuple[int, ...] = ()  # every beat its sentence names (lists: "beats 5 and 6 follow RRs of 372 and 348 ms")
+    operands: tuple[float, ...] = ()  # a computed sum ("x plus y gives z"): the values added, each claimed itself
     span: tuple[int, int] = (0, 0)
     text: str = ""
 
 
-def _is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int) -> bool:
-    """A normal range or criterion aside: '(normal 120-200 ms)', 'upper limit of normal, 440 ms'."""
-    if depth[q.start] > 0:
-        k = q.start
-        while k > 0 and depth[k - 1] >= depth[q.start] and sent[k - 1].text not in "([":
-            k -= 1
-        first = next((t.low for t in sent[k:q.start] if t.kind == "word"), "")
-        if first in _REF_STRONG | {"normal", "nl", "ref", "reference", "uln"}:
-            return True
-    k = q.start - 1
-    while k >= max(prev_end, q.start - 6) and sent[k].low in _REF_FILLER:
-        k -= 1
-    if k >= max(prev_end, 0) and sent[k].low in _REF_STRONG and k < q.start - 1 or (
-            k >= 0 and sent[k].low in _REF_STRONG and k == q.start - 1):
-        return True
-    window = {t.low for t in sent[max(prev_end, q.start - 5):q.start]}
-    return (q.shape == "range" or q.comparator is not None) and bool(window & (_REF_STRONG | {"normal"}))
-
-
-def _is_setting(q: Quantity, sent: list[Token]) -> bool:
-    if q.unit in ("mm/s", "mm/mV", "hz"):
-        return True
-    near = {t.low for t in sent[max(0, q.start - 4):q.end + 3]}
-    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & _SETTING_WORDS) and (
-        "=" in near or "per" in near or "each" in near or "represents" in near or "equals" in near
-        or "speed" in near or "gain" in near or "calibration" in near)
-
-
-_ENUM_WORDS = {"step", "point", "item", "part", "phase", "stage", "section", "figure", "fig", "table", "question",
-               "finding", "observation", "#"}
-
-
-def _enumeration(sent: list[Token], q: Quantity) -> bool:
-    """'Step 8:', '1.' or '2)' at the start of a line: numbering, not a measurement."""
-    if q.unit is not None or len(q.values) != 1:
-        return False
-    if q.start > 0 and sent[q.start - 1].low in _ENUM_WORDS:
-        return True
-    nxt = sent[q.end].text if q.end < len(sent) else ""
-    return q.start == 0 and (nxt in (")", ".", ":") or q.end == len(sent))
-
-
-def _beat_ref(sent: list[Token], q: Quantity) -> bool:
-    return q.unit is None and q.start > 0 and (sent[q.start - 1].low in _BEAT_WORDS or (
-        q.start > 1 and sent[q.start - 1].low in ("and", ",", "or") and sent[q.start - 2].kind == "num"
-        and q.start > 2 and sent[q.start - 3].low in _BEAT_WORDS))
-
-
-def _count(sent: list[Token], q: Quantity) -> str | None:
-    if q.unit is not None or q.comparator is not None:
-        return None
-    nxt = sent[q.end].low if q.end < len(sent) else ""
-    if nxt == "-" and q.end + 1 < len(sent):
-        nxt = sent[q.end + 1].low
-    return _COUNT_NOUNS.get(nxt)
-
-
 _INSIDE_LEADS: frozenset[int] = frozenset()
+_BEAT_IDX: frozenset[int] = frozenset()  # token positions of the current sentence's beat citations
+_Q_STARTS: frozenset[int] = frozenset()  # token positions where the current sentence's quantities start
+_Q_ENDS: dict[int, int] = {}  # quantity start -> end, in the current sentence
 
 
 def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
@@ -126,7 +61,23 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
     if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
         return 99.0  # "372 ms corrected to 501 ms": these words own the number after them
+    if _owns_next(kw, sent):
+        return 99.0  # "2.07 mV against an S of 0.43 mV": the S owns the number written right after it
     return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start, skip) + (0 if dist == 0 else 3)
+
+
+_OWN_GLUE = {"of", "is", "are", "was", ":", "=", "at", "measuring", "measures", "about", "approximately", "~",
+             "around", "roughly", "only", "just", "nearly", "≈"}
+
+
+def _owns_next(kw: Keyword, sent: list[Token]) -> bool:
+    """Is a number written right after this keyword (only 'of', 'is', ':' ... between)?"""
+    for k in range(kw.end, min(len(sent), kw.end + 4)):
+        if k in _Q_STARTS:
+            return True
+        if sent[k].low not in _OWN_GLUE:
+            return False
+    return False
 
 
 def _compatible(kws: list[Keyword], unit: str | None) -> list[Keyword]:
@@ -153,7 +104,7 @@ def _time_like(sent: list[Token], q: Quantity, kw: Keyword | None) -> bool:
         return True
     if before and before[-1] == "at":  # "early beats at 2.83 s and 3.17 s"
         return True
-    beat_near = any(t.low in _BEAT_WORDS or t.kind == "ord" or t.low in _ORDINALS for t in sent[max(0, q.start - 6):q.start])
+    beat_near = any(t.low in _BEAT_WORDS or k in _BEAT_IDX for k, t in enumerate(sent[:q.start]) if k >= q.start - 6)
     return beat_near and (not kw or kw.kind in ("beat", "wave") or "at" in before or "(" in before)
 
 
@@ -183,12 +134,21 @@ def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword 
         if sent[j].low in _TRAIL_PREP | _TRAIL_SKIP or sent[j].text == "(":
             j, skipped = j + 1, skipped + 1
             continue
+        partner = next((k for k in (j + 1, j + 2) if k in _Q_ENDS), None)
+        if sent[j].text == "/" and partner is not None:  # "R 2.25 / S −1.50 mV in V3": the pair shares the lead
+            j, skipped = _Q_ENDS[partner], skipped + 1
+            continue
         break
     before = [r for r in refs if r.end <= q.start]
     if before:
         r = before[-1]
         if q.start - r.end <= 12 and boundaries_between(sent, r.end - 1, q.start) <= 2:
             return r
+        head = before[0]  # "V3–V6: low R waves (0.13–0.25 mV), ST isoelectric (within 0.03 mV)": a line's label
+        label = [t.text for t in sent[head.end:head.end + 3]]
+        colon = ":" in label and all(x in "*_:" for x in label[:label.index(":")])
+        if len(before) == 1 and colon and all(t.text in "*#_-•" for t in sent[:head.start]):
+            return head
     return None
 
 
@@ -201,55 +161,51 @@ def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
     return None if pos == neg else (1 if pos else -1)
 
 
-def _beat_word_follows(sent: list[Token], i: int) -> bool:
-    for t in sent[i + 1:i + 5]:
-        if t.low in _BEAT_WORDS | {"qrs", "p", "r"}:
-            return True
-        if not (t.low in _ORDINALS or t.low in ("and", ",", "or", "-") or t.kind == "ord"):
-            return False
-    return False
+_PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "durations", "the", "wave", "waves",
+              "segment", "amplitude", "amplitudes", "-", "–"}
 
 
-def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
-    """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
-    out = []
-    beat_talk = any(t.low in ("beat", "beats", "complex", "complexes", "cycle", "cycles") for t in sent)
-    for i, t in enumerate(sent):
-        nxt = sent[i + 1].low if i + 1 < len(sent) else ""
-        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or (beat_talk and nxt in ("(", ",", "at"))):
-            out.append((i, int("".join(c for c in t.text if c.isdigit()))))
-        elif t.low in _ORDINALS and _beat_word_follows(sent, i):
-            out.append((i, _ORDINALS[t.low]))
-        elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
-            out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value
-        elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
-                and t.text.isdigit():
-            out.append((i, int(t.text)))  # "beats 10 and 13"
-    return out
+_PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
+              "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
+              "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
+              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as"}
 
 
-def _pair(q: Quantity, comp: list[Keyword], prev_end: int) -> list[Keyword] | None:
+def _pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
     """A list of n values written after (or before) a list of n measurement names: pair them in order."""
     n = len(q.values)
     before = [k for k in comp if prev_end <= k.start and k.end <= q.start]
     after = [k for k in comp if k.start >= q.end]
-    for run in (before[-n:], after[:n]):
-        if len(run) == n and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
+    for run, gap in ((before[-n:], range(before[-1].end, q.start) if before else ()),
+                     (after[:n], range(q.end, after[0].start) if after else ())):
+        listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start))
+        near = all(sent[i].low in _PAIR_NEAR for i in gap)  # "PR, QRS and QT of 260, 140 and 500 ms"
+        if len(run) == n and listed and near and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
             return run
     return None
 
 
 def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
+    if q.unit in ("ms", "s") and q.end < len(sent) and sent[q.end].low == "apart":
+        return "rr"  # "beats spaced 1.24 s apart"
     if _time_like(sent, q, kw):
         return "time"
     if kw is None:
+        if q.unit == "s" and max(q.values) > 3.0:
+            return "time"  # no interval lasts that long: a position in the recording
+        after_time = q.start >= 2 and sent[q.start - 1].text == "(" and sent[q.start - 2].low in ("s", "sec")
+        if q.unit == "ms" and after_time:
+            return "rr"  # "at 4.82 s (358 ms)": the cycle ending at that time
         if q.unit in ("ms", "s") and any(t.low in _BEAT_WORDS | {"pause", "after", "follows", "following"}
                                          for t in sent):
             return "rr"  # "the second beat comes only 298 ms after the first"
         return {"bpm": "rate", "deg": "axis_qrs", "years": "age"}.get(q.unit or "")
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
-    return resolve(kw.kind, kw.wave, q.unit)
+    measure = resolve(kw.kind, kw.wave, q.unit)
+    if q.unit == "s" and max(q.values) > 3.0 and measure in ("rr", "pr", "qrs", "qt", "qtc"):
+        return "time"  # no interval lasts 4.42 s: "from 1.85 s to 4.42 s the RR is steady" gives times
+    return measure
 
 
 def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
@@ -259,16 +215,27 @@ def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) 
 
 
 _CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",
-          "inverted", "upright", "negative", "positive"}
+          "inverted", "upright", "negative", "positive", ";", ":", "="}
 
 
 def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") -> bool:
     """Is this value the next in a chain of values of one measure ('0.22 mV in V3, 0.38 mV in V4 and ...')?"""
-    if prev_end <= 0 or q.start - prev_end > 8:
-        return False
     inside = {k for r in ctx.refs for k in range(r.start, r.end)}
+    if prev_end <= 0 or sum(1 for k in range(prev_end, q.start) if k not in inside) > 8:
+        return False
     return all(k in inside or sent[k].low in _CHAIN for k in range(prev_end, q.start)) and any(
         k in inside for k in range(prev_end, q.start))
+
+
+def _chain_kw(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> Keyword | None:
+    """The previous value's keyword when this value continues its chain ('V5 −0.08 mV; I −0.06; aVL −0.05')."""
+    kw, unit = ctx.prev
+    follows = q.comparator is not None and 0 < q.start - prev_end <= 4 and all(
+        t.low in _AFTER_SUM for t in sent[prev_end:q.start])  # "4.06 mV, which exceeds 3.5 mV"
+    if kw is None or not (follows or _chained(sent, prev_end, q, ctx)):
+        return None
+    same = q.unit == unit or q.unit is None or (unit is None and kw.kind in UNIT_KINDS.get(q.unit, set()))
+    return kw if same and kw.kind in UNIT_KINDS.get(q.unit, set()) else None
 
 
 def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> list[Claim]:
@@ -276,34 +243,43 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
                  shape="range" if q.shape == "range" else "single")
     if q.shape == "ratio":
         return [replace(base, nonclaim="ratio")]
-    if _is_setting(q, sent):
+    if q.shape == "list" and len(q.values) == 2 and q.values[0] in (60000.0, 60.0, 1500.0, 300.0) and "/" in q.text:
+        rr = q.values[1]  # "60000/523 gives 115 bpm": a rate worked out from an RR; the RR is the claim
+        return [replace(base, values=(rr,), measure="rr", unit="ms" if q.values[0] == 60000.0 else None)
+                if q.values[0] in (60000.0, 60.0) else replace(base, nonclaim="formula")]
+    if is_setting(q, sent):
         return [replace(base, nonclaim="setting")]
-    if _enumeration(sent, q):
+    if enumeration(sent, q):
         return [replace(base, nonclaim="enumeration")]
-    if _beat_ref(sent, q):
+    if beat_ref(sent, q):
         return [replace(base, measure="beat_ref", shape="single", values=(v,)) for v in q.values]
-    count = _count(sent, q)
+    count = count_of(sent, q)
     if count:
         return [replace(base, measure=count)]
-    reference = _is_reference(q, sent, ctx.depth, prev_end)
+    reference = is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
     comp = _compatible(ctx.kws, q.unit)
     index = [k for k in comp if k.kind in ("sokolow", "cornell")]
     if q.start > 0 and sent[q.start - 1].text == "=" and index:  # "SV1 1.97 mV + RV5 2.09 mV = 4.06 mV"
         comp = index
-    elif q.unit in ctx.last_kw and (_chained(sent, prev_end, q, ctx) or _best(comp, q, sent) is None):
-        comp = [ctx.last_kw[q.unit]]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure, many values
+    elif _chain_kw(q, sent, ctx, prev_end) is not None:
+        comp = [_chain_kw(q, sent, ctx, prev_end)]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure
+    elif q.unit in ctx.last_kw and _best(comp, q, sent) is None:
+        comp = [ctx.last_kw[q.unit]]
     elif _best(comp, q, sent) is None:
         comp = [k for k in comp if k.end <= q.start][-1:]
     ref = _leads_for(q, sent, ctx.refs, _best(comp, q, sent))
     beat = _nearest_beat(ctx.beats, q, sent)
-    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat,
-                     beats=tuple(b for _, b in ctx.beats))
+    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
+                     beats=tuple(b for _, b in ctx.beats if b))
     best = _best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None)
     if best is not None:
         ctx.last_kw[q.unit] = best
+    ctx.prev = (best, q.unit)
     if q.shape == "list":
-        kws = _pair(q, comp, prev_end) or [best] * len(q.values)
+        kws = _pair(q, comp, prev_end, sent) or [best] * len(q.values)
+        if best is not None and best.wave in ("rs", "qr") and len(q.values) == 2:
+            kws = [replace(best, wave=best.wave[0]), replace(best, wave=best.wave[1])]  # "rS (0.21/−0.89 mV)"
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
         out = []
         for k, (v, kw) in enumerate(zip(q.values, kws)):
@@ -314,10 +290,31 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
                  bool(ref and len(ref.leads) > 1))]
 
 
+_OTHER_BEATS = {"other", "others", "remaining", "rest", "otherwise", "underlying", "baseline", "dominant", "regular",
+                "later", "earlier", "next", "following", "previous", "preceding", "subsequent", "compensatory",
+                "normal", "sinus", "mean", "average", "typical", "surrounding", "neighbouring", "neighboring"}
+
+
+def _about_that_beat(sent: list[Token], q: Quantity) -> bool:
+    """An RR written after the one beat its sentence names, with nothing saying it is about other beats."""
+    before = [i for i in _BEAT_IDX if i < q.start]
+    if not before:
+        return False
+    between = sent[min(before) + 2:q.start]  # past the beat's own noun: another "beat" is another beat
+    return not any(t.low in _OTHER_BEATS for t in sent[min(before):q.end + 4]) and not any(
+        t.low in _BEAT_WORDS | {"one", "ones"} for t in between)
+
+
 def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quantity, sent: list[Token],
          leads: tuple[str, ...], group: bool) -> Claim:
     measure = _measure(q, kw, sent)
+    if measure and measure.startswith("axis") and q.unit is None and "." in q.text and abs(values[0]) < 5 and leads:
+        measure = "amp_qrs"  # "axis: lead I +0.77, aVF +0.20": the leads' QRS voltages, not degrees
     unit = _infer_unit(measure, values[0], q.unit) if measure else q.unit
+    if measure == "rr" and len(values) == 2 and q.shape == "range":
+        common = replace(common, beat=None, beats=())  # a range of cycles spans beats: each end checked on all
+    elif measure == "rr" and common.beat is None and len(set(common.beats)) == 1 and _about_that_beat(sent, q):
+        common = replace(common, beat=common.beats[0])  # "the 7th beat, at 6.8 s, with a coupling interval of 534 ms"
     extreme = bool({t.low for t in sent[max(0, q.start - 4):q.end + 3]} & _EXTREME)
     return replace(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
                    sign=_sign(sent, q, kw), extreme=extreme)
@@ -330,32 +327,74 @@ class _Sentence:
     beats: list[tuple[int, int]]
     depth: list[int]
     last_kw: dict = field(default_factory=dict)
+    prev: tuple = (None, None)  # (keyword, unit) the previous value of the sentence was attributed with
 
 
 def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     """The claims of one sentence, in order."""
-    global _INSIDE_LEADS
+    global _INSIDE_LEADS, _BEAT_IDX, _Q_STARTS, _Q_ENDS
     qs = quantities(sent, text)
+    _Q_STARTS = frozenset(q.start for q in qs)
+    _Q_ENDS = {q.start: q.end for q in qs}
     units = {k for q in qs for k in range(q.start, q.end)}
     beats = beat_positions(sent)
+    _BEAT_IDX = frozenset(i for i, _ in beats)
     near_beats = {j for i, _ in beats for j in (i - 1, i, i + 1)}
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
-           and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats)]
+           and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats) and not _landmark(k, sent)]
     ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
-    out, prev_end = [], 0
+    out, prev_end, per_q = [], 0, []
     for q in qs:
-        out += _claims_of(q, sent, ctx, prev_end)
+        per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws))
         prev_end = q.end
+    if not any(k.kind in ("sokolow", "cornell") for k in kws):
+        per_q = sums(qs, per_q, sent)
+    per_q = spreads(qs, per_q, sent)
+    out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
-        if sent[i].kind != "num":
+        if sent[i].kind != "num" and b:
             out.append(Claim((float(b),), None, "beat_ref", span=(sent[i].start, sent[i].end), text=sent[i].text))
     return out
 
 
 def numeric_claims(text: str) -> list[Claim]:
     """Every written number of the answer as a claim (attributed or not) or a recognised non-claim."""
-    return [c for sent in sentences_of(text or "") for c in sentence_claims(list(sent), text)]
+    text = text or ""
+    cells, covered = lead_table_cells(text) if "|" in text else ([], [])
+    out, prev = [], None
+    for sent in sentences_of(text):
+        if not any(a <= sent[0].start < b for a, b in covered):
+            got = sentence_claims(list(sent), text)
+            if prev is not None and _continues(prev, sent, text) and any(
+                    c.measure is None and not c.nonclaim for c in got):
+                # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
+                got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]
+            out += got
+        prev = sent
+    for cell in cells:  # a lead table's cell, read as the sentence it stands for
+        for c in numeric_claims_of_sentence(cell.sentence):
+            out.append(replace(c, text=cell.text, span=(cell.start, cell.start + len(cell.text))))
+    return out
+
+
+_LANDMARK_BEFORE = {"precede", "precedes", "preceding", "before", "each", "every", "follow", "follows", "after"}
+
+
+def _landmark(kw: Keyword, sent: list[Token]) -> bool:
+    """'P waves precede each QRS in II (0.11 mV)': the QRS named as a landmark in time owns no amplitude."""
+    return kw.kind == "wave" and kw.wave == "qrs" and any(
+        t.low in _LANDMARK_BEFORE for t in sent[max(0, kw.start - 2):kw.start]) and any(
+        k.kind == "wave" and k.wave == "p" for k in keywords(sent[max(0, kw.start - 8):kw.start]))
+
+
+def _continues(prev: tuple, sent: tuple, text: str) -> bool:
+    """Does this sentence go on from the previous one after a ';' on the same line?"""
+    return prev[-1].text == ";" and "\n" not in text[prev[-1].end:sent[0].start]
+
+
+def numeric_claims_of_sentence(text: str) -> list[Claim]:
+    return [c for sent in sentences_of(text) for c in sentence_claims(list(sent), text)]
 
 
 @lru_cache(maxsize=64)

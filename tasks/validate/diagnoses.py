@@ -40,8 +40,10 @@ _HEDGE = (r"possible|possibly|probable|probably|likely|suspected|suspect|suspici
           r"suggestive\s+of|suggests?|consider(?:ed)?|borderline|questionable|equivocal|"
           r"may\s+(?:represent|be|indicate)|might\s+be|could\s+(?:represent|be)|versus|vs")
 _HEDGE_POST = (r"possible|probable|likely|suspected|questionable|equivocal|cannot\s+be\s+(?:excluded|ruled\s+out)|"
+               r"(?:should|must|could|may|might)\s+be\s+considered|to\s+be\s+considered|"
                r"not\s+(?:be\s+)?(?:excluded|ruled\s+out)")
 _NEG_POST = (r"absent|not\s+(?:present|seen|identified|observed|evident|noted|detected|found|visible|apparent)|"
+             r"(?:(?:are|is)\s+not|aren't|isn't|not)\s+(?:met|fulfilled|satisfied|reached)|unmet|"
              r"ruled\s+out|excluded|unlikely|resolved|no\s+longer\s+(?:present|seen)")
 _AFFIRM_POST = r"present|seen|noted|observed|evident|identified"
 
@@ -52,10 +54,12 @@ _CLAUSE_END = re.compile(r"[;!?\n:\u2014]|\.(?=\s|$)|\s[\-\u2013]\s")
 # Words after which a negation no longer reaches: contrast, a new subject, or an affirming link
 # ("without P waves, consistent with atrial fibrillation"). Cues such as "not consistent with" are
 # matched whole, so their own "with" never breaks their scope.
-_SCOPE_BREAK = re.compile(r"\)|\b(?:but|however|although|though|except|yet|whereas|while|which|apart\s+from|"
+_SCOPE_BREAK = re.compile(r"\)|\b(?:but|however|although|though|except|yet|whereas|while|which|so|therefore|thus|"
+                          r"hence|apart\s+from|"
                           r"aside\s+from|otherwise|with|in\s+keeping\s+with|suggest(?:s|ing|ive\s+of)|"
                           r"indicat(?:es|ing|ive\s+of)|typical\s+of|diagnostic\s+of|show(?:s|ing)|"
-                          r"demonstrat(?:es|ing)|represent(?:s|ing))\b", re.I)
+                          r"demonstrat(?:es|ing)|represent(?:s|ing)|points?\s+to(?:wards?)?|pointing\s+to(?:wards?)?|"
+                          r"in\s+favou?r\s+of|favou?r(?:s|ing)|support(?:s|ing))\b", re.I)
 _ATTACHED_NON = re.compile(r"\bnon[\s\-]?$", re.I)
 _NEG_VALUES = {"no", "none", "n/a", "na", "absent", "negative", "nil", "not present", "-"}
 _FILLER = {"and", "or", "nor", "either", "neither", "any", "the", "a", "an", "of", "is", "are", "was",
@@ -247,7 +251,7 @@ def _key_value_negated(text: str, stop: int) -> str | None:
     if stop >= len(text) or text[stop] != ":":
         return None
     line_end = text.find("\n", stop)
-    value = text[stop + 1:line_end if line_end >= 0 else len(text)].strip(" .;,\t").lower()
+    value = text[stop + 1:line_end if line_end >= 0 else len(text)].strip(" .;,\t*_").lower()
     return value if value in _NEG_VALUES else None
 
 

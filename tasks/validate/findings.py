@@ -19,7 +19,9 @@ _LEXICON = [
     ("st_dep", rf"\bST{_J}(?:segments?{_J})?depressions?\b|\bdepressed{_J}ST\b|\bST{_J}segments?\s+(?:is|are)\s+"
                rf"(?:\w+\s+)?depressed\b"),
     ("t_inv", rf"\bT{_J}waves?{_J}inversions?\b|\binverted{_J}T(?:{_J}waves?)?\b|\bT{_J}waves?\s+(?:is|are)\s+"
-              rf"(?:\w+\s+)?(?:inverted|negative)\b|\bnegative{_J}T{_J}waves?\b|\bT{_J}inversions?\b"),
+              rf"(?:\w+\s+)?(?:inverted|negative)\b|\bnegative{_J}T{_J}waves?\b|\bT{_J}inversions?\b|"
+              rf"\bT{_J}waves?\s+(?:are|is)\s+[^.;\n]{{0,50}}?\binverted\b|"
+              rf"\bT{_J}waves?{_J}abnormalit(?:y|ies)\s+with\s+(?:[\w\-]+\s+){{0,2}}inversions?\b"),
     ("q_wave", rf"\b(?:pathologic(?:al)?|significant|deep|prominent|abnormal|broad|wide|small|septal|tiny|"
                rf"physiologic(?:al)?|narrow)?\s*\b[qQ]{_J}waves?\b|\bQS{_J}(?:complex(?:es)?|patterns?|waves?)\b"),
 ]
@@ -59,6 +61,10 @@ _NORMAL_RATE = re.compile(r"\bnormal\s+(?:heart\s+|ventricular\s+)?rate\b|\brate
                           r"(?:the\s+)?)?normal\b|\bnormocardi", re.I)
 
 
+_NEW_CLAUSE = {"while", "whereas", "but", "although", "though", ";", "whilst", "however"}
+_AXIS_DEVIATED = re.compile(r"\baxis\b[^.;\n]{0,30}?\b(?:deviat\w*|shift\w*|displaced)\s+(?:to\s+the\s+)?"
+                            r"(right|left)(?:wards?)?\b|\b(right|left)(?:wards?)?[\s\-]+deviated\s+axis\b", re.I)
+_OTHERWISE = re.compile(r"\b(?:otherwise|else)\s+(?:an?\s+|the\s+)?$", re.I)
 _CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?)\b", re.I)
 _OTHER_BEFORE = re.compile(r"\b(?:other|further|additional|more)\s*\S*\s*$", re.I)
 
@@ -107,11 +113,19 @@ def _finding_leads(text: str, start: int, end: int) -> list[str]:
         refs = lead_refs(sent)
         pos = next((i for i, t in enumerate(sent) if t.start >= end), len(sent))
         first = next((i for i, t in enumerate(sent) if t.end > start), 0)
-        after = [r for r in refs if pos <= r.start <= pos + 8]
+        after = [r for r in refs if pos <= r.start <= pos + 8 and not _new_clause(sent[pos:r.start])]
         before = [r for r in refs if r.end <= first and first - r.end <= 6]
         chosen = after[:1] or before[-1:]
         return [x for r in chosen for x in r.leads]
     return []
+
+
+def _new_clause(between) -> bool:
+    """'... an inverted T, while aVF is small', '... inverted T (−0.21 mV), and lead I ...': the next lead is
+    another clause's subject, not where the finding is."""
+    words = [t.low for t in between]
+    return any(w in _NEW_CLAUSE for w in words) or any(a == "," and b in ("and", "with", "whereas")
+                                                       for a, b in zip(words, words[1:]))
 
 
 def _lead_values(ctx: RecordContext, leads: list[str], field: str) -> list[tuple[str, float]]:
@@ -144,16 +158,23 @@ def _lexical_supported(kind: str, phrase: str, context: str, leads: list[str], c
     # Q waves: small septal q waves need a measured q; pathological ones the significant-Q flag
     if labelled & {"QAB"} or any(c.endswith("MI") for c in labelled):
         return True
-    if _SMALL_Q.search(phrase):
+    if _SMALL_Q.search(phrase) or (leads and set(leads) <= {"aVR"}):  # a q in aVR is normal, not a finding
         return any(v is not None and v < 0 for _, v in _lead_values(ctx, leads, "q_amp_mv"))
     pool = leads or list(ctx.leads)
     return any(ctx.leads[x].usable and (ctx.leads[x].q_wave or x in ctx.features.q_wave_leads)
                for x in pool if x in ctx.leads)
 
 
-def lexical_findings(text: str, ctx: RecordContext, labelled: set[str]) -> list[Problem]:
-    """ST elevation/depression, T inversion and Q waves, checked in the leads they are stated for."""
+_LEX_STATES = {"st_elev": "STE", "st_dep": "STD", "t_inv": "TINV", "q_wave": "QAB"}
+
+
+def lexical_findings(text: str, ctx: RecordContext, labelled: set[str], stated: dict[str, str] | None = None
+                     ) -> list[Problem]:
+    """ST elevation/depression, T inversion and Q waves, checked in the leads they are stated for.
+
+    An affirmed one also counts as stating its label ("T waves are abnormal: inverted in V5" names TINV)."""
     out = []
+    stated = {} if stated is None else stated
     for kind, rx in _LEX_RE:
         for m in rx.finditer(text):
             if span_negated(text, m.start(), m.end()):
@@ -165,6 +186,8 @@ def lexical_findings(text: str, ctx: RecordContext, labelled: set[str]) -> list[
                                        m.group(0).strip()))
                 continue
             context = text[max(0, m.start() - 40):m.end() + 10]
+            if kind != "q_wave" or not _SMALL_Q.search(m.group(0)):
+                stated.setdefault(_LEX_STATES[kind], m.group(0).strip())
             leads = _finding_leads(text, m.start(), m.end())
             if not _lexical_supported(kind, m.group(0), context, leads, ctx, labelled):
                 where = f" in {', '.join(leads)}" if leads else ""
@@ -201,8 +224,11 @@ def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: Record
     if code in ("LOWT", "HTV"):
         ts = [lf.t_amp_mv for x, lf in ctx.leads.items() if lf.usable and lf.t_amp_mv is not None and x != "aVR"]
         return (any(abs(t) < 0.1 for t in ts) if code == "LOWT" else any(t >= 0.5 for t in ts)) or None
-    if hedged and (code.startswith("ISC") or code in ("ISCH", "CHD")) and labelled & (_ST_LABELS | _T_LABELS):
-        return True
+    if hedged and code == "LVS" and labelled & {"LVH", "LVHV"} and _st_t_measured(ctx):
+        return True  # "possible strain pattern" beside labelled LV voltage and measured ST-T changes
+    if hedged and (code.startswith("ISC") or code in ("ISCH", "CHD")) and (
+            labelled & (_ST_LABELS | _T_LABELS) or _st_t_measured(ctx)):
+        return True  # "ischaemia cannot be excluded" beside measured ST-T changes: a hedge, not a diagnosis
     return None
 
 
@@ -225,16 +251,38 @@ def _pseudo_statements(text: str, ctx: RecordContext) -> list[tuple[str, str, bo
     return out
 
 
+_ECTOPY_ORIGIN = r"(?:atrial|ventricular|supraventricular|junctional)"
+_ECTOPY_NOUN = (r"(?:premature\s+)?(?:contractions?|complex(?:es)?|beats?|ectopics?|ectopy|extrasystoles?|"
+                r"depolari[sz]ations?)")
+_ELLIPSIS = re.compile(rf"\b(?P<pre>(?:premature|early)\s+)?(?P<first>{_ECTOPY_ORIGIN})\s*(?:,|and|or|&|/|plus)\s*"
+                       rf"(?P<pre2>(?:premature|early)\s+)?(?P<second>{_ECTOPY_ORIGIN})\s+(?P<noun>{_ECTOPY_NOUN})\b", re.I)
+
+
+def elided_mentions(text: str, vocab: Vocabulary) -> list:
+    """'premature atrial and ventricular complexes': the first conjunct names PACs with its noun elided."""
+    out = []
+    for m in _ELLIPSIS.finditer(text):
+        pre, noun = m.group("pre") or "", m.group("noun")
+        for phrase in (f"{pre}{m.group('first')} {noun}", f"{m.group('pre2') or pre}{m.group('second')} {noun}"):
+            hits = find_mentions(phrase, vocab)
+            if len(hits) == 1 and hits[0].span == (0, len(phrase)):
+                negated = span_negated(text, m.start(), m.end())
+                out.append(hits[0].model_copy(update={"span": m.span(), "text": m.group(0), "negated": negated}))
+    return out
+
+
 def vocabulary_findings(text: str, ctx: RecordContext, vocab: Vocabulary) -> tuple[list[Problem], dict[str, str]]:
     """Stated vocabulary diagnoses not labelled and not met by their criterion; and the stated codes (to spans)."""
     labelled = {lab.code for lab in ctx.labels}
     out, stated = [], {}
-    for m in find_mentions(text, vocab):
+    for m in find_mentions(text, vocab) + elided_mentions(text, vocab):
         if m.negated:
             continue
         code = m.label.code
         if _CRITERION_AFTER.match(text, m.span[1]):
             continue  # "the 3.5 mV LVH threshold": the name of a criterion, not a finding
+        if code == "NORM" and _OTHERWISE.search(text[max(0, m.span[0] - 20):m.span[0]]):
+            continue  # "otherwise normal ECG": normal apart from what the answer lists, not a normal ECG
         stated.setdefault(code, m.text)
         if code in _LEX_CODES:
             continue
@@ -245,6 +293,15 @@ def vocabulary_findings(text: str, ctx: RecordContext, vocab: Vocabulary) -> tup
         elif held is None:
             out.append(Problem("unsupported_finding", f"{m.label.name} is stated but neither labelled nor"
                                " supported by a criterion on the measurements", m.text))
+    for m in _AXIS_DEVIATED.finditer(text):  # "the axis is deviated to the right": RAD in other words
+        code = "RAD" if (m.group(1) or m.group(2)).lower() == "right" else "LAD"
+        if span_negated(text, m.start(), m.end()):
+            continue
+        stated.setdefault(code, m.group(0))
+        held = _mention_supported(code, vocab.get(code).measure, False, ctx, labelled, vocab)
+        if held is not True:
+            out.append(Problem("diagnosis_contradicts_measurements" if held is False else "unsupported_finding",
+                               f"'{m.group(0)}' is stated but the measured axis does not support it", m.group(0)))
     for code, span, held in _pseudo_statements(text, ctx):
         stated.setdefault(code, span)
         if held is False:
@@ -279,7 +336,7 @@ def finding_problems(text: str, ctx: RecordContext) -> tuple[list[Problem], set[
     vocab = Vocabulary.load()
     labelled = {lab.code for lab in ctx.labels}
     problems, stated = vocabulary_findings(text, ctx, vocab)
-    problems += lexical_findings(text, ctx, labelled)
+    problems += lexical_findings(text, ctx, labelled, stated)
     problems += exclusive_findings(stated, ctx)
     problems += denied_labels(text, ctx, vocab)
     return problems, set(stated)

@@ -20,14 +20,20 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("qrs", "wave", "qrs"), ("qrsd", "qrs", None), ("qrs duration", "qrs", None), ("qrs width", "qrs", None),
     ("complexes", "wave", "qrs"), ("narrow", "qrs", None), ("wide", "qrs", None), ("broad", "qrs", None),
     ("widened", "qrs", None), ("ventricular depolarization", "qrs", None), ("ventricular depolarisation", "qrs", None),
-    ("complex", "wave", "qrs"), ("conduction", "qrs", None),
+    ("complex", "wave", "qrs"), ("conduction", "qrs", None), ("deflection", "wave", "qrs"),
+    ("deflections", "wave", "qrs"),
     ("qt", "qt", None), ("q - t", "qt", None), ("uncorrected", "qt", None),
     ("qtc", "qtc", None), ("qtcb", "qtc", None), ("qtcf", "qtc", None), ("qt c", "qtc", None),
     ("corrected qt", "qtc", None), ("qt corrected", "qtc", None), ("corrected", "qtc", None), ("bazett", "qtc", None),
     ("fridericia", "qtc", None), ("qtc interval", "qtc", None), ("rate - corrected", "qtc", None),
+    ("rate - corrected qt", "qtc", None), ("rate corrected qt", "qtc", None), ("heart - rate - corrected qt", "qtc", None),
+    ("corrected qt interval", "qtc", None), ("qt corrected for rate", "qtc", None), ("qt ( corrected )", "qtc", None),
+    ("hodges", "qtc_other", None), ("framingham", "qtc_other", None), ("qtch", "qtc_other", None),
+    ("qtcfr", "qtc_other", None), ("qtcfram", "qtc_other", None), ("qtchod", "qtc_other", None),
     ("rr", "rr", None), ("r - r", "rr", None), ("cycle length", "rr", None), ("cycle lengths", "rr", None),
     ("interbeat", "rr", None), ("inter - beat", "rr", None), ("beat - to - beat", "rr", None),
-    ("coupling interval", "rr", None), ("pause", "rr", None), ("pp", "rr", None), ("p - p", "rr", None),
+    ("coupling interval", "rr", None), ("pause", "rr", None), ("pauses", "rr", None),
+    ("coupling intervals", "rr", None), ("pp", "rr", None), ("p - p", "rr", None),
     ("interval between", "rr", None), ("intervals between", "rr", None), ("r - to - r", "rr", None),
     ("axis", "axis", None), ("axes", "axis", None), ("vector", "axis", None),
     ("qrs - t angle", "angle", None), ("qrs-t angle", "angle", None),
@@ -36,10 +42,12 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("s wave", "wave", "s"), ("s waves", "wave", "s"), ("s - wave", "wave", "s"), ("s - waves", "wave", "s"),
     ("q wave", "wave", "q"), ("q waves", "wave", "q"), ("q - wave", "wave", "q"), ("q - waves", "wave", "q"),
     ("t wave", "wave", "t"), ("t waves", "wave", "t"), ("t - wave", "wave", "t"), ("t - waves", "wave", "t"),
+    ("qs", "wave", "q"), ("qs complex", "wave", "q"), ("qs complexes", "wave", "q"), ("qs wave", "wave", "q"),
     ("r'", "wave", "r"), ("r peak", "wave", "r"), ("r amplitude", "wave", "r"),
     ("st", "st", None), ("st segment", "st", None), ("st segments", "st", None), ("st - segment", "st", None),
     ("st - segments", "st", None), ("j point", "st", None), ("j - point", "st", None), ("st level", "st", None),
     ("st elevation", "st", None), ("st depression", "st", None), ("st deviation", "st", None),
+    ("ste", "st", None), ("std", "st", None), ("twi", "wave", "t"), ("stes", "st", None),
     ("qrs amplitude", "wave", "qrs"), ("qrs voltage", "wave", "qrs"), ("voltage", "wave", "qrs"),
     ("voltages", "wave", "qrs"), ("qrs amplitudes", "wave", "qrs"), ("peak - to - peak", "wave", "qrs"),
     ("sokolow", "sokolow", None), ("sokolow - lyon", "sokolow", None), ("cornell", "cornell", None),
@@ -54,18 +62,21 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("depth", "ampword", None),
 ]
 _SINGLE_WAVES = {"P": "p", "R": "r", "S": "s", "Q": "q", "T": "t", "r": "r", "s": "s", "q": "q"}
+# a complex named by its waves ("rS (0.21/−0.89 mV)", "qR"): a pair of values is one per wave, in order
+_PAIR_WAVES = {"rS": "rs", "RS": "rs", "Rs": "rs", "qR": "qr", "QR": "qr", "qr": "qr"}
 _TABLE: dict[tuple[str, ...], tuple[str, str | None]] = {tuple(p.split()): (k, w) for p, k, w in _RAW}
 _MAXLEN = max(len(k) for k in _TABLE)
 
 # which kinds may own a number in each unit
 UNIT_KINDS = {
     "bpm": {"rate", "atrial_rate"},
-    "ms": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur"},
-    "s": {"pr", "qrs", "qt", "qtc", "rr", "wave", "wavedur", "beat", "duration"},
+    "ms": {"pr", "qrs", "qt", "qtc", "qtc_other", "rr", "wave", "wavedur"},
+    "s": {"pr", "qrs", "qt", "qtc", "qtc_other", "rr", "wave", "wavedur", "beat", "duration"},
     "mV": {"wave", "st", "sokolow", "cornell"},
     "deg": {"axis", "angle", "wave"},
     "years": {"age"},
 }
+UNIT_KINDS["pct"] = {"rr"}  # "RR varies by less than 5%": the coefficient of variation
 UNIT_KINDS["mm"] = UNIT_KINDS["mV"]
 UNIT_KINDS["uV"] = UNIT_KINDS["mV"]
 UNIT_KINDS["smallbox"] = UNIT_KINDS["ms"] | UNIT_KINDS["mV"]
@@ -96,6 +107,11 @@ def keywords(sent: list[Token]) -> list[Keyword]:
                 break
         if hit is None and sent[i].kind == "word" and sent[i].text in _SINGLE_WAVES:
             hit = (1, "wave", _SINGLE_WAVES[sent[i].text])
+        elif hit is None and sent[i].kind == "word" and sent[i].text in _PAIR_WAVES:
+            hit = (1, "wave", _PAIR_WAVES[sent[i].text])
+        if hit is not None and hit[1:] == ("wave", "qrs") and low[i] in ("voltage", "voltages") and i and \
+                low[i - 1] in ("high", "low", "ventricular"):
+            hit = None  # "left ventricular high voltage", "low voltage": the name of a finding
         if hit is not None:
             n, kind, wave = hit
             out.append(Keyword(kind, wave, i, i + n, " ".join(t.text for t in sent[i:i + n])))

@@ -69,7 +69,7 @@ def _expand(a: str, b: str) -> list[str]:
 
 
 _I_BEFORE = {"lead", "leads", "in", "on", "of", "and", "from", "across", "(", "with"}
-_I_AFTER = {"shows", "has", "demonstrates", "displays", "reveals", "is", "and", ",", ")", ".", ";", ":", "-", "–"}
+_I_AFTER = {"shows", "has", "demonstrates", "displays", "reveals", "is", "and", ",", ")", ".", ";", ":", "-", "–", "("}
 
 
 def _lead_run(sent: list[Token], i: int) -> tuple[list[str], int] | None:
@@ -79,6 +79,9 @@ def _lead_run(sent: list[Token], i: int) -> tuple[list[str], int] | None:
         prev = sent[i - 1].low if i else ""
         nxt = sent[i + 1].low if i + 1 < len(sent) else "."
         after_word = prev in _I_BEFORE and nxt in _I_AFTER or (i == 0 and nxt in ("shows", "has", ":"))
+        valued = i + 1 < len(sent) and (sent[i + 1].kind == "num" or (
+            sent[i + 1].text in "+-−" and i + 2 < len(sent) and sent[i + 2].kind == "num"))
+        after_word = after_word or (valued and (i == 0 or prev in _I_BEFORE | {";", ",", ":"}))  # "; I −0.06"
     first = _single(sent[i], after_word, _roman_in_list(sent, i))
     if first is None:
         return None
@@ -116,8 +119,9 @@ def _group_at(sent: list[Token], i: int) -> tuple[list[str], int] | None:
     for key, leads in GROUPS:
         if tuple(words[:len(key)]) == key:
             j = i + len(key)
-            if j < len(sent) and sent[j].low in ("-", "–") and j + 1 < len(sent) and sent[j + 1].low == "sided":
-                j += 2
+            if j < len(sent) and sent[j].low in ("-", "–") and j + 1 < len(sent) and sent[j + 1].low in (
+                    "sided", "lead", "leads"):
+                j += 1 if sent[j + 1].low != "sided" else 2  # "right-sided", "limb-lead T waves"
             if j < len(sent) and sent[j].low in _LEAD_NOUNS | {"precordial", "chest", "limb"}:
                 while j < len(sent) and sent[j].low in _LEAD_NOUNS | {"precordial", "chest", "limb"}:
                     j += 1

@@ -42,7 +42,18 @@ _COMPARATORS: list[tuple[tuple[str, ...], str]] = sorted([
     (("in", "excess", "of"), "gt"), (("at", "least"), "ge"), (("beyond",), "beyond"), (("past",), "beyond"),
     (("outside",), "beyond"), (("within",), "within"), (("inside",), "within"), (("less", "negative", "than"), "gt"),
     (("more", "negative", "than"), "lt"), (("under", "the"), "lt"), (("above", "the"), "gt"),
+    (("fails", "to", "reach"), "lt"), (("fail", "to", "reach"), "lt"), (("failing", "to", "reach"), "lt"),
+    (("falls", "short", "of"), "lt"), (("fall", "short", "of"), "lt"), (("falling", "short", "of"), "lt"),
+    (("short", "of"), "lt"), (("does", "not", "reach"), "lt"), (("do", "not", "reach"), "lt"),
+    (("doesn't", "reach"), "lt"), (("don't", "reach"), "lt"), (("not", "reaching"), "lt"), (("never", "reaches"), "lt"),
+    (("does", "not", "exceed"), "le"), (("do", "not", "exceed"), "le"), (("doesn't", "exceed"), "le"),
+    (("not", "exceed"), "le"), (("surpassing",), "gt"), (("surpasses",), "gt"), (("topping",), "gt"),
+    (("reaching", "at", "least"), "ge"),
+    (("beneath", "the"), "lt"), (("over", "the"), "gt"), (("exceeding", "the"), "gt"), (("exceeds", "the"), "gt"),
 ], key=lambda c: -len(c[0]))
+_COMPARATORS_BY_LAST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _phrase, _comp in _COMPARATORS:  # longest first within each last word, as in _COMPARATORS
+    _COMPARATORS_BY_LAST.setdefault(_phrase[-1], []).append((_phrase, _comp))
 _POST_COMPARATORS = {("or", "more"): "ge", ("or", "greater"): "ge", ("or", "above"): "ge", ("or", "longer"): "ge",
                      ("or", "less"): "le", ("or", "below"): "le", ("or", "shorter"): "le", ("and", "above"): "ge",
                      ("and", "below"): "le", ("or", "higher"): "ge", ("or", "lower"): "le"}
@@ -109,7 +120,8 @@ def _comparator(sent: list[Token], start: int) -> tuple[str | None, bool, int]:
             approx, k, skipped = True, k - 1, skipped + 1
             continue
         words = tuple(t.low for t in sent[max(0, k - 4):k])
-        hit = next(((p, c) for p, c in _COMPARATORS if len(p) <= len(words) and words[-len(p):] == p), None)
+        hit = next(((p, c) for p, c in _COMPARATORS_BY_LAST.get(word, ()) if len(p) <= len(words)
+                    and words[-len(p):] == p), None)
         if hit is not None:
             k -= len(hit[0])
             return (_NEGATE[hit[1]] if _negated_before(sent, k) else hit[1]), approx, k

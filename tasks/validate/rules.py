@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from schemas.config import ValidationSettings
 from schemas.records import LEADS_12
 from schemas.teacher import RecordContext
+from schemas.vocab import Vocabulary
 import traceback
 
 from tasks.validate.claims import Claim, covered_leads, named_leads, numeric_claims
@@ -51,9 +52,21 @@ def check_text(text: str, finish_reason: str | None, s: ValidationSettings) -> l
         out.append(Violation("length", f"{words} words; at most {s.max_words} allowed"))
     if words < s.min_words:
         out.append(Violation("length", f"{words} words; at least {s.min_words} required"))
-    if s.single_paragraph and re.search(r"\n\s*\n", text.strip()):
+    if s.single_paragraph and _prose_blocks(text) > 1:
         out.append(Violation("paragraph", "more than one paragraph"))
     return out
+
+
+# markdown lines: table rows, headings, bullets, numbered items, bold-labelled lines ("**Impression:** ...")
+_LAYOUT_LINE = re.compile(r"^\s*(?:\|.*\||#{1,6}\s+\S.*|[-*+•]\s+\S.*|\d{1,2}[.)]\s+\S.*|"
+                          r"(?:\*\*|__)[^*_\n]{1,60}(?:\*\*|__)\s*:?.*|[-=|:\s]{3,})\s*$")
+
+
+def _prose_blocks(text: str) -> int:
+    """Blocks of plain prose between blank lines. A block that opens with markdown layout (a table, a heading,
+    a list item, a bold label) is a section of one structured answer, not a second paragraph."""
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    return sum(1 for b in blocks if not _LAYOUT_LINE.match(b.strip().splitlines()[0]))  # a section starts with layout
 
 
 def check_leakage(text: str) -> list[Violation]:
@@ -107,12 +120,29 @@ def _violation(claim: Claim, status: str, measured: str) -> Violation:
     return Violation("unverified_number", f"'{claim.text}' is not attributed to any measurement", claim.text)
 
 
+_CORRECTION = re.compile(r"\b(?:wait|actually|correction|rather|I\s+mean|scratch\s+that|on\s+(?:closer|second)\s+"
+                         r"(?:look|inspection|thought)|re-?check\w*|recalculat\w*|re-?measur\w*)\b|\bno,", re.I)
+
+
+def _retracted(claim: Claim, status: str, later: list[tuple[Claim, str]], text: str) -> bool:
+    """'The QRS looked 120 ms at first — wait, it is 88 ms': a wrong value the answer corrects right after,
+    with a value of the same measure that checks out, asserts nothing (the correction is checked)."""
+    if status != "mismatch" or claim.measure is None:
+        return False
+    for other, got in later:
+        gap = text[claim.span[1]:other.span[0]]
+        if other.measure == claim.measure and got == "ok" and len(gap) <= 160 and _CORRECTION.search(gap):
+            return True
+    return False
+
+
 def check_numbers(text: str, ctx: RecordContext, s: ValidationSettings) -> tuple[list[Violation], int, int, int]:
     """Every number is checked against the measurement it talks about, or is a recognised non-claim."""
     out, matched, claims, nonclaims = [], 0, 0, 0
-    for claim in numeric_claims(text):
-        outcome = check_claim(claim, ctx, s)
-        if outcome.status == "nonclaim":
+    checked = [(c, check_claim(c, ctx, s)) for c in numeric_claims(text)]
+    for k, (claim, outcome) in enumerate(checked):
+        later = [(c, o.status) for c, o in checked[k + 1:] if c.span[0] >= claim.span[1]]
+        if outcome.status == "nonclaim" or _retracted(claim, outcome.status, later, text):
             nonclaims += 1
             continue
         claims += 1
@@ -129,10 +159,22 @@ _IMPLIES = {"STACH": {"SR"}, "SB": {"SR"}, "SA": {"SR"}, "TINV": {"TAB"}, "NT": 
             "LPR": {"1AVB"}, "1AVB": {"LPR"}, "BRADY": {"SB"}, "NORM": {"SR"}, "PRC": {"PAC"}}
 
 
+def _ancestors(codes: set[str]) -> set[str]:
+    """The more general labels a stated one names too ("acute myocardial infarction" states an infarction)."""
+    vocab = Vocabulary.load()
+    out: set[str] = set()
+    for code in codes:
+        cur = vocab.get(code, default=None)
+        while cur is not None and cur.parent and cur.parent not in out:
+            out.add(cur.parent)
+            cur = vocab.get(cur.parent, default=None)
+    return out
+
+
 def check_diagnoses(text: str, ctx: RecordContext, s: ValidationSettings) -> list[Violation]:
     """Each labelled diagnosis is stated (negation-aware); every stated finding is supported and consistent."""
     problems, stated = finding_problems(text, ctx)
-    implied = stated | {c for code in stated for c in _IMPLIES.get(code, ())}
+    implied = stated | {c for code in stated for c in _IMPLIES.get(code, ())} | _ancestors(stated)
     out = []
     if s.require_labels_stated:
         for lab in ctx.labels:

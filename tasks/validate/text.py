@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
@@ -29,10 +29,11 @@ class Token:
     start: int
     end: int
     sentence: int = 0
+    low: str = field(default="", compare=False)  # the text in lower case (filled in once: read very often)
 
-    @property
-    def low(self) -> str:
-        return self.text.lower()
+    def __post_init__(self) -> None:
+        if not self.low:
+            object.__setattr__(self, "low", self.text.lower())
 
 
 def tokenize(text: str) -> list[Token]:
@@ -44,18 +45,22 @@ def tokenize(text: str) -> list[Token]:
     # newlines end sentences too
     out: list[Token] = []
     sentence = 0
-    last_end = 0
+    last_end, depth = 0, 0
     for i, (kind, tok, start, end) in enumerate(raw):
         if "\n" in text[last_end:start] and out:
-            sentence += 1
+            sentence, depth = sentence + 1, 0
         out.append(Token(kind, tok, start, end, sentence))
         last_end = end
-        if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i):
-            sentence += 1
+        depth = max(0, depth + (tok in "([") - (tok in ")]")) if kind == "punct" else depth
+        if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i) and not (tok == ";" and depth):
+            sentence, depth = sentence + 1, 0  # a ';' inside brackets separates list items, not sentences
     return out
 
 
 def _ends_sentence(raw: list, i: int) -> bool:
+    if raw[i][1] == "?":  # "QT? 414 ms": a question label answered by the number after it
+        nxt = raw[i + 1:i + 3]
+        return not (nxt and (nxt[0][0] == "num" or (nxt[0][1] in "+-−–" and len(nxt) > 1 and nxt[1][0] == "num")))
     if raw[i][1] != ".":
         return True
     prev = raw[i - 1] if i else None

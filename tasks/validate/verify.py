@@ -1,7 +1,7 @@
 """Check each claim against the record's typed measurements: values, ranges and thresholds, per lead and beat."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from schemas.config import ValidationSettings
 from schemas.teacher import RecordContext
@@ -9,7 +9,7 @@ from tasks.validate.claims import Claim
 
 _WAVE_FIELD = {"p": "p_amp_mv", "q": "q_amp_mv", "r": "r_amp_mv", "s": "s_amp_mv", "t": "t_amp_mv", "st": "st_mv"}
 _SCALAR = {"pr": "pr_ms", "qrs": "qrs_ms", "qt": "qt_ms"}
-_SLACK = {"bpm": 2.0, "ms": 5.0, "deg": 5.0, "mV": 0.02, "years": 1.0}
+_SLACK = {"bpm": 2.0, "ms": 5.0, "deg": 5.0, "mV": 0.02, "years": 1.0, "pct": 0.5}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ def _tol(unit: str, measured: float, s: ValidationSettings, approx: bool) -> flo
         return k * max(s.tol_amplitude_mv, s.tol_amplitude_rel * abs(measured))
     if unit == "years":
         return 1.5
+    if unit == "pct":
+        return k * max(1.0, 0.3 * abs(measured))
+    if unit == "ms_sd":  # a spread (SD of RR) is small: the interval tolerance would accept anything
+        return k * max(3.0, 0.3 * abs(measured))
     return k * max(s.tol_interval_ms, s.tol_interval_rel * abs(measured))
 
 
@@ -164,6 +168,10 @@ def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float]
         return [v for v in rec if v is not None], _beat_values(ctx, _SCALAR[m], list(c.leads) or None, c.beat), "ms"
     if m == "qtc":
         return [v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None], [], "ms"
+    if m == "rr" and c.unit == "pct":
+        return ([] if f.rr_cv is None else [100.0 * f.rr_cv]), [], "pct"
+    if m == "sd_rr":
+        return ([] if f.rr_std_ms is None else [f.rr_std_ms]), [], "ms_sd"
     if m == "rr":
         named = {k for b in (c.beats or ((c.beat,) if c.beat else ())) for k in (b - 1, b)}
         beats = [b.rr_ms for b in ctx.beats if b.rr_ms is not None and (c.beat is None or b.beat in named)]
@@ -229,13 +237,18 @@ def _beat_count(ctx: RecordContext) -> int:
 
 def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     """A position in time: some beat (or the named beat) has its R peak there; or the recording's length."""
+    if c.shape == "range" and len(c.values) == 2 and c.measure == "time":  # "from 1.85 s to 4.42 s": both ends
+        ends = [check_time(replace(c, values=(v,), shape="single"), ctx, s) for v in c.values]
+        return next((o for o in ends if o.status != "ok"), ends[0])
     v = _to_base(c, c.values[0])[0] / 1000.0
     if c.measure == "duration":
         if ctx.duration_s is None:
             return Outcome("unmeasured", "the recording's length is not known")
         ok = abs(v - ctx.duration_s) <= 0.5 or (c.comparator in ("le", "lt", "within") and ctx.duration_s <= v + 0.5)
         return Outcome("ok" if ok else "mismatch", f"{ctx.duration_s:.1f} s")
-    named = {b - 1 for b in (c.beats or ((c.beat,) if c.beat else ()))}
+    listed = "," in c.text or " and " in c.text
+    # a list of times goes with the beats its sentence names; one time with its own beat, else with any beat
+    named = {b - 1 for b in (c.beats if listed and c.beats else ((c.beat,) if c.beat else ()))}
     times = sorted({round(b.r_peak_s, 3) for b in ctx.beats if b.r_peak_s is not None
                     and (not named or b.beat in named)})
     if not times:
@@ -244,10 +257,18 @@ def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("ok", f"{ctx.duration_s:.1f} s")
     tol = 0.2 if c.approx or c.beat is not None else 0.15
     ok = any(abs(v - t) <= tol for t in times) if not c.comparator else True
-    listed = "," in c.text or " and " in c.text
     if not ok and len(named) > 1 and listed:  # a list of times beside a list of beats: any beat's time, tighter
         ok = any(abs(v - b.r_peak_s) <= 0.1 for b in ctx.beats if b.r_peak_s is not None)
     return Outcome("ok" if ok else "mismatch", ", ".join(f"{t:.2f}" for t in times[:8]) + " s")
+
+
+def check_sum(c: Claim) -> Outcome:
+    """A total the answer computed from values it states: the arithmetic must hold (a threshold on it too)."""
+    total = sum(_to_base(c, v)[0] for v in c.operands)
+    value, unit = _to_base(c, c.values[0])
+    slack = max(0.03, 0.02 * abs(total)) if unit == "mV" else max(5.0, 0.02 * abs(total))
+    ok = _holds(c.comparator, total, value, 0.0) if c.comparator else abs(value - total) <= slack
+    return Outcome("ok" if ok else "mismatch", f"the sum of the stated values is {total:g} {unit}")
 
 
 def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
@@ -265,6 +286,10 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("ok" if abs(c.values[0] - n) <= 1 or c.comparator else "mismatch", f"{n} beats")
     if m == "count_leads":
         return Outcome("nonclaim" if c.values[0] <= 12 else "mismatch", "12 leads")
+    if m == "sum":
+        return check_sum(c)
+    if m == "qtc_other":
+        return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):
         out = check_time(c, ctx, s)
     elif m.startswith("amp_") or m == "st":

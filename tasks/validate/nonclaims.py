@@ -1,0 +1,140 @@
+"""Numbers that assert nothing about the record (normal ranges and criteria, paper settings, step numbers,
+counts) and the beats an answer cites by position ("the 4th beat", "beat 4", "the third complex")."""
+from __future__ import annotations
+
+from tasks.validate.quantities import Quantity
+from tasks.validate.text import Token
+
+_REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
+               "criterion", "criteria", "defined", "definition", "defines", "define", "nl", "norm",
+               "normally", "typically", "usually", "expected", "upper", "lower"}
+_REF_FILLER = {"of", "is", "are", ":", "(", "the", "a", "an", "for", "being", "normal", "values", "value", "=",
+               "-", "off", "at", "as", "roughly", "about", "approximately", "adults", "in", "be"}
+_DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qualify", "qualifies",
+                               "considered", "generally", "meet", "meets", "meeting", "fulfil", "fulfill",
+                               "fulfils", "fulfills", "satisfies", "satisfy", "diagnostic", "traditional", "classic"}
+_SETTING_WORDS = {"speed", "gain", "calibration", "calibrated", "paper", "standard", "filter", "sweep", "box",
+                  "square", "boxes", "squares", "grid", "represents", "equals", "per", "each"}
+_BEAT_WORDS = {"beat", "beats", "complex", "complexes", "cycle", "cycles", "#", "pvc", "pac", "number", "no"}
+_COUNT_NOUNS = {"beats": "count_beats", "complexes": "count_beats", "qrs": "count_beats", "cycles": "count_beats",
+                "leads": "count_leads", "lead": "count_leads", "channels": "count_leads", "channel": "count_leads"}
+_ORDINALS = {w: i + 1 for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth"
+    " fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
+
+
+def is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int) -> bool:
+    """A normal range or criterion aside: '(normal 120-200 ms)', 'upper limit of normal, 440 ms'."""
+    if depth[q.start] > 0:
+        k = q.start
+        while k > 0 and depth[k - 1] >= depth[q.start] and sent[k - 1].text not in "([":
+            k -= 1
+        first = next((t.low for t in sent[k:q.start] if t.kind == "word"), "")
+        if first in _REF_STRONG | {"normal", "nl", "ref", "reference", "uln"}:
+            return True
+    k = q.start - 1
+    while k >= max(prev_end, q.start - 6) and sent[k].low in _REF_FILLER:
+        k -= 1
+    if k >= max(prev_end, 0) and sent[k].low in _REF_STRONG and k < q.start - 1 or (
+            k >= 0 and sent[k].low in _REF_STRONG and k == q.start - 1):
+        return True
+    window = {t.low for t in sent[max(prev_end, q.start - 5):q.start]}
+    return (q.shape == "range" or q.comparator is not None) and bool(window & (_REF_STRONG | {"normal"}))
+
+
+def is_setting(q: Quantity, sent: list[Token]) -> bool:
+    if q.unit in ("mm/s", "mm/mV", "hz"):
+        return True
+    near = {t.low for t in sent[max(0, q.start - 4):q.end + 3]}
+    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & _SETTING_WORDS) and (
+        "=" in near or "per" in near or "each" in near or "represents" in near or "equals" in near
+        or "speed" in near or "gain" in near or "calibration" in near)
+
+
+_ENUM_WORDS = {"step", "point", "item", "part", "phase", "stage", "section", "figure", "fig", "table", "question",
+               "finding", "observation", "#"}
+
+
+def enumeration(sent: list[Token], q: Quantity) -> bool:
+    """'Step 8:', '1.' or '2)' at the start of a line: numbering, not a measurement."""
+    if q.unit is not None or len(q.values) != 1:
+        return False
+    if q.start > 0 and sent[q.start - 1].low in _ENUM_WORDS:
+        return True
+    nxt = sent[q.end].text if q.end < len(sent) else ""
+    first = all(t.text in "*#_>" for t in sent[:q.start])  # "**1. Rhythm.**", "### 2) Intervals"
+    if first and (nxt in (")", ".", ":") or q.end == len(sent)):
+        return True
+    return _bracketed_marker(sent, q)
+
+
+def _bracketed_marker(sent: list[Token], q: Quantity) -> bool:
+    """'(1) rate 114 bpm; (2) cycle lengths ...': a small whole number alone in brackets opening a clause."""
+    v = q.values[0]
+    if not (v == int(v) and 1 <= v <= 30 and "." not in q.text) or q.start == 0 or q.end + 1 >= len(sent):
+        return False
+    if sent[q.start - 1].text not in "([" or sent[q.end].text not in ")]":
+        return False
+    before = sent[q.start - 2] if q.start >= 2 else None
+    opens = before is None or before.text in (":", ";", ",", ".", "-", "—") or before.low in ("and", "then", "step")
+    return opens and sent[q.end + 1].kind in ("word", "lead")
+
+
+_NUMBER_LIST = {"and", ",", "or", "-", "–", "to", "&", "#"}
+
+
+def beat_ref(sent: list[Token], q: Quantity) -> bool:
+    """A beat number: 'beat 4', 'beats 10 and 13', 'beats 5–6 and 9', 'beats #5, #6'."""
+    if q.unit is not None or q.start == 0:
+        return False
+    if sent[q.start - 1].low in _BEAT_WORDS:
+        return True
+    k, crossed = q.start - 1, 0
+    while k >= 0 and (sent[k].kind == "num" or sent[k].low in _NUMBER_LIST) and crossed < 12:
+        k, crossed = k - 1, crossed + 1
+    return k >= 0 and crossed > 1 and sent[k].low in _BEAT_WORDS and any(
+        t.kind == "num" for t in sent[k + 1:q.start])
+
+
+def count_of(sent: list[Token], q: Quantity) -> str | None:
+    if q.unit is not None or q.comparator is not None:
+        return None
+    nxt = sent[q.end].low if q.end < len(sent) else ""
+    if nxt == "-" and q.end + 1 < len(sent):
+        nxt = sent[q.end + 1].low
+    return _COUNT_NOUNS.get(nxt)
+
+
+def _beat_word_follows(sent: list[Token], i: int) -> bool:
+    after = sent[i + 1:i + 3]
+    if after and after[0].text == "," and not (len(after) > 1 and (after[1].low in _ORDINALS or after[1].kind == "ord")):
+        return False  # "Third, QRS 0.092 s": a step of the reasoning, not the third beat
+    for t in sent[i + 1:i + 5]:
+        if t.low in _BEAT_WORDS | {"qrs", "p", "r"}:
+            return True
+        if not (t.low in _ORDINALS or t.low in ("and", ",", "or", "-") or t.kind == "ord"):
+            return False
+    return False
+
+
+def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
+    """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
+    out = []
+    beat_talk = any(t.low in ("beat", "beats", "complex", "complexes", "cycle", "cycles") for t in sent)
+    for i, t in enumerate(sent):
+        nxt = sent[i + 1].low if i + 1 < len(sent) else ""
+        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or _beat_word_follows(sent, i) or (
+                beat_talk and nxt in ("(", ",", "at", "one"))):
+            out.append((i, int("".join(c for c in t.text if c.isdigit()))))
+        elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
+                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
+            out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)": the noun elided
+        elif t.low in ("last", "final", "penultimate") and (nxt in _BEAT_WORDS | {"one", "qrs", "complex"} or (
+                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
+            out.append((i, 0))  # "the last beat at 9.62 s": a beat, but its number is not written (0: unbound)
+        elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
+            out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value
+        elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
+                and t.text.isdigit():
+            out.append((i, int(t.text)))  # "beats 10 and 13"
+    return out

@@ -314,3 +314,35 @@ def test_a_landmark_qrs_owns_no_amplitude_and_a_finding_keeps_to_its_clause():
     ctx = _lead_ctx({"SR": "sinus rhythm"}, V1={"t_amp_mv": -0.2})
     verdict = validate("Sinus rhythm. V1 has an inverted T (−0.2 mV), and lead I and V6 have small S waves.", ctx, S)
     assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+
+
+def test_dashed_names_arrow_cycles_hash_beats_and_inverse_minutes_are_read():
+    """R–R with an en dash is the RR; 'cycle 6→7' is the RR ending at beat 7; 'complex #7' is a beat, not a QRS;
+    'min⁻¹' is a rate unit (written this way by other authors, in our own words here)."""
+    beats = [b.model_copy(update={"rr_ms": 560.0}) if b.beat == 6 else b for b in CTX.beats]
+    ctx = CTX.model_copy(update={"beats": beats})
+    true = ["Sinus rhythm at 65 min⁻¹; the R–R spacing stays between 906 and 948 ms otherwise.",
+            "Sinus rhythm; cycle 6→7 is short (560 ms), while 2→3 lasts 906 ms.",
+            "Sinus rhythm; the cycle shortens to 560 ms at complex #7 and is 918 ms at complex #4."]
+    for text in true:
+        verdict = validate(text, ctx, S)
+        assert verdict.ok, (text, [(v.rule, v.detail) for v in verdict.violations])
+    wrong = ["Sinus rhythm; the R–R spacing reaches 1300 ms.",
+             "Sinus rhythm; cycle 3→4 is short (560 ms).",
+             "Sinus rhythm at 95 min⁻¹.",
+             "Sinus rhythm; the cycle shortens to 560 ms at complex #3."]
+    for text in wrong:
+        assert "numeric_claim" in {v.rule for v in validate(text, ctx, S).violations}, text
+
+
+def test_a_terse_english_answer_passes_the_language_check_and_other_languages_do_not():
+    from tasks.validate.parse import parse_response
+
+    terse = ("Sinus tachycardia at 114 bpm. **Lead II:** P 0.13 mV, PR 130 ms, ST −0.18 mV. **aVL:** Q −0.25 mV. "
+             "**V5–V6:** R 1.22 / 1.18 mV. QRS 92 ms; axis +64°. **Impression:** sinus tachycardia; diffuse ST "
+             "depression, most likely rate-related.")
+    assert parse_response(terse, None, "stop").problems == []
+    for other in ("Ritmo sinusal con frecuencia cardiaca de 72 latidos por minuto y eje normal.",
+                  "Rythme sinusal régulier, fréquence de 72 battements par minute, axe normal.",
+                  "Der Rhythmus ist regelmäßig mit einer Herzfrequenz von 72 Schlägen pro Minute."):
+        assert [rule for rule, _ in parse_response(other, None, "stop").problems] == ["language"], other

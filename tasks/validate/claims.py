@@ -340,6 +340,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     beats = beat_positions(sent)
     _BEAT_IDX = frozenset(i for i, _ in beats)
     near_beats = {j for i, _ in beats for j in (i - 1, i, i + 1)}
+    near_beats |= {i - 2 for i, _ in beats if i > 1 and sent[i - 1].low in ("#", "no", "number")}  # "complex #2"
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
            and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats) and not _landmark(k, sent)]
     ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))

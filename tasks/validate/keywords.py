@@ -93,11 +93,14 @@ class Keyword:
     end: int
     text: str
 
+# dashes people (and their editors) type inside hyphenated names: en dash, non-breaking hyphen, minus, em dash
+_HYPHENS = {"\u2013": "-", "\u2011": "-", "\u2010": "-", "\u2212": "-", "\u2014": "-"}
+
 
 def keywords(sent: list[Token]) -> list[Keyword]:
     """Every measurement keyword in a sentence, longest match first, in order."""
     out, i = [], 0
-    low = [t.low for t in sent]
+    low = [_HYPHENS.get(t.low, t.low) for t in sent]  # "R–R", "R‑R", "P—P" are "R-R"
     while i < len(sent):
         hit = None
         for n in range(min(_MAXLEN, len(sent) - i), 0, -1):

@@ -87,7 +87,7 @@ def beat_ref(sent: list[Token], q: Quantity) -> bool:
     """A beat number: 'beat 4', 'beats 10 and 13', 'beats 5–6 and 9', 'beats #5, #6'."""
     if q.unit is not None or q.start == 0:
         return False
-    if sent[q.start - 1].low in _BEAT_WORDS:
+    if sent[q.start - 1].low in _BEAT_WORDS or _arrow_pair(sent, q.start) or _arrow_pair(sent, q.start - 2):
         return True
     k, crossed = q.start - 1, 0
     while k >= 0 and (sent[k].kind == "num" or sent[k].low in _NUMBER_LIST) and crossed < 12:
@@ -117,6 +117,12 @@ def _beat_word_follows(sent: list[Token], i: int) -> bool:
     return False
 
 
+def _arrow_pair(sent: list[Token], i: int) -> bool:
+    """'9→10' starting at token i: the cycle from beat 9 to beat 10 (two plain beat numbers and an arrow)."""
+    return 0 <= i and i + 2 < len(sent) and sent[i + 1].text == "→" and all(
+        sent[j].kind == "num" and sent[j].text.isdigit() for j in (i, i + 2))
+
+
 def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
     """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
     out = []
@@ -137,4 +143,6 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
                 and t.text.isdigit():
             out.append((i, int(t.text)))  # "beats 10 and 13"
-    return out
+        elif _arrow_pair(sent, i - 2):
+            out.append((i, int(t.text)))  # "cycle 9→10 is 348 ms": the RR that ends at beat 10
+    return [(i, b) for i, b in out if not _arrow_pair(sent, i)]  # a cycle's first beat is not the one cited

@@ -11,7 +11,15 @@ _THINK_RE = re.compile(r"<think>(.*?)</think>", re.S | re.I)
 _FENCE_RE = re.compile(r"^\s*```[a-z]*\s*\n(.*?)\n\s*```\s*$", re.S)
 _ENGLISH = frozenset(
     "the a an of and in is are with to at on by for from this that there no not be as or which "
-    "shows show seen lead leads wave waves rhythm rate interval axis".split())
+    "shows show seen lead leads wave waves rhythm rate interval axis "
+    # clinical English: a terse answer ("Sinus tachycardia at 114 bpm. **Lead II:** P 0.13 mV, ...") is mostly
+    # abbreviations, which count for no language, so its English shows in these words
+    "sinus normal abnormal tachycardia bradycardia arrhythmia regular irregular left right atrial ventricular "
+    "enlargement hypertrophy block bundle branch elevation depression inversion inverted upright negative positive "
+    "flat low high tall deep small narrow wide prolonged short inferior lateral anterior septal posterior "
+    "precordial limb group impression findings summary conclusion diagnosis likely possible most related about "
+    "diffuse mild marked premature complexes complex contractions segment segments voltage deviation "
+    "beat beats heart".split())
 
 
 @dataclass

@@ -13,6 +13,8 @@ _UNITS: list[tuple[tuple[str, ...], str]] = sorted([
     (("bpm",), "bpm"), (("b", ".", "p", ".", "m"), "bpm"), (("beats", "per", "minute"), "bpm"),
     (("beat", "per", "minute"), "bpm"), (("beats", "/", "min"), "bpm"), (("beats", "/", "minute"), "bpm"),
     (("/", "min"), "bpm"), (("per", "minute"), "bpm"), (("beats", "a", "minute"), "bpm"), (("min", "-", "1"), "bpm"),
+    (("min", "⁻", "¹"), "bpm"), (("min", "−", "1"), "bpm"), (("min", "–", "1"), "bpm"), (("per", "min"), "bpm"),
+    (("/", "minute"), "bpm"), (("beats", "per", "min"), "bpm"),
     (("mv",), "mV"), (("millivolt",), "mV"), (("millivolts",), "mV"), (("µv",), "uV"), (("μv",), "uV"),
     (("uv",), "uV"), (("microvolts",), "uV"),
     (("mm",), "mm"), (("millimeter",), "mm"), (("millimeters",), "mm"), (("millimetre",), "mm"),

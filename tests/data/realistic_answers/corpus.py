@@ -99,8 +99,13 @@ class Outcome:
 
 
 def run_validator(answers: list[Answer]) -> list[Outcome]:
-    """The project's validator on every answer (its default settings); a raise is recorded, not hidden."""
+    """The validate stage's path on every answer (its default settings); a raise is recorded, not hidden.
+
+    As in tasks/validate/stage.py, the raw text is parsed first (`<think>` reasoning moved apart, wrappers
+    stripped): what is checked is the answer the dataset would keep.
+    """
     from schemas.config import ValidationSettings
+    from tasks.validate.parse import parse_response
     from tasks.validate.rules import validate
 
     settings = ValidationSettings()
@@ -108,7 +113,11 @@ def run_validator(answers: list[Answer]) -> list[Outcome]:
     out = []
     for a in answers:
         try:
-            verdict = validate(a.text, contexts[a.record_id], settings, "stop")
+            parsed = parse_response(a.text, None, "stop")
+            if parsed.problems:
+                out.append(Outcome(a, False, [f"{rule}: {detail}" for rule, detail in parsed.problems]))
+                continue
+            verdict = validate(parsed.answer, contexts[a.record_id], settings, "stop")
         except Exception:  # noqa: BLE001 - the corpus reports a crash as a finding
             out.append(Outcome(a, False, ["raised"], traceback.format_exc(limit=3)))
             continue

@@ -346,3 +346,20 @@ def test_a_terse_english_answer_passes_the_language_check_and_other_languages_do
                   "Rythme sinusal régulier, fréquence de 72 battements par minute, axe normal.",
                   "Der Rhythmus ist regelmäßig mit einer Herzfrequenz von 72 Schlägen pro Minute."):
         assert [rule for rule, _ in parse_response(other, None, "stop").problems] == ["language"], other
+
+
+def test_a_wave_named_with_its_lead_in_brackets_owns_the_value_after_it():
+    assert validate("Sinus rhythm. Voltage: S(V2) −0.3 mV, R(V4) 1.1 mV, R(V5) 1.0 mV.", CTX, S).ok
+    for wrong in ("Sinus rhythm. S(V2) −1.3 mV, R(V4) 1.1 mV.", "Sinus rhythm. S(V2) −0.3 mV, R(V4) 2.1 mV."):
+        assert "numeric_claim" in {v.rule for v in validate(wrong, CTX, S).violations}, wrong
+
+
+def test_other_leads_are_every_lead_but_those_named_before():
+    st = _lead_ctx({"SR": "sinus rhythm"}, V2={"st_mv": 0.14})
+    for true in ("Sinus rhythm. ST is raised by 0.14 mV in V2, and every other lead is within 0.05 mV.",
+                 "Sinus rhythm. ST is raised by 0.14 mV in V2; the other leads stay within 0.05 mV."):
+        verdict = validate(true, st, S)
+        assert verdict.ok, (true, [(v.rule, v.detail) for v in verdict.violations])
+    # the other leads are checked too: aVR's R (0.1 mV) is not above 0.25 mV
+    wrong = validate("Sinus rhythm. R is 0.2 mV in V1; the other leads have R waves above 0.25 mV.", CTX, S)
+    assert "numeric_claim" in {v.rule for v in wrong.violations}

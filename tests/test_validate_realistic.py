@@ -32,10 +32,11 @@ DEV_SETS = [p for p in (EXTERNAL, EXTERNAL_B, EXTERNAL_2) if p.exists()]
 # external_c.jsonl: 118 answers by the third author, in structures unlike external2's, held out from every
 # validator change of its session and scored once at its end: 21.7% of its true answers accepted (every wrong
 # one rejected). Then four general fixes were made while reading its rejections (dashed "R–R", "cycle 9→10",
-# "complex #k", "min⁻¹"; the stage's parse step before scoring), which took it to 78.3%. It is scored on its
-# own, apart from the 97% totals, with a floor that guards that figure: the remaining classes are open.
+# "complex #k", "min⁻¹"; the stage's parse step before scoring), then two more ("S(V1)", "every other lead"),
+# which took it to 81.7%. It is scored on its own, apart from the 97% totals, with a floor that guards that
+# figure: the remaining classes are open (docs/benchmarks.md lists them).
 EXTERNAL_C = HERE / "external_c.jsonl"
-EXTERNAL_C_FLOOR = 0.78
+EXTERNAL_C_FLOOR = 0.81
 
 
 @pytest.fixture(scope="module")

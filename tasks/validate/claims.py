@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from schemas.records import LEADS_12
-from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, resolve
-from tasks.validate.leads import LeadRef, lead_refs
-from tasks.validate.quantities import Quantity, quantities
+from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
+from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
+from tasks.validate.quantities import Quantity, infer_unit, quantities
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
@@ -71,8 +71,15 @@ _OWN_GLUE = {"of", "is", "are", "was", ":", "=", "at", "measuring", "measures", 
 
 
 def _owns_next(kw: Keyword, sent: list[Token]) -> bool:
-    """Is a number written right after this keyword (only 'of', 'is', ':' ... between)?"""
-    for k in range(kw.end, min(len(sent), kw.end + 4)):
+    """Is a number written right after this keyword (only 'of', 'is', ':' ... or its lead in brackets between)?"""
+    start = kw.end
+    if start < len(sent) and sent[start].text == "(":  # "R(V4) 2.67 mV": the wave's lead in brackets
+        k = start + 1
+        while k < len(sent) and (sent[k].kind == "lead" or sent[k].text in (",", "-", "–")) and k - start < 8:
+            k += 1
+        if k > start + 1 and k < len(sent) and sent[k].text == ")":
+            start = k + 1
+    for k in range(start, min(len(sent), start + 4)):
         if k in _Q_STARTS:
             return True
         if sent[k].low not in _OWN_GLUE:
@@ -108,22 +115,6 @@ def _time_like(sent: list[Token], q: Quantity, kw: Keyword | None) -> bool:
     return beat_near and (not kw or kw.kind in ("beat", "wave") or "at" in before or "(" in before)
 
 
-def _infer_unit(measure: str, value: float, unit: str | None) -> str | None:
-    if unit is not None:
-        return unit
-    if measure in ("rate", "atrial_rate"):
-        return "bpm"
-    if measure.startswith("axis") or measure == "angle":
-        return "deg"
-    if measure in ("pr", "qrs", "qt", "qtc", "rr") or measure.startswith("dur_"):
-        return "s" if value < 3 else "ms"
-    if measure.startswith("amp_") or measure in ("st", "sokolow", "cornell"):
-        return "mV"
-    if measure == "age":
-        return "years"
-    return None
-
-
 def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword | None) -> LeadRef | None:
     """The lead(s) a value belongs to: named right after it, else named shortly before it in its clause."""
     j, skipped = (kw.end if kw is not None and kw.start == q.end else q.end), 0
@@ -140,6 +131,9 @@ def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword 
             continue
         break
     before = [r for r in refs if r.end <= q.start]
+    others = other_leads(q.start, sent, before)
+    if others is not None:
+        return others
     if before:
         r = before[-1]
         if q.start - r.end <= 12 and boundaries_between(sent, r.end - 1, q.start) <= 2:
@@ -310,7 +304,7 @@ def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quanti
     measure = _measure(q, kw, sent)
     if measure and measure.startswith("axis") and q.unit is None and "." in q.text and abs(values[0]) < 5 and leads:
         measure = "amp_qrs"  # "axis: lead I +0.77, aVF +0.20": the leads' QRS voltages, not degrees
-    unit = _infer_unit(measure, values[0], q.unit) if measure else q.unit
+    unit = infer_unit(measure, values[0], q.unit) if measure else q.unit
     if measure == "rr" and len(values) == 2 and q.shape == "range":
         common = replace(common, beat=None, beats=())  # a range of cycles spans beats: each end checked on all
     elif measure == "rr" and common.beat is None and len(set(common.beats)) == 1 and _about_that_beat(sent, q):
@@ -342,7 +336,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     near_beats = {j for i, _ in beats for j in (i - 1, i, i + 1)}
     near_beats |= {i - 2 for i, _ in beats if i > 1 and sent[i - 1].low in ("#", "no", "number")}  # "complex #2"
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
-           and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats) and not _landmark(k, sent)]
+           and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats) and not landmark(k, sent)]
     ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end, per_q = [], 0, []
@@ -367,8 +361,8 @@ def numeric_claims(text: str) -> list[Claim]:
     for sent in sentences_of(text):
         if not any(a <= sent[0].start < b for a, b in covered):
             got = sentence_claims(list(sent), text)
-            if prev is not None and _continues(prev, sent, text) and any(
-                    c.measure is None and not c.nonclaim for c in got):
+            if prev is not None and _continues(prev, sent, text) and (any(
+                    c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
                 got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]
             out += got
@@ -377,16 +371,6 @@ def numeric_claims(text: str) -> list[Claim]:
         for c in numeric_claims_of_sentence(cell.sentence):
             out.append(replace(c, text=cell.text, span=(cell.start, cell.start + len(cell.text))))
     return out
-
-
-_LANDMARK_BEFORE = {"precede", "precedes", "preceding", "before", "each", "every", "follow", "follows", "after"}
-
-
-def _landmark(kw: Keyword, sent: list[Token]) -> bool:
-    """'P waves precede each QRS in II (0.11 mV)': the QRS named as a landmark in time owns no amplitude."""
-    return kw.kind == "wave" and kw.wave == "qrs" and any(
-        t.low in _LANDMARK_BEFORE for t in sent[max(0, kw.start - 2):kw.start]) and any(
-        k.kind == "wave" and k.wave == "p" for k in keywords(sent[max(0, kw.start - 8):kw.start]))
 
 
 def _continues(prev: tuple, sent: tuple, text: str) -> bool:

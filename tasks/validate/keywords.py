@@ -162,3 +162,13 @@ def resolve(kind: str, wave: str | None, unit: str | None) -> str:
     if kind == "wavedur":
         return "qrs" if wave == "qrs" else f"dur_{wave}"
     return kind
+
+
+_LANDMARK_BEFORE = {"precede", "precedes", "preceding", "before", "each", "every", "follow", "follows", "after"}
+
+
+def landmark(kw: Keyword, sent: list[Token]) -> bool:
+    """'P waves precede each QRS in II (0.11 mV)': the QRS named as a landmark in time owns no amplitude."""
+    return kw.kind == "wave" and kw.wave == "qrs" and any(
+        t.low in _LANDMARK_BEFORE for t in sent[max(0, kw.start - 2):kw.start]) and any(
+        k.kind == "wave" and k.wave == "p" for k in keywords(sent[max(0, kw.start - 8):kw.start]))

@@ -159,3 +159,23 @@ def lead_refs(sent: list[Token]) -> list[LeadRef]:
             continue
         i += 1
     return out
+
+
+_OTHER = {"other", "remaining", "rest"}
+
+
+def other_leads(start: int, sent: list[Token], before: list[LeadRef]) -> LeadRef | None:
+    """'V2 is raised by 0.12 mV; every other lead is within 0.05 mV': every lead but those named before it."""
+    for k in range(start - 1, max(-1, start - 7), -1):
+        if sent[k].low in ("lead", "leads") and k and sent[k - 1].low in _OTHER:
+            named = {x for r in before if r.end <= k for x in r.leads}
+            if not named:
+                return None
+            rest = tuple(x for x in LEADS_12 if x not in named)
+            return LeadRef(rest, k - 1, k + 1, True)
+    return None
+
+
+def names_other_leads(sent) -> bool:
+    """'...; the other leads are within 0.05 mV': which leads are "other" is said before the ';'."""
+    return any(t.low in ("lead", "leads") and k and sent[k - 1].low in _OTHER for k, t in enumerate(sent))

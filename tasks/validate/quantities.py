@@ -222,3 +222,20 @@ def quantities(sent: list[Token], text: str) -> list[Quantity]:
                             (a, b), text[a:b]))
         i = max(q.end, q.value_pos[-1] + 1)
     return out
+
+
+def infer_unit(measure: str, value: float, unit: str | None) -> str | None:
+    """The unit a value was written in when none was written: from its measure (and size, for s vs ms)."""
+    if unit is not None:
+        return unit
+    if measure in ("rate", "atrial_rate"):
+        return "bpm"
+    if measure.startswith("axis") or measure == "angle":
+        return "deg"
+    if measure in ("pr", "qrs", "qt", "qtc", "rr") or measure.startswith("dur_"):
+        return "s" if value < 3 else "ms"
+    if measure.startswith("amp_") or measure in ("st", "sokolow", "cornell"):
+        return "mV"
+    if measure == "age":
+        return "years"
+    return None

@@ -43,23 +43,23 @@ def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str
     sharded = {"task_runner": task_runner(runner, workers, dask_address)}
     validate = validate_flow.with_options(**sharded)
     progress = StageProgress("build", 6, "stages")
-    out = {"ingest": ingest_flow.with_options(**sharded)(str(root.root), sources, limit, config_path)}
+    out = {"ingest": ingest_flow.with_options(**sharded)(root.location, sources, limit, config_path)}
     progress.advance()
-    out["features"] = features_flow.with_options(**sharded)(str(root.root), config_path)
+    out["features"] = features_flow.with_options(**sharded)(root.location, config_path)
     progress.advance()
-    out["render"] = render_flow.with_options(**sharded)(str(root.root), config_path)
+    out["render"] = render_flow.with_options(**sharded)(root.location, config_path)
     progress.advance()
-    out["generate"] = generate_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+    out["generate"] = generate_flow(root.location, cfg.teacher, cfg.prompt_version, config_path)
     progress.advance()
-    out["validate"] = validate(str(root.root), cfg.teacher, cfg.prompt_version, config_path, workers)
+    out["validate"] = validate(root.location, cfg.teacher, cfg.prompt_version, config_path, workers)
     progress.advance()
     for k in range(1, cfg.validation.max_regenerations + 1):
-        regen = regenerate_rejected_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+        regen = regenerate_rejected_flow(root.location, cfg.teacher, cfg.prompt_version, config_path)
         if not regen["planned"]:
             break
         out[f"regenerate-{k}"] = regen
-        out[f"validate-{k}"] = validate(str(root.root), cfg.teacher, cfg.prompt_version, config_path, workers)
-    out["export"] = export_flow(str(root.root), cfg.teacher, cfg.prompt_version, config_path)
+        out[f"validate-{k}"] = validate(root.location, cfg.teacher, cfg.prompt_version, config_path, workers)
+    out["export"] = export_flow(root.location, cfg.teacher, cfg.prompt_version, config_path)
     progress.advance()
     out["event"] = maybe_emit_validated(root, cfg, out["export"])
     publish_run_report(root, out, cfg.teacher, cfg.prompt_version)

@@ -71,10 +71,10 @@ def generate_flow(data: str, teacher: str | None = None, prompt_version: str | N
         # shards run one after another: the teacher's own limiter spreads the calls of a shard
         progress = StageProgress("generate", len(pending), "requests")
         for shard in chunk(pending, cfg.shard_size):
-            total = total + generate_shard_task(str(root.root), shard, cfg, teacher, version)
+            total = total + generate_shard_task(root.location, shard, cfg, teacher, version)
             progress.advance(len(shard))
         if tcfg.kind == "litellm" and tcfg.batch:
-            waited = collect_batches_task(str(root.root), cfg, teacher)
+            waited = collect_batches_task(root.location, cfg, teacher)
             total.done, total.failed = total.done + waited.done, total.failed + waited.failed
             total.waiting_in_batch = waited.waiting_in_batch
         with Ledger(root.ledger_path) as ledger:

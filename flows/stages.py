@@ -26,7 +26,7 @@ def run_shards(stage: ShardStage, root: DataRoot, pending: Sequence, shard_task:
     """Submit `shard_task(root_dir, shard, *args)` per shard of `pending`; their counts, summed."""
     shards = list(chunk(pending, shard_size))
     progress = progress if progress is not None else StageProgress(stage.name, len(pending))
-    futures = [shard_task.submit(str(root.root), shard, *args) for shard in shards]
+    futures = [shard_task.submit(root.location, shard, *args) for shard in shards]
     return reduce(lambda a, b: a + b, collect(futures, [len(s) for s in shards], progress), zero)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -39,6 +41,7 @@ class S3Server:
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     region: str = REGION
+    log_path: str = ""  # the server's request log (werkzeug: one line per HTTP request)
 
     def url(self, prefix: str = "") -> str:
         """An s3:// URI inside the bucket: `url("run1")` -> s3://gemflow-test/run1."""
@@ -71,6 +74,25 @@ class S3Server:
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
+    def requests(self) -> Counter:
+        """HTTP requests the server has answered so far, by kind: GET, PUT, HEAD, DELETE, POST, and LIST
+        (a GET on the bucket itself: a listing). Diff two calls to count what one step sent."""
+        counts: Counter = Counter()
+        if not self.log_path:
+            return counts
+        with open(self.log_path, errors="replace") as fh:
+            for line in fh:
+                m = _REQUEST_LINE.search(line)
+                if m and not m.group(2).startswith("/moto-api"):
+                    method, target = m.group(1), m.group(2)
+                    listing = method == "GET" and target.split("?")[0].strip("/") == self.bucket
+                    counts["LIST" if listing else method] += 1
+        return counts
+
+
+_REQUEST_LINE = re.compile(r'"(GET|PUT|HEAD|DELETE|POST) (\S+) HTTP/[\d.]+" \d{3}')
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,7 +117,7 @@ def _wait_ready(proc: subprocess.Popen, log, endpoint: str, timeout_s: float) ->
 def moto_s3(bucket: str = BUCKET, timeout_s: float = 120.0) -> Iterator[S3Server]:
     """Start moto's S3 server on a free 127.0.0.1 port, create `bucket`, yield it, then stop the server."""
     # werkzeug logs every request: to a file, since a pipe nobody drains would block the server when full
-    with tempfile.TemporaryFile("w+") as log:
+    with tempfile.NamedTemporaryFile("w+", prefix="moto-", suffix=".log") as log:
         proc, server = _start(bucket, log, timeout_s)
         try:
             server.client().create_bucket(Bucket=bucket)
@@ -109,7 +131,7 @@ def _start(bucket: str, log, timeout_s: float) -> tuple[subprocess.Popen, S3Serv
         port = _free_port()
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=log, stderr=log, text=True)
-        server = S3Server(endpoint=f"http://127.0.0.1:{port}", bucket=bucket)
+        server = S3Server(endpoint=f"http://127.0.0.1:{port}", bucket=bucket, log_path=log.name)
         try:
             _wait_ready(proc, log, server.endpoint, timeout_s)
             return proc, server

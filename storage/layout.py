@@ -75,7 +75,7 @@ class DataRoot:
     def fs_path(self, rel: str) -> str:
         """`rel` as the remote filesystem names it (bucket/prefix/rel); a path leaving the root is refused."""
         clean = posixpath.normpath(str(rel).lstrip("/")) if rel else ""
-        if clean.startswith("..") or "\x00" in clean:
+        if clean == ".." or clean.startswith("../") or "\x00" in clean:
             raise ValueError(f"{rel!r} is not a path inside the dataset root")
         base = self.location[len("s3://"):]
         return base if clean in ("", ".") else f"{base}/{clean}"
@@ -177,15 +177,15 @@ class DataRoot:
     def ledger_path(self) -> Path:
         """The local ledger file; for a remote root the store's copy is pulled first when this one is missing or stale."""
         if self.is_remote:
-            return self._mirror().pull()
+            return self.ledger_mirror().pull()
         return self.root / "ledger.sqlite"
 
     def push_ledger(self) -> None:
         """Upload a consistent snapshot of the local ledger to a remote root (nothing for a local root)."""
         if self.is_remote:
-            self._mirror().push()
+            self.ledger_mirror().push()
 
-    def _mirror(self) -> objects.LedgerMirror:
+    def ledger_mirror(self) -> objects.LedgerMirror:
         return objects.LedgerMirror(self.fs, self.fs_path(objects.LEDGER_NAME), self.root / objects.LEDGER_NAME)
 
     @property
@@ -237,7 +237,7 @@ class DataRoot:
             yield
         finally:
             try:
-                if self._mirror().dirty():  # the calls this writer journaled reach the store, even after an error
+                if self.ledger_mirror().dirty():  # the calls this writer journaled reach the store, even after an error
                     self.push_ledger()
             finally:
                 lock.release()

@@ -339,3 +339,76 @@ def test_a_relative_path_never_leaves_the_root(rel):
         return
     assert key == "bucket-x/pre" or key.startswith("bucket-x/pre/")
     assert ".." not in key[len("bucket-x/pre"):].split("/")
+
+
+def _stage_run(location: str, src: Path, cfg: GemflowConfig) -> None:
+    """Every stage's shard work, in order, each opening the root afresh from its location (as a worker does)."""
+    from schemas.config import SourceConfig
+    from tasks.features.stage import features_shard, pending_features
+    from tasks.export.llava import export_dataset
+    from tasks.ingest.stage import ingest_shard, pending_records
+    from tasks.render.stage import pending_render, render_shard
+    from tasks.teachers.stage import generate_shard, pending_generation
+    from tasks.validate.stage import check_shard, commit_checked, duplicate_index, pending_validation
+    source = SourceConfig(path=str(src))
+    ingest_shard(source, cfg.ingest, location, pending_records(source, cfg.ingest, TableStore(DataRoot.open(location))))
+    features_shard(location, pending_features(DataRoot.open(location)), cfg.features)
+    render_shard(location, pending_render(DataRoot.open(location), cfg.render), cfg.render)
+    generate_shard(location, pending_generation(DataRoot.open(location), "template", "v1"), cfg, "template", "v1")
+    root = DataRoot.open(location)
+    checked = check_shard(location, pending_validation(root, "template", "v1"), cfg)
+    commit_checked(location, checked, duplicate_index(root, cfg))
+    export_dataset(DataRoot.open(location), cfg)
+
+
+def _rows(root: DataRoot) -> dict[str, list]:
+    from schemas.tables import TABLE_SCHEMAS
+    when = {"validated_at", "rejected_at"}
+    out = {}
+    for name, schema in TABLE_SCHEMAS.items():
+        rows = TableStore(root).read(name, schema).to_pylist()
+        out[name] = sorted(json.dumps({k: v for k, v in r.items() if k not in when}, sort_keys=True, default=str)
+                           for r in rows)
+    return out
+
+
+@pytest.mark.slow
+def test_every_stage_on_an_s3_root_gives_the_rows_and_bytes_of_a_local_root(s3, cinc2021_dir, tmp_path,
+                                                                             monkeypatch):
+    """Ingest to export on two real records; each stage on a fresh 'machine' (empty work folder) for the S3 root."""
+    import wfdb
+    from schemas.records import LEADS_12
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("E07500", "JS20001"):
+        rec = wfdb.rdrecord(str(cinc2021_dir / name))
+        wfdb.wrsamp(name, fs=500, units=["mV"] * 12, sig_name=list(LEADS_12), p_signal=rec.p_signal,
+                    fmt=["16"] * 12, write_dir=str(src))
+    cfg = GemflowConfig()
+    url = _url(s3, "stages")
+    real_open, machines = DataRoot.open, iter(range(100))
+
+    def on_a_new_machine(location):  # every open is another machine: only the store carries state
+        if str(location).startswith("s3://"):
+            monkeypatch.setenv("GEMFLOW_CACHE_DIR", str(tmp_path / f"machine-{next(machines)}"))
+        return real_open(location)
+    monkeypatch.setattr(DataRoot, "open", staticmethod(on_a_new_machine))
+    _stage_run(url, src, cfg)
+    local = real_open(tmp_path / "local")
+    _stage_run(local.location, src, cfg)
+    remote = real_open(url)
+    assert _rows(remote) == _rows(local)
+    assert len(_rows(local)["pairs"]) + len(_rows(local)["rejections"]) == 2
+    files = sorted(str(p.relative_to(local.root)) for p in local.root.rglob("*")
+                   if p.is_file() and p.parts[len(local.root.parts)] in ("signals", "images", "exports"))
+    assert any(f.endswith(".png") for f in files) and any(f.endswith("pairs.parquet") for f in files)
+    for rel in files:
+        if rel.endswith("pairs.parquet"):  # the export's pairs carry validated_at, a wall-clock time
+            import pyarrow.parquet as pq
+            tables = [pq.read_table(pa.BufferReader(b)).drop_columns(["validated_at"])
+                      for b in (remote.read_bytes(rel), (local.root / rel).read_bytes())]
+            assert tables[0].equals(tables[1])
+            continue
+        assert remote.read_bytes(rel) == (local.root / rel).read_bytes(), rel
+    with Ledger(remote.ledger_path) as ledger:
+        assert ledger.counts() == {("template", "done"): 2}

@@ -7,6 +7,7 @@ Each "machine" is a DataRoot with its own empty work folder (GEMFLOW_CACHE_DIR).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -412,3 +413,43 @@ def test_every_stage_on_an_s3_root_gives_the_rows_and_bytes_of_a_local_root(s3, 
         assert remote.read_bytes(rel) == (local.root / rel).read_bytes(), rel
     with Ledger(remote.ledger_path) as ledger:
         assert ledger.counts() == {("template", "done"): 2}
+
+
+@pytest.mark.slow
+def test_a_render_run_sigkilled_through_the_cli_on_s3_is_finished_by_a_rerun(s3, cli_env, cinc2021_dir, tmp_path):
+    """`gemflow render --data s3://…` is killed after its first shard commits; the rerun takes the dead run's
+    lock over, draws only what is missing, and leaves one image row and one page per record."""
+    from schemas.config import SourceConfig
+    from schemas.images import IMAGES_SCHEMA
+    from tasks.ingest.stage import ingest_shard, pending_records
+    url = _url(s3, "cli")
+    cfg = GemflowConfig()
+    source = SourceConfig(path=str(cinc2021_dir))
+    metas = pending_records(source, cfg.ingest, TableStore(DataRoot.open(url)), limit=4)
+    ingest_shard(source, cfg.ingest, url, metas)
+    config = tmp_path / "gemflow.yaml"
+    config.write_text("shard_size: 1\n")
+    env = {**cli_env, **s3.env(), "GEMFLOW_CACHE_DIR": str(tmp_path / "cli-machine")}
+    cmd = [sys.executable, "-m", "ops.cli", "render", "--data", url, "--config", str(config), "--workers", "1"]
+    first = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not [k for k in _keys(s3, url) if k.startswith("tables/images/render-")]:
+        assert first.poll() is None and time.monotonic() < deadline, "render never committed a shard"
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    committed = [k for k in _keys(s3, url) if k.startswith("tables/images/")]
+    assert ".writer.lock" in _keys(s3, url) and 1 <= len(committed) < 4, "killed mid-run, its lock left behind"
+    rerun = subprocess.run(cmd + ["--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    done = json.loads(rerun.stdout)
+    done = done.get("render", done)
+    assert done["rendered"] + done["reused"] == 4 - len(committed), "only the shards never committed are redone"
+    root = DataRoot.open(url)
+    rows = TableStore(root).read("images", IMAGES_SCHEMA).to_pylist()
+    assert sorted(r["record_id"] for r in rows) == sorted(m.record_id for m in metas)
+    pages = [k for k in _keys(s3, url) if k.startswith("images/")]
+    assert sorted(pages) == sorted(r["path"] for r in rows)
+    assert all(hashlib.sha256(root.read_bytes(r["path"])).hexdigest() == r["sha256"] for r in rows)
+    assert ".writer.lock" not in _keys(s3, url)

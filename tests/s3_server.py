@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
@@ -74,9 +75,12 @@ class S3Server:
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-    def requests(self) -> Counter:
+    def requests(self, by_area: bool = False) -> Counter:
         """HTTP requests the server has answered so far, by kind: GET, PUT, HEAD, DELETE, POST, and LIST
-        (a GET on the bucket itself: a listing). Diff two calls to count what one step sent."""
+        (a GET on the bucket itself: a listing). Diff two calls to count what one step sent.
+
+        `by_area`: keyed by (kind, area) instead, the area being the part of the key (or of a listing's
+        prefix) under the root prefix: `tables/<table>`, `signals`, `images`, `exports`, `ledger.sqlite`…"""
         counts: Counter = Counter()
         if not self.log_path:
             return counts
@@ -84,10 +88,26 @@ class S3Server:
             for line in fh:
                 m = _REQUEST_LINE.search(line)
                 if m and not m.group(2).startswith("/moto-api"):
-                    method, target = m.group(1), m.group(2)
-                    listing = method == "GET" and target.split("?")[0].strip("/") == self.bucket
-                    counts["LIST" if listing else method] += 1
+                    kind, area = self._classify(m.group(1), m.group(2))
+                    counts[(kind, area) if by_area else kind] += 1
         return counts
+
+    def _classify(self, method: str, target: str) -> tuple[str, str]:
+        path, _, query = target.partition("?")
+        path = urllib.parse.unquote(path).strip("/")
+        if method == "GET" and path == self.bucket:
+            prefix = urllib.parse.parse_qs(query).get("prefix", [""])[0]
+            return "LIST", _area(prefix.split("/", 1)[1] if "/" in prefix else "")
+        key = path[len(self.bucket) + 1:]
+        return method, _area(key.split("/", 1)[1] if "/" in key else key)
+
+
+def _area(rel: str) -> str:
+    """`tables/beats/x.parquet` -> `tables/beats`; `signals/cinc/00/r.dat` -> `signals`; `` -> `(root)`."""
+    parts = [p for p in rel.split("/") if p]
+    if not parts:
+        return "(root)"
+    return "/".join(parts[:2]) if parts[0] == "tables" and len(parts) > 1 else parts[0]
 
 
 _REQUEST_LINE = re.compile(r'"(GET|PUT|HEAD|DELETE|POST) (\S+) HTTP/[\d.]+" \d{3}')

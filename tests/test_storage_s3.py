@@ -453,3 +453,16 @@ def test_a_render_run_sigkilled_through_the_cli_on_s3_is_finished_by_a_rerun(s3,
     assert sorted(pages) == sorted(r["path"] for r in rows)
     assert all(hashlib.sha256(root.read_bytes(r["path"])).hexdigest() == r["sha256"] for r in rows)
     assert ".writer.lock" not in _keys(s3, url)
+
+
+def test_evaluate_and_train_refuse_an_s3_root_with_what_to_do_instead_of_a_missing_folder(s3):
+    from model.data import resolve_export as train_export
+    from schemas.exports import NoSuchExport
+    from tasks.evaluate.spec import resolve_export as eval_export
+    url = _url(s3)
+    root = DataRoot.open(url)
+    root.write_text("exports/LATEST", "abc\n")
+    with pytest.raises(NoSuchExport, match="evaluation reads a local export"):
+        eval_export(root)
+    with pytest.raises(NoSuchExport, match="training reads a local export"):
+        train_export(url, "latest")

@@ -78,6 +78,18 @@ def warm_up() -> None:
     _nothing()
 
 
+def round_trip_ms(server, n: int = 200) -> float:
+    """Mean milliseconds of one small GET on this server through s3fs, the client the stages use."""
+    import s3fs
+    fs = s3fs.S3FileSystem()
+    key = f"{server.bucket}/round-trip/probe"
+    fs.pipe_file(key, b"x" * 1024)
+    start = time.perf_counter()
+    for _ in range(n):
+        fs.cat_file(key)
+    return (time.perf_counter() - start) / n * 1000
+
+
 def store_inventory(server, prefix: str) -> dict[str, tuple[int, int]]:
     """(objects, bytes) per top-level folder of the root (tables per table)."""
     import boto3  # noqa: F401 - server.client() needs it
@@ -135,6 +147,10 @@ def main() -> None:
             best_local = {k: min(v, best_local.get(k, v)) for k, v in local.items()}
             best_s3 = {k: min(v, best_s3.get(k, v)) for k, v in s3.items()}
         report(best_local, best_s3, sent, n)
+        total = sum(sum(c.values()) for c in sent.values())
+        extra = sum(best_s3.values()) - sum(best_local.values())
+        print(f"extra seconds per S3 request: {extra / total * 1000:.1f} ms; one 1 KiB GET through s3fs: "
+              f"{round_trip_ms(server):.1f} ms")
         print("\nS3 requests per stage by area (kind area count), last S3 build")
         for stage in STAGES:
             top = sorted(sent[stage].items(), key=lambda kv: -kv[1])

@@ -413,6 +413,9 @@ def test_every_stage_on_an_s3_root_gives_the_rows_and_bytes_of_a_local_root(s3, 
         assert remote.read_bytes(rel) == (local.root / rel).read_bytes(), rel
     with Ledger(remote.ledger_path) as ledger:
         assert ledger.counts() == {("template", "done"): 2}
+    secret = s3.secret_key.encode()
+    assert not [k for k in _keys(s3, url) if secret in remote.read_bytes(k)], "the S3 secret reached the store"
+    assert not [p for p in tmp_path.glob("machine-*/**/*") if p.is_file() and secret in p.read_bytes()]
 
 
 @pytest.mark.slow

@@ -111,6 +111,17 @@ def _publish(fs: Any, staged: str, key: str) -> None:
         fs.rm_file(staged)
 
 
+def get_many(fs: Any, keys: list[str]) -> list[bytes]:
+    """The whole bytes of each key, one GET each (no HEAD first), sent concurrently; in the order given."""
+    import asyncio
+
+    from fsspec.asyn import sync
+
+    async def fetch() -> list[bytes]:
+        return await asyncio.gather(*(fs._cat_file(k, max_concurrency=1) for k in keys))
+    return sync(fs.loop, fetch)
+
+
 def etag(fs: Any, key: str) -> str | None:
     """The object's ETag, or None when there is no such object."""
     try:

@@ -43,6 +43,13 @@ def table_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly `schema`'s columns: cast where present, null where missing (parts of older schemas)."""
+    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in schema]
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
 def _is_part(name: str, prefix: str) -> bool:
     return name.endswith(".parquet") and name.startswith(prefix) and not name.startswith((".", "_"))
 
@@ -69,9 +76,19 @@ class TableStore:
         if not files:
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
-        dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet",
-                             filesystem=self.root.arrow_fs)
+        if self.root.is_remote:
+            return self._read_remote([str(f) for f in files], schema).to_table(columns=columns, filter=filter)
+        dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
         return dataset.to_table(columns=columns, filter=filter)
+
+    def _read_remote(self, keys: list[str], schema: pa.Schema) -> ds.Dataset:
+        """A remote table's parts, one GET each, sent concurrently (a part is one shard: small), as a dataset.
+
+        A pyarrow dataset over the fsspec bridge sends two HEADs and a GET per part, one after
+        another (19 requests, ~1 s for 6 parts against moto); this sends 6 GETs at once. Parts are conformed to `schema` as a dataset would:
+        a column the part lacks is null, an extra one is dropped."""
+        tables = [_conform(pq.read_table(pa.BufferReader(b)), schema) for b in objects.get_many(self.root.fs, keys)]
+        return ds.dataset(pa.concat_tables(tables), schema=schema)
 
     def keys(self, table: str, schema: pa.Schema, column: str = "record_id", filter=None) -> set[str]:
         col = self.read(table, schema, columns=[column], filter=filter).column(column)

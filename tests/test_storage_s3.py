@@ -469,3 +469,25 @@ def test_evaluate_and_train_refuse_an_s3_root_with_what_to_do_instead_of_a_missi
         eval_export(root)
     with pytest.raises(NoSuchExport, match="training reads a local export"):
         train_export(url, "latest")
+
+
+def test_a_remote_table_read_is_one_listing_and_one_get_per_part_and_conforms_older_parts(s3):
+    root = DataRoot.open(_url(s3))
+    store = TableStore(root)
+    for s in range(3):
+        store.commit(f"ingest-{s}", {"records": _table([f"r{s}-{i}" for i in range(5)])}, primary="records")
+    older = pa.table({"record_id": ["old-1"]})  # a part written before the column `v` existed
+    from storage.parquet import table_bytes
+    root.write_bytes("tables/records/ingest-old.parquet", table_bytes(older))
+    before = s3.requests()
+    table = store.read("records", SIMPLE)
+    for _ in range(50):  # the server logs a request just after answering it: let the last line land
+        sent = s3.requests() - before
+        if sum(sent.values()) >= 5:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    sent = s3.requests() - before
+    assert table.num_rows == 16 and table.schema == SIMPLE
+    assert [r for r in table.to_pylist() if r["record_id"] == "old-1"] == [{"record_id": "old-1", "v": None}]
+    assert sent == {"LIST": 1, "GET": 4}, "no HEAD per part, no second GET"

@@ -91,8 +91,18 @@ def _connect(root: DataRoot, database: str = ":memory:", read_only: bool = False
     """A DuckDB connection that can read the root's Parquet: on an object store, through the root's fsspec client."""
     con = duckdb.connect(database, read_only=read_only)
     if root.is_remote:
-        con.register_filesystem(root.fs)
+        con.register_filesystem(_snapshot_fs(root.fs))
     return con
+
+
+def _snapshot_fs(fs):
+    """A new client like `fs` (same endpoint and credentials) that caches listings for its own lifetime.
+
+    DuckDB opens every part through fsspec, and an s3fs without a listing cache sends a HEAD for each
+    open (about 9 per part per query); with the cache the sizes come from the one LIST of the glob, so a
+    query costs a LIST and a GET per part. The client lives as long as the connection, so a connection
+    sees the parts that existed at its first read of a table: a snapshot; the next connection lists again."""
+    return type(fs)(**{**fs.storage_options, "use_listings_cache": True, "skip_instance_cache": True})
 
 
 def memory_catalog(root: DataRoot, schemas: dict[str, pa.Schema]) -> duckdb.DuckDBPyConnection:

@@ -79,3 +79,15 @@ def test_a_machine_without_the_catalog_file_gets_the_same_answers(s3_root, monke
     assert not other.catalog_path.exists()
     assert query(other, "select count(*) from records") == [(2,)]
     assert not other.catalog_path.exists()  # a read builds nothing on disk
+
+
+def test_a_query_over_s3_parts_sends_one_get_per_part_and_no_head(s3_root, s3_server):
+    store = TableStore(s3_root)
+    for i in range(5):
+        store.commit(f"ingest-{i}", {"records": rows_to_table([_record(f"r{i}")], RECORDS_SCHEMA)}, "records")
+    with memory_catalog(s3_root, TABLE_SCHEMAS) as cat:
+        before = s3_server.requests()
+        assert cat.execute("select count(*) from records").fetchall() == [(5,)]
+        sent = s3_server.requests() - before
+    # without the connection's listing cache s3fs sent a HEAD per part per open: 55 HEADs for 6 parts
+    assert sent["HEAD"] == 0 and sent["GET"] == 5 and sent["LIST"] <= 1, sent

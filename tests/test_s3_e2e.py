@@ -14,8 +14,9 @@ thread runner, and the two are compared:
 - every signal file and every rendered page, byte for byte; the export's files;
 - `gemflow status --json` and the DuckDB catalog read over S3.
 
-4 real CinC-2021 records. 572-654 s on the 2 shared cores at load average 8-12 (S3 build 244-353 s, local
-build 102-109 s, the rest process and server start-up); it is the issue's acceptance run, so it stays whole.
+4 real CinC-2021 records. 175 s with tests/test_catalog_s3.py on the 2 shared cores at load average 1-2
+(S3 build 81 s, local build 33 s); 572-654 s alone at load 8-12 (S3 build 244-353 s, local 102-109 s).
+The rest is process and server start-up. It is the issue's acceptance run, so it stays whole.
 """
 from __future__ import annotations
 

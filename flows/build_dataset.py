@@ -43,7 +43,7 @@ def build_dataset_flow(data: str, sources: list[str] | None = None, teacher: str
                          target_pairs=target_pairs)
     sharded = {"task_runner": task_runner(runner, workers, dask_address)}
     validate = validate_flow.with_options(**sharded)
-    where, teacher, version = str(root.root), cfg.teacher, cfg.prompt_version
+    where, teacher, version = root.location, cfg.teacher, cfg.prompt_version
     progress = StageProgress("build", 6, "stages")
     ingested = ingest_flow.with_options(**sharded)(where, sources, limit, config_path)
     progress.advance()

@@ -118,15 +118,14 @@ def sample_markdown(root: DataRoot, teacher: str, prompt_version: str) -> str | 
     if row is None:
         return None
     record_id, image_path, answer, model = row
-    image = root.abs(image_path)
-    if image.exists() and image.stat().st_size <= MAX_INLINE_BYTES:
-        mime = "image/jpeg" if image.suffix.lower() in (".jpg", ".jpeg") else "image/png"
-        src = f"data:{mime};base64,{base64.b64encode(image.read_bytes()).decode()}"
+    if root.exists(image_path) and root.size(image_path) <= MAX_INLINE_BYTES:
+        mime = "image/jpeg" if image_path.lower().endswith((".jpg", ".jpeg")) else "image/png"
+        src = f"data:{mime};base64,{base64.b64encode(root.read_bytes(image_path)).decode()}"
     else:
-        src = image.as_uri()
+        src = root.path(image_path) if root.is_remote else root.abs(image_path).as_uri()
     return (f"### {record_id}\n\n![ECG page of {record_id}]({src})\n\n"
             f"**Accepted interpretation** ({teacher} / {model}, prompt {prompt_version}):\n\n> {answer}\n\n"
-            f"Image: `{image_path}` in `{root.root}`\n")
+            f"Image: `{image_path}` in `{root.location}`\n")
 
 
 # --- library logs: forwarded to the flow run, with secrets redacted ---

@@ -19,8 +19,8 @@ def maybe_emit_validated(root: DataRoot, cfg: GemflowConfig, export: ExportResul
     version = export.version
     event = emit_event(
         event=EVENT,
-        resource={"prefect.resource.id": f"gemflow.dataset.{version}", "gemflow.dataset.uri": root.root.as_uri()},
-        payload={"dataset_uri": root.root.as_uri(), "version": version, "count": count,
+        resource={"prefect.resource.id": f"gemflow.dataset.{version}", "gemflow.dataset.uri": root.uri},
+        payload={"dataset_uri": root.uri, "version": version, "count": count,
                  "export_path": str(export.path)},
     )
     return EventResult(emitted=event is not None, count=count, target=cfg.target_pairs, version=version)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import settings, summarize
+from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress
 from storage.ledger import Ledger
 from tasks.export.llava import ExportResult, export_dataset
@@ -17,5 +17,6 @@ def export_flow(data: str, teacher: str | None = None, prompt_version: str | Non
     with root.writer_lock("export"), Ledger(root.ledger_path) as ledger:
         spent = ledger.spent_usd()
         result = export_dataset(root, cfg, teacher, prompt_version, spent_usd=spent)
+        refresh(root)  # the catalog's pairs.split is the split of the LATEST export just written
     progress.advance()
     return summarize("export", result)

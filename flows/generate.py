@@ -69,11 +69,11 @@ def generate_flow(data: str, teacher: str | None = None, prompt_version: str | N
     with root.writer_lock("generate"):
         SHARDS.drop_orphans(root)
         pending = pending_generation(root, teacher, version)[:limit]
-        total = run_shards(SHARDS.name, str(root.root), pending, generate_shard_task, cfg, teacher, version,
+        total = run_shards(SHARDS.name, root.location, pending, generate_shard_task, cfg, teacher, version,
                            shard_size=cfg.shard_size, zero=GenerateCounts(), sequential=True,
                            progress=StageProgress("generate", len(pending), "requests"))
         if tcfg.kind == "litellm" and tcfg.batch:
-            waited = collect_batches_task(str(root.root), cfg, teacher)
+            waited = collect_batches_task(root.location, cfg, teacher)
             total.done, total.failed = total.done + waited.done, total.failed + waited.failed
             total.waiting_in_batch = waited.waiting_in_batch
         with Ledger(root.ledger_path) as ledger:

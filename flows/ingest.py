@@ -48,7 +48,7 @@ def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None =
                 break
             pending = pending_records(src, cfg.ingest, store, remaining)
             progress.grow(len(pending))
-            total = total + run_shards(SHARDS.name, str(root.root), pending, ingest_shard_task, src, cfg.ingest,
+            total = total + run_shards(SHARDS.name, root.location, pending, ingest_shard_task, src, cfg.ingest,
                                        shard_size=cfg.shard_size, zero=ShardCounts(), progress=progress)
         refresh(root)
     return summarize("ingest", StageResult(total))

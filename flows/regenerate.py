@@ -33,7 +33,7 @@ def regenerate_flow(data: str, teacher: str | None = None, prompt_version: str |
     """generate -> validate -> export for `teacher` and `prompt_version`; the training event if the target is met."""
     cfg, root = settings(data, config_path, teacher=teacher, prompt_version=prompt_version,
                          target_pairs=target_pairs)
-    teacher, version, where = cfg.teacher, cfg.prompt_version, str(root.root)
+    teacher, version, where = cfg.teacher, cfg.prompt_version, root.location
     progress = StageProgress("regenerate", 3, "stages")
     generated = generate_flow(where, teacher, version, config_path, limit)
     progress.advance()

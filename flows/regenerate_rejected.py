@@ -8,7 +8,7 @@ from flows.generate import llm_options
 from storage.ledger import Ledger
 from storage.parquet import TableStore
 from tasks.results import StageResult
-from tasks.teachers.stage import GenerateCounts, run_requests
+from tasks.teachers.stage import GenerateCounts, fetch_pages, run_requests
 from tasks.validate.regenerate import pending_regenerations, plan_regenerations
 
 
@@ -24,6 +24,8 @@ def regenerate_rejected_flow(data: str, teacher: str | None = None, prompt_versi
         pending = pending_regenerations(root, teacher, version, cfg.validation.max_regenerations)
         planned = plan_regenerations(store, pending, cfg, teacher, version)
         options = llm_options(teacher, tcfg) if tcfg.kind == "litellm" else {}
+        if root.is_remote and tcfg.vision:  # the teacher reads pages from disk: this machine's work folder
+            fetch_pages(root, [ctx for _, ctx in planned])
         with Ledger(root.ledger_path) as ledger:
             counts = run_requests(planned, ledger, cfg, teacher, **options) if planned else GenerateCounts()
             store.replace("responses", ledger.snapshot())

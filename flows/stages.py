@@ -58,7 +58,7 @@ def run_stage(stage: ShardStage, root: DataRoot, pending: Callable[[], Sequence]
     """Hold the writer lock, drop a crashed shard's orphan parts, then run the pending work and refresh the catalog."""
     with root.writer_lock(stage.name):
         stage.drop_orphans(root)
-        total = run_shards(stage.name, str(root.root), pending(), shard_task, *args, shard_size=shard_size,
+        total = run_shards(stage.name, root.location, pending(), shard_task, *args, shard_size=shard_size,
                            zero=zero)
         refresh(root)
     return total

@@ -20,7 +20,7 @@ from tasks.validate.stage import (SHARDS, Checked, ValidateCounts, check_shard, 
 
 def _commit(root, item, index, progress: StageProgress) -> ValidateCounts:
     future, size = item
-    counts = commit_checked(str(root.root), future.result(), index)
+    counts = commit_checked(root.location, future.result(), index)
     progress.advance(size)
     return counts
 
@@ -43,7 +43,7 @@ def validate_flow(data: str, teacher: str | None = None, prompt_version: str | N
         progress, total = StageProgress("validate", len(pending), "responses"), ValidateCounts()
         ahead: deque = deque()  # checked shards not yet committed: two per worker, so memory stays bounded
         for shard in chunk(pending, cfg.shard_size):
-            ahead.append((check_shard_task.submit(str(root.root), shard, cfg), len(shard)))
+            ahead.append((check_shard_task.submit(root.location, shard, cfg), len(shard)))
             if len(ahead) >= 2 * runner_workers(workers):
                 total = total + _commit(root, ahead.popleft(), index, progress)
         while ahead:

@@ -25,6 +25,7 @@ from model.signal import SignalError, load_ecg
 log = logging.getLogger("model.data")
 MAX_SKIPS = 64  # consecutive unreadable samples before the run stops: the data itself is broken
 
+from schemas.exports import NoSuchExport
 from schemas.exports import resolve_export as shared_resolve_export
 
 
@@ -40,6 +41,9 @@ class Source:
 
 def resolve_export(data_root: str | Path, export: str) -> Path:
     """`DATA_ROOT/exports/<export>/train.json`; "latest" is the export exports/LATEST names (schemas/exports.py)."""
+    if "://" in str(data_root):  # Path() would fold s3://b/p into s3:/b/p and report a missing folder
+        raise NoSuchExport(f"{data_root}: training reads a local export; copy exports/<version>/ with the images and"
+                           " signals it names to a local or mounted folder and pass that as --data")
     return shared_resolve_export(Path(data_root) / "exports", export, need="train.json") / "train.json"
 
 

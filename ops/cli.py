@@ -219,10 +219,15 @@ def status(data: str = DataOpt, as_json: bool = JsonOpt) -> None:
     """Counts per stage, quarantine and rejection reasons, teacher requests and cost."""
     from storage.layout import DataRoot
     from tasks.status import collect_status
-    root = DataRoot.local_path(data)
-    if not root.exists():
-        raise typer.BadParameter(f"{root} does not exist", param_hint="--data")
-    rep = collect_status(DataRoot.open(root))
+    if data.startswith("s3://"):
+        opened = DataRoot.open(data)
+        root = opened.location
+    else:
+        root = DataRoot.local_path(data)
+        if not root.exists():
+            raise typer.BadParameter(f"{root} does not exist", param_hint="--data")
+        opened = DataRoot.open(root)
+    rep = collect_status(opened)
     if as_json:
         typer.echo(json.dumps(rep.as_dict(), indent=2, default=str))
         return

@@ -1,4 +1,13 @@
-"""The DuckDB catalog: one file per dataset root whose views carry the table names users query."""
+"""The DuckDB catalog: one file per dataset root whose views carry the table names users query.
+
+On a local root the file is `<root>/catalog.duckdb`. On an object-store root (`s3://bucket/prefix`)
+it lives in this machine's work dir for that root (`root.catalog_path`, under $GEMFLOW_CACHE_DIR),
+since the store cannot hold an open DuckDB file, and its views read `s3://…/tables/<t>/*.parquet`.
+DuckDB reads those through its fsspec bridge: `con.register_filesystem(root.fs)`, the same s3fs
+client (endpoint, credentials) the stages write with. DuckDB's own `httpfs` extension is not used:
+it is downloaded at `INSTALL httpfs`, which needs extensions.duckdb.org (docs/scaling.md).
+A connection that opens the file without registering the filesystem cannot read the views.
+"""
 from __future__ import annotations
 
 import logging
@@ -21,7 +30,7 @@ def refresh_catalog(root: DataRoot, schemas: dict[str, pa.Schema]) -> bool:
     refreshes the catalog again.
     """
     try:
-        con = duckdb.connect(str(root.catalog_path))
+        con = _connect(root, str(root.catalog_path))
     except duckdb.IOException as exc:
         log.warning("catalog %s not refreshed (in use elsewhere): %s", root.catalog_path, exc)
         return False
@@ -39,7 +48,7 @@ def attach_views(con: duckdb.DuckDBPyConnection, root: DataRoot, schemas: dict[s
         _drop(con, name)
         select = _with_split(root) if name == "pairs" else "SELECT * FROM {src}"
         if store.parts(name):
-            src = f"read_parquet('{_quote(str(root.table_dir(name) / '*.parquet'))}', union_by_name=true)"
+            src = f"read_parquet('{_quote(root.path(root.table_rel(name)) + '/*.parquet')}', union_by_name=true)"
             con.execute(f"CREATE VIEW {name} AS " + select.format(src=src))
         else:
             empty = schema.empty_table()  # noqa: F841 - referenced by DuckDB's replacement scan
@@ -58,18 +67,47 @@ def _with_split(root: DataRoot) -> str:
 
     The split is decided at export from the config then in force (tasks/export/llava.py), so the
     catalog shows that decision instead of storing a second, possibly stale, one."""
-    try:
-        latest = resolve_export(root.exports) / "pairs.parquet"
-    except NoSuchExport:
+    latest = _latest_export_pairs(root)
+    if latest is None:
         return f"SELECT {_NOT_SPLIT}, NULL::VARCHAR AS split FROM {{src}}"
-    exported = f"(SELECT pair_id AS _pair_id, split FROM read_parquet('{_quote(str(latest))}'))"
+    exported = f"(SELECT pair_id AS _pair_id, split FROM read_parquet('{_quote(latest)}'))"
     return (f"SELECT {_NOT_SPLIT}, e.split FROM {{src}} AS p"
             f" LEFT JOIN {exported} AS e ON p.pair_id = e._pair_id")
 
 
+def _latest_export_pairs(root: DataRoot) -> str | None:
+    """Where the LATEST export's pairs.parquet is (a path or an s3:// URI), or None before the first export."""
+    if not root.is_remote:
+        try:
+            return str(resolve_export(root.exports) / "pairs.parquet")
+        except NoSuchExport:
+            return None
+    version = root.read_text("exports/LATEST").strip() if root.exists("exports/LATEST") else ""
+    rel = f"exports/{version}/pairs.parquet"
+    return root.path(rel) if version and root.exists(rel) else None
+
+
+def _connect(root: DataRoot, database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that can read the root's Parquet: on an object store, through the root's fsspec client."""
+    con = duckdb.connect(database, read_only=read_only)
+    if root.is_remote:
+        con.register_filesystem(_snapshot_fs(root.fs))
+    return con
+
+
+def _snapshot_fs(fs):
+    """A new client like `fs` (same endpoint and credentials) that caches listings for its own lifetime.
+
+    DuckDB opens every part through fsspec, and an s3fs without a listing cache sends a HEAD for each
+    open (about 9 per part per query); with the cache the sizes come from the one LIST of the glob, so a
+    query costs a LIST and a GET per part. The client lives as long as the connection, so a connection
+    sees the parts that existed at its first read of a table: a snapshot; the next connection lists again."""
+    return type(fs)(**{**fs.storage_options, "use_listings_cache": True, "skip_instance_cache": True})
+
+
 def memory_catalog(root: DataRoot, schemas: dict[str, pa.Schema]) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the same views: reads never contend with a writer's catalog lock."""
-    con = duckdb.connect()
+    con = _connect(root)
     attach_views(con, root, schemas)
     return con
 
@@ -83,8 +121,12 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def query(root: DataRoot, sql: str) -> list[tuple]:
-    """Run one read-only query on the catalog."""
-    con = duckdb.connect(str(root.catalog_path), read_only=True)
+    """Run one read-only query on the catalog (an object-store root that has no catalog on this machine: built in memory)."""
+    if root.is_remote and not root.catalog_path.exists():
+        from schemas.tables import TABLE_SCHEMAS
+        con = memory_catalog(root, TABLE_SCHEMAS)
+    else:
+        con = _connect(root, str(root.catalog_path), read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import wfdb
 
 from schemas.records import CANONICAL_FS, LEADS_12
-from storage import atomic
 from storage.layout import DataRoot
 
 ADC_GAIN = 1000.0  # 1 µV per count: lossless for ECG, and fits int16 up to ±32.7 mV
@@ -46,18 +46,28 @@ def write_signal(root: DataRoot, record_id: str, source: str, signal: np.ndarray
     fields); `tests/test_ingest.py` reads them back with wfdb.rdrecord.
     """
     rel = signal_rel_path(record_id, source)
-    target = root.abs(rel)
-    target.parent.mkdir(parents=True, exist_ok=True)
     clipped = np.clip(np.nan_to_num(signal.astype(np.float64)), -32.0, 32.0)
     digital = np.round(clipped * ADC_GAIN).astype("<i2").T.copy()
-    for suffix, data in ((".dat", digital.tobytes()),
+    for suffix, data in ((".dat", digital.tobytes()),  # the header last: a record is readable once it is there
                          (".hea", wfdb_header(record_id, digital, comments or []).encode())):
-        atomic.write_bytes(target.with_name(record_id + suffix), data)
+        root.write_bytes(rel + suffix, data)
     return rel
 
 
 def read_signal(root: DataRoot | Path, rel: str) -> np.ndarray:
     """The canonical (12, 5000) float32 mV array of a stored record."""
+    if isinstance(root, DataRoot) and root.is_remote:
+        return _read_remote(root, rel)
     base = root.abs(rel) if isinstance(root, DataRoot) else Path(root) / rel
     rec = wfdb.rdrecord(str(base), physical=True)
+    return np.asarray(rec.p_signal, dtype=np.float32).T
+
+
+def _read_remote(root: DataRoot, rel: str) -> np.ndarray:
+    """A record on object storage: its two objects fetched into a private temp folder, read by wfdb there."""
+    name = rel.rsplit("/", 1)[-1]
+    with tempfile.TemporaryDirectory(prefix="gemflow-signal-") as tmp:
+        for suffix in (".hea", ".dat"):
+            (Path(tmp) / (name + suffix)).write_bytes(root.read_bytes(rel + suffix))
+        rec = wfdb.rdrecord(str(Path(tmp) / name), physical=True)
     return np.asarray(rec.p_signal, dtype=np.float32).T

@@ -54,5 +54,5 @@ def collect_status(root: DataRoot) -> StatusReport:
             rep.batch_files_left = [astuple(f) for f in leftover_files(ledger)]  # the ledger's record, no listing
             rep.counts["responses"] = sum(n for _, _, n in rep.requests)
     rep.quality = asdict(quality_report(root))
-    rep.exports = sorted(p.name for p in root.exports.iterdir() if p.is_dir() and not p.name.startswith("."))
+    rep.exports = [name for name in root.ls("exports", dirs_only=True) if not name.startswith(".")]
     return rep

@@ -74,3 +74,11 @@ def cli_env(prefect_api, tmp_path):
     env.update({"PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "prefect-home"),
                 **OFFLINE_ENV})
     return env
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's standalone S3 server on 127.0.0.1 with one empty bucket (tests/s3_server.py); yields an S3Server."""
+    from tests.s3_server import moto_s3
+    with moto_s3() as server:
+        yield server

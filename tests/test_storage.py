@@ -174,10 +174,10 @@ def test_rejections_keep_violations_as_structs_and_status_counts_each_rule_once_
     assert quality_report(root).rejections_by_rule == expected
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/prefix", "gs://bucket/x", "file:///tmp/x"])
-def test_an_object_store_root_is_refused_instead_of_becoming_a_local_folder(tmp_path, monkeypatch, uri):
+@pytest.mark.parametrize("uri", ["gs://bucket/x", "file:///tmp/x", "s3://", "s3:///x", "s3://bucket/a/../b"])
+def test_an_unsupported_or_malformed_uri_root_is_refused_instead_of_becoming_a_local_folder(tmp_path, monkeypatch, uri):
     from storage.layout import UnsupportedRoot
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UnsupportedRoot, match="not supported yet"):
+    with pytest.raises(UnsupportedRoot, match="s3://"):
         DataRoot.open(uri)
     assert list(tmp_path.iterdir()) == []  # no ./s3:/bucket/prefix folder was made

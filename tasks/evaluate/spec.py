@@ -47,6 +47,9 @@ class EvalItem(BaseModel):
 
 def resolve_export(root: DataRoot, version: str | None = None) -> str:
     """The export version to evaluate: the one given, else exports/LATEST (schemas/exports.py); NoSuchExport."""
+    if root.is_remote:  # its exports/ is on the store, not in this machine's work folder
+        raise NoSuchExport(f"{root.location}: evaluation reads a local export; copy the dataset root to a local or"
+                           " mounted folder and pass that as --data")
     return shared_resolve_export(root.exports, version).name
 
 

@@ -15,7 +15,7 @@ from schemas.config import ExportSettings, GemflowConfig
 from schemas.pairs import EXPORT_PAIRS_SCHEMA, PAIRS_SCHEMA, SPLIT_FIELD
 from storage import atomic
 from storage.layout import DataRoot
-from storage.parquet import TableStore, write_atomic
+from storage.parquet import TableStore, table_bytes
 from tasks.export.card import dataset_card
 from tasks.export.splits import split_of
 
@@ -27,7 +27,7 @@ class ExportResult:
     """What the export stage (and flow) returns: the version, its folder, pairs per split, and whether it is new."""
 
     version: str
-    path: Path
+    path: Path | str  # a local folder, or an s3://… prefix
     counts: dict[str, int]
     created: bool
 
@@ -87,8 +87,15 @@ def content_version(table: pa.Table) -> str:
     return h.hexdigest()[:12]
 
 
-def _write_json(path: Path, items: list[dict]) -> None:
-    atomic.write_text(path, json.dumps(items, ensure_ascii=False, indent=1))
+def _export_files(root: DataRoot, cfg: GemflowConfig, table: pa.Table, version: str, counts: dict[str, int],
+                  spent_usd: float) -> list[tuple[str, bytes]]:
+    """The export's files and their bytes, `pairs.parquet` last (on object storage its PUT commits the export)."""
+    rows = table.to_pylist()
+    files = [(f"{split}.json", json.dumps([llava_item(r) for r in rows if r["split"] == split],
+                                          ensure_ascii=False, indent=1).encode()) for split in SPLITS]
+    files.append(("README.md", dataset_card(root, cfg, table, version, counts, spent_usd).encode()))
+    files.append(("pairs.parquet", table_bytes(table)))
+    return files
 
 
 def export_dataset(root: DataRoot, cfg: GemflowConfig, teacher: str | None = None,
@@ -96,18 +103,33 @@ def export_dataset(root: DataRoot, cfg: GemflowConfig, teacher: str | None = Non
     """Write exports/<version>/ unless that exact version exists; never overwrite an earlier export."""
     table = with_current_splits(select_pairs(TableStore(root), teacher, prompt_version), cfg.export)
     version = content_version(table)
-    final = root.exports / version
     counts = {s: int(pc.sum(pc.equal(table["split"], s)).as_py() or 0) for s in SPLITS}
+    if root.is_remote:
+        return _export_remote(root, cfg, table, version, counts, spent_usd)
+    final = root.exports / version
     if final.exists():
         return ExportResult(version, final, counts, created=False)
     staging = root.exports / f".staging-{version}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    rows = table.to_pylist()
-    for split in SPLITS:
-        _write_json(staging / f"{split}.json", [llava_item(r) for r in rows if r["split"] == split])
-    write_atomic(table, staging / "pairs.parquet")
-    atomic.write_text(staging / "README.md", dataset_card(root, cfg, table, version, counts, spent_usd))
+    for name, data in _export_files(root, cfg, table, version, counts, spent_usd):
+        atomic.write_bytes(staging / name, data)
     atomic.publish_dir(staging, final)
     atomic.write_text(root.exports / "LATEST", version + "\n")
     return ExportResult(version, final, counts, created=True)
+
+
+def _export_remote(root: DataRoot, cfg: GemflowConfig, table: pa.Table, version: str, counts: dict[str, int],
+                   spent_usd: float) -> ExportResult:
+    """On object storage: one PUT per file under exports/<version>/, `pairs.parquet` last, then LATEST.
+
+    There is no folder rename on a store: an export is there once its `pairs.parquet` is (what
+    `resolve_export` asks for). A crash before that leaves files a rerun overwrites with the same
+    bytes (the version is a hash of the content)."""
+    folder = f"exports/{version}"
+    if root.exists(f"{folder}/pairs.parquet"):
+        return ExportResult(version, root.path(folder), counts, created=False)
+    for name, data in _export_files(root, cfg, table, version, counts, spent_usd):
+        root.write_bytes(f"{folder}/{name}", data)
+    root.write_text("exports/LATEST", version + "\n")
+    return ExportResult(version, root.path(folder), counts, created=True)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from schemas.images import IMAGES_SCHEMA, RenderSettings, image_row
 from schemas.records import (CANONICAL_FS, LEADS_12, QUARANTINE_SCHEMA, RECORDS_SCHEMA, REF_COLUMNS, RecordError,
                              RecordRef, quarantine_row)
-from storage import atomic
 from storage.layout import DataRoot
 from storage.parquet import TableStore, part_name, rows_to_table
 from storage.signals import bucket, read_signal
@@ -56,8 +55,8 @@ def render_shard(root_dir: str, items: list[RecordRef], settings: RenderSettings
         seed = _seed(rid)
         key = render_key(signal, CANONICAL_FS, settings, leads=LEADS_12, seed=seed)
         rel = image_rel_path(rid, item.source, key, extension)
-        if root.abs(rel).exists():  # same content key: the bytes are already there, draw nothing
-            data, geometry = root.abs(rel).read_bytes(), renderer.geometry(seed=seed)
+        if root.exists(rel):  # same content key: the bytes are already there, draw nothing
+            data, geometry = root.read_bytes(rel), renderer.geometry(seed=seed)
             sha = hashlib.sha256(data).hexdigest()
             counts.reused += 1
         else:
@@ -66,7 +65,7 @@ def render_shard(root_dir: str, items: list[RecordRef], settings: RenderSettings
             except RenderError as exc:
                 bad.append(quarantine_row(RecordError(rid, STAGE, "cannot render", str(exc)), source=item.source))
                 continue
-            atomic.write_bytes(root.abs(rel), page.png)
+            root.write_bytes(rel, page.png)
             sha, geometry = page.sha256, page.geometry
             counts.rendered += 1
         rows.append(image_row(rid, rel, sha, geometry, settings_hash=settings.settings_hash(), render_key=key))

@@ -10,6 +10,7 @@ from schemas.features import RECORD_FEATURES_SCHEMA
 from schemas.records import QUARANTINE_SCHEMA, RecordError, quarantine_row
 from schemas.teacher import RecordContext, TeacherRequest
 from schemas.vocab import Vocabulary
+from storage import atomic
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
@@ -86,7 +87,18 @@ def generate_shard(root_dir: str, record_ids: list[str], cfg: GemflowConfig, tea
     if refused:
         name = part_name(STAGE, [r["record_id"] for r in refused])
         store.commit(name, {"quarantine": rows_to_table(refused, QUARANTINE_SCHEMA)}, primary="quarantine")
+    if root.is_remote and cfg.teacher_config(teacher).vision:
+        fetch_pages(root, [ctx for _, ctx in planned])
     with Ledger(root.ledger_path) as ledger:
         counts = run_requests(planned, ledger, cfg, teacher, data_root=root.root, **llm_options)
+    root.push_ledger()  # a remote root: this shard's journal reaches the store (a local root: nothing to do)
     counts.quarantined = len(refused)
     return counts
+
+
+def fetch_pages(root: DataRoot, contexts: list[RecordContext]) -> None:
+    """A vision teacher reads pages from disk: for a remote root, copy the shard's pages into its work folder."""
+    for ctx in contexts:
+        target = root.root / ctx.image_path if ctx.image_path else None
+        if target is not None and not target.exists():
+            atomic.write_bytes(target, root.read_bytes(ctx.image_path))

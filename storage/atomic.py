@@ -18,6 +18,21 @@ from typing import Callable, TextIO
 TEMP_PREFIX = ".tmp-"
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def temp_path(path: Path) -> Path:
     """The hidden temp file a write of `path` goes through (per process: concurrent writers never share one)."""
     return path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{path.name}")

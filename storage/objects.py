@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storage.atomic import pid_alive
+
 SINGLE_PUT_MAX = 50 * 2**20  # s3fs sends anything below its 50 MiB chunk size as one PutObject
 TEMP_PREFIX = ".tmp-"  # as storage/atomic.py names its temp files
 LOCK_NAME = ".writer.lock"
@@ -141,16 +143,6 @@ def _machine() -> str:
     return f"{socket.gethostname()}/{boot}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass
 class LockHolder:
     machine: str
@@ -165,7 +157,7 @@ class LockHolder:
 
     def dead_here(self) -> bool:
         """The holder ran on this machine and its process is gone (it was killed): the lock is stale."""
-        return self.machine == _machine() and not _alive(self.pid)
+        return self.machine == _machine() and not pid_alive(self.pid)
 
 
 class ObjectLockBusy(RuntimeError):

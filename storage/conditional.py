@@ -23,7 +23,8 @@ def _failed_condition(exc: BaseException) -> bool:
         if isinstance(response, dict):
             code = str(response.get("Error", {}).get("Code", ""))
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in ("PreconditionFailed", "412") or status == 412:
+            # 409 ConditionalRequestConflict: a concurrent conditional write to the key won
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict") or status in (409, 412):
                 return True
     return False
 

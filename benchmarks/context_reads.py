@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -29,36 +28,17 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tasks.offline import offline_defaults  # noqa: E402
+from _common import DEFAULT_SOURCES  # noqa: E402 - sets up the path and offline mode
 
-offline_defaults()
-CINC = REPO.parent / "shared/data/ecg/cinc2021"
+CINC = DEFAULT_SOURCES[0]
 TEMPLATES = ("E07500", "E07509", "HR06003", "JS20004", "JS20007", "E07501")
 TABLES = ("records", "record_features", "beats", "images")
 
 
 def template_rows(tmp: Path) -> dict[str, list[dict]]:
     """Each context table's rows for six real records (ingest, features, render on a local root)."""
-    from schemas.config import GemflowConfig, SourceConfig
-    from storage.layout import DataRoot
-    from storage.parquet import TableStore
-    from tasks.features.stage import features_shard, pending_features
-    from tasks.ingest.stage import ingest_shard, pending_records
-    from tasks.render.stage import pending_render, render_shard
-    src = tmp / "src"
-    src.mkdir()
-    for name in TEMPLATES:
-        for f in CINC.glob(f"{name}.*"):
-            shutil.copy(f, src / f.name)
-    cfg = GemflowConfig(data_dir=str(tmp / "template"))
-    root = DataRoot.open(cfg.data_dir)
-    store = TableStore(root)
-    source = SourceConfig(path=str(src))
-    ingest_shard(source, cfg.ingest, str(root.root), pending_records(source, cfg.ingest, store))
-    features_shard(str(root.root), pending_features(root), cfg.features)
-    render_shard(str(root.root), pending_render(root, cfg.render), cfg.render)
+    from tests.records_support import build_tables, copy_records
+    store = build_tables(copy_records(CINC, TEMPLATES, tmp / "src"), tmp / "template", render=True)
     return {t: store.read(t, _schema(t)).to_pylist() for t in TABLES}
 
 

@@ -7,7 +7,6 @@ between the listing and its indexing, and through `build_contexts` on real CinC-
 """
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import pyarrow as pa
@@ -16,12 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.config import GemflowConfig, SourceConfig
 from schemas.records import RECORDS_SCHEMA
 from storage import part_index
 from storage.layout import DataRoot
 from storage.parquet import TableStore, rows_to_table
-from tasks.shards import chunk
+from tests.records_support import build_tables, copy_records
 
 SCHEMA = pa.schema([pa.field("record_id", pa.string()), pa.field("v", pa.int64())])
 OLD_SCHEMA = pa.schema([pa.field("v", pa.int64())])  # a part written before the table had record_id
@@ -121,23 +119,9 @@ def test_on_s3_a_shard_gets_only_its_own_parts_and_a_warm_process_only_lists(s3)
 @pytest.fixture(scope="module")
 def cinc_store(cinc2021_dir, tmp_path_factory):
     """Six real records through ingest and features, two records per shard: three parts per table (about 3 s)."""
-    from tasks.features.stage import features_shard, pending_features
-    from tasks.ingest.stage import ingest_shard, pending_records
     tmp = tmp_path_factory.mktemp("ctx")
-    src = tmp / "src"
-    src.mkdir()
-    for name in ("E07500", "E07509", "HR06003", "JS20004", "JS20007", "E07501"):
-        for f in cinc2021_dir.glob(f"{name}.*"):
-            shutil.copy(f, src / f.name)
-    cfg = GemflowConfig(data_dir=str(tmp / "data"))
-    root = DataRoot.open(cfg.data_dir)
-    store = TableStore(root)
-    source = SourceConfig(path=str(src))
-    for shard in chunk(pending_records(source, cfg.ingest, store), 2):
-        ingest_shard(source, cfg.ingest, str(root.root), shard)
-    for shard in chunk(pending_features(root), 2):
-        features_shard(str(root.root), shard, cfg.features)
-    return store
+    src = copy_records(cinc2021_dir, ("E07500", "E07509", "HR06003", "JS20004", "JS20007", "E07501"), tmp / "src")
+    return build_tables(src, tmp / "data", shard_size=2)
 
 
 def test_contexts_built_from_a_shards_own_parts_equal_those_from_whole_tables(cinc_store, monkeypatch):

@@ -47,12 +47,13 @@ DEFAULT_LEASE_S = 120.0
 DEFAULT_SKEW_S = 30.0
 
 
-def _seconds(env: str, default: float) -> float:
+def _seconds(env: str, default: float, least: float) -> float:
+    """A duration from the environment; the default when it is unset, not a number, or below `least`."""
     try:
         value = float(os.environ.get(env, default))
     except ValueError:
         return default
-    return value if value > 0 else default
+    return value if value >= least else default
 
 
 def _machine() -> str:
@@ -120,8 +121,8 @@ class ObjectLock:
     def __init__(self, fs: Any, key: str, note: str = "", lease_s: float | None = None,
                  skew_s: float | None = None):
         self.fs, self.key, self.note = fs, key, note
-        self.lease_s = lease_s or _seconds("GEMFLOW_LOCK_LEASE_S", DEFAULT_LEASE_S)
-        self.skew_s = _seconds("GEMFLOW_LOCK_SKEW_S", DEFAULT_SKEW_S) if skew_s is None else skew_s
+        self.lease_s = lease_s or _seconds("GEMFLOW_LOCK_LEASE_S", DEFAULT_LEASE_S, least=1.0)
+        self.skew_s = _seconds("GEMFLOW_LOCK_SKEW_S", DEFAULT_SKEW_S, least=0.0) if skew_s is None else skew_s
         self.token, self.etag, self.since, self.lost = "", "", 0.0, ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -198,10 +199,18 @@ class ObjectLock:
             self._thread = None
         with self._mutex:
             if self.token and not self.lost:
-                try:
-                    conditional.delete_if_match(self.fs, self.key, self.etag)
-                except conditional.PreconditionFailed:
-                    log.warning("%s changed hands before it was released; left as it is", self.key)
+                self._delete_if_ours()
             elif self.lost:
                 log.warning("%s: not released, %s", self.key, self.lost)
             self.token = ""
+
+    def _delete_if_ours(self) -> None:
+        """Delete the lock object if it still carries our token, conditionally on the version that does."""
+        seen = conditional.get_versioned(self.fs, self.key)
+        if seen is None or LockHolder.parse(seen[0]).token != self.token:
+            log.warning("%s changed hands before it was released; left as it is", self.key)
+            return
+        try:
+            conditional.delete_if_match(self.fs, self.key, seen[1])
+        except conditional.PreconditionFailed:
+            log.warning("%s changed hands before it was released; left as it is", self.key)

@@ -177,3 +177,20 @@ def test_a_lock_body_that_is_not_ours_or_has_no_lease_is_never_breakable():
     assert not LockHolder("worker-1/00000000", 1, "", 0.0, "t", expires=now - 10).breakable(now, 30), \
         "inside the skew allowance"
     assert LockHolder("worker-1/00000000", 1, "", 0.0, "t", expires=now - 31).breakable(now, 30)
+
+
+def test_a_dataset_root_whose_lock_lease_ran_out_on_another_machine_is_written_again(s3, monkeypatch, tmp_path):
+    from storage.layout import DataRoot, DataRootBusy
+    monkeypatch.setenv("GEMFLOW_CACHE_DIR", str(tmp_path / "machine"))
+    monkeypatch.setenv("GEMFLOW_LOCK_SKEW_S", "5")
+    root = DataRoot.open(s3.url(f"lease-{uuid.uuid4().hex[:8]}"))
+    body = {"machine": "worker-4/12345678", "pid": 1, "note": "running render", "since": 0.0, "token": "t"}
+    root.write_bytes(".writer.lock", json.dumps({**body, "expires": time.time() + 600}).encode())
+    with pytest.raises(DataRootBusy, match=r"pid 1 on worker-4/12345678 running render.*lease until"):
+        with root.writer_lock("features"):
+            pass
+    root.write_bytes(".writer.lock", json.dumps({**body, "expires": time.time() - 60}).encode())
+    with root.writer_lock("features"):  # its lease ended a minute ago, beyond the 5 s allowance
+        held = json.loads(root.read_bytes(".writer.lock"))
+        assert (held["pid"], held["note"]) == (os.getpid(), "running features") and held["expires"] > time.time()
+    assert not root.exists(".writer.lock")

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import bisect
 import io
+import logging
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -42,6 +44,8 @@ import pyarrow.parquet as pq
 
 from storage import conditional
 
+log = logging.getLogger(__name__)
+LOAD_THREADS = 16  # parts indexed at once
 MAX_ENTRIES = 50_000  # parts remembered per process (an entry is one part's distinct keys: ~15 B per key)
 
 
@@ -145,27 +149,30 @@ def _key_column(pf: pq.ParquetFile, column: str) -> pa.ChunkedArray | pa.Array:
 
 def parts_holding(parts: Sequence[PartRef], ids: Sequence[str], column: str,
                   load: Callable[[PartRef], tuple[tuple, PartKeys]]) -> list[PartRef]:
-    """The parts (in the order given) that may hold any of `ids`; `load` indexes a part not cached yet.
+    """The parts (in the order given) that may hold any of `ids`; `load` indexes the parts not cached yet
+    (up to `LOAD_THREADS` at once: on S3 each is one or two round trips).
 
     `load` returns the identity it actually read and the keys; they are cached under that identity.
     A part whose load fails, or whose identity moved since the listing, is kept (read, not skipped)."""
     wanted = Wanted.of(ids)
-    out = []
-    for part in parts:
-        keys = CACHE.get((part.path, part.identity, column))
-        if keys is None:
-            try:
-                identity, keys = load(part)
-            except Exception:  # noqa: BLE001 - changed or unreadable part: read it rather than guess
-                out.append(part)
-                continue
-            CACHE.put((part.path, identity, column), keys)
-            if identity != part.identity:  # replaced after the listing: what we indexed is not what was listed
-                out.append(part)
-                continue
-        if keys.holds_any(wanted):
-            out.append(part)
-    return out
+    known = {p: CACHE.get((p.path, p.identity, column)) for p in parts}
+    missing = [p for p, keys in known.items() if keys is None]
+    if missing:
+        with ThreadPoolExecutor(max_workers=min(LOAD_THREADS, len(missing))) as pool:
+            for part, keys in zip(missing, pool.map(lambda p: _load(p, column, load), missing)):
+                known[part] = keys
+    return [p for p in parts if known[p] is None or known[p].holds_any(wanted)]
+
+
+def _load(part: PartRef, column: str, load: Callable[[PartRef], tuple[tuple, PartKeys]]) -> PartKeys | None:
+    """The part's keys, cached; None when the part must simply be read (unreadable, or changed since the listing)."""
+    try:
+        identity, keys = load(part)
+    except Exception as exc:  # noqa: BLE001 - changed or unreadable part: read it rather than guess
+        log.debug("not indexed, will be read: %s (%s)", part.path, exc)
+        return None
+    CACHE.put((part.path, identity, column), keys)
+    return keys if identity == part.identity else None  # replaced after the listing: not what was listed
 
 
 class _RangedObject(io.RawIOBase):

@@ -12,22 +12,12 @@ fresh dataset roots.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tasks.offline import offline_defaults  # noqa: E402
-
-offline_defaults()
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-DEFAULT_SOURCES = [REPO.parent / "shared/data/ecg/cinc2021", REPO.parent / "shared/data/ecg/wfdb_samples"]
-STAGES = ("ingest", "features", "render", "generate", "validate", "export")
+from _common import DEFAULT_SOURCES, STAGES, build_options, stage_flows  # noqa: E402 - sets up the path and offline mode
 
 
 def bench_config(data: str, shard_size: int) -> str:
@@ -100,24 +90,7 @@ def plain_run(data: str, sources: list[str], workers: int, shard_size: int) -> d
 
 def flow_run(data: str, sources: list[str], workers: int, shard_size: int) -> dict[str, float]:
     """The same stages as the Prefect flows `gemflow run` calls, one after another, on a thread runner of `workers`."""
-    from flows.export import export_flow
-    from flows.features import features_flow
-    from flows.generate import generate_flow
-    from flows.ingest import ingest_flow
-    from flows.render import render_flow
-    from flows.runners import task_runner
-    from flows.validate import validate_flow
-
-    c = bench_config(data, shard_size)
-    on = {"task_runner": task_runner("thread", workers)}
-    calls = {
-        "ingest": lambda: ingest_flow.with_options(**on)(data, sources, config_path=c),
-        "features": lambda: features_flow.with_options(**on)(data, c),
-        "render": lambda: render_flow.with_options(**on)(data, c),
-        "generate": lambda: generate_flow(data, config_path=c),
-        "validate": lambda: validate_flow.with_options(**on)(data, config_path=c, workers=workers),
-        "export": lambda: export_flow(data, config_path=c),
-    }
+    calls = stage_flows(data, sources, workers, bench_config(data, shard_size))
     t = {}
     for stage in STAGES:
         start = time.perf_counter()
@@ -132,12 +105,8 @@ def share(plain: float, flow: float) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", action="append", help="source folder (default: the shared CinC-2021 + WFDB samples)")
-    ap.add_argument("--repeat", type=int, default=2, help="runs of each variant; the fastest is kept")
+    ap = build_options(__doc__, repeat=2, shard_size=200)
     ap.add_argument("--demo", type=int, default=0, help="instead, N records made by the demo generator")
-    ap.add_argument("--workers", type=int, default=2, help="shard tasks at a time, in both variants")
-    ap.add_argument("--shard-size", type=int, default=200, help="records per shard, in both variants")
     args = ap.parse_args()
     sources = [str(s) for s in (args.source or DEFAULT_SOURCES)]
     if args.demo:

@@ -15,7 +15,6 @@ inside a region (more across regions), which is why the request counts are print
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -23,47 +22,20 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tasks.offline import offline_defaults  # noqa: E402
-
-offline_defaults()
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-DEFAULT_SOURCES = [REPO.parent / "shared/data/ecg/cinc2021", REPO.parent / "shared/data/ecg/wfdb_samples"]
-STAGES = ("ingest", "features", "render", "generate", "validate", "export")
-
-
-def stage_calls(data: str, sources: list[str], limit: int, workers: int, config: str) -> dict:
-    """The stage flows as `gemflow run` calls them, on a thread runner of `workers`."""
-    from flows.export import export_flow
-    from flows.features import features_flow
-    from flows.generate import generate_flow
-    from flows.ingest import ingest_flow
-    from flows.render import render_flow
-    from flows.runners import task_runner
-    from flows.validate import validate_flow
-    on = {"task_runner": task_runner("thread", workers)}
-    return {
-        "ingest": lambda: ingest_flow.with_options(**on)(data, sources, limit=limit, config_path=config),
-        "features": lambda: features_flow.with_options(**on)(data, config),
-        "render": lambda: render_flow.with_options(**on)(data, config),
-        "generate": lambda: generate_flow(data, config_path=config),
-        "validate": lambda: validate_flow.with_options(**on)(data, config_path=config, workers=workers),
-        "export": lambda: export_flow(data, config_path=config),
-    }
+from _common import DEFAULT_SOURCES, STAGES, build_options, stage_flows  # noqa: E402 - sets up the path and offline mode
 
 
 def timed_build(data: str, sources: list[str], limit: int, workers: int, config: str,
                 requests=lambda: Counter()) -> tuple[dict[str, float], dict[str, Counter], int]:
     """Seconds and S3 requests per stage, and the records ingested."""
     seconds, sent, ingested = {}, {}, 0
-    for stage, call in stage_calls(data, sources, limit, workers, config).items():
+    for stage, call in stage_flows(data, sources, workers, config, limit=limit).items():
         before, start = requests(), time.perf_counter()
         result = call()
         seconds[stage] = time.perf_counter() - start
         sent[stage] = requests() - before
         if stage == "ingest":
-            ingested = result["ingested"]
+            ingested = result.counts.ingested
     return seconds, sent, ingested
 
 
@@ -120,12 +92,8 @@ def report(local: dict, s3: dict, sent: dict, n: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", action="append", help="source folder (default: the shared CinC-2021 + WFDB samples)")
+    ap = build_options(__doc__, repeat=1, shard_size=4)  # the variants: a local root and an s3:// root
     ap.add_argument("--limit", type=int, default=10, help="records to ingest (default 10)")
-    ap.add_argument("--repeat", type=int, default=1, help="builds on each root; the fastest per stage is kept")
-    ap.add_argument("--workers", type=int, default=2, help="shard tasks at a time, on both roots")
-    ap.add_argument("--shard-size", type=int, default=4, help="records per shard, on both roots (default 4)")
     args = ap.parse_args()
     sources = args.source or [str(p) for p in DEFAULT_SOURCES]
     if not all(Path(s.split(":", 1)[-1]).exists() for s in sources):

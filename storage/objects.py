@@ -8,8 +8,9 @@ What an object store gives, and how a root uses it:
   server-side to their final key, which is atomic too; a crash leaves at most a staging object,
   which the stage runner removes.
 - A conditional PUT (`If-None-Match: *`) creates an object only if it does not exist: the writer
-  lock is such an object, holding who took it. AWS S3, MinIO and moto honour the condition; a store
-  that ignores it makes the lock advisory (docs/ARCHITECTURE.md, "Object storage").
+  lock is such an object, holding who took it under a lease its holder renews with If-Match
+  (storage/object_lock.py). AWS S3, MinIO and moto honour the conditions; a store that ignores
+  them makes the lock advisory (docs/ARCHITECTURE.md, "Object storage").
 - There is no rename and no file lock, and SQLite cannot run on a store: the ledger stays a local
   SQLite file in this machine's work folder for the root, and a consistent snapshot (SQLite's
   backup API) is uploaded after each generate shard and when a writer lets the lock go
@@ -24,16 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import sqlite3
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.atomic import pid_alive
 
 SINGLE_PUT_MAX = 50 * 2**20  # s3fs sends anything below its 50 MiB chunk size as one PutObject
 TEMP_PREFIX = ".tmp-"  # as storage/atomic.py names its temp files
@@ -132,92 +130,9 @@ def etag(fs: Any, key: str) -> str | None:
         return None
 
 
-# --- the writer lock: an object created with If-None-Match: * ---
+# --- the writer lock: an object created with If-None-Match: *, under a renewed lease (storage/object_lock.py) ---
 
-def _machine() -> str:
-    """This machine's name plus its boot id: two containers both called `localhost` still differ."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
-    except OSError:
-        boot = "noboot"
-    return f"{socket.gethostname()}/{boot}"
-
-
-@dataclass
-class LockHolder:
-    machine: str
-    pid: int
-    note: str
-    since: float
-    token: str
-
-    def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.since))
-        return f"pid {self.pid} on {self.machine} {self.note} since {when}"
-
-    def dead_here(self) -> bool:
-        """The holder ran on this machine and its process is gone (it was killed): the lock is stale."""
-        return self.machine == _machine() and not pid_alive(self.pid)
-
-
-class ObjectLockBusy(RuntimeError):
-    def __init__(self, key: str, holder: str):
-        super().__init__(f"{key} is held by {holder}")
-        self.key, self.holder = key, holder
-
-
-class ObjectLock:
-    """A single-writer lock object on the store: created only if absent; removed by its holder.
-
-    A holder killed with `kill -9` leaves the object behind. The next writer on the same machine sees
-    that the process is gone and takes the lock over; from another machine it gets `ObjectLockBusy`
-    naming the holder and the key to delete once that run is known to be dead."""
-
-    def __init__(self, fs: Any, key: str, note: str = ""):
-        self.fs, self.key, self.note = fs, key, note
-        self.token = ""
-
-    def acquire(self) -> "ObjectLock":
-        for _ in range(3):
-            token = uuid.uuid4().hex
-            body = json.dumps({"machine": _machine(), "pid": os.getpid(), "note": self.note,
-                               "since": time.time(), "token": token}).encode()
-            try:
-                self.fs.pipe_file(self.key, body, mode="create")
-            except FileExistsError:
-                holder = self.holder()
-                if holder is not None and holder.dead_here():
-                    self._remove_if(holder.token)
-                    continue
-                if holder is None:  # released between our put and our read: try again
-                    continue
-                raise ObjectLockBusy(self.key, holder.describe()) from None
-            self.token = token
-            return self
-        raise ObjectLockBusy(self.key, "another writer (the lock changed hands while it was being taken)")
-
-    def holder(self) -> LockHolder | None:
-        try:
-            data = json.loads(self.fs.cat_file(self.key))
-            return LockHolder(str(data["machine"]), int(data["pid"]), str(data.get("note", "")),
-                              float(data["since"]), str(data["token"]))
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError):  # not ours or damaged: name it, never break it
-            return LockHolder("unknown", -1, "(unreadable lock object)", 0.0, "")
-
-    def _remove_if(self, token: str) -> None:
-        holder = self.holder()
-        if holder is not None and holder.token == token:
-            try:
-                self.fs.rm_file(self.key)
-            except FileNotFoundError:
-                pass
-
-    def release(self) -> None:
-        if self.token:
-            self._remove_if(self.token)
-            self.token = ""
+from storage.object_lock import LockHolder, ObjectLock, ObjectLockBusy  # noqa: E402,F401 - the lock's home
 
 
 # --- the ledger mirror: a local SQLite file per writer, its snapshots on the store ---

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from storage import atomic, objects
+from storage import atomic, objects, part_index
 from storage.layout import DataRoot
 
 
@@ -72,13 +72,55 @@ class TableStore:
 
     def read(self, table: str, schema: pa.Schema, columns: list[str] | None = None,
              filter=None) -> pa.Table:  # noqa: A002 - pyarrow's own name
-        files = self.parts(table)
+        """The whole table (every part), optionally only `columns` and the rows `filter` keeps."""
+        return self._read_parts([str(f) for f in self.parts(table)], schema, columns, filter)
+
+    def read_records(self, table: str, schema: pa.Schema, ids: Iterable[str], column: str = "record_id",
+                     columns: list[str] | None = None) -> pa.Table:
+        """The rows whose `column` is one of `ids`, from only the parts that hold any of them.
+
+        The same table `read(table, schema, columns, filter=ds.field(column).isin(ids))` gives (the
+        same rows, in the same order), but a part none of `ids` is in is never opened (remote: never
+        downloaded). Which part holds which ids is storage/part_index.py's per-process index, kept
+        true by listing the table on every call (its docstring says why that is safe with
+        concurrent writers and crashes)."""
+        ids = list(ids)
+        holding = part_index.parts_holding(self.part_refs(table), ids, column, self._key_loader(column))
+        return self._read_parts([p.path for p in holding], schema, columns, ds.field(column).isin(ids))
+
+    def part_refs(self, table: str) -> list[part_index.PartRef]:
+        """The table's parts (in `parts()` order) with their identity: local inode/size/mtime, remote ETag/size."""
+        if not self.root.is_remote:
+            refs = []
+            for p in self.parts(table):
+                try:
+                    refs.append(part_index.PartRef(str(p), part_index.local_identity(p.stat())))
+                except FileNotFoundError:  # removed since the glob: reading it fails as `read` would
+                    refs.append(part_index.PartRef(str(p), ()))
+            return refs
+        base = str(self.root.table_dir(table)).rstrip("/") + "/"
+        try:
+            entries = self.root.fs.ls(base.rstrip("/"), detail=True)
+        except FileNotFoundError:
+            return []
+        found = {e["name"]: e for e in entries if e.get("type") != "directory" and e["name"].startswith(base)
+                 and _is_part(e["name"][len(base):], "")}
+        return [part_index.PartRef(name, (str(found[name].get("ETag") or ""), int(found[name].get("size") or 0)))
+                for name in sorted(found)]
+
+    def _key_loader(self, column: str):
+        if not self.root.is_remote:
+            return lambda part: part_index.local_keys(part.path, column)
+        fs = self.root.fs
+        return lambda part: (part.identity, part_index.remote_keys(fs, part.path, *part.identity, column))
+
+    def _read_parts(self, files: list[str], schema: pa.Schema, columns: list[str] | None, filter) -> pa.Table:  # noqa: A002
         if not files:
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
         if self.root.is_remote:
-            return self._read_remote([str(f) for f in files], schema).to_table(columns=columns, filter=filter)
-        dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet")
+            return self._read_remote(files, schema).to_table(columns=columns, filter=filter)
+        dataset = ds.dataset(files, schema=schema, format="parquet")
         return dataset.to_table(columns=columns, filter=filter)
 
     def _read_remote(self, keys: list[str], schema: pa.Schema) -> ds.Dataset:

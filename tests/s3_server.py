@@ -143,7 +143,7 @@ def moto_s3(bucket: str = BUCKET, timeout_s: float = 120.0) -> Iterator[S3Server
             server.client().create_bucket(Bucket=bucket)
             yield server
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _start(bucket: str, log, timeout_s: float) -> tuple[subprocess.Popen, S3Server]:
@@ -159,15 +159,16 @@ def _start(bucket: str, log, timeout_s: float) -> tuple[subprocess.Popen, S3Serv
             if attempt == 2:
                 raise
         except BaseException:
-            _stop(proc)
+            stop_process(proc)
             raise
     raise AssertionError("unreachable")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM a child process, and SIGKILL it if it has not exited within `grace_s` (servers, cluster processes)."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

@@ -12,15 +12,11 @@ from storage.layout import DataRoot
 from storage.parquet import TableStore
 from tasks.features.stage import features_shard, pending_features
 from tasks.ingest.stage import ingest_shard, pending_records
+from tests.records_support import write_wfdb_copies
 
 
 def test_noise_record_is_quarantined_at_features_and_real_ones_are_measured(cinc2021_dir, tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("E07500", "JS20001"):
-        rec = wfdb.rdrecord(str(cinc2021_dir / name))
-        wfdb.wrsamp(name, fs=500, units=["mV"] * 12, sig_name=list(LEADS_12), p_signal=rec.p_signal,
-                    fmt=["16"] * 12, write_dir=str(src))
+    src = write_wfdb_copies(cinc2021_dir, ("E07500", "JS20001"), tmp_path / "src")
     noise = np.random.default_rng(3).normal(0, 0.3, (5000, 12))
     wfdb.wrsamp("noise", fs=500, units=["mV"] * 12, sig_name=list(LEADS_12), p_signal=noise, fmt=["16"] * 12,
                 write_dir=str(src))

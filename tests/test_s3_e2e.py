@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from tests.openai_server import TEST_KEY, FakeOpenAI, ServerThread
+from tests.s3_server import stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -100,12 +101,7 @@ class Cluster:
 
     def close(self) -> None:
         for proc, log in reversed(self.procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, grace_s=30)
             log.close()
 
 

@@ -377,14 +377,8 @@ def _rows(root: DataRoot) -> dict[str, list]:
 def test_every_stage_on_an_s3_root_gives_the_rows_and_bytes_of_a_local_root(s3, cinc2021_dir, tmp_path,
                                                                              monkeypatch):
     """Ingest to export on two real records; each stage on a fresh 'machine' (empty work folder) for the S3 root."""
-    import wfdb
-    from schemas.records import LEADS_12
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("E07500", "JS20001"):
-        rec = wfdb.rdrecord(str(cinc2021_dir / name))
-        wfdb.wrsamp(name, fs=500, units=["mV"] * 12, sig_name=list(LEADS_12), p_signal=rec.p_signal,
-                    fmt=["16"] * 12, write_dir=str(src))
+    from tests.records_support import write_wfdb_copies
+    src = write_wfdb_copies(cinc2021_dir, ("E07500", "JS20001"), tmp_path / "src")
     cfg = GemflowConfig()
     url = _url(s3, "stages")
     real_open, machines = DataRoot.open, iter(range(100))

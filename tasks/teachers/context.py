@@ -5,7 +5,6 @@ import math
 from collections import defaultdict
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from schemas.features import BEATS_SCHEMA, RECORD_FEATURES_SCHEMA, RecordFeatures
 from schemas.images import IMAGES_SCHEMA
@@ -61,7 +60,7 @@ def beat_table(beats: list[dict], max_beats: int = 12) -> str:
 
 
 def _rows_by_id(store: TableStore, table: str, schema: pa.Schema, ids: list[str]) -> dict[str, list[dict]]:
-    data = store.read(table, schema, filter=ds.field("record_id").isin(ids))
+    data = store.read_records(table, schema, ids)  # only the parts that hold these records
     out: dict[str, list[dict]] = defaultdict(list)
     for row in data.to_pylist():
         out[row["record_id"]].append(row)

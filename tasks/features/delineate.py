@@ -22,6 +22,7 @@ QRS_SEARCH_S = 0.20  # QRS onset/offset at most this far from the fiducial
 QRS_REGION_S = 0.25  # QRS measurements use the window up to this long after the fiducial (speed)
 SV_FRACTION = 0.06  # global QRS boundary: spatial velocity below this share of its peak
 SUSTAIN_S = 0.010  # ... for at least this long
+LATE_FRACTION, LATE_S = 0.15, 0.06  # a burst this fast this soon after the QRS offset is part of it (R')
 NEAR_BASE = 0.35  # ... where the signal vector is within this share of its QRS peak from the baseline
 LEAD_SLOPE_FRACTION = 0.12  # per-lead QRS boundary: |slope| above this share of the lead's peak
 MIN_WAVE_MV = 0.05  # Q, R, S, P smaller than this are absent
@@ -96,7 +97,11 @@ def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float,
     on_lo, off_hi = c - QRS_SEARCH_S * fs, c + QRS_SEARCH_S * fs
     on = _last(quiet_bwd & _range_mask(w, np.full(len(sv), on_lo), pk - 1))
     off = _first(quiet_fwd & _range_mask(w, pk + 1, np.full(len(sv), off_hi)))
-    return on, off
+    # a late component after a pause (the R' of a right bundle branch block) is still the QRS
+    late = sv >= (floor + LATE_FRACTION * (pk_val - floor))[:, None]
+    burst = _last(late & _range_mask(w, off + 1, np.fmin(off + LATE_S * fs, off_hi)))
+    later = _first(quiet_fwd & _range_mask(w, burst + 1, np.full(len(sv), off_hi)))
+    return on, np.where(np.isfinite(later), later, off)
 
 
 def _iso(seg: np.ndarray, slope: np.ndarray, on: np.ndarray, fs: float) -> np.ndarray:

@@ -19,6 +19,7 @@ BEAT_FRACTION = 0.25  # per beat: a P wave's on/off where it falls to this share
 MEDIAN_FRACTION = 0.10  # on the median beat: where the wave is back within this share of its height
 HUMP, HUMP_S = 0.5, 0.06  # a rise to this share of the height within this of the peak is the same wave
 MIN_SHARE = 0.5  # a lead needs the wave in at least this share of its beats
+LOBE, LOBE_S = 0.3, 0.07  # an opposite lobe this deep within this of the peak belongs to the P (biphasic)
 MAX_SHIFT_S = 0.04  # a larger difference is not a bias of the rule but a different wave: no shift
 
 
@@ -72,6 +73,30 @@ def wave_bounds(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     return np.fmax(on, np.fmin(t_on, k_on)), np.fmin(off, np.fmax(t_off, k_off))
 
 
+def _lobe(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, before: bool, fs: float) -> np.ndarray:
+    """Trough of an opposite lobe (biphasic P) next to the peak, within LOBE_S on one side, at least
+    LOBE of the peak's height below zero (v is the deviation from the chord, made positive at the peak);
+    NaN where there is none."""
+    w = v.shape[-1]
+    top = _take(v, pk)
+    side = _range_mask(w, np.fmax(pk - LOBE_S * fs, lo), pk - 1) if before else \
+        _range_mask(w, pk + 1, np.fmin(pk + LOBE_S * fs, hi))
+    tr = _arg_in(-v, side)
+    return np.where(_take(v, tr) <= -LOBE * top, tr, np.nan)
+
+
+def _lobe_bounds(v: np.ndarray, in_on: np.ndarray, in_off: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 on: np.ndarray, off: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """On/off moved out over an opposite lobe (_lobe) next to the wave: to where that lobe is back within
+    MEDIAN_FRACTION of its depth."""
+    w = v.shape[-1]
+    tr_on, tr_off = _lobe(v, in_on, lo, hi, True, fs), _lobe(v, in_off, lo, hi, False, fs)
+    d_on, d_off = -_take(v, tr_on), -_take(v, tr_off)
+    on2 = _last(_range_mask(w, lo, tr_on - 1) & (-v <= (MEDIAN_FRACTION * d_on)[..., None]))
+    off2 = _first(_range_mask(w, tr_off + 1, hi) & (-v <= (MEDIAN_FRACTION * d_off)[..., None]))
+    return np.where(np.isfinite(on2), on2, on), np.where(np.isfinite(off2), off2, off)
+
+
 def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     """(L,) shifts of P onset and offset from the lead's median beat: its MEDIAN_FRACTION crossings minus
     the beat rule (wave_bounds) read on the same median beat.
@@ -83,7 +108,8 @@ def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: f
     tmpl = np.nan_to_num(tmpl)
     pk_t = np.round(nan_median(np.where(found, pk, np.nan)))
     lo_t, hi_t = nan_median(np.where(found, lo, np.nan)), nan_median(np.where(found, hi, np.nan))
-    on_m, off_m, *_ = _crossings(tmpl, pk_t, lo_t, hi_t, MEDIAN_FRACTION, fs)
+    on_m, off_m, *_, in_on, in_off = _crossings(tmpl, pk_t, lo_t, hi_t, MEDIAN_FRACTION, fs)
+    on_m, off_m = _lobe_bounds(tmpl, in_on, in_off, lo_t, hi_t, on_m, off_m, fs)
     on_b, off_b = wave_bounds(tmpl, pk_t, lo_t, hi_t, fs)
     return np.where(ok, _bounded(on_m - on_b, fs), 0.0), np.where(ok, _bounded(off_m - off_b, fs), 0.0)
 

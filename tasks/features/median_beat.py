@@ -20,6 +20,7 @@ MEDIAN_FRACTION = 0.10  # on the median beat: where the wave is back within this
 HUMP, HUMP_S = 0.5, 0.06  # a rise to this share of the height within this of the peak is the same wave
 MIN_SHARE = 0.5  # a lead needs the wave in at least this share of its beats
 LOBE, LOBE_S = 0.3, 0.07  # an opposite lobe this deep within this of the peak belongs to the P (biphasic)
+SYMMETRY = 1.5  # neither limb of a P is longer than this times the other
 MAX_SHIFT_S = 0.04  # a larger difference is not a bias of the rule but a different wave: no shift
 
 
@@ -70,7 +71,17 @@ def wave_bounds(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     s_on, s_off = _take(dv, k_on), _take(dv, k_off)
     t_on = np.where(s_on > 0, k_on - (_take(v, k_on) - base_on) / np.where(s_on > 0, s_on, 1.0), np.nan)
     t_off = np.where(s_off < 0, k_off - (_take(v, k_off) - base_off) / np.where(s_off < 0, s_off, -1.0), np.nan)
-    return np.fmax(on, np.fmin(t_on, k_on)), np.fmin(off, np.fmax(t_off, k_off))
+    return _symmetric(np.fmax(on, np.fmin(t_on, k_on)), np.fmin(off, np.fmax(t_off, k_off)), in_on, in_off)
+
+
+def _symmetric(on: np.ndarray, off: np.ndarray, in_on: np.ndarray, in_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """On/off with neither limb more than SYMMETRY times as long as the other (a P wave is about as
+    long rising as falling): the limb that rides on the previous T's downslope has no baseline to
+    return to, while the other ends on the flat PR segment (and the reverse at the QRS)."""
+    up, down = in_on - on, off - in_off
+    on2 = np.where(np.isfinite(down), np.fmax(on, in_on - SYMMETRY * np.fmax(down, 1.0)), on)
+    off2 = np.where(np.isfinite(up), np.fmin(off, in_off + SYMMETRY * np.fmax(up, 1.0)), off)
+    return on2, off2
 
 
 def _lobe(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, before: bool, fs: float) -> np.ndarray:
@@ -109,6 +120,7 @@ def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: f
     pk_t = np.round(nan_median(np.where(found, pk, np.nan)))
     lo_t, hi_t = nan_median(np.where(found, lo, np.nan)), nan_median(np.where(found, hi, np.nan))
     on_m, off_m, *_, in_on, in_off = _crossings(tmpl, pk_t, lo_t, hi_t, MEDIAN_FRACTION, fs)
+    on_m, off_m = _symmetric(on_m, off_m, in_on, in_off)
     on_m, off_m = _lobe_bounds(tmpl, in_on, in_off, lo_t, hi_t, on_m, off_m, fs)
     on_b, off_b = wave_bounds(tmpl, pk_t, lo_t, hi_t, fs)
     return np.where(ok, _bounded(on_m - on_b, fs), 0.0), np.where(ok, _bounded(off_m - off_b, fs), 0.0)

@@ -30,8 +30,8 @@ def _template(a: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return nan_median(np.where(found[..., None], a, np.nan), axis=1), ok
 
 
-def _bounded(shift: np.ndarray, fs: float) -> np.ndarray:
-    return np.where(np.isfinite(shift) & (np.abs(shift) <= MAX_SHIFT_S * fs), shift, 0.0)
+def _bounded(shift: np.ndarray, fs: float, extra: np.ndarray | float = 0.0) -> np.ndarray:
+    return np.where(np.isfinite(shift) & (np.abs(shift) <= MAX_SHIFT_S * fs + extra), shift, 0.0)
 
 
 def _crossings(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, frac: float,
@@ -97,15 +97,15 @@ def _lobe(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, before:
 
 
 def _lobe_bounds(v: np.ndarray, in_on: np.ndarray, in_off: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 on: np.ndarray, off: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+                 on: np.ndarray, off: np.ndarray, fs: float) -> tuple[np.ndarray, ...]:
     """On/off moved out over an opposite lobe (_lobe) next to the wave: to where that lobe is back within
-    MEDIAN_FRACTION of its depth."""
+    MEDIAN_FRACTION of its depth; and the lobes' troughs (NaN = none)."""
     w = v.shape[-1]
     tr_on, tr_off = _lobe(v, in_on, lo, hi, True, fs), _lobe(v, in_off, lo, hi, False, fs)
     d_on, d_off = -_take(v, tr_on), -_take(v, tr_off)
     on2 = _last(_range_mask(w, lo, tr_on - 1) & (-v <= (MEDIAN_FRACTION * d_on)[..., None]))
     off2 = _first(_range_mask(w, tr_off + 1, hi) & (-v <= (MEDIAN_FRACTION * d_off)[..., None]))
-    return np.where(np.isfinite(on2), on2, on), np.where(np.isfinite(off2), off2, off)
+    return np.where(np.isfinite(on2), on2, on), np.where(np.isfinite(off2), off2, off), tr_on, tr_off
 
 
 def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -121,9 +121,13 @@ def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: f
     lo_t, hi_t = nan_median(np.where(found, lo, np.nan)), nan_median(np.where(found, hi, np.nan))
     on_m, off_m, *_, in_on, in_off = _crossings(tmpl, pk_t, lo_t, hi_t, MEDIAN_FRACTION, fs)
     on_m, off_m = _symmetric(on_m, off_m, in_on, in_off)
-    on_m, off_m = _lobe_bounds(tmpl, in_on, in_off, lo_t, hi_t, on_m, off_m, fs)
+    on_m, off_m, _, tr_off = _lobe_bounds(tmpl, in_on, in_off, lo_t, hi_t, on_m, off_m, fs)
     on_b, off_b = wave_bounds(tmpl, pk_t, lo_t, hi_t, fs)
-    return np.where(ok, _bounded(on_m - on_b, fs), 0.0), np.where(ok, _bounded(off_m - off_b, fs), 0.0)
+    # a terminal lobe is part of the wave: the offset may move MAX_SHIFT_S beyond its trough (not the
+    # onset: before the P, an "opposite lobe" is as likely the previous T's tail)
+    extra_off = np.nan_to_num(np.fmax(tr_off - off_b, 0))
+    return (np.where(ok, _bounded(on_m - on_b, fs), 0.0),
+            np.where(ok, _bounded(off_m - off_b, fs, extra_off), 0.0))
 
 
 def t_end_shift(ys: np.ndarray, sign: np.ndarray, pk: np.ndarray, k_end: np.ndarray, end: np.ndarray,

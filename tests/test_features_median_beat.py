@@ -103,3 +103,19 @@ def test_p_and_t_bounds_hold_on_wave_shapes_the_delineator_was_not_built_on():
             err = _lead_errors(rec, tbl, fid)
             assert err.size >= 20, f"seed {seed} {fid}: only {err.size} lead-beats measured"
             assert np.median(np.abs(err)) <= tol, f"seed {seed} {fid}: median |error| {np.median(np.abs(err)):.1f} ms"
+
+
+def test_the_opposite_lobe_of_a_biphasic_p_belongs_to_the_p():
+    """A V1-like P: positive, then a negative lobe of half its height; the median beat's offset is where
+    the negative lobe is back at the baseline, not where the positive part ends."""
+    k = np.arange(300.0)
+    clean = 0.12 * _gauss(k, 140, 7) - 0.07 * _gauss(k, 165, 7)
+    v = np.broadcast_to(clean, (1, 10, k.size)).copy()
+    pk = np.full((1, 10), 140.0)
+    lo, hi = np.full((1, 10), 80.0), np.full((1, 10), 230.0)
+    d_on, d_off = mb.p_shift(v, pk, lo, hi, FS)
+    on_b, off_b = mb.wave_bounds(v[:, 0], pk[:, 0], lo[:, 0], hi[:, 0], FS)
+    neg_end = 165 + 2.45 * 7  # the negative lobe at 5% of its depth
+    assert d_off[0] > 0 and off_b[0] + d_off[0] >= 165, "the negative lobe was left out of the P"
+    assert abs(off_b[0] + d_off[0] - neg_end) <= 8
+    assert d_on[0] <= 0  # the onset side has no lobe: unchanged rule

@@ -105,3 +105,33 @@ def test_any_synthetic_record_is_measured_or_refused_with_a_reason(seed, shape, 
     f = res.record
     assert f.n_pvc + f.n_pac == int((tbl.groupby("beat")["beat_class"].first() != "N").sum())
     assert f.dominant_hr_bpm is None or 20 < f.dominant_hr_bpm < 250
+
+
+@pytest.mark.parametrize("seed,hr", [(65, 55), (66, 140)])
+def test_the_r_prime_of_a_right_bundle_branch_block_after_a_quiet_pause_is_inside_the_qrs(seed, hr):
+    """Records whose R' follows the S after a short quiet stretch: the QRS ends after the R', not at the S."""
+    rec = make_record(seed, shape="rbbb", hr=hr)
+    tbl = extract_features(rec.signal, rec.fs, list(LEADS), "syn").beats.to_pandas()
+    err = _global_errors(rec, tbl, "qrs_off")
+    assert np.isfinite(err).sum() >= rec.beats.size - 2
+    assert np.nanmedian(np.abs(err)) <= 12.0, f"QRS offset off by {np.nanmedian(err):.0f} ms (the R' cut off?)"
+
+
+def _hump(k: np.ndarray, mu: float, sd: float, a: float) -> np.ndarray:
+    return a * np.exp(-0.5 * ((k - mu) / sd) ** 2)
+
+
+def test_the_t_peak_is_the_earlier_wave_when_a_taller_next_p_shares_its_window():
+    from tasks.features.delineate import _t_peak
+
+    k = np.arange(400.0)
+    t_then_p = _hump(k, 120, 20, 0.20) + _hump(k, 250, 8, 0.25)  # a T, then the next beat's taller P
+    shoulder = _hump(k, 200, 25, 0.30) + _hump(k, 150, 12, 0.18)  # one T with a shoulder before its peak
+    early_top = _hump(k, 120, 20, 0.30) + _hump(k, 250, 8, 0.20)  # the T is the tallest anyway
+    ys = np.stack([t_then_p, shoulder, early_top])[None]  # (L=1, B=3, W)
+    lo, hi, zone = np.full(3, 40.0), np.full(3, 300.0), np.full(3, 220.0)
+    pk, amp = _t_peak(ys, lo, hi, zone, 500.0)
+    assert abs(pk[0, 0] - 120) <= 2, "the next P was taken for the T"
+    assert pk[0, 1] >= 195, "a shoulder of the same T is not a separate wave"
+    assert abs(pk[0, 2] - 120) <= 2
+    assert np.all(np.abs(amp) >= 0.2)

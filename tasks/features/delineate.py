@@ -22,6 +22,7 @@ QRS_SEARCH_S = 0.20  # QRS onset/offset at most this far from the fiducial
 QRS_REGION_S = 0.25  # QRS measurements use the window up to this long after the fiducial (speed)
 SV_FRACTION = 0.06  # global QRS boundary: spatial velocity below this share of its peak
 SUSTAIN_S = 0.010  # ... for at least this long
+LATE_FRACTION, LATE_S = 0.15, 0.06  # a burst this fast this soon after the QRS offset is part of it (R')
 NEAR_BASE = 0.35  # ... where the signal vector is within this share of its QRS peak from the baseline
 LEAD_SLOPE_FRACTION = 0.12  # per-lead QRS boundary: |slope| above this share of the lead's peak
 MIN_WAVE_MV = 0.05  # Q, R, S, P smaller than this are absent
@@ -29,6 +30,9 @@ MIN_T_MV = 0.05  # T waves smaller than this are flat: amplitude kept, timings n
 SMOOTH_S = 0.030  # P and T are found on a moving average of this width
 ST_AFTER_J_S = 0.060
 P_ZONE_S = 0.18  # the T peak is sought at least this long before the next beat (its P lives there)
+T_FIRST, T_HUMP_S = 0.5, 0.02  # ... else the first hump this share of the tallest (local max +-this)
+T_DIP, T_APART_S = 0.5, 0.1  # ... with the signal between them back below this share of it, this far apart
+P_REACH_S = 0.30  # a P wave peaks at most this long before its beat's fiducial
 T_TO_P_S = 0.04  # the P wave is sought from this long after the previous beat's T peak
 T_END_SEARCH_S = 0.20  # the steepest point of T's descending limb lies within this after its peak
 T_UNDER_P = 0.5  # T ends at the latest this far (share of onset -> peak) into the next P
@@ -96,7 +100,11 @@ def global_qrs(slope: np.ndarray, usable: np.ndarray, c: int, fs: float,
     on_lo, off_hi = c - QRS_SEARCH_S * fs, c + QRS_SEARCH_S * fs
     on = _last(quiet_bwd & _range_mask(w, np.full(len(sv), on_lo), pk - 1))
     off = _first(quiet_fwd & _range_mask(w, pk + 1, np.full(len(sv), off_hi)))
-    return on, off
+    # a late component after a pause (the R' of a right bundle branch block) is still the QRS
+    late = sv >= (floor + LATE_FRACTION * (pk_val - floor))[:, None]
+    burst = _last(late & _range_mask(w, off + 1, np.fmin(off + LATE_S * fs, off_hi)))
+    later = _first(quiet_fwd & _range_mask(w, burst + 1, np.full(len(sv), off_hi)))
+    return on, np.where(np.isfinite(later), later, off)
 
 
 def _iso(seg: np.ndarray, slope: np.ndarray, on: np.ndarray, fs: float) -> np.ndarray:
@@ -142,9 +150,24 @@ def _tangent_cross(ys: np.ndarray, ds: np.ndarray, k: np.ndarray, fs: float) -> 
     return np.where(ok, k - yk / np.where(ok, sk, 1.0) * fs, np.nan)
 
 
-def _t_peak(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """T peak (largest deviation in [lo, hi]; NaN when flat) and its signed amplitude."""
-    pk = _arg_in(np.abs(ys), _range_mask(ys.shape[-1], lo, hi))
+def _t_peak(ys: np.ndarray, lo: np.ndarray, hi: np.ndarray, p_zone: np.ndarray,
+            fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """T peak (NaN when flat) and its signed amplitude: the largest deviation in [lo, hi]; but when that
+    lies where the next beat's P can be (from `p_zone` on), the first hump before it (a local maximum
+    within +-T_HUMP_S) at least T_FIRST as tall and apart from it (a dip to T_DIP, T_APART_S away). At fast rates the next P can stand taller than the T
+    in the same window; T comes first."""
+    a = np.abs(ys)
+    inside = _range_mask(ys.shape[-1], lo, hi)
+    pk = _arg_in(a, inside)
+    top = np.nan_to_num(_take(a, pk))
+    width = 2 * int(T_HUMP_S * fs) + 1
+    hump = a >= ndimage.maximum_filter1d(np.nan_to_num(a), width, axis=-1)
+    early = _first(_range_mask(ys.shape[-1], lo, np.fmin(pk, p_zone) - 1) & hump & (a >= (T_FIRST * top)[..., None]))
+    between = _range_mask(ys.shape[-1], early, pk)
+    dip = np.min(np.where(between, np.nan_to_num(a, nan=np.inf), np.inf), axis=-1)
+    apart = dip <= T_DIP * np.nan_to_num(_take(a, early))  # two waves, not a T with a shoulder ...
+    apart &= pk - early >= T_APART_S * fs  # ... nor the halves of a biphasic T
+    pk = np.where((pk >= p_zone) & np.isfinite(early) & apart, early, pk)
     amp = _take(ys, pk)
     return np.where(np.abs(amp) >= MIN_T_MV, pk, np.nan), amp
 
@@ -198,7 +221,7 @@ def _t_and_p(ys: np.ndarray, ds: np.ndarray, on_g: np.ndarray, off_g: np.ndarray
     rr_next = np.append(rr, rr[-1] if rr.size else fs)
     rr_prev = np.insert(rr, 0, rr[0] if rr.size else fs)
     t_hi = c + np.minimum(np.minimum(0.7 * rr_next, rr_next - P_ZONE_S * fs), (POST_S - 0.15) * fs)
-    t_pk, t_amp = _t_peak(ys, off_g + 0.05 * fs, t_hi)
+    t_pk, t_amp = _t_peak(ys, off_g + 0.05 * fs, t_hi, c + rr_next - P_REACH_S * fs, fs)
     t_global = _column_median(np.where(usable[:, None], t_pk, np.nan))
     prev_t = _to_neighbour(t_global, -rr_prev, -1)
     p_lo = np.fmax(on_g - np.minimum(0.30 * fs, 0.6 * rr_prev), prev_t + T_TO_P_S * fs)

@@ -19,6 +19,8 @@ BEAT_FRACTION = 0.25  # per beat: a P wave's on/off where it falls to this share
 MEDIAN_FRACTION = 0.10  # on the median beat: where the wave is back within this share of its height
 HUMP, HUMP_S = 0.5, 0.06  # a rise to this share of the height within this of the peak is the same wave
 MIN_SHARE = 0.5  # a lead needs the wave in at least this share of its beats
+LOBE, LOBE_S = 0.3, 0.07  # an opposite lobe this deep within this of the peak belongs to the P (biphasic)
+SYMMETRY = 1.5  # neither limb of a P is longer than this times the other
 MAX_SHIFT_S = 0.04  # a larger difference is not a bias of the rule but a different wave: no shift
 
 
@@ -28,8 +30,8 @@ def _template(a: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return nan_median(np.where(found[..., None], a, np.nan), axis=1), ok
 
 
-def _bounded(shift: np.ndarray, fs: float) -> np.ndarray:
-    return np.where(np.isfinite(shift) & (np.abs(shift) <= MAX_SHIFT_S * fs), shift, 0.0)
+def _bounded(shift: np.ndarray, fs: float, extra: np.ndarray | float = 0.0) -> np.ndarray:
+    return np.where(np.isfinite(shift) & (np.abs(shift) <= MAX_SHIFT_S * fs + extra), shift, 0.0)
 
 
 def _crossings(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, frac: float,
@@ -69,7 +71,41 @@ def wave_bounds(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     s_on, s_off = _take(dv, k_on), _take(dv, k_off)
     t_on = np.where(s_on > 0, k_on - (_take(v, k_on) - base_on) / np.where(s_on > 0, s_on, 1.0), np.nan)
     t_off = np.where(s_off < 0, k_off - (_take(v, k_off) - base_off) / np.where(s_off < 0, s_off, -1.0), np.nan)
-    return np.fmax(on, np.fmin(t_on, k_on)), np.fmin(off, np.fmax(t_off, k_off))
+    return _symmetric(np.fmax(on, np.fmin(t_on, k_on)), np.fmin(off, np.fmax(t_off, k_off)), in_on, in_off)
+
+
+def _symmetric(on: np.ndarray, off: np.ndarray, in_on: np.ndarray, in_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """On/off with neither limb more than SYMMETRY times as long as the other (a P wave is about as
+    long rising as falling): the limb that rides on the previous T's downslope has no baseline to
+    return to, while the other ends on the flat PR segment (and the reverse at the QRS)."""
+    up, down = in_on - on, off - in_off
+    on2 = np.where(np.isfinite(down), np.fmax(on, in_on - SYMMETRY * np.fmax(down, 1.0)), on)
+    off2 = np.where(np.isfinite(up), np.fmin(off, in_off + SYMMETRY * np.fmax(up, 1.0)), off)
+    return on2, off2
+
+
+def _lobe(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, before: bool, fs: float) -> np.ndarray:
+    """Trough of an opposite lobe (biphasic P) next to the peak, within LOBE_S on one side, at least
+    LOBE of the peak's height below zero (v is the deviation from the chord, made positive at the peak);
+    NaN where there is none."""
+    w = v.shape[-1]
+    top = _take(v, pk)
+    side = _range_mask(w, np.fmax(pk - LOBE_S * fs, lo), pk - 1) if before else \
+        _range_mask(w, pk + 1, np.fmin(pk + LOBE_S * fs, hi))
+    tr = _arg_in(-v, side)
+    return np.where(_take(v, tr) <= -LOBE * top, tr, np.nan)
+
+
+def _lobe_bounds(v: np.ndarray, in_on: np.ndarray, in_off: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 on: np.ndarray, off: np.ndarray, fs: float) -> tuple[np.ndarray, ...]:
+    """On/off moved out over an opposite lobe (_lobe) next to the wave: to where that lobe is back within
+    MEDIAN_FRACTION of its depth; and the lobes' troughs (NaN = none)."""
+    w = v.shape[-1]
+    tr_on, tr_off = _lobe(v, in_on, lo, hi, True, fs), _lobe(v, in_off, lo, hi, False, fs)
+    d_on, d_off = -_take(v, tr_on), -_take(v, tr_off)
+    on2 = _last(_range_mask(w, lo, tr_on - 1) & (-v <= (MEDIAN_FRACTION * d_on)[..., None]))
+    off2 = _first(_range_mask(w, tr_off + 1, hi) & (-v <= (MEDIAN_FRACTION * d_off)[..., None]))
+    return np.where(np.isfinite(on2), on2, on), np.where(np.isfinite(off2), off2, off), tr_on, tr_off
 
 
 def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +119,15 @@ def p_shift(v: np.ndarray, pk: np.ndarray, lo: np.ndarray, hi: np.ndarray, fs: f
     tmpl = np.nan_to_num(tmpl)
     pk_t = np.round(nan_median(np.where(found, pk, np.nan)))
     lo_t, hi_t = nan_median(np.where(found, lo, np.nan)), nan_median(np.where(found, hi, np.nan))
-    on_m, off_m, *_ = _crossings(tmpl, pk_t, lo_t, hi_t, MEDIAN_FRACTION, fs)
+    on_m, off_m, *_, in_on, in_off = _crossings(tmpl, pk_t, lo_t, hi_t, MEDIAN_FRACTION, fs)
+    on_m, off_m = _symmetric(on_m, off_m, in_on, in_off)
+    on_m, off_m, _, tr_off = _lobe_bounds(tmpl, in_on, in_off, lo_t, hi_t, on_m, off_m, fs)
     on_b, off_b = wave_bounds(tmpl, pk_t, lo_t, hi_t, fs)
-    return np.where(ok, _bounded(on_m - on_b, fs), 0.0), np.where(ok, _bounded(off_m - off_b, fs), 0.0)
+    # a terminal lobe is part of the wave: the offset may move MAX_SHIFT_S beyond its trough (not the
+    # onset: before the P, an "opposite lobe" is as likely the previous T's tail)
+    extra_off = np.nan_to_num(np.fmax(tr_off - off_b, 0))
+    return (np.where(ok, _bounded(on_m - on_b, fs), 0.0),
+            np.where(ok, _bounded(off_m - off_b, fs, extra_off), 0.0))
 
 
 def t_end_shift(ys: np.ndarray, sign: np.ndarray, pk: np.ndarray, k_end: np.ndarray, end: np.ndarray,

@@ -115,8 +115,8 @@ def gemflow_detectors() -> tuple[Callable, Callable]:
     def fused(x: np.ndarray, fs: float) -> np.ndarray:
         raw = despike(x, fs)
         band = qrs_band(raw, fs)
-        usable = assess_leads(raw, clean_band(raw, fs), band, fs).usable
-        return detect_beats(raw, band, fs, usable)
+        quality = assess_leads(raw, clean_band(raw, fs), band, fs)  # a baseline-only lead still has beats
+        return detect_beats(raw, band, fs, getattr(quality, "detectable", quality.usable))
     return detect_r_peaks, fused
 
 

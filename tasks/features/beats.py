@@ -167,7 +167,7 @@ def _r_peaks_window(x: np.ndarray, fs: float) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     x = remove_mains(despike(x, fs), fs)[None, :]
     band = qrs_band(x, fs)
-    if not assess_leads(x, clean_band(x, fs), band, fs).usable[0]:
+    if not assess_leads(x, clean_band(x, fs), band, fs).detectable[0]:
         return np.zeros(0, dtype=np.int64)
     x, band = x[0], band[0]
     env = qrs_envelope(band, fs)
@@ -205,7 +205,7 @@ def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarra
 
     def window(a: int, b: int) -> np.ndarray:
         r = raw[:, a:b]
-        ok = assess_leads(r, clean_band(r, fs), band[:, a:b], fs).usable
+        ok = assess_leads(r, clean_band(r, fs), band[:, a:b], fs).detectable
         return _fused_window(r, band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
     return windowed(window, raw.shape[-1], fs)
 

@@ -20,6 +20,7 @@ RANGE_EDGE_S = 0.5  # ... leaving out the filter transients at both ends
 RANGE_MIN_S = 5.0  # ... on leads at least this long
 BASELINE_RATIO = 4.0  # wander peak-to-peak over ECG peak-to-peak
 BASELINE_MIN_MV = 1.5
+DETECTABLE_ISSUES = ("", "baseline")  # beat detection still uses a baseline-dominated lead
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,15 @@ class LeadQuality:
     @property
     def usable(self) -> np.ndarray:
         return np.array([not issue for issue in self.issues], dtype=bool)
+
+    @property
+    def detectable(self) -> np.ndarray:
+        """Leads beats can be detected in: usable, or only `baseline` (the 8-25 Hz QRS band has no wander).
+
+        A lead whose wander dwarfs its ECG is unfit for amplitudes and delineation, but its QRS
+        complexes are still there (ambulatory recordings with motion often look like this).
+        """
+        return np.array([issue in DETECTABLE_ISSUES for issue in self.issues], dtype=bool)
 
 
 def _robust_ptp(x: np.ndarray) -> np.ndarray:

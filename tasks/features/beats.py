@@ -12,7 +12,7 @@ from tasks.features.windows import spans, windowed
 
 ENVELOPE_S = 0.08  # moving-window integration width
 REFRACTORY_S = 0.25  # no two beats closer than this (240 bpm)
-T_WAVE_S = 0.45  # a peak this close to the previous beat must be strong to count
+T_WAVE_S = 0.36  # a peak this close to the previous beat must be strong to count
 LOCAL_WINDOW_S = 8.0  # span over which the signal level is estimated (a running median) ...
 MAX_SPAN_S = 2.0  # ... of the envelope's running maximum over this span
 LEVEL_STEP_S = 0.05  # the level is computed on this grid and interpolated
@@ -20,6 +20,8 @@ THRESHOLD = 0.35  # accept peaks above this share of the local QRS level (cross-
 SEARCHBACK = 0.25  # in a long gap, accept the best peak above this share
 LONG_GAP = 1.4  # a gap this many median RRs long triggers searchback
 EDGE_S = 0.05  # envelope peaks this close to either end are filter transients (and unlabelled half beats)
+CONFIDENT = 2.0  # first-pass beats this many times the noise floor give the rhythm ...
+CONFIDENT_SHARE = 0.4  # ... when they are at least this share of the first pass
 STRONG = 0.8  # candidates above this share of the local level estimate the RR
 T_GUARD_RR = 0.6  # within this share of the typical RR after a beat ...
 T_GUARD_RATIO = 0.5  # ... a peak must reach this share of that beat's height
@@ -130,10 +132,27 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
         return sparse
     level = _local_level(env, sparse, fs)
     first = _threshold_pick(env, sparse, level, fs, sharp)
+    first = _confident(first, sparse, env[sparse] / level)
     cand = _candidates(env, fs, CANDIDATE_SPACING_S)
     height = env[cand] / np.interp(cand, sparse, level)
     slope = None if sharp is None else steepness(sharp, cand, fs)
     return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs))
+
+
+def _confident(first: np.ndarray, sparse: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """The first-pass beats the rhythm is taken from: those that rise above the noise floor.
+
+    The floor is the median height of the candidates the first pass left out (T and P waves, noise
+    peaks); a first-pass beat below CONFIDENT times it is as likely noise as a beat. Noise peaks
+    just above the threshold make short intervals that pull the running-median RR down, and the
+    selection then prefers paths through noise; a weak beat left out only lengthens one interval,
+    which the running median ignores. Used only when the confident beats are most of the first pass.
+    """
+    rest = ~np.isin(sparse, first)
+    if first.size < 4 or rest.sum() < 4:
+        return first
+    keep = height[np.searchsorted(sparse, first)] >= CONFIDENT * float(np.median(height[rest]))
+    return first[keep] if keep.sum() >= max(4, CONFIDENT_SHARE * first.size) else first
 
 
 def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = REFINE_S) -> np.ndarray:
@@ -205,7 +224,8 @@ def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarra
 
     def window(a: int, b: int) -> np.ndarray:
         r = raw[:, a:b]
-        ok = assess_leads(r, clean_band(r, fs), band[:, a:b], fs).detectable
+        q = assess_leads(r, clean_band(r, fs), band[:, a:b], fs)
+        ok = q.usable if q.usable.any() else q.detectable  # a lead fit for detection only, if no better one
         return _fused_window(r, band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
     return windowed(window, raw.shape[-1], fs)
 

@@ -30,6 +30,7 @@ T_GUARD_S = (0.25, 0.36)  # ... to a chosen beat ...
 T_SLOPE_RATIO = 0.5  # ... and less than this share of its steepness is a T wave
 REFRACTORY_S = 0.25
 SLOPE_HALF_S = 0.03  # steepness of a candidate: peak of the 15-45 Hz envelope within +-30 ms
+ALTERNATION_RATIO = 0.4  # pairs of RRs this much more regular than single RRs: alternation (bigeminy)
 RR_WINDOW_BEATS = 9  # the typical RR is a running median over this many first-pass intervals
 
 
@@ -42,10 +43,16 @@ class Rhythm:
 
 
 def rhythm_from(first: np.ndarray, cand: np.ndarray) -> Rhythm:
-    """Running-median RR at each candidate and a robust (MAD) spread of log RR of the first-pass beats."""
+    """Running-median RR at each candidate and a robust (MAD) spread of log RR of the first-pass beats.
+
+    In bigeminy the intervals alternate short and long, and a running median of them flips between
+    the two (a long one then looks like a missed beat, a short one like a T wave); there the running
+    median is taken over the means of consecutive interval pairs instead.
+    """
     rr = np.diff(first).astype(np.float64)
     log_rr = np.log(rr)
     sigma = 1.4826 * float(np.median(np.abs(log_rr - np.median(log_rr))))
+    rr = _pair_means(rr) if _alternating(rr) else rr
     if rr.size > RR_WINDOW_BEATS:  # windows shifted inside the record at its ends
         medians = np.median(sliding_window_view(rr, RR_WINDOW_BEATS), axis=-1)
         rr = medians[np.clip(np.arange(rr.size) - RR_WINDOW_BEATS // 2, 0, medians.size - 1)]
@@ -53,6 +60,26 @@ def rhythm_from(first: np.ndarray, cand: np.ndarray) -> Rhythm:
         rr = np.full(rr.size, np.median(rr))
     mids = (first[:-1] + first[1:]) / 2.0
     return Rhythm(rr=np.interp(cand, mids, rr), sigma=float(np.clip(sigma, *SIGMA_RANGE)))
+
+
+def _spread(rr: np.ndarray) -> float:
+    log_rr = np.log(rr)
+    return float(np.median(np.abs(log_rr - np.median(log_rr))))
+
+
+def _pair_means(rr: np.ndarray) -> np.ndarray:
+    """Mean of each interval and the next (the last one repeats)."""
+    pairs = (rr[:-1] + rr[1:]) / 2.0
+    return np.append(pairs, pairs[-1])
+
+
+def _alternating(rr: np.ndarray) -> bool:
+    """Short-long alternation (bigeminy): consecutive pairs are far more regular than single intervals.
+
+    A missed or extra beat spoils two pairs but one interval, so irregular and gappy first passes
+    keep the raw intervals.
+    """
+    return rr.size >= 4 and _spread(_pair_means(rr)) < ALTERNATION_RATIO * _spread(rr)
 
 
 def rr_cost(r: np.ndarray, sigma: float) -> np.ndarray:

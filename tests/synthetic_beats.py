@@ -34,6 +34,7 @@ class Condition:
     pvc_every: int = 0  # every n-th beat is a PVC (2: bigeminy, 3: trigeminy); 0: at random (pvc_share)
     pvc_scale: float = 1.4  # PVC main wave over the R amplitude (negative: opposite polarity)
     pvc_coupling: tuple[float, float] = (0.55, 0.7)  # PVC coupling interval, share of the preceding RR
+    pause_s: float = 0.0  # one sinus pause (no beat) of this length at a random time
 
 
 CONDITIONS = (
@@ -62,6 +63,7 @@ CONDITIONS = (
     Condition("low-qrs-emg", hr_bpm=60.0, qrs_mv=0.2, emg_mv=0.04),
     Condition("wander-large", hr_bpm=70.0, qrs_mv=0.5, wander_mv=3.0),
     Condition("motion-bursts-strong", hr_bpm=80.0, bursts_mv=3.0),
+    Condition("pause-3s", hr_bpm=70.0, pause_s=3.0),
 )
 
 
@@ -95,6 +97,9 @@ def _rhythm(cond: Condition, seconds: float, rng: np.random.Generator) -> tuple[
         t += max(rr, 0.26)
     times, pvc = np.asarray(times), np.asarray(pvc)
     keep = times < seconds
+    if cond.pause_s:
+        start = rng.uniform(0.0, max(seconds - cond.pause_s, 0.0))
+        keep &= (times < start) | (times > start + cond.pause_s)
     return times[keep], pvc[keep]
 
 

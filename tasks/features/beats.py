@@ -29,6 +29,7 @@ T_SHARP_RATIO = 0.25  # ... and this share of its 15-45 Hz envelope
 SHARP_BAND_HZ = (15.0, 45.0)
 REFINE_S = 0.08  # an R peak lies within this of the envelope peak (half the widest QRS; cross-validated)
 REFINE_BAND_HZ = (3.0, 40.0)  # the R peak is the largest deflection of this band: no wander, no ringing
+MIN_HEIGHT = 0.05  # candidates below this share of the local (or the strip's) level are never beats
 CANDIDATE_SPACING_S = 0.10  # envelope peaks this far apart are all candidates for the selection
 
 
@@ -52,6 +53,13 @@ def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
     width = max(1, int(LOCAL_WINDOW_S * fs / step)) | 1
     level = ndimage.median_filter(peak, size=width, mode="nearest")
     return np.interp(cand, np.arange(level.size) * step, level)
+
+
+def _strip_level(env: np.ndarray, fs: float) -> float:
+    """QRS level of the whole strip: the median over time of the envelope's running maximum over
+    MAX_SPAN_S. Where a pause fills one end of a window, the local level there sinks to the noise."""
+    step = max(1, int(round(LEVEL_STEP_S * fs)))
+    return float(np.median(ndimage.maximum_filter1d(env, max(3, int(MAX_SPAN_S * fs)), mode="nearest")[::step]))
 
 
 def _peak(a: np.ndarray, c: int, fs: float) -> float:
@@ -134,7 +142,10 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
     first = _threshold_pick(env, sparse, level, fs, sharp)
     first = _confident(first, sparse, env[sparse] / level)
     cand = _candidates(env, fs, CANDIDATE_SPACING_S)
-    height = env[cand] / np.interp(cand, sparse, level)
+    local = np.interp(cand, sparse, level)
+    height = env[cand] / local
+    real = env[cand] >= MIN_HEIGHT * np.maximum(local, _strip_level(env, fs))  # noise in a pause is no beat
+    cand, height = cand[real], height[real]
     slope = None if sharp is None else steepness(sharp, cand, fs)
     return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs))
 

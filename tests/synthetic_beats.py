@@ -59,6 +59,7 @@ CONDITIONS = (
     # a noise floor near the beats, wander that dwarfs the ECG, strong motion artefact
     Condition("trigeminy-inverted-pvc", hr_bpm=75.0, pvc_every=3, pvc_scale=-2.5, pvc_coupling=(0.42, 0.55)),
     Condition("bigeminy", hr_bpm=70.0, pvc_every=2, pvc_scale=2.0),
+    Condition("trigeminy-tall-pvc", hr_bpm=65.0, qrs_mv=0.3, pvc_every=3, pvc_scale=5.0, pvc_coupling=(0.42, 0.5)),
     Condition("tall-t-over-r", hr_bpm=70.0, qrs_mv=0.6, t_ratio=1.2),
     Condition("low-qrs-emg", hr_bpm=60.0, qrs_mv=0.2, emg_mv=0.04),
     Condition("wander-large", hr_bpm=70.0, qrs_mv=0.5, wander_mv=3.0),

@@ -227,18 +227,24 @@ def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarra
     Returns the fused envelope peaks (sample indices), i.e. the centre of QRS energy of each beat.
     A record longer than one window is detected window by window; there each window's leads are
     gated again on that window alone (a lead clipped or off for a while still serves elsewhere).
+    Where no lead is usable (in `usable`, or in a window), the leads whose beats still stand out
+    of wander, clipping or high-frequency noise are used (LeadQuality.detectable): a recording
+    with visible QRS complexes does not yield zero beats.
     """
-    if not usable.any():
-        return np.zeros(0, dtype=np.int64)
     if len(spans(raw.shape[-1], fs)) == 1:
-        return _fused_window(raw, band, fs, usable)
+        ok = usable if usable.any() else _detection_leads(raw, band, fs)
+        return _fused_window(raw, band, fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
 
     def window(a: int, b: int) -> np.ndarray:
-        r = raw[:, a:b]
-        q = assess_leads(r, clean_band(r, fs), band[:, a:b], fs)
-        ok = q.usable if q.usable.any() else q.detectable  # a lead fit for detection only, if no better one
-        return _fused_window(r, band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
+        ok = _detection_leads(raw[:, a:b], band[:, a:b], fs)
+        return _fused_window(raw[:, a:b], band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
     return windowed(window, raw.shape[-1], fs)
+
+
+def _detection_leads(raw: np.ndarray, band: np.ndarray, fs: float) -> np.ndarray:
+    """The leads to detect beats on: the usable ones, else those only fit for detection (quality.py)."""
+    q = assess_leads(raw, clean_band(raw, fs), band, fs)
+    return q.usable if q.usable.any() else q.detectable
 
 
 def _fused_window(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:

@@ -40,7 +40,14 @@ def qrs_envelope(band: np.ndarray, fs: float) -> np.ndarray:
     return np.sqrt(np.maximum(ndimage.uniform_filter1d(slope**2, width, axis=-1), 0.0))
 
 
-def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
+def _running_peak(env: np.ndarray, fs: float) -> tuple[np.ndarray, int]:
+    """The envelope's running maximum over MAX_SPAN_S, on a LEVEL_STEP_S grid, and the grid step."""
+    step = max(1, int(round(LEVEL_STEP_S * fs)))
+    return ndimage.maximum_filter1d(env, max(3, int(MAX_SPAN_S * fs)), mode="nearest")[::step], step
+
+
+def _local_level(env: np.ndarray, cand: np.ndarray, fs: float, peak: tuple[np.ndarray, int] | None = None
+                 ) -> np.ndarray:
     """QRS level around each candidate: the median, over LOCAL_WINDOW_S, of the envelope's running
     maximum over MAX_SPAN_S (a span that holds at least one beat at any rate above 30 bpm).
 
@@ -48,18 +55,16 @@ def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
     are a small share of the candidates (slow rates), and a burst shorter than half the window does
     not lift it.
     """
-    step = max(1, int(round(LEVEL_STEP_S * fs)))
-    peak = ndimage.maximum_filter1d(env, max(3, int(MAX_SPAN_S * fs)), mode="nearest")[::step]
+    peak, step = _running_peak(env, fs) if peak is None else peak
     width = max(1, int(LOCAL_WINDOW_S * fs / step)) | 1
     level = ndimage.median_filter(peak, size=width, mode="nearest")
     return np.interp(cand, np.arange(level.size) * step, level)
 
 
-def _strip_level(env: np.ndarray, fs: float) -> float:
-    """QRS level of the whole strip: the median over time of the envelope's running maximum over
-    MAX_SPAN_S. Where a pause fills one end of a window, the local level there sinks to the noise."""
-    step = max(1, int(round(LEVEL_STEP_S * fs)))
-    return float(np.median(ndimage.maximum_filter1d(env, max(3, int(MAX_SPAN_S * fs)), mode="nearest")[::step]))
+def _strip_level(peak: tuple[np.ndarray, int]) -> float:
+    """QRS level of the whole strip: the median over time of the running maximum (_running_peak).
+    Where a pause fills one end of a window, the local level there sinks to the noise."""
+    return float(np.median(peak[0]))
 
 
 def _peak(a: np.ndarray, c: int, fs: float) -> float:
@@ -138,13 +143,14 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
     sparse = _candidates(env, fs, REFRACTORY_S)
     if sparse.size == 0:
         return sparse
-    level = _local_level(env, sparse, fs)
+    peak = _running_peak(env, fs)
+    level = _local_level(env, sparse, fs, peak)
     first = _threshold_pick(env, sparse, level, fs, sharp)
     first = _confident(first, sparse, env[sparse] / level)
     cand = _candidates(env, fs, CANDIDATE_SPACING_S)
     local = np.interp(cand, sparse, level)
     height = env[cand] / local
-    real = env[cand] >= MIN_HEIGHT * np.maximum(local, _strip_level(env, fs))  # noise in a pause is no beat
+    real = env[cand] >= MIN_HEIGHT * np.maximum(local, _strip_level(peak))  # noise in a pause is no beat
     cand, height = cand[real], height[real]
     slope = None if sharp is None else steepness(sharp, cand, fs)
     return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs))

@@ -31,14 +31,7 @@ def _f1(det: np.ndarray, ref: np.ndarray, fs: float) -> float:
     return 2 * hit / max(det.size + ref.size, 1)
 
 
-# Known open failure (issue 14): the sinus beat just before a short-coupled PVC several times its
-# height is dropped (the PVCs set the QRS level and the selection prefers the 1.5 RR skip).
-KNOWN_MISSES = {"trigeminy-tall-pvc": "sinus beat before a tall short-coupled PVC is dropped"}
-
-
-@pytest.mark.parametrize("cond", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[c.name])) if c.name in KNOWN_MISSES
-    else c for c in CONDITIONS], ids=[c.name for c in CONDITIONS])
+@pytest.mark.parametrize("cond", CONDITIONS, ids=[c.name for c in CONDITIONS])
 def test_every_synthetic_condition_is_detected_at_every_rate(cond):
     scores = []
     for fs in FS_SET:

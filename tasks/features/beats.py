@@ -146,6 +146,7 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
     peak = _running_peak(env, fs)
     level = _local_level(env, sparse, fs, peak)
     first = _threshold_pick(env, sparse, level, fs, sharp)
+    picked = first
     first = _confident(first, sparse, env[sparse] / level)
     cand = _candidates(env, fs, CANDIDATE_SPACING_S)
     local = np.interp(cand, sparse, level)
@@ -153,7 +154,7 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
     real = env[cand] >= MIN_HEIGHT * np.maximum(local, _strip_level(peak))  # noise in a pause is no beat
     cand, height = cand[real], height[real]
     slope = None if sharp is None else steepness(sharp, cand, fs)
-    return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs))
+    return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs), picked=picked)
 
 
 def _confident(first: np.ndarray, sparse: np.ndarray, height: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ THRESHOLD = 0.35  # a candidate this high scores zero: above it adds, below it c
 SIGMA_RANGE = (0.04, 0.35)  # spread of log RR (first pass, robust), clipped to this range
 ECTOPIC_RANGE = (0.55, 1.6)  # RR / typical RR where the cost is capped at ECTOPIC_COST
 ECTOPIC_COST = 2.0
+FIRST_PASS_BONUS = 0.5  # added to the gain of a candidate the threshold pass took (see select_beats)
 EARLY_MIN = 0.35  # RR / typical RR from here up to the ectopic range: cost capped at EARLY_COST
 EARLY_COST = 3.0
 MAX_COST = 30.0  # no interval costs more; gaps beyond the search band pay this
@@ -152,16 +153,21 @@ def _viterbi(start: np.ndarray, gain: np.ndarray, idx: np.ndarray, lo: np.ndarra
 
 
 def select_beats(cand: np.ndarray, height: np.ndarray, slope: np.ndarray | None, first: np.ndarray,
-                 n_samples: int, fs: float, edge: int) -> np.ndarray:
+                 n_samples: int, fs: float, edge: int, picked: np.ndarray | None = None) -> np.ndarray:
     """The highest-scoring sequence of candidates (sample indices), given the first-pass beats.
 
     `height`: each candidate's envelope over the local QRS level; `slope`: its steepness (or None).
+    `picked`: the threshold pass's beats; choosing one of them scores FIRST_PASS_BONUS more, so the
+    rhythm model overrides the threshold pass only where it has a clear reason: the sinus beat
+    just before a short-coupled PVC (an "early" interval) was dropped for a cheaper 1.5 RR skip.
     With fewer than 4 first-pass beats there is no rhythm to go by: the first pass is returned.
     """
     if first.size < 4 or cand.size == 0:
         return first
     rhythm = rhythm_from(first, cand)
     gain = candidate_gain(height)
+    if picked is not None:
+        gain = gain + FIRST_PASS_BONUS * np.isin(cand, picked)
     idx, lo = _band(cand, rhythm, fs)
     trans = _transition_costs(cand, idx, slope, rhythm, fs)
     start = gain - _edge_cost((cand - edge).astype(np.float64), rhythm)

@@ -153,3 +153,20 @@ def test_band_limited_noise_stays_unusable_for_any_length(seconds):
             band = qrs_band(x, fs)
             assert assess_leads(x, clean_band(x, fs), band, fs).issues == ("noise",)
             assert detect_r_peaks(x[0], fs).size == 0
+
+
+def test_leads_unfit_only_for_amplitudes_still_give_their_beats():
+    """Wander that dwarfs the ECG and clipped R peaks make a lead unusable for delineation, not for
+    detection: such ambulatory-like records gave zero beats (`baseline` / `saturated` everywhere)."""
+    fs = 200.0
+    cond = next(c for c in CONDITIONS if c.name == "wander-large")
+    a = synth_strip(cond, fs, seconds=60.0, seed=2)
+    b = synth_strip(cond, fs, seconds=60.0, seed=2, noise_seed=11).signal
+    clipped = np.concatenate([np.clip(w, None, np.percentile(w, 98.5)) for w in np.split(b, 6)])  # R tops cut
+    raw = despike(np.stack([a.signal, clipped])[:, :2000], fs)
+    band = qrs_band(raw, fs)
+    quality = assess_leads(raw, clean_band(raw, fs), band, fs)
+    assert quality.issues == ("baseline", "saturated") and quality.detectable.all()
+    assert _f1(detect_beats(raw, band, fs, quality.usable), a.r_peaks[a.r_peaks < 2000], fs) >= 0.9
+    for x in (a.signal, clipped):
+        assert _f1(detect_r_peaks(x, fs), a.r_peaks, fs) >= 0.97

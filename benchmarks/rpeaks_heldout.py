@@ -8,7 +8,7 @@ Sets (each a detection within 75 ms of a reference beat is a match, greedy one-t
     scored on the other, then swapped;
   * MIT-BIH 100: each lead and the two-lead fused detector, whole (30 min, 360 Hz) and in 10 s windows
     resampled to 500 Hz;
-  * the seeded synthetic set (tests/synthetic_beats.py): 15 conditions x 7 rates (100-1000 Hz);
+  * the seeded synthetic set (tests/synthetic_beats.py): 25 conditions x 7 rates (100-1000 Hz);
     mean and worst condition.
 `--baseline-repo` runs gemflow's detector from another checkout (e.g. the main branch) in a child
 process on the same data, so before/after sit in one table.

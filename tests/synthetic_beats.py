@@ -31,6 +31,10 @@ class Condition:
     qrs_mv: float = 1.0  # R amplitude; negative inverts the whole beat
     t_ratio: float = 0.3  # T amplitude over R
     bursts_mv: float = 0.0  # motion-artefact bursts (2 per 10 s, 0.3-1 s long, 1-25 Hz)
+    pvc_every: int = 0  # every n-th beat is a PVC (2: bigeminy, 3: trigeminy); 0: at random (pvc_share)
+    pvc_scale: float = 1.4  # PVC main wave over the R amplitude (negative: opposite polarity)
+    pvc_coupling: tuple[float, float] = (0.55, 0.7)  # PVC coupling interval, share of the preceding RR
+    pause_s: float = 0.0  # one sinus pause (no beat) of this length at a random time
 
 
 CONDITIONS = (
@@ -51,6 +55,16 @@ CONDITIONS = (
     Condition("inverted", hr_bpm=75.0, qrs_mv=-1.0),
     Condition("artefact-bursts", hr_bpm=80.0, bursts_mv=1.0),
     Condition("af-pvc-noisy", hr_bpm=110.0, af=True, pvc_share=0.1, wander_mv=0.5, emg_mv=0.05, mains_mv=0.1),
+    # failure classes of held-out strips (issue 14): ectopy that dominates the QRS level, T as tall as R,
+    # a noise floor near the beats, wander that dwarfs the ECG, strong motion artefact
+    Condition("trigeminy-inverted-pvc", hr_bpm=75.0, pvc_every=3, pvc_scale=-2.5, pvc_coupling=(0.42, 0.55)),
+    Condition("bigeminy", hr_bpm=70.0, pvc_every=2, pvc_scale=2.0),
+    Condition("trigeminy-tall-pvc", hr_bpm=65.0, qrs_mv=0.3, pvc_every=3, pvc_scale=5.0, pvc_coupling=(0.42, 0.5)),
+    Condition("tall-t-over-r", hr_bpm=70.0, qrs_mv=0.6, t_ratio=1.2),
+    Condition("low-qrs-emg", hr_bpm=60.0, qrs_mv=0.2, emg_mv=0.04),
+    Condition("wander-large", hr_bpm=70.0, qrs_mv=0.5, wander_mv=3.0),
+    Condition("motion-bursts-strong", hr_bpm=80.0, bursts_mv=3.0),
+    Condition("pause-3s", hr_bpm=70.0, pause_s=3.0),
 )
 
 
@@ -70,17 +84,23 @@ def _rhythm(cond: Condition, seconds: float, rng: np.random.Generator) -> tuple[
     mean_rr = 60.0 / cond.hr_bpm
     times, pvc, t = [], [], rng.uniform(0.1, 0.9) * mean_rr
     while t < seconds:
-        is_pvc = bool(pvc and not pvc[-1] and rng.random() < cond.pvc_share)
+        if cond.pvc_every:
+            is_pvc = len(times) % cond.pvc_every == cond.pvc_every - 1
+        else:
+            is_pvc = bool(pvc and not pvc[-1] and rng.random() < cond.pvc_share)
         rr = mean_rr * rng.lognormal(0.0, cond.af_spread) if cond.af else mean_rr * (1 + 0.03 * rng.standard_normal())
         if is_pvc:  # premature by 30-45%, full compensatory pause after it
-            rr_prev = times[-1] - (times[-2] if len(times) > 1 else times[-1] - mean_rr)
-            t = times[-1] + rr_prev * rng.uniform(0.55, 0.7)
+            rr_prev = mean_rr if cond.pvc_every else times[-1] - (times[-2] if len(times) > 1 else times[-1] - mean_rr)
+            t = times[-1] + rr_prev * rng.uniform(*cond.pvc_coupling)
             rr = 2 * mean_rr - (t - times[-1])
         times.append(t)
         pvc.append(is_pvc)
         t += max(rr, 0.26)
     times, pvc = np.asarray(times), np.asarray(pvc)
     keep = times < seconds
+    if cond.pause_s:
+        start = rng.uniform(0.0, max(seconds - cond.pause_s, 0.0))
+        keep &= (times < start) | (times > start + cond.pause_s)
     return times[keep], pvc[keep]
 
 
@@ -90,7 +110,8 @@ def _waves(cond: Condition, rr: float, is_pvc: bool, rng: np.random.Generator) -
     qt = 0.4 * np.sqrt(min(max(rr, 0.3), 1.8))
     t_peak = 0.62 * qt
     if is_pvc:
-        return [(0.0, 1.4 * a, 0.028), (0.05, -0.4 * a, 0.025), (t_peak + 0.04, -0.5 * a, 0.07)]
+        k = cond.pvc_scale / 1.4
+        return [(0.0, 1.4 * a * k, 0.028), (0.05, -0.4 * a * k, 0.025), (t_peak + 0.04, -0.5 * a * k, 0.07)]
     waves = [(-0.03, -0.12 * a, 0.008), (0.0, a, 0.011), (0.028, -0.25 * a, 0.01),
              (t_peak, cond.t_ratio * abs(a) * np.sign(a) * rng.uniform(0.9, 1.1), 0.045 + 0.03 * min(rr, 1.0))]
     if not cond.af:

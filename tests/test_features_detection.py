@@ -15,6 +15,8 @@ from tests.synthetic_beats import CONDITIONS, FS_SET, synth_strip
 TOL_S = 0.075
 CONDITION_F1_MIN = 0.95  # every condition, pooled over the rates
 POOLED_F1_MIN = 0.985
+# 3 mV motion bursts (2 per 10 s, up to 1 s long) bury the beats under them: lower floors there
+BURIED = {"motion-bursts-strong": (0.8, 0.9)}
 
 
 def _f1(det: np.ndarray, ref: np.ndarray, fs: float) -> float:
@@ -37,7 +39,8 @@ def test_every_synthetic_condition_is_detected_at_every_rate(cond):
         det = detect_r_peaks(strip.signal, fs)
         assert det.size > 0, f"no beats at {fs} Hz"
         scores.append(_f1(det, strip.r_peaks, fs))
-    assert min(scores) >= 0.9 and np.mean(scores) >= CONDITION_F1_MIN, dict(zip(FS_SET, np.round(scores, 3)))
+    low, mean = BURIED.get(cond.name, (0.9, CONDITION_F1_MIN))
+    assert min(scores) >= low and np.mean(scores) >= mean, dict(zip(FS_SET, np.round(scores, 3)))
 
 
 def test_slow_rhythm_does_not_take_t_waves_or_noise_for_beats():
@@ -150,3 +153,20 @@ def test_band_limited_noise_stays_unusable_for_any_length(seconds):
             band = qrs_band(x, fs)
             assert assess_leads(x, clean_band(x, fs), band, fs).issues == ("noise",)
             assert detect_r_peaks(x[0], fs).size == 0
+
+
+def test_leads_unfit_only_for_amplitudes_still_give_their_beats():
+    """Wander that dwarfs the ECG and clipped R peaks make a lead unusable for delineation, not for
+    detection: such ambulatory-like records gave zero beats (`baseline` / `saturated` everywhere)."""
+    fs = 200.0
+    cond = next(c for c in CONDITIONS if c.name == "wander-large")
+    a = synth_strip(cond, fs, seconds=60.0, seed=2)
+    b = synth_strip(cond, fs, seconds=60.0, seed=2, noise_seed=11).signal
+    clipped = np.concatenate([np.clip(w, None, np.percentile(w, 98.5)) for w in np.split(b, 6)])  # R tops cut
+    raw = despike(np.stack([a.signal, clipped])[:, :2000], fs)
+    band = qrs_band(raw, fs)
+    quality = assess_leads(raw, clean_band(raw, fs), band, fs)
+    assert quality.issues == ("baseline", "saturated") and quality.detectable.all()
+    assert _f1(detect_beats(raw, band, fs, quality.usable), a.r_peaks[a.r_peaks < 2000], fs) >= 0.9
+    for x in (a.signal, clipped):
+        assert _f1(detect_r_peaks(x, fs), a.r_peaks, fs) >= 0.97

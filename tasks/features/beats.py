@@ -12,7 +12,7 @@ from tasks.features.windows import spans, windowed
 
 ENVELOPE_S = 0.08  # moving-window integration width
 REFRACTORY_S = 0.25  # no two beats closer than this (240 bpm)
-T_WAVE_S = 0.45  # a peak this close to the previous beat must be strong to count
+T_WAVE_S = 0.36  # a peak this close to the previous beat must be strong to count
 LOCAL_WINDOW_S = 8.0  # span over which the signal level is estimated (a running median) ...
 MAX_SPAN_S = 2.0  # ... of the envelope's running maximum over this span
 LEVEL_STEP_S = 0.05  # the level is computed on this grid and interpolated
@@ -20,6 +20,8 @@ THRESHOLD = 0.35  # accept peaks above this share of the local QRS level (cross-
 SEARCHBACK = 0.25  # in a long gap, accept the best peak above this share
 LONG_GAP = 1.4  # a gap this many median RRs long triggers searchback
 EDGE_S = 0.05  # envelope peaks this close to either end are filter transients (and unlabelled half beats)
+CONFIDENT = 2.0  # first-pass beats this many times the noise floor give the rhythm ...
+CONFIDENT_SHARE = 0.4  # ... when they are at least this share of the first pass
 STRONG = 0.8  # candidates above this share of the local level estimate the RR
 T_GUARD_RR = 0.6  # within this share of the typical RR after a beat ...
 T_GUARD_RATIO = 0.5  # ... a peak must reach this share of that beat's height
@@ -27,6 +29,7 @@ T_SHARP_RATIO = 0.25  # ... and this share of its 15-45 Hz envelope
 SHARP_BAND_HZ = (15.0, 45.0)
 REFINE_S = 0.08  # an R peak lies within this of the envelope peak (half the widest QRS; cross-validated)
 REFINE_BAND_HZ = (3.0, 40.0)  # the R peak is the largest deflection of this band: no wander, no ringing
+MIN_HEIGHT = 0.05  # candidates below this share of the local (or the strip's) level are never beats
 CANDIDATE_SPACING_S = 0.10  # envelope peaks this far apart are all candidates for the selection
 
 
@@ -37,7 +40,14 @@ def qrs_envelope(band: np.ndarray, fs: float) -> np.ndarray:
     return np.sqrt(np.maximum(ndimage.uniform_filter1d(slope**2, width, axis=-1), 0.0))
 
 
-def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
+def _running_peak(env: np.ndarray, fs: float) -> tuple[np.ndarray, int]:
+    """The envelope's running maximum over MAX_SPAN_S, on a LEVEL_STEP_S grid, and the grid step."""
+    step = max(1, int(round(LEVEL_STEP_S * fs)))
+    return ndimage.maximum_filter1d(env, max(3, int(MAX_SPAN_S * fs)), mode="nearest")[::step], step
+
+
+def _local_level(env: np.ndarray, cand: np.ndarray, fs: float, peak: tuple[np.ndarray, int] | None = None
+                 ) -> np.ndarray:
     """QRS level around each candidate: the median, over LOCAL_WINDOW_S, of the envelope's running
     maximum over MAX_SPAN_S (a span that holds at least one beat at any rate above 30 bpm).
 
@@ -45,11 +55,16 @@ def _local_level(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
     are a small share of the candidates (slow rates), and a burst shorter than half the window does
     not lift it.
     """
-    step = max(1, int(round(LEVEL_STEP_S * fs)))
-    peak = ndimage.maximum_filter1d(env, max(3, int(MAX_SPAN_S * fs)), mode="nearest")[::step]
+    peak, step = _running_peak(env, fs) if peak is None else peak
     width = max(1, int(LOCAL_WINDOW_S * fs / step)) | 1
     level = ndimage.median_filter(peak, size=width, mode="nearest")
     return np.interp(cand, np.arange(level.size) * step, level)
+
+
+def _strip_level(peak: tuple[np.ndarray, int]) -> float:
+    """QRS level of the whole strip: the median over time of the running maximum (_running_peak).
+    Where a pause fills one end of a window, the local level there sinks to the noise."""
+    return float(np.median(peak[0]))
 
 
 def _peak(a: np.ndarray, c: int, fs: float) -> float:
@@ -128,12 +143,34 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
     sparse = _candidates(env, fs, REFRACTORY_S)
     if sparse.size == 0:
         return sparse
-    level = _local_level(env, sparse, fs)
+    peak = _running_peak(env, fs)
+    level = _local_level(env, sparse, fs, peak)
     first = _threshold_pick(env, sparse, level, fs, sharp)
+    picked = first
+    first = _confident(first, sparse, env[sparse] / level)
     cand = _candidates(env, fs, CANDIDATE_SPACING_S)
-    height = env[cand] / np.interp(cand, sparse, level)
+    local = np.interp(cand, sparse, level)
+    height = env[cand] / local
+    real = env[cand] >= MIN_HEIGHT * np.maximum(local, _strip_level(peak))  # noise in a pause is no beat
+    cand, height = cand[real], height[real]
     slope = None if sharp is None else steepness(sharp, cand, fs)
-    return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs))
+    return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs), picked=picked)
+
+
+def _confident(first: np.ndarray, sparse: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """The first-pass beats the rhythm is taken from: those that rise above the noise floor.
+
+    The floor is the median height of the candidates the first pass left out (T and P waves, noise
+    peaks); a first-pass beat below CONFIDENT times it is as likely noise as a beat. Noise peaks
+    just above the threshold make short intervals that pull the running-median RR down, and the
+    selection then prefers paths through noise; a weak beat left out only lengthens one interval,
+    which the running median ignores. Used only when the confident beats are most of the first pass.
+    """
+    rest = ~np.isin(sparse, first)
+    if first.size < 4 or rest.sum() < 4:
+        return first
+    keep = height[np.searchsorted(sparse, first)] >= CONFIDENT * float(np.median(height[rest]))
+    return first[keep] if keep.sum() >= max(4, CONFIDENT_SHARE * first.size) else first
 
 
 def refine_to_peak(x: np.ndarray, idx: np.ndarray, fs: float, half_s: float = REFINE_S) -> np.ndarray:
@@ -167,7 +204,7 @@ def _r_peaks_window(x: np.ndarray, fs: float) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     x = remove_mains(despike(x, fs), fs)[None, :]
     band = qrs_band(x, fs)
-    if not assess_leads(x, clean_band(x, fs), band, fs).usable[0]:
+    if not assess_leads(x, clean_band(x, fs), band, fs).detectable[0]:
         return np.zeros(0, dtype=np.int64)
     x, band = x[0], band[0]
     env = qrs_envelope(band, fs)
@@ -197,17 +234,24 @@ def detect_beats(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarra
     Returns the fused envelope peaks (sample indices), i.e. the centre of QRS energy of each beat.
     A record longer than one window is detected window by window; there each window's leads are
     gated again on that window alone (a lead clipped or off for a while still serves elsewhere).
+    Where no lead is usable (in `usable`, or in a window), the leads whose beats still stand out
+    of wander, clipping or high-frequency noise are used (LeadQuality.detectable): a recording
+    with visible QRS complexes does not yield zero beats.
     """
-    if not usable.any():
-        return np.zeros(0, dtype=np.int64)
     if len(spans(raw.shape[-1], fs)) == 1:
-        return _fused_window(raw, band, fs, usable)
+        ok = usable if usable.any() else _detection_leads(raw, band, fs)
+        return _fused_window(raw, band, fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
 
     def window(a: int, b: int) -> np.ndarray:
-        r = raw[:, a:b]
-        ok = assess_leads(r, clean_band(r, fs), band[:, a:b], fs).usable
-        return _fused_window(r, band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
+        ok = _detection_leads(raw[:, a:b], band[:, a:b], fs)
+        return _fused_window(raw[:, a:b], band[:, a:b], fs, ok) if ok.any() else np.zeros(0, dtype=np.int64)
     return windowed(window, raw.shape[-1], fs)
+
+
+def _detection_leads(raw: np.ndarray, band: np.ndarray, fs: float) -> np.ndarray:
+    """The leads to detect beats on: the usable ones, else those only fit for detection (quality.py)."""
+    q = assess_leads(raw, clean_band(raw, fs), band, fs)
+    return q.usable if q.usable.any() else q.detectable
 
 
 def _fused_window(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:

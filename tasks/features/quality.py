@@ -28,11 +28,11 @@ class LeadQuality:
 
     issues: tuple[str, ...]
     snr_db: np.ndarray  # (n_leads,) QRS band power over the high-frequency residual
+    detectable: np.ndarray  # (n_leads,) beats can still be detected: usable, or see _detectable
 
     @property
     def usable(self) -> np.ndarray:
         return np.array([not issue for issue in self.issues], dtype=bool)
-
 
 def _robust_ptp(x: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(x, [1.0, 99.0], axis=-1)
@@ -103,4 +103,19 @@ def assess_leads(raw: np.ndarray, clean: np.ndarray, qrs_band: np.ndarray, fs: f
             issues.append("baseline")
         else:
             issues.append("")
-    return LeadQuality(issues=tuple(issues), snr_db=snr_db)
+    return LeadQuality(issues=tuple(issues), snr_db=snr_db, detectable=_detectable(issues, qrs_band, fs))
+
+
+def _detectable(issues: list[str], qrs_band: np.ndarray, fs: float) -> np.ndarray:
+    """Usable leads, and leads rejected for wander, clipping or noise whose beats still stand out.
+
+    Wander, high-frequency noise outside the QRS band and clipped R peaks make a lead unfit for
+    amplitudes and delineation, but its QRS complexes are still there (ambulatory recordings
+    often look like this). "Stand out" is the envelope range test alone (RANGE_MIN): band-limited
+    noise stays below 5 on it, while its kurtosis can pass 4.5 on a short lead.
+    """
+    ok = np.array([not issue for issue in issues], dtype=bool)
+    maybe = np.array([issue in ("noise", "saturated", "baseline") for issue in issues], dtype=bool)
+    if maybe.any():
+        ok[maybe] = _envelope_range(qrs_band[maybe], fs) >= RANGE_MIN
+    return ok

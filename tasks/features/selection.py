@@ -22,6 +22,7 @@ THRESHOLD = 0.35  # a candidate this high scores zero: above it adds, below it c
 SIGMA_RANGE = (0.04, 0.35)  # spread of log RR (first pass, robust), clipped to this range
 ECTOPIC_RANGE = (0.55, 1.6)  # RR / typical RR where the cost is capped at ECTOPIC_COST
 ECTOPIC_COST = 2.0
+FIRST_PASS_BONUS = 0.5  # added to the gain of a candidate the threshold pass took (see select_beats)
 EARLY_MIN = 0.35  # RR / typical RR from here up to the ectopic range: cost capped at EARLY_COST
 EARLY_COST = 3.0
 MAX_COST = 30.0  # no interval costs more; gaps beyond the search band pay this
@@ -30,6 +31,7 @@ T_GUARD_S = (0.25, 0.36)  # ... to a chosen beat ...
 T_SLOPE_RATIO = 0.5  # ... and less than this share of its steepness is a T wave
 REFRACTORY_S = 0.25
 SLOPE_HALF_S = 0.03  # steepness of a candidate: peak of the 15-45 Hz envelope within +-30 ms
+ALTERNATION_RATIO = 0.4  # pairs of RRs this much more regular than single RRs: alternation (bigeminy)
 RR_WINDOW_BEATS = 9  # the typical RR is a running median over this many first-pass intervals
 
 
@@ -42,10 +44,16 @@ class Rhythm:
 
 
 def rhythm_from(first: np.ndarray, cand: np.ndarray) -> Rhythm:
-    """Running-median RR at each candidate and a robust (MAD) spread of log RR of the first-pass beats."""
+    """Running-median RR at each candidate and a robust (MAD) spread of log RR of the first-pass beats.
+
+    In bigeminy the intervals alternate short and long, and a running median of them flips between
+    the two (a long one then looks like a missed beat, a short one like a T wave); there the running
+    median is taken over the means of consecutive interval pairs instead.
+    """
     rr = np.diff(first).astype(np.float64)
     log_rr = np.log(rr)
     sigma = 1.4826 * float(np.median(np.abs(log_rr - np.median(log_rr))))
+    rr = _pair_means(rr) if _alternating(rr) else rr
     if rr.size > RR_WINDOW_BEATS:  # windows shifted inside the record at its ends
         medians = np.median(sliding_window_view(rr, RR_WINDOW_BEATS), axis=-1)
         rr = medians[np.clip(np.arange(rr.size) - RR_WINDOW_BEATS // 2, 0, medians.size - 1)]
@@ -53,6 +61,26 @@ def rhythm_from(first: np.ndarray, cand: np.ndarray) -> Rhythm:
         rr = np.full(rr.size, np.median(rr))
     mids = (first[:-1] + first[1:]) / 2.0
     return Rhythm(rr=np.interp(cand, mids, rr), sigma=float(np.clip(sigma, *SIGMA_RANGE)))
+
+
+def _spread(rr: np.ndarray) -> float:
+    log_rr = np.log(rr)
+    return float(np.median(np.abs(log_rr - np.median(log_rr))))
+
+
+def _pair_means(rr: np.ndarray) -> np.ndarray:
+    """Mean of each interval and the next (the last one repeats)."""
+    pairs = (rr[:-1] + rr[1:]) / 2.0
+    return np.append(pairs, pairs[-1])
+
+
+def _alternating(rr: np.ndarray) -> bool:
+    """Short-long alternation (bigeminy): consecutive pairs are far more regular than single intervals.
+
+    A missed or extra beat spoils two pairs but one interval, so irregular and gappy first passes
+    keep the raw intervals.
+    """
+    return rr.size >= 4 and _spread(_pair_means(rr)) < ALTERNATION_RATIO * _spread(rr)
 
 
 def rr_cost(r: np.ndarray, sigma: float) -> np.ndarray:
@@ -125,16 +153,21 @@ def _viterbi(start: np.ndarray, gain: np.ndarray, idx: np.ndarray, lo: np.ndarra
 
 
 def select_beats(cand: np.ndarray, height: np.ndarray, slope: np.ndarray | None, first: np.ndarray,
-                 n_samples: int, fs: float, edge: int) -> np.ndarray:
+                 n_samples: int, fs: float, edge: int, picked: np.ndarray | None = None) -> np.ndarray:
     """The highest-scoring sequence of candidates (sample indices), given the first-pass beats.
 
     `height`: each candidate's envelope over the local QRS level; `slope`: its steepness (or None).
+    `picked`: the threshold pass's beats; choosing one of them scores FIRST_PASS_BONUS more, so the
+    rhythm model overrides the threshold pass only where it has a clear reason: the sinus beat
+    just before a short-coupled PVC (an "early" interval) was dropped for a cheaper 1.5 RR skip.
     With fewer than 4 first-pass beats there is no rhythm to go by: the first pass is returned.
     """
     if first.size < 4 or cand.size == 0:
         return first
     rhythm = rhythm_from(first, cand)
     gain = candidate_gain(height)
+    if picked is not None:
+        gain = gain + FIRST_PASS_BONUS * np.isin(cand, picked)
     idx, lo = _band(cand, rhythm, fs)
     trans = _transition_costs(cand, idx, slope, rhythm, fs)
     start = gain - _edge_cost((cand - edge).astype(np.float64), rhythm)

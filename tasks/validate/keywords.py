@@ -48,6 +48,9 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("st - segments", "st", None), ("j point", "st", None), ("j - point", "st", None), ("st level", "st", None),
     ("st elevation", "st", None), ("st depression", "st", None), ("st deviation", "st", None),
     ("ste", "st", None), ("std", "st", None), ("twi", "wave", "t"), ("stes", "st", None),
+    # "mild depression in II (−0.15 mV)": the level of a segment, named without "ST"
+    ("depression", "st", None), ("depressions", "st", None), ("elevation", "st", None), ("elevations", "st", None),
+    ("depressed", "st", None), ("elevated", "st", None), ("mirror image", "st", None), ("reciprocal", "st", None),
     ("qrs amplitude", "wave", "qrs"), ("qrs voltage", "wave", "qrs"), ("voltage", "wave", "qrs"),
     ("voltages", "wave", "qrs"), ("qrs amplitudes", "wave", "qrs"), ("peak - to - peak", "wave", "qrs"),
     ("sokolow", "sokolow", None), ("sokolow - lyon", "sokolow", None), ("cornell", "cornell", None),

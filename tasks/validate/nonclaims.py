@@ -87,6 +87,8 @@ def beat_ref(sent: list[Token], q: Quantity) -> bool:
     """A beat number: 'beat 4', 'beats 10 and 13', 'beats 5–6 and 9', 'beats #5, #6'."""
     if q.unit is not None or q.start == 0:
         return False
+    if sent[q.start - 1].text == "#" and not any(t.low in _BEAT_WORDS - {"#", "no", "number"} for t in sent):
+        return False  # "finding #3": a numbered item; "complex #3", "PVCs at #5 and #9": beats
     if sent[q.start - 1].low in _BEAT_WORDS or _arrow_pair(sent, q.start) or _arrow_pair(sent, q.start - 2):
         return True
     k, crossed = q.start - 1, 0
@@ -146,3 +148,21 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         elif _arrow_pair(sent, i - 2):
             out.append((i, int(t.text)))  # "cycle 9→10 is 348 ms": the RR that ends at beat 10
     return [(i, b) for i, b in out if not _arrow_pair(sent, i)]  # a cycle's first beat is not the one cited
+
+
+_AGE_BEFORE = {"aged", "age", "ages"}
+_AGE_WORDS = {"variant", "young", "man", "woman", "male", "female", "boy", "girl", "child", "patient", "adult",
+              "athlete", "person", "subject", "infant", "adolescent", "teenager", "elderly"}
+
+
+def age_at(sent: list[Token], q: Quantity) -> bool:
+    """'aged 29', 'age 29', 'a normal variant at 29.': a bare whole number that gives the patient's age."""
+    v = q.values[0]
+    if q.unit is not None or len(q.values) != 1 or "." in q.text or not 1 <= v <= 110 or q.start == 0:
+        return False
+    prev = sent[q.start - 1].low
+    if prev in _AGE_BEFORE:
+        return True
+    ends = q.end >= len(sent) or sent[q.end].kind == "punct" and sent[q.end].text not in ("-", "/", "%", "°")
+    return prev == "at" and ends and any(t.low in _AGE_WORDS for t in sent)
+

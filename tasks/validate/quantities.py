@@ -28,6 +28,7 @@ _UNITS: list[tuple[tuple[str, ...], str]] = sorted([
     (("small", "squares"), "smallbox"), (("large", "box"), "largebox"), (("large", "boxes"), "largebox"),
     (("large", "square"), "largebox"), (("large", "squares"), "largebox"),
 ], key=lambda u: -len(u[0]))
+_BEAT_NOUNS = {"#", "beat", "beats", "complex", "complexes", "cycle", "cycles", "no", "number"}
 _SIGNS = {"-": -1.0, "−": -1.0, "–": -1.0, "+": 1.0}
 _RANGE_SEPS = {"to", "-", "–", "—", "through", "thru", "until", "till"}
 _LIST_SEPS = {",", "and", "or", "/", "&", "versus", "vs", "then", "respectively"}
@@ -177,11 +178,14 @@ def _group(sent: list[Token], i: int) -> Quantity | None:
         return Quantity((values[0], float(sent[end + 1].text.replace(",", ""))), "ratio", "ratio", start, end + 2,
                         (i, end + 1))
     shape = "single"
+    beat_number = unit is None and start > 0 and sent[start - 1].low in _BEAT_NOUNS
     while True:
         cont = _continuation(sent, end, unit)
         if cont is None:
             break
         kind, k = cont
+        if beat_number and kind == "list" and unit_at(sent, k + 1) is not None:
+            break  # "730 ms ending complex #2, 882 ms ending ...": a beat number ends, a value begins
         if shape != "single" and kind != shape:
             break
         v = _value(sent, k)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 
 from schemas.config import ValidationSettings
 from schemas.teacher import RecordContext
-from tasks.validate.claims import Claim
+from tasks.validate.claim import Claim
 
 _WAVE_FIELD = {"p": "p_amp_mv", "q": "q_amp_mv", "r": "r_amp_mv", "s": "s_amp_mv", "t": "t_amp_mv", "st": "st_mv"}
 _SCALAR = {"pr": "pr_ms", "qrs": "qrs_ms", "qt": "qt_ms"}
@@ -271,6 +271,13 @@ def check_sum(c: Claim) -> Outcome:
     return Outcome("ok" if ok else "mismatch", f"the sum of the stated values is {total:g} {unit}")
 
 
+def check_stated(c: Claim) -> Outcome:
+    """A threshold said of values the answer stated ('Both exceed 450 ms'): it must hold for each of them."""
+    value = c.values[0]
+    ok = all(_holds(c.comparator or "", v, value, 0.0) for v in c.operands)
+    return Outcome("ok" if ok else "mismatch", "the stated values are " + ", ".join(f"{v:g}" for v in c.operands))
+
+
 def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     """The outcome of one claim: checked (ok/mismatch), not measurable, unattributed, or a non-claim."""
     if c.nonclaim:
@@ -288,6 +295,8 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("nonclaim" if c.values[0] <= 12 else "mismatch", "12 leads")
     if m == "sum":
         return check_sum(c)
+    if m == "stated":
+        return check_stated(c)
     if m == "qtc_other":
         return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):

@@ -20,6 +20,7 @@ class Claim:
     definitional: bool = False  # its sentence reads as a criterion: a failing threshold there is not a claim
     extreme: bool = False  # "reaching", "up to", "maximal": the value is an extreme over beats, not a median
     beats: tuple[int, ...] = ()  # every beat its sentence names (lists: "beats 5 and 6 follow RRs of 372 and 348 ms")
+    formula: str | None = None  # a QTc named with its formula ("QTc (Bazett) 416 ms"): checked on that one only
     operands: tuple[float, ...] = ()  # a computed sum ("x plus y gives z"): the values added, each claimed itself
     span: tuple[int, int] = (0, 0)
     text: str = ""

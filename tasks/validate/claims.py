@@ -167,6 +167,9 @@ def _pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) ->
     return None
 
 
+_AMPLITUDE_WORDS = {"amplitude", "amplitudes", "voltage", "voltages", "tall", "high", "deep", "height"}
+
+
 def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if q.unit in ("ms", "s") and q.end < len(sent) and sent[q.end].low == "apart":
         return "rr"  # "beats spaced 1.24 s apart"
@@ -185,6 +188,9 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
     measure = resolve(kw.kind, kw.wave, q.unit)
+    near = {w.lower() for w in kw.text.split()} | {t.low for t in sent[q.end:q.end + 3]}
+    if measure == "amp_qrs" and q.unit in ("smallbox", "largebox") and not _AMPLITUDE_WORDS & near:
+        return "qrs"  # "the QRS spans 2.5 small squares": a width, unless a height is said
     if q.unit == "s" and max(q.values) > 3.0 and measure in ("rr", "pr", "qrs", "qt", "qtc"):
         return "time"  # no interval lasts 4.42 s: "from 1.85 s to 4.42 s the RR is steady" gives times
     return measure
@@ -340,7 +346,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end, per_q = [], 0, []
     for q in qs:
-        per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws))
+        per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws, sent))
         prev_end = q.end
     if not any(k.kind in ("sokolow", "cornell") for k in kws):
         per_q = sums(qs, per_q, sent)

@@ -13,11 +13,31 @@ if TYPE_CHECKING:
     from tasks.validate.claims import Claim
 
 
-def unknown_formula(claims: list[Claim], q: Quantity, kws: list[Keyword]) -> list[Claim]:
+def unknown_formula(claims: list[Claim], q: Quantity, kws: list[Keyword], sent: list[Token]) -> list[Claim]:
     """'QTc 441 ms (Hodges)': a QTc by a formula the record does not compute cannot be checked (fails closed)."""
     if not any(k.kind == "qtc_other" and (-6 <= k.start - q.end <= 6 or -6 <= q.start - k.end <= 6) for k in kws):
-        return claims
+        return _named_formula(claims, q, kws, sent)
     return [replace(c, measure="qtc_other") if c.measure == "qtc" else c for c in claims]
+
+
+_FORMULAS = {"bazett": "bazett", "qtcb": "bazett", "fridericia": "fridericia", "qtcf": "fridericia"}
+
+
+def _named_formula(claims: list[Claim], q: Quantity, kws: list[Keyword], sent: list[Token]) -> list[Claim]:
+    """'QTc 492 ms (Bazett) and 465 ms (Fridericia)', 'QTcF 411 ms': the nearest formula named with a QTc
+    (one written after the value names it only when no value of its own follows: 'QTc 420 ms (Fridericia 377 ms)')."""
+    near = []
+    for k in kws:
+        name = _FORMULAS.get(k.text.lower())
+        gap = k.start - q.end if k.start >= q.end else q.start - k.end
+        nxt = [t for t in sent[k.end:k.end + 2] if t.low not in (":", "=", "is", "of")][:1]
+        own = bool(nxt) and nxt[0].kind == "num"  # "(Fridericia 377 ms)": it names the value after it
+        if name and (0 <= gap <= 3 if k.start < q.end else gap <= 1 and not own):
+            near.append((gap + (0 if k.start >= q.end else 0.5), name))
+    if not near:
+        return claims
+    name = min(near)[1]
+    return [replace(c, formula=name) if c.measure == "qtc" else c for c in claims]
 
 
 _SUM_CUES = {"gives", "giving", "give", "totals", "totalling", "totaling", "total", "=", "makes", "making", "yields",

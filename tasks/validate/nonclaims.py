@@ -45,8 +45,12 @@ def is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int
 def is_setting(q: Quantity, sent: list[Token]) -> bool:
     if q.unit in ("mm/s", "mm/mV", "hz"):
         return True
-    near = {t.low for t in sent[max(0, q.start - 4):q.end + 3]}
-    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & _SETTING_WORDS) and (
+    window = sent[max(0, q.start - 6):q.end + 3]
+    # "65 beats per minute, QRS 140 ms": the 'per' of a rate unit is no paper setting
+    near = {t.low for k, t in enumerate(window) if not (t.low == "per" and k + 1 < len(window)
+                                                         and window[k + 1].low in ("minute", "min"))}
+    grid = _SETTING_WORDS - {"represents", "equals", "per", "each"}  # "P waves precede each QRS, PR 230 ms": no grid
+    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & grid) and (
         "=" in near or "per" in near or "each" in near or "represents" in near or "equals" in near
         or "speed" in near or "gain" in near or "calibration" in near)
 

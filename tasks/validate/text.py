@@ -5,9 +5,13 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from tasks.validate.numwords import number_words
+
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
 _TOKEN_RE = re.compile(
-    r"(?P<lead>(?<![\w])(?:[aA][vV][rRlLfF]|V\d{1,2}R?)(?![\w]))"
+    # a lead, also right after the wave it names ("SV1 + RV5", "RaVL"): the wave letter is a word of its own
+    r"(?P<lead>(?:(?<![\w])|(?<=\b[PQRST]))(?:[aA][vV][rRlLfF]|V\d{1,2}R?)(?![\w]))"
+    r"|(?P<wave>\b[PQRST](?=(?:aV[RLF]|V\d{1,2})(?![\w])))"
     r"|(?P<ord>(?<![\w.])\d+(?:st|nd|rd|th)(?![A-Za-z]))"
     r"|(?P<num>(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?![\d.])|\d+(?:\.\d+)?|\.\d+)(?![\d]))"
     r"|(?P<word>[^\W\d_](?:[\w']*[\w])?)"
@@ -41,7 +45,13 @@ def tokenize(text: str) -> list[Token]:
     raw = []
     for m in _TOKEN_RE.finditer(text):
         kind = m.lastgroup or "punct"
+        if kind == "wave":
+            kind = "word"
+        if kind == "word" and "_" in m.group(0):  # "heart_rate_bpm": a JSON key's words
+            raw += _split_key(m.group(0), m.start())
+            continue
         raw.append((kind, m.group(0), m.start(), m.end()))
+    raw = number_words(raw)
     # newlines end sentences too
     out: list[Token] = []
     sentence = 0
@@ -54,6 +64,15 @@ def tokenize(text: str) -> list[Token]:
         depth = max(0, depth + (tok in "([") - (tok in ")]")) if kind == "punct" else depth
         if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i) and not (tok == ";" and depth):
             sentence, depth = sentence + 1, 0  # a ';' inside brackets separates list items, not sentences
+    return out
+
+
+def _split_key(word: str, start: int) -> list[tuple[str, str, int, int]]:
+    out, pos = [], start
+    for part in word.split("_"):
+        if part:
+            out.append(("glued" if part[0].isdigit() else "word", part, pos, pos + len(part)))
+        pos += len(part) + 1
     return out
 
 

@@ -167,7 +167,8 @@ def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float]
         rec += [getattr(ctx.leads[x], _SCALAR[m]) for x in c.leads if x in ctx.leads and ctx.leads[x].usable]
         return [v for v in rec if v is not None], _beat_values(ctx, _SCALAR[m], list(c.leads) or None, c.beat), "ms"
     if m == "qtc":
-        return [v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None], [], "ms"
+        named = {"bazett": (f.qtc_ms,), "fridericia": (f.qtc_fridericia_ms,)}.get(c.formula or "")
+        return [v for v in (named or (f.qtc_ms, f.qtc_fridericia_ms)) if v is not None], [], "ms"
     if m == "rr" and c.unit == "pct":
         return ([] if f.rr_cv is None else [100.0 * f.rr_cv]), [], "pct"
     if m == "sd_rr":

@@ -14,7 +14,7 @@ from tasks.validate.quantities import Quantity, infer_unit, quantities
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
-from tasks.validate.composite import _AFTER_SUM, spreads, sums, unknown_formula
+from tasks.validate.composite import _AFTER_SUM, equations, spreads, sums, unknown_formula
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
 _POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
@@ -350,7 +350,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
         prev_end = q.end
     if not any(k.kind in ("sokolow", "cornell") for k in kws):
         per_q = sums(qs, per_q, sent)
-    per_q = spreads(qs, per_q, sent)
+    per_q = equations(qs, spreads(qs, per_q, sent), sent, kws, ctx.refs)
     out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num" and b:

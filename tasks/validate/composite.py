@@ -78,3 +78,62 @@ def spreads(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> 
             out[k] = [replace(c, measure=f"sd_{measure}", unit=c.unit or out[k - 1][0].unit, leads=(), beat=None)
                       for c in out[k]]
     return out
+
+
+_TERM_GLUE = {"in", "(", ")"}
+_EQUALS = {"=", "is", ":", "of", "gives", "totals", "equals", ")", "→"}
+
+
+def _terms(sent: list[Token], kws: list[Keyword], refs: list, at: int) -> tuple[list[tuple[str, str]], int] | None:
+    """A '+'-joined run of wave-lead terms starting at token `at` ('SV1 + RV5', 'S in V1 + R in V5'):
+    the (wave, lead) pairs and the index after the run."""
+    terms, k = [], at
+    while True:
+        kw = next((w for w in kws if w.start == k and w.kind == "wave" and w.wave in ("p", "q", "r", "s", "t")), None)
+        if kw is None:
+            return None
+        j = kw.end
+        while j < len(sent) and sent[j].text in _TERM_GLUE and j - kw.end < 2:
+            j += 1
+        ref = next((r for r in refs if r.start == j and len(r.leads) == 1), None)
+        if ref is None:
+            return None
+        j = ref.end + (1 if ref.end < len(sent) and sent[ref.end].text == ")" and sent[kw.end].text == "(" else 0)
+        terms.append((kw.wave, ref.leads[0]))
+        if j < len(sent) and sent[j].text in ("+", "plus") and j + 1 < len(sent):
+            k = j + 1
+            continue
+        return (terms, j) if len(terms) >= 2 else None
+
+
+def equations(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], kws: list[Keyword],
+              refs: list) -> list[list[Claim]]:
+    """'SV1 + RV5 = 0.3 + 1.0 = 1.3 mV', 'Sokolow-Lyon (S in V1 + R in V5) is 1.3 mV': each added value is the
+    wave in the lead its term names, and the total is checked as their sum (written values, or else the
+    record's amplitudes of those waves in those leads)."""
+    out = list(per_q)
+    starts = {q.start: i for i, q in enumerate(qs)}
+    for kw in kws:
+        got = _terms(sent, kws, refs, kw.start) if kw.kind == "wave" else None
+        if got is None:
+            continue
+        terms, j = got
+        while j < len(sent) and sent[j].low in _EQUALS and j not in starts:
+            j += 1
+        if j not in starts or not out[starts[j]]:
+            continue
+        i = starts[j]
+        ops = [i + n for n in range(len(terms)) if i + n < len(qs) and len(qs[i + n].values) == 1]
+        chained = len(ops) == len(terms) and all(
+            [t.text for t in sent[qs[a].end:qs[a + 1].start]] == ["+"] for a in ops[:-1]) and len(qs) > ops[-1] + 1
+        total = ops[-1] + 1 if chained else i
+        unit = qs[total].unit
+        if chained:
+            for (wave, lead), a in zip(terms, ops):
+                out[a] = [replace(c, measure=f"amp_{wave}", leads=(lead,), group=False, nonclaim=None,
+                                  unit=c.unit or unit) for c in out[a][:1]]
+        lead_terms = tuple(f"{wave}:{lead}" for wave, lead in terms)
+        operands = tuple(abs(qs[a].values[0]) for a in ops) if chained else ()
+        out[total] = [replace(c, measure="sum" if chained else "lead_sum", operands=operands, leads=lead_terms,
+                              beat=None) for c in out[total]]
+    return out

@@ -10,6 +10,7 @@ from schemas.vocab import Vocabulary
 from tasks.validate.criteria import criterion_holds
 from tasks.validate.diagnoses import find_mentions, span_negated
 from tasks.validate.leads import lead_refs
+from tasks.validate.qualities import quality_problems
 from tasks.validate.text import sentences_of
 
 _J = r"[\s\-\u2013]*"
@@ -356,4 +357,5 @@ def finding_problems(text: str, ctx: RecordContext) -> tuple[list[Problem], set[
     problems += lexical_findings(text, ctx, labelled, stated)
     problems += exclusive_findings(stated, ctx)
     problems += denied_labels(text, ctx, vocab)
+    problems += [Problem(rule, detail, span) for rule, detail, span in quality_problems(text, ctx)]
     return problems, set(stated)

@@ -272,6 +272,22 @@ def check_sum(c: Claim) -> Outcome:
     return Outcome("ok" if ok else "mismatch", f"the sum of the stated values is {total:g} {unit}")
 
 
+def check_lead_sum(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """'SV1 + RV5 = 1.3 mV': the total of those waves' measured amplitudes in those leads (each its size)."""
+    total = 0.0
+    for term in c.leads:
+        wave, lead = term.split(":")
+        lf = ctx.leads.get(lead)
+        v = getattr(lf, _WAVE_FIELD[wave]) if lf is not None and lf.usable else None
+        if v is None:
+            return Outcome("unmeasured", f"{wave.upper()} in {lead} is not measured")
+        total += abs(v)
+    value = _to_base(replace(c, measure="amp_r"), c.values[0])[0]
+    if c.comparator:
+        return Outcome("ok" if _holds(c.comparator, total, value, _SLACK["mV"]) else "mismatch", f"{total:.2f} mV")
+    return Outcome("ok" if abs(value - total) <= _tol("mV", total, s, c.approx) else "mismatch", f"{total:.2f} mV")
+
+
 def check_stated(c: Claim) -> Outcome:
     """A threshold said of values the answer stated ('Both exceed 450 ms'): it must hold for each of them."""
     value = c.values[0]
@@ -298,6 +314,8 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return check_sum(c)
     if m == "stated":
         return check_stated(c)
+    if m == "lead_sum":
+        return check_lead_sum(c, ctx, s)
     if m == "qtc_other":
         return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):

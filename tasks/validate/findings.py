@@ -66,7 +66,8 @@ _NEW_CLAUSE = {"while", "whereas", "but", "although", "though", ";", "whilst", "
 _AXIS_DEVIATED = re.compile(r"\baxis\b[^.;\n]{0,30}?\b(?:deviat\w*|shift\w*|displaced)\s+(?:to\s+the\s+)?"
                             r"(right|left)(?:wards?)?\b|\b(right|left)(?:wards?)?[\s\-]+deviated\s+axis\b", re.I)
 _OTHERWISE = re.compile(r"\b(?:otherwise|else)\s+(?:an?\s+|the\s+)?$", re.I)
-_CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?)\b", re.I)
+_CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?|would\s+(?:need|"
+                              r"require|mean)|requires?|is\s+defined)\b", re.I)
 _OTHER_BEFORE = re.compile(r"\b(?:other|further|additional|more)\s*\S*\s*$", re.I)
 
 

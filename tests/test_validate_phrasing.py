@@ -136,6 +136,20 @@ NEW_CLASSES = [
     # markdown bold around numbers and labels
     (CTX, "Sinus rhythm at **65 bpm** with a QRS of **104 ms**. **PR:** 130 ms.",
      "Sinus rhythm at **95 bpm** with a QRS of **104 ms**.", "numeric_claim"),
+    # chest-lead shorthand ranges
+    (CTX, "Sinus rhythm with ST segments flat in V1-3 and V4–6 (0.02 mV).",
+     "Sinus rhythm with ST segments raised in V1-3 (0.32 mV).", "numeric_claim"),
+    # a worked formula: each value paired with the name of the step before it, the last one the result
+    (CTX, "Sinus rhythm; QTc = QT/√RR = 400/√0.924 = 416 ms, QRS 104 ms.",
+     "Sinus rhythm; QTc = QT/√RR = 400/√0.924 = 486 ms.", "numeric_claim"),
+    (CTX, "Sinus rhythm; QTcF = QT / RR^(1/3) = 400 / 0.924^(1/3) = 411 ms.",
+     "Sinus rhythm; QTcF = QT / RR^(1/3) = 460 / 0.924^(1/3) = 411 ms.", "numeric_claim"),
+    # R/S ratios, formed from the lead's R and S (V1 0.2/0.3 here, V5 1.0/0.3)
+    (CTX, "Sinus rhythm; the R/S ratio is 0.67 in V1, below 1, and above 1 in V5.",
+     "Sinus rhythm; the R/S ratio is 3.0 in V1.", "numeric_claim"),
+    # other spellings of units and hyphenated number words
+    (CTX, "Sinus rhythm at 65 b/min; the PR is one-hundred-thirty milliseconds.", "Sinus rhythm at 85 b/min.",
+     "numeric_claim"),
     # a rate unit's "per" and a landmark's "each" are no paper settings
     (CTX, "Sinus rhythm; each small box represents 40 ms, and the PR is 130 ms.",
      "Sinus rhythm at 65 beats per minute, QRS 140 ms.", "numeric_claim"),

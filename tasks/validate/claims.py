@@ -11,10 +11,11 @@ from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
+from tasks.validate.pairing import pair as _pair
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
-from tasks.validate.composite import _AFTER_SUM, equations, spreads, sums, unknown_formula
+from tasks.validate.composite import _AFTER_SUM, equations, formulas, spreads, sums, unknown_formula
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
 _POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
@@ -138,33 +139,6 @@ def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
         words += kw.text.lower().split()
     pos, neg = any(w in _POSITIVE for w in words), any(w in _NEGATIVE for w in words)
     return None if pos == neg else (1 if pos else -1)
-
-
-_PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "durations", "the", "wave", "waves",
-              "segment", "amplitude", "amplitudes", "-", "–"}
-
-
-_PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
-              "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
-              "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
-              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as"}
-
-
-def _pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
-    """A list of n values written after (or before) a list of n measurement names: pair them in order."""
-    n = len(q.values)
-    before = [k for k in comp if prev_end <= k.start and k.end <= q.start]
-    after = [k for k in comp if k.start >= q.end]
-    for run, gap in ((before[-n:], range(before[-1].end, q.start) if before else ()),
-                     (after[:n], range(q.end, after[0].start) if after else ())):
-        listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start))
-        near = all(sent[i].low in _PAIR_NEAR for i in gap)  # "PR, QRS and QT of 260, 140 and 500 ms"
-        if len(run) == n and listed and near and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
-            return run
-    if n == 2 and before and after and after[0].start == q.end and all(
-            sent[i].low in _PAIR_NEAR for i in range(before[-1].end, q.start)):
-        return [before[-1], after[0]]  # "a Q of −0.84 mV and 0.11 mV ST elevation": one name each side
-    return None
 
 
 _AMPLITUDE_WORDS = {"amplitude", "amplitudes", "voltage", "voltages", "tall", "high", "deep", "height"}
@@ -350,7 +324,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
         prev_end = q.end
     if not any(k.kind in ("sokolow", "cornell") for k in kws):
         per_q = sums(qs, per_q, sent)
-    per_q = equations(qs, spreads(qs, per_q, sent), sent, kws, ctx.refs)
+    per_q = formulas(qs, equations(qs, spreads(qs, per_q, sent), sent, kws, ctx.refs), sent, kws)
     out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num" and b:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from tasks.validate.keywords import Keyword
+from tasks.validate.keywords import Keyword, resolve
 from tasks.validate.quantities import Quantity
 from tasks.validate.text import Token
 
@@ -136,4 +136,60 @@ def equations(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], k
         operands = tuple(abs(qs[a].values[0]) for a in ops) if chained else ()
         out[total] = [replace(c, measure="sum" if chained else "lead_sum", operands=operands, leads=lead_terms,
                               beat=None) for c in out[total]]
+    return out
+
+
+def _segments(sent: list[Token]) -> list[tuple[int, int]]:
+    """Token ranges between the '=' signs of the sentence's one equation chain (before the first: its name)."""
+    eq = [i for i, t in enumerate(sent) if t.text in ("=", "≈")]
+    if len(eq) < 2 or any(t.text in (",", ";") or t.low in ("and", "with") for t in sent[eq[0]:eq[-1]]):
+        return []  # "V5 R = 3.68 mV, V3 R = 2.25 mV": two statements, not one chain of steps
+    start = eq[0] - 1
+    while start > 0 and sent[start - 1].text not in (",", ";", ":", "(", "—") and eq[0] - start < 4:
+        start -= 1
+    stop = next((k for k in range(eq[-1] + 1, len(sent)) if sent[k].text in (",", ";") or sent[k].low == "and"),
+                len(sent))  # "= 416 ms, QRS 104 ms": the chain's result ends its clause
+    bounds = [start] + eq + [stop]
+    return [(bounds[k] + (k > 0), bounds[k + 1]) for k in range(len(bounds) - 1)]
+
+
+def _constant(q: Quantity, sent: list[Token]) -> bool:
+    """An exponent ('^(1/3)') or a unit conversion ('60000 / RR') inside a formula: no measurement."""
+    before = {t.text for t in sent[max(0, q.start - 2):q.start]}
+    after = sent[q.end].text if q.end < len(sent) else ""
+    return "^" in before or (q.values[0] in (60000.0, 60.0, 1000.0, 1500.0, 300.0) and after == "/")
+
+
+def formulas(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], kws: list[Keyword]) -> list[list[Claim]]:
+    """'QTc = QT/√RR = 400/√0.924 = 416 ms': the values are paired in order with the names of the step before
+    them (400 is the QT, 0.924 the RR), the last value is the named result, and exponents are constants."""
+    segs = _segments(sent)
+    if not segs:
+        return per_q
+    out = list(per_q)
+    in_seg = lambda a, b: [i for i, q in enumerate(qs) if a <= q.start < b]  # noqa: E731
+    names_of = lambda a, b: [k for k in kws if a <= k.start < b]  # noqa: E731
+    result = names_of(*segs[0])[-1:]
+    names: list[Keyword] = []
+    for k, (a, b) in enumerate(segs[1:], 1):
+        found = []
+        for i in in_seg(a, b):
+            if _constant(qs[i], sent):
+                out[i] = [replace(c, nonclaim="formula") for c in out[i]]
+            else:
+                found.append(i)
+        if not found:
+            names = names_of(a, b)
+            continue
+        values = [(i, n) for i in found for n in range(len(out[i]))]
+        last = k == len(segs) - 1
+        if last and result and len(values) == 1:
+            i, n = values[0]
+            measure = resolve(result[0].kind, result[0].wave, qs[i].unit)
+            out[i] = [replace(out[i][n], measure=measure, leads=(), beat=None)]
+        elif names and len(names) == len(values):
+            for kw, (i, n) in zip(names, values):
+                out[i] = out[i][:n] + [replace(out[i][n], measure=resolve(kw.kind, kw.wave, qs[i].unit),
+                                               unit=out[i][n].unit)] + out[i][n + 1:]
+        names = []
     return out

@@ -40,8 +40,10 @@ def _read(raw: list[Raw], i: int) -> tuple[float, int] | None:
             last = "scale"
         elif w == "and" and last == "scale" and (_word(raw, j + 1) in _ONES or _word(raw, j + 1) in _TENS):
             last = "and"
-        elif raw[j][1] == "-" and last == "tens" and _word(raw, j + 1) in _ONES and raw[j][2] == raw[j - 1][3]:
-            last = "and"  # "sixty-five"
+        elif raw[j][1] == "-" and last is not None and raw[j][2] == raw[j - 1][3] and (
+                _word(raw, j + 1) in _ONES or _word(raw, j + 1) in _TENS or _word(raw, j + 1) in _SCALES):
+            j += 1  # "sixty-five", "one-hundred-thirty": the hyphen joins, the next word is read as usual
+            continue
         else:
             break
         j, used = j + 1, j + 1

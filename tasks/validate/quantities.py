@@ -14,7 +14,7 @@ _UNITS: list[tuple[tuple[str, ...], str]] = sorted([
     (("beat", "per", "minute"), "bpm"), (("beats", "/", "min"), "bpm"), (("beats", "/", "minute"), "bpm"),
     (("/", "min"), "bpm"), (("per", "minute"), "bpm"), (("beats", "a", "minute"), "bpm"), (("min", "-", "1"), "bpm"),
     (("min", "⁻", "¹"), "bpm"), (("min", "−", "1"), "bpm"), (("min", "–", "1"), "bpm"), (("per", "min"), "bpm"),
-    (("/", "minute"), "bpm"), (("beats", "per", "min"), "bpm"),
+    (("/", "minute"), "bpm"), (("beats", "per", "min"), "bpm"), (("b", "/", "min"), "bpm"),
     (("mv",), "mV"), (("millivolt",), "mV"), (("millivolts",), "mV"), (("µv",), "uV"), (("μv",), "uV"),
     (("uv",), "uV"), (("microvolts",), "uV"),
     (("mm",), "mm"), (("millimeter",), "mm"), (("millimeters",), "mm"), (("millimetre",), "mm"),

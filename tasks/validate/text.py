@@ -51,7 +51,7 @@ def tokenize(text: str) -> list[Token]:
             raw += _split_key(m.group(0), m.start())
             continue
         raw.append((kind, m.group(0), m.start(), m.end()))
-    raw = number_words(raw)
+    raw = _lead_shorthand(number_words(raw))
     # newlines end sentences too
     out: list[Token] = []
     sentence = 0
@@ -65,6 +65,18 @@ def tokenize(text: str) -> list[Token]:
         if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i) and not (tok == ";" and depth):
             sentence, depth = sentence + 1, 0  # a ';' inside brackets separates list items, not sentences
     return out
+
+
+def _lead_shorthand(raw: list[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int]]:
+    """'V1-3', 'V4–6': the number after a dash glued to a chest lead is the range's last lead."""
+    for i in range(2, len(raw)):
+        kind, tok, start, end = raw[i]
+        lead, dash = raw[i - 2], raw[i - 1]
+        if kind == "num" and tok.isdigit() and lead[0] == "lead" and lead[1][:1] in "Vv" and lead[1][1:].isdigit() \
+                and dash[1] in ("-", "–") and lead[3] == dash[2] and dash[3] == start and \
+                int(lead[1][1:]) < int(tok) <= 9 and not (i + 1 < len(raw) and raw[i + 1][2] == end):
+            raw[i] = ("lead", "V" + tok, start, end)
+    return raw
 
 
 def _split_key(word: str, start: int) -> list[tuple[str, str, int, int]]:

@@ -288,6 +288,25 @@ def check_lead_sum(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outco
     return Outcome("ok" if abs(value - total) <= _tol("mV", total, s, c.approx) else "mismatch", f"{total:.2f} mV")
 
 
+def check_rs_ratio(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """'R/S ratio 0.67 in V1', 'R/S ratio above 1 in V5': R over |S| in each lead named (else some usable lead)."""
+    ratios = {}
+    for x in _usable(ctx, c.leads):
+        r, s_ = ctx.leads[x].r_amp_mv, abs(ctx.leads[x].s_amp_mv or 0.0)
+        if r is not None:
+            ratios[x] = r / s_ if s_ > 0 else float("inf")
+    if not ratios:
+        return Outcome("unmeasured", "no R/S ratio can be formed in the leads named")
+    shown = "; ".join(f"{x} {v:.2f}" for x, v in list(ratios.items())[:6])
+    v = c.values[0]
+    if c.comparator:
+        ok = all(_holds(c.comparator, m, v, 0.05) for m in ratios.values()) if c.leads else any(
+            _holds(c.comparator, m, v, 0.05) for m in ratios.values())
+        return Outcome("ok" if ok else "mismatch", shown)
+    ok = any(abs(v - m) <= max(0.15, 0.2 * m) for m in ratios.values() if m != float("inf"))
+    return Outcome("ok" if ok else "mismatch", shown)
+
+
 def check_stated(c: Claim) -> Outcome:
     """A threshold said of values the answer stated ('Both exceed 450 ms'): it must hold for each of them."""
     value = c.values[0]
@@ -316,6 +335,8 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return check_stated(c)
     if m == "lead_sum":
         return check_lead_sum(c, ctx, s)
+    if m == "rs_ratio":
+        return check_rs_ratio(c, ctx, s)
     if m == "qtc_other":
         return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):

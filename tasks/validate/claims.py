@@ -15,7 +15,8 @@ from tasks.validate.pairing import pair as _pair
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
-from tasks.validate.composite import _AFTER_SUM, equations, formulas, spreads, sums, unknown_formula
+from tasks.validate.composite import (_AFTER_SUM, equations, formulas, rate_results, spreads, sums,
+                                      unknown_formula)
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
 _POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
@@ -325,6 +326,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     if not any(k.kind in ("sokolow", "cornell") for k in kws):
         per_q = sums(qs, per_q, sent)
     per_q = formulas(qs, equations(qs, spreads(qs, per_q, sent), sent, kws, ctx.refs), sent, kws)
+    per_q = rate_results(qs, per_q, sent)
     out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num" and b:

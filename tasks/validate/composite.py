@@ -153,6 +153,22 @@ def _segments(sent: list[Token]) -> list[tuple[int, int]]:
     return [(bounds[k] + (k > 0), bounds[k + 1]) for k in range(len(bounds) - 1)]
 
 
+_GIVES = {"=", "≈", "~", "gives", "giving", "→", "yields", "is", "of", "about", "approximately", "roughly"}
+
+
+def rate_results(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
+    """'60,000 / 924 ≈ 65': the value a conversion of an RR gives is a rate, with or without its unit."""
+    out = list(per_q)
+    for k in range(1, len(qs)):
+        prev, q = qs[k - 1], qs[k]
+        conversion = prev.shape == "list" and len(prev.values) == 2 and prev.values[0] in (60000.0, 60.0) \
+            and "/" in prev.text
+        if conversion and q.unit in (None, "bpm") and len(q.values) == 1 and q.start > prev.end and all(
+                t.low in _GIVES for t in sent[prev.end:q.start]):
+            out[k] = [replace(c, measure="rate", unit="bpm", leads=(), beat=None) for c in out[k]]
+    return out
+
+
 def _constant(q: Quantity, sent: list[Token]) -> bool:
     """An exponent ('^(1/3)') or a unit conversion ('60000 / RR') inside a formula: no measurement."""
     before = {t.text for t in sent[max(0, q.start - 2):q.start]}

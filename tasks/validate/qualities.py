@@ -38,7 +38,7 @@ def _patterns() -> list[tuple[str, str, re.Pattern[str]]]:
             after = rf"(?P<m>{m_rx})\s+(?:{_COPULA}\s+)?(?P<neg>{_NEG}\s+)?(?:(?:{_MILD})\s+)?(?P<q>{q_rx})\b" \
                     rf"(?![\s\-]+(?:normal|axis|voltage|amplitude|in\s+amplitude|complex|sided))"
             before = rf"\b(?:{_MILD}\s+)?(?P<q>{q_rx})(?:\s+(?:but|yet)\s+\w+)?\s+(?P<m>{m_rx})\b" \
-                     rf"(?![\s\-\u2013]*(?:T\b|axis|angle|voltage|amplitude))"  # "a wide QRS-T angle"
+                     rf"(?![\s\-\u2013]*(?:T\b|axis|angle|voltage|amplitude|segment|variab))"  # "a wide QRS-T angle"
             for rx in (after, before):
                 out.append((measure, quality, re.compile(rx, re.I)))
     return out
@@ -63,7 +63,9 @@ def _measured(measure: str, quality: str, ctx: RecordContext, mild: bool) -> boo
         qtc = [v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None]
         if not qtc:
             return None
-        return max(qtc) >= (430 if mild else 440) if quality == "long" else min(qtc) <= (370 if mild else 360)
+        if quality == "long":  # the uncorrected QT may be called long too ("QT 480 ms is long, QTc normal")
+            return max(qtc + ([f.qt_ms] if f.qt_ms is not None else [])) >= (430 if mild else 440)
+        return min(qtc) <= (370 if mild else 360)
     if measure == "pr":
         if f.pr_ms is None:
             return None

@@ -66,6 +66,8 @@ CORPUS_CLASSES = [
      "Sinus rhythm at 65 bpm, a normal tracing for a young man; nothing unusual at 62.", "numeric_claim"),
     (AGED_29, "In a 29-year-old man, sinus rhythm at 65 bpm.", "In a 54-year-old man, sinus rhythm at 65 bpm.",
      "numeric_claim"),
+    (AGED_29, "Sinus rhythm; the patient's heart rate is steady at 65.",  # a measure in the clause: not an age
+     "Sinus rhythm; the patient's heart rate is steady at 95.", "numeric_claim"),
     # a block qualified after its name
     (IRBBB, "Sinus rhythm; with a QRS of 104 ms the right bundle branch block is incomplete.",
      "Sinus rhythm; with a QRS of 104 ms the right bundle branch block is complete.",

@@ -168,5 +168,15 @@ def age_at(sent: list[Token], q: Quantity) -> bool:
     if prev in _AGE_BEFORE:
         return True
     ends = q.end >= len(sent) or sent[q.end].kind == "punct" and sent[q.end].text not in ("-", "/", "%", "°")
-    return prev == "at" and ends and any(t.low in _AGE_WORDS for t in sent)
+    if prev != "at" or not ends or not any(t.low in _AGE_WORDS for t in sent):
+        return False
+    k = q.start - 1
+    while k > 0 and sent[k - 1].text not in (",", ";", "(", "—", "–", ":"):
+        k -= 1
+    return not any(t.low in _MEASURE_WORDS for t in sent[k:q.start])  # "the patient's rate is steady at 65"
+
+
+_MEASURE_WORDS = {"rate", "hr", "pulse", "pr", "qrs", "qt", "qtc", "axis", "interval", "intervals", "duration", "rr",
+                  "voltage", "amplitude", "wave", "waves", "st", "segment", "elevation", "depression", "elevated",
+                  "depressed", "lead", "leads", "beat", "beats", "complex", "peak", "time", "s", "r", "p", "q", "t"}
 

@@ -152,6 +152,10 @@ NEW_CLASSES = [
     # other spellings of units and hyphenated number words
     (CTX, "Sinus rhythm at 65 b/min; the PR is one-hundred-thirty milliseconds.", "Sinus rhythm at 85 b/min.",
      "numeric_claim"),
+    # inline bullets separate items, a dash after a label is its colon, emphasis around a unit
+    (CTX, "Sinus rhythm. • Rate 65 bpm • PR interval — 130 ms • QRS (104 ms) narrow",
+     "Sinus rhythm. • Rate 65 bpm • PR interval — 230 ms • QRS (104 ms) narrow", "numeric_claim"),
+    (CTX, "Sinus rhythm at 65 *bpm*; PR _130 ms_.", "Sinus rhythm at 95 *bpm*.", "numeric_claim"),
     # a rate unit's "per" and a landmark's "each" are no paper settings
     (CTX, "Sinus rhythm; each small box represents 40 ms, and the PR is 130 ms.",
      "Sinus rhythm at 65 beats per minute, QRS 140 ms.", "numeric_claim"),

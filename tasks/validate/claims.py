@@ -43,6 +43,8 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
     skip = _INSIDE_LEADS
     if kw.end <= q.start:
         dist = sum(1 for k in range(kw.end, q.start) if k not in skip)
+        if all(sent[k].text in _LABEL_DASH for k in range(kw.end, q.start)):
+            return float(dist)  # "PR interval — 130 ms": a dash after a label is its colon
         return dist + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
     if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
@@ -52,6 +54,7 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
     return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start, skip) + (0 if dist == 0 else 3)
 
 
+_LABEL_DASH = {"—", "–", "-", ":", "*", "_"}
 _OWN_GLUE = {"of", "is", "are", "was", ":", "=", "at", "measuring", "measures", "about", "approximately", "~",
              "around", "roughly", "only", "just", "nearly", "≈"}
 

@@ -102,6 +102,8 @@ def unit_at(sent: list[Token], j: int) -> tuple[str, int] | None:
     if j < len(sent) and sent[j].text == "-" and j + 1 < len(sent) and sent[j - 1].end == sent[j].start:
         got = unit_at(sent, j + 1)
         return got
+    if j + 1 < len(sent) and sent[j].text in ("*", "_") and sent[j + 1].text not in ("*", "_"):
+        return unit_at(sent, j + 1) if sent[j].end == sent[j + 1].start else None  # "65 *bpm*"
     low = [t.low for t in sent[j:j + 5]]
     for words, unit in _UNITS:
         if tuple(low[:len(words)]) == words:

@@ -23,7 +23,7 @@ _SENTENCE_PUNCT = {".", "!", "?", ";", "\n"}
 # tokens that open a new clause: attribution prefers not to cross them
 CLAUSE_WORDS = {"and", "but", "while", "whereas", "which", "although", "though", "yet", "with", "where",
                 "whilst", "however", "so", "because", "since", "then", "both", "also"}
-CLAUSE_PUNCT = {",", "(", ")", "[", "]", "—", "–", ";"}
+CLAUSE_PUNCT = {",", "(", ")", "[", "]", "—", "–", ";", "•", "·"}
 
 
 @dataclass(frozen=True)

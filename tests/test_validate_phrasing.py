@@ -146,6 +146,8 @@ NEW_CLASSES = [
      "Sinus rhythm; QTc = QT/√RR = 400/√0.924 = 486 ms.", "numeric_claim"),
     (CTX, "Sinus rhythm; QTcF = QT / RR^(1/3) = 400 / 0.924^(1/3) = 411 ms.",
      "Sinus rhythm; QTcF = QT / RR^(1/3) = 460 / 0.924^(1/3) = 411 ms.", "numeric_claim"),
+    (CTX, "Sinus rhythm; RR = 60000/65 = 923 ms, and 60,000 / 924 ≈ 65.", "Sinus rhythm; RR = 60000/65 = 523 ms.",
+     "numeric_claim"),
     # R/S ratios, formed from the lead's R and S (V1 0.2/0.3 here, V5 1.0/0.3)
     (CTX, "Sinus rhythm; the R/S ratio is 0.67 in V1, below 1, and above 1 in V5.",
      "Sinus rhythm; the R/S ratio is 3.0 in V1.", "numeric_claim"),

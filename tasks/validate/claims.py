@@ -212,6 +212,8 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return [replace(base, nonclaim="ratio")]
     if q.shape == "list" and len(q.values) == 2 and q.values[0] in (60000.0, 60.0, 1500.0, 300.0) and "/" in q.text:
         rr = q.values[1]  # "60000/523 gives 115 bpm": a rate worked out from an RR; the RR is the claim
+        if q.values[0] == 60000.0 and rr < 250:  # "60000/65 = 923 ms": an RR worked out from a rate
+            return [replace(base, values=(rr,), measure="rate", unit="bpm")]
         return [replace(base, values=(rr,), measure="rr", unit="ms" if q.values[0] == 60000.0 else None)
                 if q.values[0] in (60000.0, 60.0) else replace(base, nonclaim="formula")]
     if is_setting(q, sent):

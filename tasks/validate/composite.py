@@ -157,15 +157,20 @@ _GIVES = {"=", "≈", "~", "gives", "giving", "→", "yields", "is", "of", "abou
 
 
 def rate_results(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
-    """'60,000 / 924 ≈ 65': the value a conversion of an RR gives is a rate, with or without its unit."""
+    """'60,000 / 924 ≈ 65': the value a conversion of an RR gives is a rate, with or without its unit (and the
+    RR that '60000/65 = 923 ms' gives from a rate is an RR)."""
     out = list(per_q)
     for k in range(1, len(qs)):
         prev, q = qs[k - 1], qs[k]
         conversion = prev.shape == "list" and len(prev.values) == 2 and prev.values[0] in (60000.0, 60.0) \
             and "/" in prev.text
-        if conversion and q.unit in (None, "bpm") and len(q.values) == 1 and q.start > prev.end and all(
-                t.low in _GIVES for t in sent[prev.end:q.start]):
+        if not (conversion and len(q.values) == 1 and q.start > prev.end and all(
+                t.low in _GIVES for t in sent[prev.end:q.start])):
+            continue
+        if prev.values[1] >= 250 and q.unit in (None, "bpm"):
             out[k] = [replace(c, measure="rate", unit="bpm", leads=(), beat=None) for c in out[k]]
+        elif prev.values[0] == 60000.0 and prev.values[1] < 250 and q.unit in (None, "ms", "s"):
+            out[k] = [replace(c, measure="rr", unit=c.unit or "ms", leads=(), beat=None) for c in out[k]]
     return out
 
 

@@ -7,6 +7,8 @@ it is 20 or more ("a rate of sixty-five").
 """
 from __future__ import annotations
 
+import re
+
 _ONES = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
     " seventeen eighteen nineteen".split())}
@@ -67,9 +69,12 @@ def _unit_follows(raw: list[Raw], j: int) -> bool:
     return w in _UNIT_WORDS
 
 
-def number_words(raw: list[Raw]) -> list[Raw]:
+_ANY = re.compile(r"\b(?:" + "|".join(list(_ONES) + list(_TENS)) + r")\b", re.I)
+
+
+def number_words(raw: list[Raw], text: str) -> list[Raw]:
     """The tokens with every run of number words that reads as a measurement merged into one number token."""
-    if not any(t[0] == "word" and (t[1].lower() in _ONES or t[1].lower() in _TENS) for t in raw):
+    if not _ANY.search(text):
         return raw
     out, i = [], 0
     while i < len(raw):

@@ -30,21 +30,27 @@ _COPULA = r"(?:is|are|was|appears|appear|seems|seem|looks|look|remains|remain|be
 _NEG = r"(?:not|n't|never|no\s+longer|neither)"
 
 
-def _patterns() -> list[tuple[str, str, re.Pattern[str]]]:
+def _patterns() -> list[tuple[str, re.Pattern[str]]]:
+    """Per measure: the quality written after it ('the QT is prolonged') and before it ('a wide QRS')."""
     out = []
     for measure, m_rx in _MEASURE.items():
-        for quality in _FOR[measure]:
-            q_rx = _QUALITY[quality]
-            after = rf"(?P<m>{m_rx})\s+(?:{_COPULA}\s+)?(?P<neg>{_NEG}\s+)?(?:(?:{_MILD})\s+)?(?P<q>{q_rx})\b" \
-                    rf"(?![\s\-]+(?:normal|axis|voltage|amplitude|in\s+amplitude|complex|sided))"
-            before = rf"\b(?:{_MILD}\s+)?(?P<q>{q_rx})(?:\s+(?:but|yet)\s+\w+)?\s+(?P<m>{m_rx})\b" \
-                     rf"(?![\s\-\u2013]*(?:T\b|axis|angle|voltage|amplitude|segment|variab))"  # "a wide QRS-T angle"
-            for rx in (after, before):
-                out.append((measure, quality, re.compile(rx, re.I)))
+        q_rx = "|".join(_QUALITY[quality] for quality in _FOR[measure])
+        after = rf"(?P<m>{m_rx})\s+(?:{_COPULA}\s+)?(?P<neg>{_NEG}\s+)?(?:(?:{_MILD})\s+)?(?P<q>{q_rx})\b" \
+                rf"(?![\s\-]+(?:normal|axis|voltage|amplitude|in\s+amplitude|complex|sided))"
+        before = rf"\b(?:{_MILD}\s+)?(?P<q>{q_rx})(?:\s+(?:but|yet)\s+\w+)?\s+(?P<m>{m_rx})\b" \
+                 rf"(?![\s\-\u2013]*(?:T\b|axis|angle|voltage|amplitude|segment|variab))"  # "a wide QRS-T angle"
+        for rx in (after, before):
+            out.append((measure, re.compile(rx, re.I)))
     return out
 
 
+def _quality_of(measure: str, word: str) -> str:
+    first = _FOR[measure][0]
+    return first if re.fullmatch(_QUALITY[first], word, re.I) else _FOR[measure][1]
+
+
 _PATTERNS = _patterns()
+_ANY_QUALITY = re.compile(r"\b(?:" + "|".join(_QUALITY.values()) + r")\b", re.I)
 _LABELLED = {
     ("qt", "long"): {"LQT", "LQRSV"}, ("qt", "short"): {"SQT"},
     ("pr", "long"): {"1AVB", "LPR", "2AVB", "MOBITZ1"}, ("pr", "short"): {"SPRI", "WPW", "VPEX", "PREEX"},
@@ -84,12 +90,14 @@ def quality_problems(text: str, ctx: RecordContext) -> list[tuple[str, str, str]
     """(rule, detail, span) for every affirmed quality the measurements contradict (or cannot show)."""
     labelled = {lab.code for lab in ctx.labels}
     out, seen = [], set()
-    for measure, quality, rx in _PATTERNS:
-        for m in rx.finditer(text):
+    windows = [_window(text, h.start(), h.end()) for h in _ANY_QUALITY.finditer(text)]
+    for measure, rx in _PATTERNS:  # searched only around a quality word: most answers have few
+        for m in (m for lo, hi in windows for m in rx.finditer(text, lo, hi)):
             if (m.groupdict().get("neg") or span_negated(text, m.start(), m.end())
                     or m.span() in seen or _is_criterion(text, m.end())):
                 continue
             seen.add(m.span())
+            quality = _quality_of(measure, m.group("q"))
             if labelled & _LABELLED[(measure, quality)]:
                 continue
             mild = bool(re.search(_MILD, m.group(0), re.I))
@@ -99,6 +107,14 @@ def quality_problems(text: str, ctx: RecordContext) -> list[tuple[str, str, str]
                 out.append((rule, f"'{m.group(0)}' is stated but the measured {measure.upper()} does not show it",
                             m.group(0)))
     return out
+
+
+def _window(text: str, start: int, end: int) -> tuple[int, int]:
+    """Some 48 characters either side of a quality word, widened to whole words."""
+    lo, hi = max(0, start - 48), min(len(text), end + 48)
+    lo = text.rfind(" ", 0, lo) + 1 if lo else 0
+    nxt = text.find(" ", hi)
+    return lo, len(text) if nxt < 0 else nxt
 
 
 _CRITERION = re.compile(r"\s*(?:would|if|when|requires?|criteri|threshold|defin|is\s+defined|means)", re.I)

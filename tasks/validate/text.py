@@ -51,7 +51,9 @@ def tokenize(text: str) -> list[Token]:
             raw += _split_key(m.group(0), m.start())
             continue
         raw.append((kind, m.group(0), m.start(), m.end()))
-    raw = _lead_shorthand(number_words(raw))
+    raw = number_words(raw, text)
+    if _SHORTHAND.search(text):
+        raw = _lead_shorthand(raw)
     # newlines end sentences too
     out: list[Token] = []
     sentence = 0
@@ -65,6 +67,9 @@ def tokenize(text: str) -> list[Token]:
         if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i) and not (tok == ";" and depth):
             sentence, depth = sentence + 1, 0  # a ';' inside brackets separates list items, not sentences
     return out
+
+
+_SHORTHAND = re.compile(r"V\d[-–]\d")
 
 
 def _lead_shorthand(raw: list[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int]]:

@@ -52,7 +52,7 @@ class ValidationSettings(_Strict):
     tol_axis_deg: float = Field(15.0, ge=0)
     tol_amplitude_mv: float = Field(0.15, ge=0)
     tol_amplitude_rel: float = Field(0.20, ge=0)
-    min_lead_coverage: float = Field(0.0, ge=0, le=1)
+    min_lead_coverage: float = Field(0.08, ge=0, le=1)  # at least one of the 12 leads cited (docs/teachers.md)
     require_labels_stated: bool = True
     near_duplicate_threshold: float = Field(0.9, gt=0, le=1)  # MinHash Jaccard across records
     max_regenerations: int = Field(2, ge=0)  # K: rejected answers are asked again up to K times

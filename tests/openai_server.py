@@ -125,13 +125,16 @@ def _grab(pattern: str, text: str) -> str | None:
 
 
 def grounded_answer(prompt: str) -> str:
-    """A GEM-style paragraph that states only the prompt's heart rate, QRS duration and labels."""
+    """A GEM-style paragraph that states only the prompt's heart rate, QRS duration, first usable lead and labels."""
     hr = _grab(r"heart rate (-?\d+) bpm", prompt)
     qrs = _grab(r"QRS (\d+) ms", prompt)
     labels = (_grab(r"Reference diagnosis \(do not reveal\): (.+)", prompt) or "").strip()
+    usable = (_grab(r"usable leads: ([^;\n]+)", prompt) or "none").split(",")[0].strip()
     parts = []
     if hr:
         parts.append(f"The tracing shows a heart rate of {hr} bpm.")
+    if usable != "none":  # the prompt asks to cite the leads a reading rests on (validation.min_lead_coverage)
+        parts.append(f"The rhythm was followed in lead {usable}.")
     if qrs:
         parts.append(f"The QRS duration is {qrs} ms.")
     parts.append("The waveforms were reviewed systematically, moving from the conduction intervals to the"

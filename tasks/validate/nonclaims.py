@@ -45,8 +45,12 @@ def is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int
 def is_setting(q: Quantity, sent: list[Token]) -> bool:
     if q.unit in ("mm/s", "mm/mV", "hz"):
         return True
-    near = {t.low for t in sent[max(0, q.start - 4):q.end + 3]}
-    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & _SETTING_WORDS) and (
+    window = sent[max(0, q.start - 6):q.end + 3]
+    # "65 beats per minute, QRS 140 ms": the 'per' of a rate unit is no paper setting
+    near = {t.low for k, t in enumerate(window) if not (t.low == "per" and k + 1 < len(window)
+                                                         and window[k + 1].low in ("minute", "min"))}
+    grid = _SETTING_WORDS - {"represents", "equals", "per", "each"}  # "P waves precede each QRS, PR 230 ms": no grid
+    return q.unit in ("mm", "ms", "s", "mV", "smallbox", "largebox") and bool(near & grid) and (
         "=" in near or "per" in near or "each" in near or "represents" in near or "equals" in near
         or "speed" in near or "gain" in near or "calibration" in near)
 
@@ -87,6 +91,8 @@ def beat_ref(sent: list[Token], q: Quantity) -> bool:
     """A beat number: 'beat 4', 'beats 10 and 13', 'beats 5–6 and 9', 'beats #5, #6'."""
     if q.unit is not None or q.start == 0:
         return False
+    if sent[q.start - 1].text == "#" and not any(t.low in _BEAT_WORDS - {"#", "no", "number"} for t in sent):
+        return False  # "finding #3": a numbered item; "complex #3", "PVCs at #5 and #9": beats
     if sent[q.start - 1].low in _BEAT_WORDS or _arrow_pair(sent, q.start) or _arrow_pair(sent, q.start - 2):
         return True
     k, crossed = q.start - 1, 0
@@ -146,3 +152,31 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         elif _arrow_pair(sent, i - 2):
             out.append((i, int(t.text)))  # "cycle 9→10 is 348 ms": the RR that ends at beat 10
     return [(i, b) for i, b in out if not _arrow_pair(sent, i)]  # a cycle's first beat is not the one cited
+
+
+_AGE_BEFORE = {"aged", "age", "ages"}
+_AGE_WORDS = {"variant", "young", "man", "woman", "male", "female", "boy", "girl", "child", "patient", "adult",
+              "athlete", "person", "subject", "infant", "adolescent", "teenager", "elderly"}
+
+
+def age_at(sent: list[Token], q: Quantity) -> bool:
+    """'aged 29', 'age 29', 'a normal variant at 29.': a bare whole number that gives the patient's age."""
+    v = q.values[0]
+    if q.unit is not None or len(q.values) != 1 or "." in q.text or not 1 <= v <= 110 or q.start == 0:
+        return False
+    prev = sent[q.start - 1].low
+    if prev in _AGE_BEFORE:
+        return True
+    ends = q.end >= len(sent) or sent[q.end].kind == "punct" and sent[q.end].text not in ("-", "/", "%", "°")
+    if prev != "at" or not ends or not any(t.low in _AGE_WORDS for t in sent):
+        return False
+    k = q.start - 1
+    while k > 0 and sent[k - 1].text not in (",", ";", "(", "—", "–", ":"):
+        k -= 1
+    return not any(t.low in _MEASURE_WORDS for t in sent[k:q.start])  # "the patient's rate is steady at 65"
+
+
+_MEASURE_WORDS = {"rate", "hr", "pulse", "pr", "qrs", "qt", "qtc", "axis", "interval", "intervals", "duration", "rr",
+                  "voltage", "amplitude", "wave", "waves", "st", "segment", "elevation", "depression", "elevated",
+                  "depressed", "lead", "leads", "beat", "beats", "complex", "peak", "time", "s", "r", "p", "q", "t"}
+

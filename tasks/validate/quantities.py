@@ -14,7 +14,7 @@ _UNITS: list[tuple[tuple[str, ...], str]] = sorted([
     (("beat", "per", "minute"), "bpm"), (("beats", "/", "min"), "bpm"), (("beats", "/", "minute"), "bpm"),
     (("/", "min"), "bpm"), (("per", "minute"), "bpm"), (("beats", "a", "minute"), "bpm"), (("min", "-", "1"), "bpm"),
     (("min", "⁻", "¹"), "bpm"), (("min", "−", "1"), "bpm"), (("min", "–", "1"), "bpm"), (("per", "min"), "bpm"),
-    (("/", "minute"), "bpm"), (("beats", "per", "min"), "bpm"),
+    (("/", "minute"), "bpm"), (("beats", "per", "min"), "bpm"), (("b", "/", "min"), "bpm"),
     (("mv",), "mV"), (("millivolt",), "mV"), (("millivolts",), "mV"), (("µv",), "uV"), (("μv",), "uV"),
     (("uv",), "uV"), (("microvolts",), "uV"),
     (("mm",), "mm"), (("millimeter",), "mm"), (("millimeters",), "mm"), (("millimetre",), "mm"),
@@ -28,6 +28,7 @@ _UNITS: list[tuple[tuple[str, ...], str]] = sorted([
     (("small", "squares"), "smallbox"), (("large", "box"), "largebox"), (("large", "boxes"), "largebox"),
     (("large", "square"), "largebox"), (("large", "squares"), "largebox"),
 ], key=lambda u: -len(u[0]))
+_BEAT_NOUNS = {"#", "beat", "beats", "complex", "complexes", "cycle", "cycles", "no", "number"}
 _SIGNS = {"-": -1.0, "−": -1.0, "–": -1.0, "+": 1.0}
 _RANGE_SEPS = {"to", "-", "–", "—", "through", "thru", "until", "till"}
 _LIST_SEPS = {",", "and", "or", "/", "&", "versus", "vs", "then", "respectively"}
@@ -101,6 +102,8 @@ def unit_at(sent: list[Token], j: int) -> tuple[str, int] | None:
     if j < len(sent) and sent[j].text == "-" and j + 1 < len(sent) and sent[j - 1].end == sent[j].start:
         got = unit_at(sent, j + 1)
         return got
+    if j + 1 < len(sent) and sent[j].text in ("*", "_") and sent[j + 1].text not in ("*", "_"):
+        return unit_at(sent, j + 1) if sent[j].end == sent[j + 1].start else None  # "65 *bpm*"
     low = [t.low for t in sent[j:j + 5]]
     for words, unit in _UNITS:
         if tuple(low[:len(words)]) == words:
@@ -177,11 +180,14 @@ def _group(sent: list[Token], i: int) -> Quantity | None:
         return Quantity((values[0], float(sent[end + 1].text.replace(",", ""))), "ratio", "ratio", start, end + 2,
                         (i, end + 1))
     shape = "single"
+    beat_number = unit is None and start > 0 and sent[start - 1].low in _BEAT_NOUNS
     while True:
         cont = _continuation(sent, end, unit)
         if cont is None:
             break
         kind, k = cont
+        if beat_number and kind == "list" and unit_at(sent, k + 1) is not None:
+            break  # "730 ms ending complex #2, 882 ms ending ...": a beat number ends, a value begins
         if shape != "single" and kind != shape:
             break
         v = _value(sent, k)

@@ -108,8 +108,11 @@ def check_leads(text: str, ctx: RecordContext, s: ValidationSettings) -> tuple[l
 
 
 def _violation(claim: Claim, status: str, measured: str) -> Violation:
-    what = claim.measure or "a number"
-    where = f" in {', '.join(claim.leads)}" if claim.leads else ""
+    what = {"lead_sum": "sum", "stated": "threshold on the stated values", "rs_ratio": "R/S ratio"}.get(
+        claim.measure or "", claim.measure or "a number")
+    terms = [x.split(":") for x in claim.leads if ":" in x]  # a wave-lead sum: "S V1 + R V5"
+    where = (" of " + " + ".join(f"{w.upper()} {lead}" for w, lead in terms)) if terms else (
+        f" in {', '.join(claim.leads)}" if claim.leads else "")
     beat = f" at beat {claim.beat}" if claim.beat else ""
     if status == "mismatch":
         return Violation("numeric_claim", f"{what}{where}{beat}: '{claim.text}' does not match the measured"

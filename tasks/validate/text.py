@@ -5,9 +5,13 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from tasks.validate.numwords import number_words
+
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
 _TOKEN_RE = re.compile(
-    r"(?P<lead>(?<![\w])(?:[aA][vV][rRlLfF]|V\d{1,2}R?)(?![\w]))"
+    # a lead, also right after the wave it names ("SV1 + RV5", "RaVL"): the wave letter is a word of its own
+    r"(?P<lead>(?:(?<![\w])|(?<=\b[PQRST]))(?:[aA][vV][rRlLfF]|V\d{1,2}R?)(?![\w]))"
+    r"|(?P<wave>\b[PQRST](?=(?:aV[RLF]|V\d{1,2})(?![\w])))"
     r"|(?P<ord>(?<![\w.])\d+(?:st|nd|rd|th)(?![A-Za-z]))"
     r"|(?P<num>(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?![\d.])|\d+(?:\.\d+)?|\.\d+)(?![\d]))"
     r"|(?P<word>[^\W\d_](?:[\w']*[\w])?)"
@@ -19,7 +23,7 @@ _SENTENCE_PUNCT = {".", "!", "?", ";", "\n"}
 # tokens that open a new clause: attribution prefers not to cross them
 CLAUSE_WORDS = {"and", "but", "while", "whereas", "which", "although", "though", "yet", "with", "where",
                 "whilst", "however", "so", "because", "since", "then", "both", "also"}
-CLAUSE_PUNCT = {",", "(", ")", "[", "]", "—", "–", ";"}
+CLAUSE_PUNCT = {",", "(", ")", "[", "]", "—", "–", ";", "•", "·"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,15 @@ def tokenize(text: str) -> list[Token]:
     raw = []
     for m in _TOKEN_RE.finditer(text):
         kind = m.lastgroup or "punct"
+        if kind == "wave":
+            kind = "word"
+        if kind == "word" and "_" in m.group(0):  # "heart_rate_bpm": a JSON key's words
+            raw += _split_key(m.group(0), m.start())
+            continue
         raw.append((kind, m.group(0), m.start(), m.end()))
+    raw = number_words(raw, text)
+    if _SHORTHAND.search(text):
+        raw = _lead_shorthand(raw)
     # newlines end sentences too
     out: list[Token] = []
     sentence = 0
@@ -54,6 +66,30 @@ def tokenize(text: str) -> list[Token]:
         depth = max(0, depth + (tok in "([") - (tok in ")]")) if kind == "punct" else depth
         if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i) and not (tok == ";" and depth):
             sentence, depth = sentence + 1, 0  # a ';' inside brackets separates list items, not sentences
+    return out
+
+
+_SHORTHAND = re.compile(r"V\d[-–]\d")
+
+
+def _lead_shorthand(raw: list[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int]]:
+    """'V1-3', 'V4–6': the number after a dash glued to a chest lead is the range's last lead."""
+    for i in range(2, len(raw)):
+        kind, tok, start, end = raw[i]
+        lead, dash = raw[i - 2], raw[i - 1]
+        if kind == "num" and tok.isdigit() and lead[0] == "lead" and lead[1][:1] in "Vv" and lead[1][1:].isdigit() \
+                and dash[1] in ("-", "–") and lead[3] == dash[2] and dash[3] == start and \
+                int(lead[1][1:]) < int(tok) <= 9 and not (i + 1 < len(raw) and raw[i + 1][2] == end):
+            raw[i] = ("lead", "V" + tok, start, end)
+    return raw
+
+
+def _split_key(word: str, start: int) -> list[tuple[str, str, int, int]]:
+    out, pos = [], start
+    for part in word.split("_"):
+        if part:
+            out.append(("glued" if part[0].isdigit() else "word", part, pos, pos + len(part)))
+        pos += len(part) + 1
     return out
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 
 from schemas.config import ValidationSettings
 from schemas.teacher import RecordContext
-from tasks.validate.claims import Claim
+from tasks.validate.claim import Claim
 
 _WAVE_FIELD = {"p": "p_amp_mv", "q": "q_amp_mv", "r": "r_amp_mv", "s": "s_amp_mv", "t": "t_amp_mv", "st": "st_mv"}
 _SCALAR = {"pr": "pr_ms", "qrs": "qrs_ms", "qt": "qt_ms"}
@@ -167,7 +167,8 @@ def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float]
         rec += [getattr(ctx.leads[x], _SCALAR[m]) for x in c.leads if x in ctx.leads and ctx.leads[x].usable]
         return [v for v in rec if v is not None], _beat_values(ctx, _SCALAR[m], list(c.leads) or None, c.beat), "ms"
     if m == "qtc":
-        return [v for v in (f.qtc_ms, f.qtc_fridericia_ms) if v is not None], [], "ms"
+        named = {"bazett": (f.qtc_ms,), "fridericia": (f.qtc_fridericia_ms,)}.get(c.formula or "")
+        return [v for v in (named or (f.qtc_ms, f.qtc_fridericia_ms)) if v is not None], [], "ms"
     if m == "rr" and c.unit == "pct":
         return ([] if f.rr_cv is None else [100.0 * f.rr_cv]), [], "pct"
     if m == "sd_rr":
@@ -271,6 +272,48 @@ def check_sum(c: Claim) -> Outcome:
     return Outcome("ok" if ok else "mismatch", f"the sum of the stated values is {total:g} {unit}")
 
 
+def check_lead_sum(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """'SV1 + RV5 = 1.3 mV': the total of those waves' measured amplitudes in those leads (each its size)."""
+    total = 0.0
+    for term in c.leads:
+        wave, lead = term.split(":")
+        lf = ctx.leads.get(lead)
+        v = getattr(lf, _WAVE_FIELD[wave]) if lf is not None and lf.usable else None
+        if v is None:
+            return Outcome("unmeasured", f"{wave.upper()} in {lead} is not measured")
+        total += abs(v)
+    value = _to_base(replace(c, measure="amp_r"), c.values[0])[0]
+    if c.comparator:
+        return Outcome("ok" if _holds(c.comparator, total, value, _SLACK["mV"]) else "mismatch", f"{total:.2f} mV")
+    return Outcome("ok" if abs(value - total) <= _tol("mV", total, s, c.approx) else "mismatch", f"{total:.2f} mV")
+
+
+def check_rs_ratio(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """'R/S ratio 0.67 in V1', 'R/S ratio above 1 in V5': R over |S| in each lead named (else some usable lead)."""
+    ratios = {}
+    for x in _usable(ctx, c.leads):
+        r, s_ = ctx.leads[x].r_amp_mv, abs(ctx.leads[x].s_amp_mv or 0.0)
+        if r is not None:
+            ratios[x] = r / s_ if s_ > 0 else float("inf")
+    if not ratios:
+        return Outcome("unmeasured", "no R/S ratio can be formed in the leads named")
+    shown = "; ".join(f"{x} {v:.2f}" for x, v in list(ratios.items())[:6])
+    v = c.values[0]
+    if c.comparator:
+        ok = all(_holds(c.comparator, m, v, 0.05) for m in ratios.values()) if c.leads else any(
+            _holds(c.comparator, m, v, 0.05) for m in ratios.values())
+        return Outcome("ok" if ok else "mismatch", shown)
+    ok = any(abs(v - m) <= max(0.15, 0.2 * m) for m in ratios.values() if m != float("inf"))
+    return Outcome("ok" if ok else "mismatch", shown)
+
+
+def check_stated(c: Claim) -> Outcome:
+    """A threshold said of values the answer stated ('Both exceed 450 ms'): it must hold for each of them."""
+    value = c.values[0]
+    ok = all(_holds(c.comparator or "", v, value, 0.0) for v in c.operands)
+    return Outcome("ok" if ok else "mismatch", "the stated values are " + ", ".join(f"{v:g}" for v in c.operands))
+
+
 def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     """The outcome of one claim: checked (ok/mismatch), not measurable, unattributed, or a non-claim."""
     if c.nonclaim:
@@ -288,6 +331,12 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("nonclaim" if c.values[0] <= 12 else "mismatch", "12 leads")
     if m == "sum":
         return check_sum(c)
+    if m == "stated":
+        return check_stated(c)
+    if m == "lead_sum":
+        return check_lead_sum(c, ctx, s)
+    if m == "rs_ratio":
+        return check_rs_ratio(c, ctx, s)
     if m == "qtc_other":
         return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):

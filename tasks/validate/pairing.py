@@ -1,0 +1,33 @@
+"""A list of values written beside a list of measurement names ("PR, QRS and QT of 260, 140 and 500 ms",
+"a Q of −0.84 mV and 0.11 mV ST elevation"): which name each value belongs to."""
+from __future__ import annotations
+
+from tasks.validate.keywords import Keyword, resolve
+from tasks.validate.quantities import Quantity
+from tasks.validate.text import Token
+
+_PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "durations", "the", "wave", "waves",
+              "segment", "amplitude", "amplitudes", "-", "–"}
+
+
+_PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
+              "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
+              "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
+              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as"}
+
+
+def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
+    """A list of n values written after (or before) a list of n measurement names: pair them in order."""
+    n = len(q.values)
+    before = [k for k in comp if prev_end <= k.start and k.end <= q.start]
+    after = [k for k in comp if k.start >= q.end]
+    for run, gap in ((before[-n:], range(before[-1].end, q.start) if before else ()),
+                     (after[:n], range(q.end, after[0].start) if after else ())):
+        listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start))
+        near = all(sent[i].low in _PAIR_NEAR for i in gap)  # "PR, QRS and QT of 260, 140 and 500 ms"
+        if len(run) == n and listed and near and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
+            return run
+    if n == 2 and before and after and after[0].start == q.end and all(
+            sent[i].low in _PAIR_NEAR for i in range(before[-1].end, q.start)):
+        return [before[-1], after[0]]  # "a Q of −0.84 mV and 0.11 mV ST elevation": one name each side
+    return None

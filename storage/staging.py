@@ -34,6 +34,7 @@ from storage.layout import DataRoot
 CHUNK = 1 << 20
 CONCURRENCY = 16
 _MD5 = re.compile(r'^"?([0-9a-f]{32})"?$')
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")  # a data file beside its header; no path, no `..`
 
 
 class StagingError(OSError):
@@ -162,7 +163,7 @@ def wfdb_files(header: str, rel: str) -> list[str]:
         n_signals = 0
     for line in lines[1:1 + n_signals]:
         name = line.split()[0]
-        if name and "/" not in name and name not in ("~", ".") and name not in names:
+        if _FILE_NAME.fullmatch(name) and name not in names:
             names.append(name)
     return [folder + n for n in names] or [rel + ".dat"]
 

@@ -115,6 +115,28 @@ def test_evaluate_on_s3_writes_the_rows_and_metrics_of_the_local_run_to_the_stor
     assert evaluate_flow(data=url, split=split).counts.interpreted == 0
 
 
+def test_a_checkpoint_evaluated_on_s3_reads_the_staged_pages_and_signals_and_answers_as_locally(
+        demo, machine, s3_server, tmp_path):
+    from flows.evaluate import evaluate_flow
+    from tests.model_support import tiny_checkpoint
+    data, url, split, n = demo
+    ckpt = tiny_checkpoint(tmp_path / "gem-tiny")
+    local = evaluate_flow(data=str(data), split=split, model=str(ckpt), limit=2)
+    on_s3 = evaluate_flow(data=url, split=split, model=str(ckpt), limit=2)
+    assert local.counts.interpreted == on_s3.counts.interpreted == 2 and on_s3.counts.failed == 0
+    version = (data / "exports" / "LATEST").read_text().strip()
+    rows = _store_rows(s3_server, f"evaldemo/evaluation/{version}/{split}/ckpt-gem-tiny/outputs/")
+    assert _rows(rows) == _rows(data / "evaluation" / version / split / "ckpt-gem-tiny" / "outputs")
+    assert all(r["text"] for r in rows)
+    from storage.staging import local_folder
+    work = local_folder(url)
+    staged = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.suffix in (".hea", ".dat", ".png")
+                    and p.parts[len(work.parts)] in ("signals", "images"))
+    assert len([s for s in staged if s.endswith(".hea")]) == 2 and len([s for s in staged if s.endswith(".dat")]) == 2
+    for rel in staged:  # byte for byte what the store holds
+        assert (work / rel).read_bytes() == (data / rel).read_bytes()
+
+
 def test_a_review_sheet_on_s3_inlines_the_pages_from_the_store_and_reads_back(demo, machine, s3_server, tmp_path):
     from flows.evaluate import evaluate_flow
     from tasks.evaluate import review

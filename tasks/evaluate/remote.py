@@ -3,9 +3,10 @@
 The evaluation code reads and writes a local folder (`EvalRun.local`); for a remote root that is
 the work folder, and this module keeps its `evaluation/` in step with `<root>/evaluation/`:
 
-- `pull` before a run: every committed file of the store's evaluation/ this machine lacks (or holds
-  an older copy of) is downloaded, and the run's ledgers are pulled (`objects.LedgerMirror`). So a run
-  resumes on any machine, and the split report sees every interpreter evaluated on the split.
+- `pull` before a run: every committed file of the split's folder on the store that this machine
+  lacks (or holds an older copy of) is downloaded, with the other splits' `report.md` and
+  `metrics.json` (what the index reads), and the run's ledgers are pulled (`objects.LedgerMirror`).
+  So a run resumes on any machine, and the split report sees every interpreter evaluated on the split.
 - `publish` after each shard: the new part (one PUT: parts are never rewritten) and a snapshot of
   the ledger the shard wrote. A crash loses at most the shard in flight, as on a local root.
 - `push` at the end: whatever is not on the store yet (a part a crash left unpublished), then the
@@ -31,6 +32,7 @@ from tasks.evaluate.store import EvaluationBusy
 
 LEDGER = "ledger.sqlite"
 SUMMARIES = ("metrics.json", "summary.json", "summary.md", "key.csv", "report.md")  # published after the rest
+INDEX_INPUTS = ("report.md", "metrics.json")  # what write_index reads of the other splits
 _LOCAL_ONLY = (".writer.lock", ".tmp-", ".snapshot-", LEDGER)  # prefixes of names never mirrored as plain files
 
 
@@ -85,9 +87,12 @@ def pull(run: EvalRun, with_ledgers: bool = True) -> int:
         return 0
     root = run.root
     n = 0
+    split = run.rel(run.split_dir) + "/"
     for rel, entry in _listing(root, EVAL_DIR).items():
         name = rel.rsplit("/", 1)[-1]
         local = run.local / rel
+        if not rel.startswith(split) and name not in INDEX_INPUTS:
+            continue  # another split: only what the index (evaluation/report.md) reads
         if name == LEDGER:
             if not with_ledgers or not local.parent.is_relative_to(run.dir):
                 continue

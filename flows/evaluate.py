@@ -1,6 +1,7 @@
 """Evaluate flow: one interpreter (a teacher or a checkpoint) on one split of an export, optionally judged.
 
-Writes under `DATA/evaluation/<export>/<split>/<interpreter>/` (see tasks/evaluate/spec.py), resumably:
+Writes under `DATA/evaluation/<export>/<split>/<interpreter>/` (see tasks/evaluate/spec.py), resumably;
+on an s3:// root it works in this machine's work folder and mirrors it (tasks/evaluate/remote.py):
 a rerun skips finished items and judgements and appends only new parts. Publishes the split's
 report (all interpreters evaluated on it) as a markdown artifact and `report.md`.
 """
@@ -15,6 +16,7 @@ from prefect.context import FlowRunContext
 from flows.common import settings, summarize
 from flows.stages import run_shards
 from schemas.config import GemflowConfig
+from tasks.evaluate import remote
 from tasks.evaluate.interpreters import check_checkpoint
 from tasks.evaluate.report import write_split_report
 from tasks.evaluate.spec import EvalItem, EvalRun, interpreter_key, load_items, resolve_export
@@ -56,11 +58,11 @@ def judge_shard_task(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, ju
     return judge_shard(run, items, cfg, judge, max_rounds, **_llm_options(judge, cfg))
 
 
-def _publish(report_path) -> None:
+def _publish(report_path, where: str) -> None:
     if report_path is None or FlowRunContext.get() is None:
         return
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", report_path.read_text())  # PNGs live beside report.md
-    create_markdown_artifact(key="evaluation-report", markdown=text + f"\n\nReport and plots: `{report_path}`\n",
+    create_markdown_artifact(key="evaluation-report", markdown=text + f"\n\nReport and plots: `{where}`\n",
                              description="gemflow evaluation: interpreters compared on one split")
 
 
@@ -89,9 +91,12 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
     _ensure_limits(cfg, teacher, judge)  # an unknown teacher or judge fails here, naming the known ones
     version = resolve_export(root, export_version)
     items = load_items(root, version, split)
-    run = EvalRun(str(root.root), version, split, interpreter_key(teacher, model, sighted))
+    run = EvalRun(root.location if root.is_remote else str(root.root), version, split,
+                  interpreter_key(teacher, model, sighted))
     by_id = {i.item_id: i for i in items}
-    with run_lock(run.dir, "evaluate"):
+    with run_lock(run.dir, "evaluate"), remote.store_lock(run, "evaluate"):
+        remote.pull(run)  # an s3:// root: what earlier runs (any machine) committed, so this one resumes
+        remote.push(run, [run.dir])  # and what a killed run here committed but did not publish
         total = run_shards("evaluate", run, pending_items(run, items, retry_failed)[:limit], interpret_shard_task,
                            cfg, teacher, model, sighted, device, batch_size, shard_size=shard_size,
                            zero=EvalCounts(), sequential=True)
@@ -101,5 +106,7 @@ def evaluate_flow(data: str, split: str = "test", teacher: str | None = None, mo
                                        judge, judge_rounds, shard_size=shard_size, zero=EvalCounts(), sequential=True)
         metrics = summarize_run(run, len(items))
         report = write_split_report(run.split_dir)
-    _publish(report)
-    return summarize("evaluate", EvaluateResult(total, **_headline(metrics), report=str(report)))
+        remote.push_summaries(run)  # parts and ledgers, then metrics.json, the split report and the index last
+    where = root.path(run.rel(report)) if report is not None and root.is_remote else str(report)
+    _publish(report, where)
+    return summarize("evaluate", EvaluateResult(total, **_headline(metrics), report=where))

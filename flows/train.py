@@ -6,8 +6,6 @@ docs/training.md for the job variables.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -15,20 +13,25 @@ from model import launch
 from model.data import locate_sources
 from model.train import deepspeed_config_path, load_train_config
 from model.train_eval import read_eval_samples
+from storage.staging import local_folder
 from tasks.results import TrainResult
 
 
 @flow(name="train", log_prints=False)
 def train(config: str, data: str, output: str | None = None, gpus: int = 1, launcher: str = "deepspeed",
           resume: str | None = None, overrides: list[str] | None = None, dry_run: bool = False) -> TrainResult:
-    """Train GEM on `data` (a dataset root) with `gpus` ranks; `dry_run` validates and exits.
+    """Train GEM on `data` (a dataset root: a folder or s3://bucket/prefix) with `gpus` ranks; `dry_run` validates
+    and exits. An s3:// root is staged into this machine's work folder first; checkpoints stay local (`output`,
+    default `<local folder of the root>/checkpoints/gem`).
 
     Fails the flow run when the launcher exits non-zero; the loss goes to the `train-loss` artifact."""
     logger = get_run_logger()
     cfg = load_train_config(config, overrides)
     deepspeed_config_path(cfg.deepspeed)
-    sources = locate_sources(cfg.data, data)
-    output = output or str(Path(data) / "checkpoints" / "gem")
+    sources = locate_sources(cfg.data, data)  # an s3:// root: its export and sources are staged here, once
+    output = output or str(local_folder(data) / "checkpoints" / "gem")
+    if str(data).startswith("s3://") and cfg.data.export is not None:  # every rank trains on the version staged
+        overrides = [*(overrides or []), f"data.export={sources[0].parent.name}"]
     cmd = launch.build_command(config, data, gpus, launcher, output, resume, overrides)
     logger.info("train data: %s", ", ".join(map(str, sources)))
     logger.info("command: %s", " ".join(cmd))

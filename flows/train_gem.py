@@ -17,11 +17,14 @@ _GONE = {"FAILED", "CRASHED", "CANCELLED"}
 
 
 def dataset_path(dataset_uri: str) -> str:
-    """The local dataset root of a `file://` URI (object-store roots are not supported yet)."""
+    """The `--data` of a dataset URI: the local path of a `file://` URI, or the `s3://bucket/prefix` itself
+    (the train flow stages what it reads from there)."""
     parsed = urlparse(dataset_uri)
     if parsed.scheme in ("", "file"):
         return unquote(parsed.path) if parsed.scheme else dataset_uri
-    raise ValueError(f"dataset URI {dataset_uri!r}: only local (file://) dataset roots are supported")
+    if parsed.scheme == "s3":
+        return dataset_uri
+    raise ValueError(f"dataset URI {dataset_uri!r}: only file:// and s3:// dataset roots are supported")
 
 
 def earlier_claim(version: str, me: str | None) -> str | None:

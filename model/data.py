@@ -7,6 +7,7 @@ for gemflow's export: `DATA_ROOT/exports/<version>/train.json`).
 from __future__ import annotations
 
 import logging
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,15 +19,17 @@ from torch.utils.data import Dataset
 
 from model.config import ConfigError, DataConfig
 from model.conversation import IGNORE_INDEX, SampleError, Template, place_modalities, tokenize_conversation
-from model.data_index import IndexedJson, open_indexed
+from model.data_index import IndexedJson, iter_json_list, open_indexed
 from model.llm import default_cache_dir
 from model.signal import SignalError, load_ecg
 
 log = logging.getLogger("model.data")
 MAX_SKIPS = 64  # consecutive unreadable samples before the run stops: the data itself is broken
 
-from schemas.exports import NoSuchExport
+from schemas.exports import LATEST, NoSuchExport
 from schemas.exports import resolve_export as shared_resolve_export
+from storage import atomic, staging
+from storage.layout import DataRoot
 
 
 @dataclass
@@ -40,11 +43,68 @@ class Source:
 
 
 def resolve_export(data_root: str | Path, export: str) -> Path:
-    """`DATA_ROOT/exports/<export>/train.json`; "latest" is the export exports/LATEST names (schemas/exports.py)."""
-    if "://" in str(data_root):  # Path() would fold s3://b/p into s3:/b/p and report a missing folder
-        raise NoSuchExport(f"{data_root}: training reads a local export; copy exports/<version>/ with the images and"
-                           " signals it names to a local or mounted folder and pass that as --data")
+    """`DATA_ROOT/exports/<export>/train.json`; "latest" is the export exports/LATEST names (schemas/exports.py).
+
+    On an s3:// root the export (its JSON lists and every page and signal they name) is staged into this
+    machine's work folder first, once (`stage_export`), and the local copy is returned."""
+    if str(data_root).startswith("s3://"):
+        return stage_export(data_root, export) / "train.json"
+    if "://" in str(data_root):  # Path() would fold x://b/p into x:/b/p and report a missing folder
+        raise NoSuchExport(f"{data_root}: only local folders and s3://bucket/prefix dataset roots hold exports")
     return shared_resolve_export(Path(data_root) / "exports", export, need="train.json") / "train.json"
+
+
+def training_root(cfg: DataConfig, data_root: str | Path) -> Path:
+    """The local folder training reads: the data root itself, or for s3://… this machine's work folder
+    after the export and the other sources the config names are staged into it (storage/staging.py)."""
+    if not str(data_root).startswith("s3://"):
+        return Path(data_root)
+    if cfg.export is not None:
+        stage_export(data_root, cfg.export)
+    for src in cfg.sources:
+        stage_list(DataRoot.open(data_root), [src.json], src.root or "", src.json + STAGED)
+    return staging.local_folder(data_root)
+
+
+STAGED = ".staged.json"  # beside what was staged: every file and its size, written last (storage/staging.py)
+
+
+def stage_export(data_root: str, export: str) -> Path:
+    """Stage exports/<version>/ (LATEST resolved on the store) with the pages and signals train.json and
+    val.json name; returns the local export folder. A complete earlier staging is reused without a download."""
+    root = DataRoot.open(data_root)
+    version = staging.export_version(root, export, need="train.json")
+    folder = f"exports/{version}"
+    if not staging.is_complete(root, f"{folder}/{STAGED}"):
+        names = sorted(set(root.ls(folder)) - set(root.ls(folder, dirs_only=True)))
+        files = [f"{folder}/{n}" for n in names if not n.startswith(".")]
+        staging.stage_files(root, files)
+        lists = [f for f in files if f.endswith(("/train.json", "/val.json"))]
+        stage_list(root, lists, "", f"{folder}/{STAGED}", also=files)
+    atomic.write_text(root.root / "exports" / LATEST, version + "\n")  # the staged copy reads like a local root
+    return root.root / folder
+
+
+def stage_list(root: DataRoot, lists: list[str], media: str, marker: str, also: list[str] = ()) -> None:
+    """Stage LLaVA lists and every page and WFDB record their items name (relative to `media`); a file the
+    store lacks fails the staging, naming it, and nothing is marked complete."""
+    if staging.is_complete(root, marker):
+        return
+    staging.stage_files(root, lists)
+    images, records = [], []
+    for rel in lists:
+        for item in iter_json_list(root.root / rel):
+            if isinstance(item, dict):
+                images += [posixpath.join(media, item["image"])] if isinstance(item.get("image"), str) else []
+                records += [posixpath.join(media, item["ecg"])] if isinstance(item.get("ecg"), str) else []
+    done = staging.stage_files(root, images).add(staging.stage_records(root, records))
+    if done.missing:
+        raise staging.StagingError(f"{root.location}: {len(done.missing)} file(s) the training data names are not on"
+                                   f" the store, e.g. {', '.join(done.missing[:3])}")
+    staged = [*also, *lists, *images, *[r + ".hea" for r in records]]
+    data = [f for r in records for f in staging.wfdb_files((root.root / (r + ".hea")).read_text(errors="replace"), r)]
+    staging.mark_complete(root, marker, [*staged, *data])
+    log.info("staged %s into %s: %d files, %d bytes downloaded", root.location, root.root, done.downloaded, done.bytes)
 
 
 def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, name: str | None = None,
@@ -60,7 +120,8 @@ def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, na
 
 
 def locate_sources(cfg: DataConfig, data_root: str | Path) -> list[Path]:
-    """The JSON files a run would read, checked to exist (cheap: nothing is parsed)."""
+    """The JSON files a run would read, checked to exist (cheap: nothing is parsed; an s3:// root is staged first)."""
+    data_root = training_root(cfg, data_root)
     paths = [resolve_export(data_root, cfg.export)] if cfg.export is not None else []
     for i, src in enumerate(cfg.sources):
         path = Path(data_root) / src.json

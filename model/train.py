@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_train_config(args.config, args.overrides)
     if not torch.cuda.is_available():
         cfg.training.setdefault("use_cpu", True)
-    output = Path(args.output) if args.output else Path(args.data) / "checkpoints" / "gem"
+    from storage.staging import local_folder  # an s3:// root's checkpoints go to this machine's work folder for it
+
+    output = Path(args.output) if args.output else local_folder(args.data) / "checkpoints" / "gem"
     from model.trainer import run_training
 
     run_training(cfg, args.data, output, args.resume)

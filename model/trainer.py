@@ -18,7 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from model.checkpoint import check_resume, load_weights, save_checkpoint, WEIGHTS_FILE
 from model.config import ConfigError, GemConfig, TrainConfig, check_compatible
 from model.conversation import get_template
-from model.data import GemCollator, GemDataset, build_sources, resolve_export
+from model.data import GemCollator, GemDataset, build_sources, resolve_export, training_root
 from model.gem import GemModel, build_gem_model
 from model.llm import build_tokenizer
 from model.signal import LEADS, TARGET_SAMPLES
@@ -129,7 +129,11 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
 
 def run_training(cfg: TrainConfig, data_root: str | Path, output_dir: str | Path,
                  resume: str | None = None) -> dict[str, Any]:
-    """Train, save the final checkpoint into `output_dir`, return the final train metrics."""
+    """Train, save the final checkpoint into `output_dir`, return the final train metrics.
+
+    An s3:// `data_root` is staged into this machine's work folder first (model/data.py `training_root`);
+    checkpoints stay in `output_dir`, a local folder."""
+    data_root = training_root(cfg.data, data_root)
     output_dir = Path(output_dir)
     resume = resolve_resume(resume, output_dir)
     if resume:

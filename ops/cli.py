@@ -290,11 +290,8 @@ def review_sheet(data: str = DataOpt, split: str = typer.Option("test", help="tr
                  as_json: bool = JsonOpt) -> None:
     """Write an HTML + CSV sheet for clinicians, or read filled sheets back into mean and SD tables."""
     from tasks.evaluate import review
-    from tasks.evaluate.report import eval_root_of, write_split_report
     if read:
-        summary, folders = review.read_back([Path(p) for p in read], eval_root_of(Path(data).expanduser().resolve()))
-        for folder in folders:
-            write_split_report(folder.parents[1])
+        summary, folders = review.read_back_at(data, [Path(p) for p in read])
         typer.echo(json.dumps(summary, indent=2) if as_json else review.summary_markdown(summary))
         return
     if not interpreter:

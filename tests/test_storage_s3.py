@@ -452,17 +452,19 @@ def test_a_render_run_sigkilled_through_the_cli_on_s3_is_finished_by_a_rerun(s3,
     assert ".writer.lock" not in _keys(s3, url)
 
 
-def test_evaluate_and_train_refuse_an_s3_root_with_what_to_do_instead_of_a_missing_folder(s3):
+def test_evaluate_and_train_resolve_latest_on_the_store_and_name_an_export_it_lacks(s3):
     from model.data import resolve_export as train_export
     from schemas.exports import NoSuchExport
     from tasks.evaluate.spec import resolve_export as eval_export
     url = _url(s3)
     root = DataRoot.open(url)
     root.write_text("exports/LATEST", "abc\n")
-    with pytest.raises(NoSuchExport, match="evaluation reads a local export"):
+    root.write_text("exports/old/pairs.parquet", "x")
+    with pytest.raises(NoSuchExport, match=r"export 'abc' \(its pairs.parquet\) not found under s3://.*known: old"):
         eval_export(root)
-    with pytest.raises(NoSuchExport, match="training reads a local export"):
+    with pytest.raises(NoSuchExport, match=r"export 'abc' \(its train.json\)"):
         train_export(url, "latest")
+    assert eval_export(root, "old") == "old"
 
 
 def test_a_remote_table_read_is_one_listing_and_one_get_per_part_and_conforms_older_parts(s3):

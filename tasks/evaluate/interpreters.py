@@ -20,6 +20,7 @@ from schemas.config import GemflowConfig
 from schemas.teacher import RecordContext
 from schemas.vocab import Vocabulary
 from storage.ledger import Ledger
+from storage.staging import stage_files, stage_records
 from tasks.evaluate.spec import EvalItem, EvalRun
 from tasks.shards import chunk
 from tasks.teachers.base import plan_request
@@ -57,9 +58,11 @@ def interpret_with_teacher(work: list[tuple[EvalItem, RecordContext]], run: Eval
         planned.append((item, plan_request(shown, teacher, tcfg, cfg.prompt_version, vocab), shown))
     if not planned:
         return out
+    if tcfg.vision and run.is_remote:  # the teacher is sent the page: staged from the store (storage/staging.py)
+        stage_files(run.root, [shown.image_path for _, _, shown in planned])
     with Ledger(run.ledger_path) as ledger:
         asked = ask([(req, shown) for _, req, shown in planned], ledger, teacher, tcfg,
-                    AskOptions(budget_usd=cfg.budget_usd, data_root=run.data_root, **llm_options))
+                    AskOptions(budget_usd=cfg.budget_usd, data_root=run.local, **llm_options))
     refused = {ctx.record_id: why for ctx, why in asked.refused}
     for item, req, shown in planned:
         call = asked.calls.get(req.request_id)
@@ -142,7 +145,10 @@ def interpret_with_checkpoint(items: list[EvalItem], run: EvalRun, ckpt: str, de
     cannot be read or answered fails that item alone, with its reason: a batch that fails is asked
     again one item at a time."""
     interpreter = loaded_checkpoint(check_checkpoint(ckpt), resolve_device(device))
-    root = Path(run.data_root)
+    root = run.local
+    if run.is_remote:  # pages and WFDB records are read from disk: staged from the store once, then reused
+        stage_files(run.root, [i.image for i in items])
+        stage_records(run.root, [i.ecg for i in items])
     out: dict[str, Interpretation] = {}
     for batch in chunk(items, max(1, batch_size)):
         start = time.perf_counter()

@@ -120,7 +120,7 @@ def judge_items(work: list[Work], run: EvalRun, cfg: GemflowConfig, judge: str, 
             if not current:
                 break
             asked = ask([(req, w[2]) for w, req in current.values()], ledger, judge, jcfg,
-                        AskOptions(budget_usd=cfg.budget_usd, data_root=run.data_root, **llm_options))
+                        AskOptions(budget_usd=cfg.budget_usd, data_root=run.local, **llm_options))
             refused = {ctx.record_id: why for ctx, why in asked.refused}
             following: dict[str, tuple[Work, TeacherRequest]] = {}
             for item_id, (w, req) in current.items():

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from schemas.vocab import Vocabulary
-from tasks.evaluate.spec import EvalItem, EvalRun
+from storage.staging import stage_files
+from tasks.evaluate import remote
+from tasks.evaluate.spec import EVAL_DIR, EvalItem, EvalRun
 from tasks.evaluate.store import OUTPUTS_SCHEMA, read_latest, write_text_atomic
 
 RATINGS = ("relevance", "accuracy", "completeness", "reasoning_quality", "findings_novelty", "clinical_value",
@@ -58,11 +60,11 @@ def build_cases(runs: list[EvalRun], items: list[EvalItem], n: int | None = None
     cases = []
     for k, (item, run) in enumerate(pairs, start=1):
         row = outputs[run.interpreter][item.item_id]
-        if not item.image or not (Path(run.data_root) / item.image).exists():
+        if not item.image or not (run.local / item.image).exists():
             raise FileNotFoundError(f"record {item.record_id}: rendered page {item.image} not found under {run.data_root}")
         stated = [getattr(vocab.get(c, default=None), "name", c) for c in row["pred_labels"] or []]
         cases.append(ReviewCase(f"C{k:03d}", item.item_id, item.record_id, run.interpreter,
-                                str(Path(run.data_root) / item.image), row["text"] or "", list(item.label_names), stated))
+                                str(run.local / item.image), row["text"] or "", list(item.label_names), stated))
     return cases
 
 
@@ -247,10 +249,33 @@ def make_sheet(data_root: str | Path, split: str, interpreters: list[str], versi
 
     root = DataRoot.open(data_root)
     version = resolve_export(root, version)
-    runs = [EvalRun(str(root.root), version, split, name) for name in interpreters]
+    runs = [EvalRun(root.location if root.is_remote else str(root.root), version, split, name) for name in interpreters]
+    remote.pull(runs[0], with_ledgers=False)  # an s3:// root: the outputs, from the store
     for run in runs:
         if not run.outputs_dir.exists():
             raise FileNotFoundError(f"interpreter {run.interpreter!r} has no outputs on {version}/{split};"
                                     f" run `gemflow evaluate --split {split}` for it first")
-    cases = build_cases(runs, load_items(root, version, split), n, seed)
-    return write_sheet(cases, runs[0].split_dir / "review", f"ECG interpretation review ({version} / {split})")
+    items = load_items(root, version, split)
+    if root.is_remote:  # the sheet inlines the pages: staged from the store
+        stage_files(root, [i.image for i in items])
+    cases = build_cases(runs, items, n, seed)
+    paths = write_sheet(cases, runs[0].split_dir / "review", f"ECG interpretation review ({version} / {split})")
+    remote.push(runs[0], [paths["html"].parent])
+    return paths
+
+
+def read_back_at(data_root: str | Path, paths: list[Path]) -> tuple[list[dict], list[Path]]:
+    """`read_back` against a dataset root (local or s3://), then each updated split's report rewritten."""
+    from storage.staging import local_folder
+    from tasks.evaluate.report import write_split_report
+
+    location = str(data_root) if str(data_root).startswith("s3://") else str(local_folder(data_root))
+    probe = EvalRun(location, "", "", "")
+    remote.pull(probe, with_ledgers=False)
+    summary, folders = read_back(paths, probe.local / EVAL_DIR)
+    for folder in folders:
+        split_dir = folder.parents[1]
+        write_split_report(split_dir)
+        run = EvalRun(location, split_dir.parent.name, split_dir.name, "")
+        remote.push_summaries(run, [folder])
+    return summary, folders

@@ -17,14 +17,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from schemas.exports import NoSuchExport  # noqa: F401 - raised here, caught by callers
-from schemas.exports import resolve_export as shared_resolve_export
 from schemas.pairs import EXPORT_PAIRS_SCHEMA
 from storage.layout import DataRoot
+from storage.staging import export_version, local_folder
 
 EVAL_DIR = "evaluation"
 SPLITS = ("train", "val", "test")
@@ -46,18 +47,16 @@ class EvalItem(BaseModel):
 
 
 def resolve_export(root: DataRoot, version: str | None = None) -> str:
-    """The export version to evaluate: the one given, else exports/LATEST (schemas/exports.py); NoSuchExport."""
-    if root.is_remote:  # its exports/ is on the store, not in this machine's work folder
-        raise NoSuchExport(f"{root.location}: evaluation reads a local export; copy the dataset root to a local or"
-                           " mounted folder and pass that as --data")
-    return shared_resolve_export(root.exports, version).name
+    """The export version to evaluate: the one given, else exports/LATEST, on a local folder or the store; NoSuchExport."""
+    return export_version(root, version, need="pairs.parquet")
 
 
 def load_items(root: DataRoot, version: str, split: str) -> list[EvalItem]:
-    """The split's items, in pair-id order, from the export's pairs.parquet."""
+    """The split's items, in pair-id order, from the export's pairs.parquet (read through the root: local or s3://)."""
     if split not in SPLITS:
         raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
-    table = pq.read_table(root.exports / version / "pairs.parquet", schema=EXPORT_PAIRS_SCHEMA)
+    table = pq.read_table(pa.BufferReader(root.read_bytes(f"exports/{version}/pairs.parquet")),
+                          schema=EXPORT_PAIRS_SCHEMA)
     rows = table.filter(pc.equal(table["split"], split)).to_pylist()
     return [EvalItem(item_id=r["pair_id"], record_id=r["record_id"], patient_id=r["patient_id"], source=r["source"],
                      image=r["image_path"], ecg=r["ecg_path"], instruction=r["instruction"], reference=r["answer"],
@@ -80,7 +79,11 @@ def interpreter_key(teacher: str | None = None, model: str | None = None, sighte
 
 @dataclass(frozen=True)
 class EvalRun:
-    """One interpreter on one split of one export: the paths of its outputs (plain strings, picklable)."""
+    """One interpreter on one split of one export: the paths of its outputs (plain strings, picklable).
+
+    `data_root` is the dataset root as given: a local folder or s3://bucket/prefix. The outputs are
+    written under `local` (the folder itself, or this machine's work folder for a remote root, whose
+    evaluation/ tasks/evaluate/remote.py mirrors to the store)."""
 
     data_root: str
     version: str
@@ -88,12 +91,25 @@ class EvalRun:
     interpreter: str
 
     @property
+    def is_remote(self) -> bool:
+        return self.data_root.startswith("s3://")
+
+    @property
     def root(self) -> DataRoot:
-        return DataRoot(Path(self.data_root))
+        return DataRoot.open(self.data_root) if self.is_remote else DataRoot(Path(self.data_root))
+
+    @property
+    def local(self) -> Path:
+        """Where the run's files, and the pages and signals a checkpoint reads, are on this machine."""
+        return local_folder(self.data_root) if self.is_remote else Path(self.data_root)
+
+    def rel(self, path: Path) -> str:
+        """A local path of the run as a root-relative key (evaluation/<version>/…)."""
+        return Path(path).relative_to(self.local).as_posix()
 
     @property
     def split_dir(self) -> Path:
-        return Path(self.data_root) / EVAL_DIR / self.version / self.split
+        return self.local / EVAL_DIR / self.version / self.split
 
     @property
     def dir(self) -> Path:

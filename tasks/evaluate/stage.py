@@ -15,6 +15,7 @@ from schemas.config import GemflowConfig, ValidationSettings
 from schemas.teacher import RecordContext
 from storage.ledger import Ledger
 from storage.parquet import TableStore
+from tasks.evaluate import remote
 from tasks.evaluate.grounding import ground_item, grounding_summary
 from tasks.evaluate.interpreters import Interpretation, interpret_with_checkpoint, interpret_with_teacher
 from tasks.evaluate.judge import judge_items
@@ -77,7 +78,7 @@ def interpret_shard(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, tea
                     for i in items if i.record_id not in contexts})
     rows = [output_row(run, i, contexts.get(i.record_id), answers[i.item_id], cfg.validation)
             for i in items if i.item_id in answers]
-    append_part(run.outputs_dir, rows, OUTPUTS_SCHEMA)
+    remote.publish(run, append_part(run.outputs_dir, rows, OUTPUTS_SCHEMA), run.ledger_path)
     failed = sum(r["status"] != "ok" for r in rows)
     return EvalCounts(interpreted=len(rows) - failed, failed=failed, not_sent=len(items) - len(rows))
 
@@ -97,7 +98,8 @@ def judge_shard(run: EvalRun, items: list[EvalItem], cfg: GemflowConfig, judge: 
     contexts = _contexts(run, items)
     work = [(i, outputs[i.item_id]["text"] or "", contexts.get(i.record_id)) for i in items]
     outcomes = judge_items(work, run, cfg, judge, max_rounds, **llm_options)
-    append_part(run.judge_dir(judge), [o.row(judge) for o in outcomes], JUDGE_SCHEMA)
+    part = append_part(run.judge_dir(judge), [o.row(judge) for o in outcomes], JUDGE_SCHEMA)
+    remote.publish(run, part, run.judge_dir(judge) / "ledger.sqlite")
     failed = sum(o.status != "ok" for o in outcomes)
     return EvalCounts(judged=len(outcomes) - failed, judge_failed=failed, not_sent=len(items) - len(outcomes))
 

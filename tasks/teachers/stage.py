@@ -10,7 +10,7 @@ from schemas.features import RECORD_FEATURES_SCHEMA
 from schemas.records import QUARANTINE_SCHEMA, RecordError, quarantine_row
 from schemas.teacher import RecordContext, TeacherRequest
 from schemas.vocab import Vocabulary
-from storage import atomic
+from storage import staging
 from storage.layout import DataRoot
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
@@ -97,8 +97,6 @@ def generate_shard(root_dir: str, record_ids: list[str], cfg: GemflowConfig, tea
 
 
 def fetch_pages(root: DataRoot, contexts: list[RecordContext]) -> None:
-    """A vision teacher reads pages from disk: for a remote root, copy the shard's pages into its work folder."""
-    for ctx in contexts:
-        target = root.root / ctx.image_path if ctx.image_path else None
-        if target is not None and not target.exists():
-            atomic.write_bytes(target, root.read_bytes(ctx.image_path))
+    """A vision teacher sends the page: for a remote root, the shard's pages are staged into its work folder
+    (storage/staging.py: fetched concurrently, checked against the store's length and MD5, renamed into place)."""
+    staging.stage_files(root, [ctx.image_path for ctx in contexts if ctx.image_path])

@@ -11,7 +11,7 @@ from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import pair as _pair
+from tasks.validate.pairing import named_after_its_number, pair as _pair
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
@@ -45,7 +45,8 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
         dist = sum(1 for k in range(kw.end, q.start) if k not in skip)
         if all(sent[k].text in _LABEL_DASH for k in range(kw.end, q.start)):
             return float(dist)  # "PR interval — 130 ms": a dash after a label is its colon
-        return dist + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
+        claimed = 20 if named_after_its_number(kw, sent, set(_Q_ENDS.values())) else 0
+        return dist + claimed + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
     if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
         return 99.0  # "372 ms corrected to 501 ms": these words own the number after them

@@ -31,3 +31,19 @@ def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> 
             sent[i].low in _PAIR_NEAR for i in range(before[-1].end, q.start)):
         return [before[-1], after[0]]  # "a Q of −0.84 mV and 0.11 mV ST elevation": one name each side
     return None
+
+
+_AFTER_NUMBER = {"for", "the", "between", "from", "to", "through", "across", "in", "of"}
+
+
+def named_after_its_number(kw: Keyword, sent: list[Token], ends: set[int]) -> bool:
+    """'130 ms between the upper and lower chambers and 104 ms for the main beat': a name written right after a
+    number (only 'for', 'the', 'from' ... between) belongs to that number, not to the next one."""
+    p = kw.start
+    for _ in range(5):
+        if p in ends:
+            return True
+        if p == 0 or sent[p - 1].low not in _AFTER_NUMBER:
+            return False
+        p -= 1
+    return False

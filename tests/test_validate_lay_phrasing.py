@@ -1,0 +1,54 @@
+"""Phrasings external_d.jsonl's false rejections showed (issue 12, fourth author), each class with a true
+sentence that must be accepted and a wrong one that must be rejected by the rule named, in this file's own
+words over the synthetic record of tests/test_validate_prose.py (sinus rhythm 65 bpm, PR 130 ms, QRS 104 ms,
+QT 400 ms, QTc 416/411 ms, axis +40°, R per lead as `_R` there, S −0.3 mV, T +0.25 mV, ST +0.02 mV).
+
+Classes: compound numbers written as words ("a hundred and thirty"), plain-language names of the
+measurements ("from the upper to the lower chambers", "the main beat", "times a minute").
+"""
+from __future__ import annotations
+
+import pytest
+
+from tasks.validate.rules import validate
+from tests.test_validate_prose import CTX, S
+
+
+def _rules(text: str, ctx=CTX) -> set[str]:
+    return {v.rule for v in validate(text, ctx, S).violations}
+
+
+# (context, true sentence, wrong sentence, the rule the wrong one is rejected by)
+CLASSES = [
+    # "a hundred and ..." is one hundred and ..., not the words after "and"
+    (CTX, "Sinus rhythm, PR a hundred and thirty milliseconds.",
+     "Sinus rhythm, PR a hundred and sixty milliseconds.", "numeric_claim"),
+    (CTX, "Sinus rhythm with a PR of one hundred and thirty ms and a QT of four hundred ms.",
+     "Sinus rhythm with a PR of one hundred and thirty ms and a QT of four hundred and sixty ms.", "numeric_claim"),
+    # plain words for the rate
+    (CTX, "Your heart beats in a sinus rhythm about 65 times a minute.",
+     "Your heart beats in a sinus rhythm about 95 times a minute.", "numeric_claim"),
+    (CTX, "Sinus rhythm: the heart is beating 65 times per minute.",
+     "Sinus rhythm: the heart is beating 45 times per minute.", "numeric_claim"),
+    # plain words for PR and QRS
+    (CTX, "Sinus rhythm. The signal takes 130 ms to travel from the upper to the lower chambers.",
+     "Sinus rhythm. The signal takes 230 ms to travel from the upper to the lower chambers.", "numeric_claim"),
+    (CTX, "Sinus rhythm. It takes 130 ms between the upper and lower chambers and 104 ms for the main beat.",
+     "Sinus rhythm. It takes 130 ms between the upper and lower chambers and 164 ms for the main beat.",
+     "numeric_claim"),
+    (CTX, "Sinus rhythm. The main beat is normal in width at 104 ms.",
+     "Sinus rhythm. The main beat is normal in width at 54 ms.", "numeric_claim"),
+    (CTX, "Sinus rhythm; the impulse spreads through the lower chambers in 104 ms.",
+     "Sinus rhythm; the impulse spreads through the lower chambers in 164 ms.", "numeric_claim"),
+]
+
+
+@pytest.mark.parametrize("ctx,true,wrong,rule", CLASSES)
+def test_a_lay_phrasing_class_accepts_its_true_sentence(ctx, true, wrong, rule):
+    verdict = validate(true, ctx, S)
+    assert verdict.ok, (true, [(v.rule, v.span, v.detail) for v in verdict.violations])
+
+
+@pytest.mark.parametrize("ctx,true,wrong,rule", CLASSES)
+def test_a_lay_phrasing_class_rejects_its_wrong_sentence_by_the_rule(ctx, true, wrong, rule):
+    assert rule in _rules(wrong, ctx), wrong

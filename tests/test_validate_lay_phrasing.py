@@ -4,14 +4,19 @@ words over the synthetic record of tests/test_validate_prose.py (sinus rhythm 65
 QT 400 ms, QTc 416/411 ms, axis +40°, R per lead as `_R` there, S −0.3 mV, T +0.25 mV, ST +0.02 mV).
 
 Classes: compound numbers written as words ("a hundred and thirty"), plain-language names of the
-measurements ("from the upper to the lower chambers", "the main beat", "times a minute").
+measurements ("from the upper to the lower chambers", "the main beat", "times a minute"); a fellow's
+telegraphic note (an age-sex tag "58M.", a rate after the rhythm's abbreviation "NSR 65", "SL" for Sokolow-Lyon,
+"Ts" for T waves, lead I between a wave letter and its value "S I 0.30").
 """
 from __future__ import annotations
 
 import pytest
 
 from tasks.validate.rules import validate
-from tests.test_validate_prose import CTX, S
+from tests.test_validate_prose import CTX, S, _lead_ctx
+
+S_I = _lead_ctx({"SR": "sinus rhythm"}, I={"s_amp_mv": -0.5})
+AGED_58 = CTX.model_copy(update={"age": 58.0, "sex": "M"})
 
 
 def _rules(text: str, ctx=CTX) -> set[str]:
@@ -40,6 +45,12 @@ CLASSES = [
      "Sinus rhythm. The main beat is normal in width at 54 ms.", "numeric_claim"),
     (CTX, "Sinus rhythm; the impulse spreads through the lower chambers in 104 ms.",
      "Sinus rhythm; the impulse spreads through the lower chambers in 164 ms.", "numeric_claim"),
+    # telegraphic notes
+    (AGED_58, "58M. Sinus rhythm 65 bpm.", "71M. Sinus rhythm 65 bpm.", "numeric_claim"),
+    (CTX, "NSR 65, PR 130, QRS 104.", "NSR 95, PR 130, QRS 104.", "numeric_claim"),
+    (CTX, "Sinus rhythm. SL 1.3, no LVH.", "Sinus rhythm. SL 2.9, no LVH.", "numeric_claim"),
+    (CTX, "Sinus rhythm. Upright Ts (0.25) in V5.", "Sinus rhythm. Upright Ts (0.75) in V5.", "numeric_claim"),
+    (S_I, "Sinus rhythm. R V1 0.2; deep S I 0.5.", "Sinus rhythm. R V1 0.2; deep S I 0.3.", "numeric_claim"),
 ]
 
 

@@ -3,6 +3,7 @@ counts) and the beats an answer cites by position ("the 4th beat", "beat 4", "th
 from __future__ import annotations
 
 from tasks.validate.quantities import Quantity
+from tasks.validate.telegraphic import age_sex_tag
 from tasks.validate.text import Token
 
 _REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
@@ -162,6 +163,8 @@ _AGE_WORDS = {"variant", "young", "man", "woman", "male", "female", "boy", "girl
 def age_at(sent: list[Token], q: Quantity) -> bool:
     """'aged 29', 'age 29', 'a normal variant at 29.': a bare whole number that gives the patient's age."""
     v = q.values[0]
+    if age_sex_tag(sent, q):
+        return True  # "78M."
     if q.unit is not None or len(q.values) != 1 or "." in q.text or not 1 <= v <= 110 or q.start == 0:
         return False
     prev = sent[q.start - 1].low

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from tasks.validate.numwords import number_words
+from tasks.validate.telegraphic import bare_lead_one
 
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
 _TOKEN_RE = re.compile(
@@ -54,6 +55,7 @@ def tokenize(text: str) -> list[Token]:
     raw = number_words(raw, text)
     if _SHORTHAND.search(text):
         raw = _lead_shorthand(raw)
+    raw = bare_lead_one(raw)
     # newlines end sentences too
     out: list[Token] = []
     sentence = 0

@@ -16,6 +16,7 @@ from tasks.validate.rules import validate
 from tests.test_validate_prose import CTX, S, _lead_ctx
 
 S_I = _lead_ctx({"SR": "sinus rhythm"}, I={"s_amp_mv": -0.5})
+LEFT_AXIS = CTX.model_copy(update={"features": CTX.features.model_copy(update={"axis_deg": -50.0})})
 AGED_58 = CTX.model_copy(update={"age": 58.0, "sex": "M"})
 
 
@@ -51,6 +52,29 @@ CLASSES = [
     (CTX, "Sinus rhythm. SL 1.3, no LVH.", "Sinus rhythm. SL 2.9, no LVH.", "numeric_claim"),
     (CTX, "Sinus rhythm. Upright Ts (0.25) in V5.", "Sinus rhythm. Upright Ts (0.75) in V5.", "numeric_claim"),
     (S_I, "Sinus rhythm. R V1 0.2; deep S I 0.5.", "Sinus rhythm. R V1 0.2; deep S I 0.3.", "numeric_claim"),
+    # spoken signs and spoken hundreds
+    (LEFT_AXIS, "Sinus rhythm; the axis is about minus fifty degrees.",
+     "Sinus rhythm; the axis is about fifty degrees.", "numeric_claim"),
+    (CTX, "Sinus rhythm, PR one thirty, QT three ninety-eight (398 ms).",
+     "Sinus rhythm, PR one ninety, QT three ninety-eight (398 ms).", "numeric_claim"),
+    (CTX, "Sinus rhythm at sixty-five a minute.", "Sinus rhythm at ninety-five a minute.", "numeric_claim"),
+    # "corrected for rate" names the QTc even with "rate" nearer the number
+    (CTX, "Sinus rhythm. QT 400 ms; corrected for rate it comes to about 416 ms by Bazett.",
+     "Sinus rhythm. QT 400 ms; corrected for rate it comes to about 496 ms by Bazett.", "numeric_claim"),
+    # a JSON pair key "qt_qtc": "400 / 416 ms"
+    (CTX, 'Sinus rhythm.\n{"qt_qtc": "400 / 416 ms"}', 'Sinus rhythm.\n{"qt_qtc": "400 / 476 ms"}', "numeric_claim"),
+    # upward spikes and downward waves: R and S
+    (CTX, "Sinus rhythm. Lead V4 shows a tall upward spike (1.1 mV) and the downward waves are 0.3 mV deep.",
+     "Sinus rhythm. Lead V4 shows a tall upward spike (0.3 mV) and the downward waves are 0.3 mV deep.",
+     "numeric_claim"),
+    # a time in brackets after "N ms after the Mth" is the time of the beat the sentence is about
+    (CTX, "Sinus rhythm. The fourth beat comes 918 ms after the third (at 3.26 s).",
+     "Sinus rhythm. The fourth beat comes 918 ms after the third (at 2.34 s).", "numeric_claim"),
+    # verbs between a number and the plain name written after it
+    (CTX, "Sinus rhythm. The signal takes 130 ms to move from the upper to the lower chambers and 104 ms to"
+          " spread through the lower chambers.",
+     "Sinus rhythm. The signal takes 130 ms to move from the upper to the lower chambers and 164 ms to"
+     " spread through the lower chambers.", "numeric_claim"),
 ]
 
 

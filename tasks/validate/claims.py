@@ -11,7 +11,7 @@ from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import named_after_its_number, pair as _pair
+from tasks.validate.pairing import named_after_its_number, pair as _pair, subject_beat
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
@@ -176,9 +176,12 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
 
 
 def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
-    near = [(abs(i - q.start) + 6 * boundaries_between(sent, i, q.start), b) for i, b in beats
+    near = [(abs(i - q.start) + 6 * boundaries_between(sent, i, q.start), i, b) for i, b in beats
             if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
-    return min(near)[1] if near else None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
+    if not near:
+        return None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
+    _, i, b = min(near)
+    return subject_beat(beats, i, q, sent) or b
 
 
 _CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",

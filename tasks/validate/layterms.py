@@ -21,6 +21,13 @@ LAY_KEYWORDS: list[tuple[str, str, str | None]] = [
     # the cycle
     ("time between beats", "rr", None), ("gap between beats", "rr", None), ("gaps between beats", "rr", None),
     ("time between the beats", "rr", None), ("gaps between the beats", "rr", None),
+    # the QTc
+    ("corrected for rate", "qtc", None), ("corrected for the rate", "qtc", None),
+    ("corrected for heart rate", "qtc", None), ("corrected for the heart rate", "qtc", None),
+    # R and S in plain words
+    ("upward spike", "wave", "r"), ("upward spikes", "wave", "r"), ("upward wave", "wave", "r"),
+    ("upward waves", "wave", "r"), ("downward wave", "wave", "s"), ("downward waves", "wave", "s"),
+    ("downward spike", "wave", "s"), ("downward spikes", "wave", "s"),
     # the ST segment in plain words
     ("recovery part of the beat", "st", None), ("recovery phase", "st", None),
     ("line just after the main spike", "st", None),
@@ -29,5 +36,5 @@ LAY_KEYWORDS: list[tuple[str, str, str | None]] = [
 # (lower-case token sequence, canonical unit), in quantities.py's format
 LAY_UNITS: list[tuple[tuple[str, ...], str]] = [
     (("times", "a", "minute"), "bpm"), (("times", "per", "minute"), "bpm"), (("times", "each", "minute"), "bpm"),
-    (("times", "a", "min"), "bpm"), (("times", "per", "min"), "bpm"),
+    (("times", "a", "min"), "bpm"), (("times", "per", "min"), "bpm"), (("a", "minute"), "bpm"),
 ]

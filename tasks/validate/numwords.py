@@ -36,6 +36,8 @@ def _read(raw: list[Raw], i: int) -> tuple[float, int] | None:
             current, last = current + _ONES[w], "ones"
         elif w in _TENS and last in (None, "scale", "and"):
             current, last = current + _TENS[w], "tens"
+        elif w in _TENS and last == "ones" and j == i + 1 and 0 < current < 10:
+            current, last = current * 100 + _TENS[w], "tens"  # "three seventy-eight", "one thirty": spoken hundreds
         elif w in _SCALES and last in ("ones", "tens") and not (w == "hundred" and current >= 100):
             if w == "thousand":
                 total, current = total + current * 1000, 0
@@ -91,3 +93,15 @@ def number_words(raw: list[Raw], text: str) -> list[Raw]:
         out.append(raw[i])
         i += 1
     return out
+
+
+_SIGN_WORDS = {"minus", "negative"}
+
+
+def spoken_signs(raw: list[Raw]) -> list[Raw]:
+    """'minus ninety-two', 'minus 30 degrees': the word is the number's sign, glued to it as '-' would be."""
+    for i in range(len(raw) - 1):
+        if raw[i][0] == "word" and raw[i][1].lower() in _SIGN_WORDS and raw[i + 1][0] == "num" \
+                and not raw[i + 1][1].startswith(("-", "+")):
+            raw[i] = ("punct", "-", raw[i][2], raw[i + 1][2])  # the sign's span runs up to the number
+    return raw

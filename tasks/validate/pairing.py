@@ -33,17 +33,29 @@ def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> 
     return None
 
 
-_AFTER_NUMBER = {"for", "the", "between", "from", "to", "through", "across", "in", "of"}
+_AFTER_NUMBER = {"for", "the", "between", "from", "to", "through", "across", "in", "of", "move", "moves", "travel",
+                 "travels", "pass", "passes", "spread", "spreads", "go", "goes", "get", "gets", "cross", "crosses"}
 
 
 def named_after_its_number(kw: Keyword, sent: list[Token], ends: set[int]) -> bool:
     """'130 ms between the upper and lower chambers and 104 ms for the main beat': a name written right after a
     number (only 'for', 'the', 'from' ... between) belongs to that number, not to the next one."""
     p = kw.start
-    for _ in range(5):
+    for _ in range(6):
         if p in ends:
             return True
         if p == 0 or sent[p - 1].low not in _AFTER_NUMBER:
             return False
         p -= 1
     return False
+
+
+def subject_beat(beats: list[tuple[int, int]], i: int, q: Quantity, sent: list[Token]) -> int | None:
+    """'the fourth beat comes 918 ms after the third (at 3.26 s)': a time written after 'after the Mth' is the
+    time of the beat the sentence is about, named before it."""
+    if q.unit != "s" or q.start < i or q.start == 0 or sent[q.start - 1].low not in ("at", "@"):
+        return None
+    if not any(sent[k].low in ("after", "following", "behind") for k in range(max(0, i - 2), i)):
+        return None
+    earlier = [b for j, b in beats if j < i - 2 and b]
+    return earlier[-1] if earlier else None

@@ -17,6 +17,8 @@ from tests.test_validate_prose import CTX, S, _lead_ctx
 
 S_I = _lead_ctx({"SR": "sinus rhythm"}, I={"s_amp_mv": -0.5})
 LEFT_AXIS = CTX.model_copy(update={"features": CTX.features.model_copy(update={"axis_deg": -50.0})})
+ACUTE_IMI = _lead_ctx({"SR": "sinus rhythm", "ACUTEMI": "acute myocardial infarction",
+                       "IMI": "inferior myocardial infarction"})
 AGED_58 = CTX.model_copy(update={"age": 58.0, "sex": "M"})
 
 
@@ -75,6 +77,24 @@ CLASSES = [
           " spread through the lower chambers.",
      "Sinus rhythm. The signal takes 130 ms to move from the upper to the lower chambers and 164 ms to"
      " spread through the lower chambers.", "numeric_claim"),
+    # criteria compared with: "against 3.5 mV", "the 2.0 mV cut-off", "beyond" after a negation
+    (CTX, "Sinus rhythm. Sokolow-Lyon is 1.3 mV against 3.5 mV, so no LVH by voltage.",
+     "Sinus rhythm. Sokolow-Lyon is 2.3 mV against 3.5 mV, so no LVH by voltage.", "numeric_claim"),
+    (CTX, "Sinus rhythm. Sokolow-Lyon is 1.3 mV against the 3.5 mV cut-off for men.",
+     "Sinus rhythm. Sokolow-Lyon is 2.3 mV against the 3.5 mV cut-off for men.", "numeric_claim"),
+    (CTX, "Sinus rhythm. I don't see ST deviation beyond 0.1 mV in any lead.",
+     "Sinus rhythm. I see ST deviation beyond 0.1 mV in V2.", "numeric_claim"),
+    # plain "spikes" are R waves
+    (CTX, "Sinus rhythm. The spikes in the left-sided leads are tall, for example 1.0 mV in V5.",
+     "Sinus rhythm. The spikes in the left-sided leads are tall, for example 2.0 mV in V5.", "numeric_claim"),
+    # a finding named as what something is "rather than", or what a value "would suggest", is not stated
+    (CTX, "Sinus rhythm. A small Q in aVL is positional rather than evidence of infarction.",
+     "Sinus rhythm. A small Q in aVL is evidence of infarction.", "unsupported_finding"),
+    (CTX, "Sinus rhythm. The QRS of 104 ms is shorter than the 120 ms that would suggest a bundle branch block.",
+     "Sinus rhythm. The QRS of 104 ms suggests a bundle branch block.", "diagnosis_contradicts_measurements"),
+    # an acute MI named with its territory in between
+    (ACUTE_IMI, "Sinus rhythm. Impression: acute inferior myocardial infarction.",
+     "Sinus rhythm. Impression: inferior myocardial infarction.", "diagnosis_missing"),
 ]
 
 

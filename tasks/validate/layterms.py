@@ -27,7 +27,7 @@ LAY_KEYWORDS: list[tuple[str, str, str | None]] = [
     # R and S in plain words
     ("upward spike", "wave", "r"), ("upward spikes", "wave", "r"), ("upward wave", "wave", "r"),
     ("upward waves", "wave", "r"), ("downward wave", "wave", "s"), ("downward waves", "wave", "s"),
-    ("downward spike", "wave", "s"), ("downward spikes", "wave", "s"),
+    ("downward spike", "wave", "s"), ("downward spikes", "wave", "s"), ("spikes", "wave", "r"),
     # the ST segment in plain words
     ("recovery part of the beat", "st", None), ("recovery phase", "st", None),
     ("line just after the main spike", "st", None),

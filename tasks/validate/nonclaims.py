@@ -2,6 +2,7 @@
 counts) and the beats an answer cites by position ("the 4th beat", "beat 4", "the third complex")."""
 from __future__ import annotations
 
+from tasks.validate.comparisons import compared_against
 from tasks.validate.quantities import Quantity
 from tasks.validate.telegraphic import age_sex_tag
 from tasks.validate.text import Token
@@ -26,6 +27,8 @@ _ORDINALS = {w: i + 1 for i, w in enumerate(
 
 def is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int) -> bool:
     """A normal range or criterion aside: '(normal 120-200 ms)', 'upper limit of normal, 440 ms'."""
+    if compared_against(q, sent, prev_end):
+        return True  # "Sokolow-Lyon 1.95 mV against 3.5 mV"
     if depth[q.start] > 0:
         k = q.start
         while k > 0 and depth[k - 1] >= depth[q.start] and sent[k - 1].text not in "([":

@@ -141,7 +141,7 @@ def _comparator(sent: list[Token], start: int) -> tuple[str | None, bool, int]:
 def _negated_before(sent: list[Token], k: int) -> bool:
     """'no ST elevation or depression exceeding ...': a negation earlier in the clause turns the threshold."""
     for t in reversed(sent[max(0, k - 7):k]):
-        if t.low in ("not", "no", "never", "nor", "without", "n't", "neither", "none"):
+        if t.low in ("not", "no", "never", "nor", "without", "n't", "neither", "none") or t.low.endswith(("n't", "n’t")):
             return True
         if t.text in (",", ";", "(", ")") or t.low in ("but", "while", "whereas", "although"):
             return False

@@ -1,0 +1,36 @@
+"""Values an answer compares a measurement with, not measurements themselves: 'Sokolow-Lyon is 1.95 mV against
+3.5 mV', 'Cornell 1.59 mV against the 2.0 mV cut-off for women', 'an acute inferolateral myocardial infarction'
+naming the acute infarction with its territory in between."""
+from __future__ import annotations
+
+import re
+
+from tasks.validate.quantities import Quantity
+from tasks.validate.text import Token
+
+_AGAINST = {"against", "versus", "vs", "compared"}
+_FILLER = {"the", "a", "an", "usual", "standard", "classic", "classical", "common", "with", "to", "its", "conventional"}
+_CRITERION_AFTER = {"cut", "cutoff", "cut-off", "limit", "threshold", "criterion", "criteria", "uln"}
+
+
+def compared_against(q: Quantity, sent: list[Token], prev_end: int) -> bool:
+    """A number written right after 'against' ('against the', 'compared with a' ...), just after a stated value,
+    is the criterion that value is compared with."""
+    k = q.start - 1
+    while k >= 0 and sent[k].low in _FILLER:
+        k -= 1
+    if k < 0 or sent[k].low not in _AGAINST or prev_end <= 0:
+        return False
+    return k - prev_end <= 1 and all(t.text in (",", ";") for t in sent[prev_end:k])
+
+
+_ACUTE_NAMED = re.compile(r"\bacute\s+(?:[a-z]+(?:-[a-z]+)?\s+){1,2}?(?:wall\s+)?(?:myocardial\s+infarct(?:ion)?|"
+                          r"MI|infarct(?:ion)?)\b", re.I)
+
+
+def acute_with_territory(text: str, stated: set[str], parent_of: dict[str, str | None]) -> set[str]:
+    """'acute inferolateral myocardial infarction' states the acute infarction too, when the territory's
+    infarction itself is stated (not negated)."""
+    if not any(parent_of.get(c) == "MI" for c in stated) or not _ACUTE_NAMED.search(text):
+        return set()
+    return {"ACUTEMI"}

@@ -19,6 +19,7 @@ S_I = _lead_ctx({"SR": "sinus rhythm"}, I={"s_amp_mv": -0.5})
 LEFT_AXIS = CTX.model_copy(update={"features": CTX.features.model_copy(update={"axis_deg": -50.0})})
 ACUTE_IMI = _lead_ctx({"SR": "sinus rhythm", "ACUTEMI": "acute myocardial infarction",
                        "IMI": "inferior myocardial infarction"})
+LONG_QTC = CTX.model_copy(update={"features": CTX.features.model_copy(update={"qtc_ms": 480.0})})
 AGED_58 = CTX.model_copy(update={"age": 58.0, "sex": "M"})
 
 
@@ -78,6 +79,13 @@ CLASSES = [
      "Sinus rhythm. The signal takes 130 ms to move from the upper to the lower chambers and 164 ms to"
      " spread through the lower chambers.", "numeric_claim"),
     # criteria compared with: "against 3.5 mV", "the 2.0 mV cut-off", "beyond" after a negation
+    (LONG_QTC, "Sinus rhythm. The QT of 400 ms corrects to 480 ms with Bazett, above the usual 450 ms upper limit.",
+     "Sinus rhythm. The QT of 400 ms corrects to 560 ms with Bazett, above the usual 450 ms upper limit.",
+     "numeric_claim"),
+    (LONG_QTC, "Sinus rhythm. The QT of 400 ms corrects to 480 ms with Bazett, shorter than the usual 500 ms upper"
+               " limit.",
+     "Sinus rhythm. The QT of 400 ms corrects to 560 ms with Bazett, shorter than the usual 600 ms upper limit.",
+     "numeric_claim"),
     (CTX, "Sinus rhythm. Sokolow-Lyon is 1.3 mV against 3.5 mV, so no LVH by voltage.",
      "Sinus rhythm. Sokolow-Lyon is 2.3 mV against 3.5 mV, so no LVH by voltage.", "numeric_claim"),
     (CTX, "Sinus rhythm. Sokolow-Lyon is 1.3 mV against the 3.5 mV cut-off for men.",

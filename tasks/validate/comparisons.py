@@ -19,9 +19,22 @@ def compared_against(q: Quantity, sent: list[Token], prev_end: int) -> bool:
     k = q.start - 1
     while k >= 0 and sent[k].low in _FILLER:
         k -= 1
+    if k < q.start - 1 and _criterion_after(q, sent):
+        return True  # "shorter than the usual 450 ms upper limit", "the 2.0 mV cut-off"
     if k < 0 or sent[k].low not in _AGAINST or prev_end <= 0:
         return False
     return k - prev_end <= 1 and all(t.text in (",", ";") for t in sent[prev_end:k])
+
+
+def _criterion_after(q: Quantity, sent: list[Token]) -> bool:
+    """'the 450 ms upper limit', 'a 3.5 mV criterion': the number names a criterion written right after it."""
+    after = [t.low for t in sent[q.end:q.end + 3]]
+    for w in after:
+        if w in _CRITERION_AFTER:
+            return True
+        if w not in ("upper", "lower", "normal", "voltage", "duration"):
+            return False
+    return False
 
 
 _ACUTE_NAMED = re.compile(r"\bacute\s+(?:[a-z]+(?:-[a-z]+)?\s+){1,2}?(?:wall\s+)?(?:myocardial\s+infarct(?:ion)?|"

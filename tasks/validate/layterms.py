@@ -23,6 +23,7 @@ LAY_KEYWORDS: list[tuple[str, str, str | None]] = [
     ("time between the beats", "rr", None), ("gaps between the beats", "rr", None),
     # the QTc
     ("corrected for rate", "qtc", None), ("corrected for the rate", "qtc", None),
+    ("corrects to", "qtc", None), ("correcting to", "qtc", None), ("corrects", "qtc", None),
     ("corrected for heart rate", "qtc", None), ("corrected for the heart rate", "qtc", None),
     # R and S in plain words
     ("upward spike", "wave", "r"), ("upward spikes", "wave", "r"), ("upward wave", "wave", "r"),

@@ -49,6 +49,9 @@ CLASSES = [
      "Sinus rhythm. The main beat is normal in width at 54 ms.", "numeric_claim"),
     (CTX, "Sinus rhythm; the impulse spreads through the lower chambers in 104 ms.",
      "Sinus rhythm; the impulse spreads through the lower chambers in 164 ms.", "numeric_claim"),
+    # ... but a verb written right after a number names the number after it
+    (LONG_QTC, "Sinus rhythm, PR 130 ms and QRS 104 ms, with a QT of 400 ms corrected to 480 ms.",
+     "Sinus rhythm, PR 130 ms and QRS 104 ms, with a QT of 400 ms corrected to 560 ms.", "numeric_claim"),
     # telegraphic notes
     (AGED_58, "58M. Sinus rhythm 65 bpm.", "71M. Sinus rhythm 65 bpm.", "numeric_claim"),
     (CTX, "NSR 65, PR 130, QRS 104.", "NSR 95, PR 130, QRS 104.", "numeric_claim"),

@@ -37,9 +37,16 @@ _AFTER_NUMBER = {"for", "the", "between", "from", "to", "through", "across", "in
                  "travels", "pass", "passes", "spread", "spreads", "go", "goes", "get", "gets", "cross", "crosses"}
 
 
+_OWNS_NEXT = {"corrected", "corrects", "corrects to", "correcting to", "corrected to", "early", "after only",
+              "after", "corrected for rate", "corrected for the rate", "corrected for heart rate",
+              "corrected for the heart rate"}
+
+
 def named_after_its_number(kw: Keyword, sent: list[Token], ends: set[int]) -> bool:
     """'130 ms between the upper and lower chambers and 104 ms for the main beat': a name written right after a
     number (only 'for', 'the', 'from' ... between) belongs to that number, not to the next one."""
+    if kw.text.lower() in _OWNS_NEXT:
+        return False  # "a QT of 363 ms corrected to 450 ms": the verb names the number after it
     p = kw.start
     for _ in range(6):
         if p in ends:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from tasks.validate.claims import numeric_claims
 from tasks.validate.rules import validate
 from tests.test_validate_prose import CTX, S, _lead_ctx
 
@@ -52,6 +53,12 @@ CLASSES = [
     # ... but a verb written right after a number names the number after it
     (LONG_QTC, "Sinus rhythm, PR 130 ms and QRS 104 ms, with a QT of 400 ms corrected to 480 ms.",
      "Sinus rhythm, PR 130 ms and QRS 104 ms, with a QT of 400 ms corrected to 560 ms.", "numeric_claim"),
+    # an arrow between two RRs: values, not the beat numbers of "cycle 9→10"
+    (CTX, "Sinus rhythm (beat 3 at 2.34 s, RR 906 → 912).", "Sinus rhythm (beat 3 at 2.34 s, RR 906 → 1512).",
+     "numeric_claim"),
+    # a JSON key naming two measures, its values in a string
+    (LONG_QTC, 'Sinus rhythm.\n{"qt_qtc": "400 / 480 ms (Bazett)"}',
+     'Sinus rhythm.\n{"qt_qtc": "400 / 560 ms (Bazett)"}', "numeric_claim"),
     # telegraphic notes
     (AGED_58, "58M. Sinus rhythm 65 bpm.", "71M. Sinus rhythm 65 bpm.", "numeric_claim"),
     (CTX, "NSR 65, PR 130, QRS 104.", "NSR 95, PR 130, QRS 104.", "numeric_claim"),
@@ -118,3 +125,8 @@ def test_a_lay_phrasing_class_accepts_its_true_sentence(ctx, true, wrong, rule):
 @pytest.mark.parametrize("ctx,true,wrong,rule", CLASSES)
 def test_a_lay_phrasing_class_rejects_its_wrong_sentence_by_the_rule(ctx, true, wrong, rule):
     assert rule in _rules(wrong, ctx), wrong
+
+
+def test_an_ordinal_with_its_noun_elided_before_a_bracket_is_a_beat():
+    claims = numeric_claims("Cycles run from 906 ms (before the second beat) to 948 ms (before the ninth), evenly.")
+    assert [(c.values, c.beat) for c in claims if c.measure == "rr"] == [((906.0,), 2), ((948.0,), 9)]

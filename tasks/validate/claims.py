@@ -11,7 +11,7 @@ from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import named_after_its_number, pair as _pair, subject_beat
+from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, subject_beat
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
@@ -180,6 +180,9 @@ def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) 
             if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
     if not near:
         return None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
+    own = bracketed_beat(beats, q, sent)
+    if own is not None:
+        return own
     _, i, b = min(near)
     return subject_beat(beats, i, q, sent) or b
 

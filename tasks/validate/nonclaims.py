@@ -130,7 +130,8 @@ def _beat_word_follows(sent: list[Token], i: int) -> bool:
 def _arrow_pair(sent: list[Token], i: int) -> bool:
     """'9→10' starting at token i: the cycle from beat 9 to beat 10 (two plain beat numbers and an arrow)."""
     return 0 <= i and i + 2 < len(sent) and sent[i + 1].text == "→" and all(
-        sent[j].kind == "num" and sent[j].text.isdigit() for j in (i, i + 2))
+        sent[j].kind == "num" and sent[j].text.isdigit() and int(sent[j].text) < 100 for j in (i, i + 2))
+    # "RR 350 → 674": a 10-s strip has fewer than 100 beats, so these are values
 
 
 def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
@@ -143,8 +144,8 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
                 beat_talk and nxt in ("(", ",", "at", "one"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
-                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
-            out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)": the noun elided
+                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at", ")"))):
+            out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)", "(before the ninth)": the noun elided
         elif t.low in ("last", "final", "penultimate") and (nxt in _BEAT_WORDS | {"one", "qrs", "complex"} or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
             out.append((i, 0))  # "the last beat at 9.62 s": a beat, but its number is not written (0: unbound)

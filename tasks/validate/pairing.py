@@ -13,7 +13,7 @@ _PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "
 _PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
               "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
               "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
-              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as"}
+              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as", '"', "'"}
 
 
 def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
@@ -66,3 +66,15 @@ def subject_beat(beats: list[tuple[int, int]], i: int, q: Quantity, sent: list[T
         return None
     earlier = [b for j, b in beats if j < i - 2 and b]
     return earlier[-1] if earlier else None
+
+
+def bracketed_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
+    """'548 ms (before the eleventh beat) to 912 ms (before the thirteenth)': a beat cited in the brackets right
+    after a value is that value's beat."""
+    if q.end >= len(sent) or sent[q.end].text != "(":
+        return None
+    close = next((k for k in range(q.end + 1, min(len(sent), q.end + 8)) if sent[k].text in ")("), None)
+    if close is None or sent[close].text != ")":
+        return None
+    inside = [b for i, b in beats if q.end < i < close and b]
+    return inside[0] if len(inside) == 1 else None

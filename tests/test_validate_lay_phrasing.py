@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.validate.claims import numeric_claims
+from tasks.validate.parse import parse_response
 from tasks.validate.rules import validate
 from tests.test_validate_prose import CTX, S, _lead_ctx
 
@@ -130,3 +131,19 @@ def test_a_lay_phrasing_class_rejects_its_wrong_sentence_by_the_rule(ctx, true, 
 def test_an_ordinal_with_its_noun_elided_before_a_bracket_is_a_beat():
     claims = numeric_claims("Cycles run from 906 ms (before the second beat) to 948 ms (before the ninth), evenly.")
     assert [(c.values, c.beat) for c in claims if c.measure == "rr"] == [((906.0,), 2), ((948.0,), 9)]
+
+
+def _language_rejected(text: str) -> bool:
+    return any(rule == "language" for rule, _ in parse_response(text).problems)
+
+
+def test_a_telegraphic_note_of_abbreviations_and_leads_is_english():
+    note = ("81F. SR 82, PR 160, QRS 134 (wide), QT/QTcB 458/534. Axis -95. Q waves: I, II (QS -0.44), III, aVF, "
+            "V5, V6. TWI II/III/aVF/V5/V6. ST: III +0.06; dep V2 -0.12. Imp: old MI, inferolateral.")
+    assert not _language_rejected(note)
+
+
+def test_a_note_in_another_language_with_the_same_abbreviations_is_still_rejected():
+    note = ("81F. SR 82, PR 160, QRS 134 (breit), QT/QTcB 458/534. Lagetyp -95. Q-Zacken: I, II (QS -0.44), III, "
+            "aVF, V5, V6. T-Negativierung II/III/aVF/V5/V6. ST: III +0.06; Senkung V2 -0.12. Befund: alter Infarkt.")
+    assert _language_rejected(note)

@@ -60,6 +60,9 @@ CLASSES = [
     # a JSON key naming two measures, its values in a string
     (LONG_QTC, 'Sinus rhythm.\n{"qt_qtc": "400 / 480 ms (Bazett)"}',
      'Sinus rhythm.\n{"qt_qtc": "400 / 560 ms (Bazett)"}', "numeric_claim"),
+    # "tall" after an S named last: the value is an R
+    (CTX, "Sinus rhythm. Lead III is small (R 0.5, S 0.3 mV) while V4 is tall (1.1 mV).",
+     "Sinus rhythm. Lead III is small (R 0.5, S 0.3 mV) while V4 is tall (0.3 mV).", "numeric_claim"),
     # telegraphic notes
     (AGED_58, "58M. Sinus rhythm 65 bpm.", "71M. Sinus rhythm 65 bpm.", "numeric_claim"),
     (CTX, "NSR 65, PR 130, QRS 104.", "NSR 95, PR 130, QRS 104.", "numeric_claim"),

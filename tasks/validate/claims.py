@@ -11,7 +11,7 @@ from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, subject_beat
+from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, sized_wave, subject_beat
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
@@ -253,6 +253,8 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
                      beats=tuple(b for _, b in ctx.beats if b))
     best = _best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None)
+    if best is not None and prev_end > best.end:
+        best = sized_wave(best, sent[prev_end:q.start])  # "(R 0.18, S 0.20 mV) while aVF is tall (1.03 mV)"
     if best is not None:
         ctx.last_kw[q.unit] = best
     ctx.prev = (best, q.unit)

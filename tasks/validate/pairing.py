@@ -2,6 +2,8 @@
 "a Q of −0.84 mV and 0.11 mV ST elevation"): which name each value belongs to."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tasks.validate.keywords import Keyword, resolve
 from tasks.validate.quantities import Quantity
 from tasks.validate.text import Token
@@ -78,3 +80,14 @@ def bracketed_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token])
         return None
     inside = [b for i, b in beats if q.end < i < close and b]
     return inside[0] if len(inside) == 1 else None
+
+
+def sized_wave(kw: Keyword, between: list[Token]) -> Keyword:
+    """'(R 0.18, S 0.20 mV) while aVF is tall (1.03 mV)': a value that takes the last wave named, with 'tall'
+    before it, is an R wave, not the S named last (and 'deep' after an R is an S)."""
+    words = {t.low for t in between}
+    if kw.kind == "wave" and kw.wave == "s" and words & {"tall", "taller", "upright"}:
+        return replace(kw, wave="r")
+    if kw.kind == "wave" and kw.wave == "r" and words & {"deep", "deeper"}:
+        return replace(kw, wave="s")
+    return kw

@@ -63,6 +63,11 @@ CLASSES = [
     # "tall" after an S named last: the value is an R
     (CTX, "Sinus rhythm. Lead III is small (R 0.5, S 0.3 mV) while V4 is tall (1.1 mV).",
      "Sinus rhythm. Lead III is small (R 0.5, S 0.3 mV) while V4 is tall (0.3 mV).", "numeric_claim"),
+    # "it" carries the wave the sentence before named
+    (CTX, "Sinus rhythm. The T wave is the small hump after each beat. In the chest leads it is low, only 0.25 mV"
+          " in V5.",
+     "Sinus rhythm. The T wave is the small hump after each beat. In the chest leads it is low, only 0.85 mV"
+     " in V5.", "numeric_claim"),
     # telegraphic notes
     (AGED_58, "58M. Sinus rhythm 65 bpm.", "71M. Sinus rhythm 65 bpm.", "numeric_claim"),
     (CTX, "NSR 65, PR 130, QRS 104.", "NSR 95, PR 130, QRS 104.", "numeric_claim"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from schemas.records import LEADS_12
-from tasks.validate.anaphora import resolve as resolve_references
+from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
@@ -356,7 +356,7 @@ def numeric_claims(text: str) -> list[Claim]:
     for sent in sentences_of(text):
         if not any(a <= sent[0].start < b for a, b in covered):
             got = sentence_claims(list(sent), text)
-            if prev is not None and _continues(prev, sent, text) and (any(
+            if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent)) and (any(
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
                 got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]

@@ -22,6 +22,7 @@ LEFT_AXIS = CTX.model_copy(update={"features": CTX.features.model_copy(update={"
 ACUTE_IMI = _lead_ctx({"SR": "sinus rhythm", "ACUTEMI": "acute myocardial infarction",
                        "IMI": "inferior myocardial infarction"})
 LONG_QTC = CTX.model_copy(update={"features": CTX.features.model_copy(update={"qtc_ms": 480.0})})
+ST_AVR = _lead_ctx({"SR": "sinus rhythm"}, aVR={"st_mv": 0.12})
 AGED_58 = CTX.model_copy(update={"age": 58.0, "sex": "M"})
 
 
@@ -111,6 +112,8 @@ CLASSES = [
      "Sinus rhythm. Sokolow-Lyon is 2.3 mV against the 3.5 mV cut-off for men.", "numeric_claim"),
     (CTX, "Sinus rhythm. I don't see ST deviation beyond 0.1 mV in any lead.",
      "Sinus rhythm. I see ST deviation beyond 0.1 mV in V2.", "numeric_claim"),
+    (ST_AVR, "Sinus rhythm. ST segments are within 0.05 mV of baseline apart from aVR (+0.12 mV).",
+     "Sinus rhythm. ST segments are within 0.05 mV of baseline apart from V2.", "numeric_claim"),
     # plain "spikes" are R waves
     (CTX, "Sinus rhythm. The spikes in the left-sided leads are tall, for example 1.0 mV in V5.",
      "Sinus rhythm. The spikes in the left-sided leads are tall, for example 2.0 mV in V5.", "numeric_claim"),

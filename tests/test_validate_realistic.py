@@ -43,9 +43,10 @@ EXTERNAL_C_FLOOR = 0.98
 # prose, numbers spelled out, criteria compared, key: value blocks, Claude-like hedges, <think> blocks). Scored
 # once unseen: 40.3% of its true answers accepted (27 of 67), every wrong one rejected. Then read for general
 # classes of phrasing (tests/test_validate_lay_phrasing.py); the floor guards the figure after those fixes.
-# What is left rejected is listed in docs/benchmarks.md (two answers give two timings with no names).
+# What is left rejected (64 of 67 accepted) is listed in docs/benchmarks.md: two answers give two timings with no
+# names ("The basic timings are normal: 132 ms and 78 ms"), one cites no lead at all.
 EXTERNAL_D = HERE / "external_d.jsonl"
-EXTERNAL_D_FLOOR = 0.91
+EXTERNAL_D_FLOOR = 0.955
 
 
 @pytest.fixture(scope="module")

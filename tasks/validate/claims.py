@@ -9,7 +9,7 @@ from schemas.records import LEADS_12
 from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
-from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
+from tasks.validate.leads import LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
 from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, sized_wave, subject_beat
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
@@ -121,6 +121,9 @@ def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword 
             j, skipped = _Q_ENDS[partner], skipped + 1
             continue
         break
+    excepted = excepted_leads(q.end, sent, refs)
+    if excepted is not None:
+        return excepted  # "within 0.06 mV of baseline apart from aVR"
     before = [r for r in refs if r.end <= q.start]
     others = other_leads(q.start, sent, before)
     if others is not None:

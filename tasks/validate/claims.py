@@ -255,9 +255,7 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     beat = _nearest_beat(ctx.beats, q, sent)
     common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
                      beats=tuple(b for _, b in ctx.beats if b))
-    best = _best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None)
-    if best is not None and prev_end > best.end:
-        best = sized_wave(best, sent[prev_end:q.start])  # "(R 0.18, S 0.20 mV) while aVF is tall (1.03 mV)"
+    best = sized_wave(_best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None), sent, prev_end, q.start)
     if best is not None:
         ctx.last_kw[q.unit] = best
     ctx.prev = (best, q.unit)

@@ -82,10 +82,12 @@ def bracketed_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token])
     return inside[0] if len(inside) == 1 else None
 
 
-def sized_wave(kw: Keyword, between: list[Token]) -> Keyword:
-    """'(R 0.18, S 0.20 mV) while aVF is tall (1.03 mV)': a value that takes the last wave named, with 'tall'
-    before it, is an R wave, not the S named last (and 'deep' after an R is an S)."""
-    words = {t.low for t in between}
+def sized_wave(kw: Keyword | None, sent: list[Token], prev_end: int, start: int) -> Keyword | None:
+    """'(R 0.18, S 0.20 mV) while aVF is tall (1.03 mV)': a value that takes a wave named before the value
+    before it, with 'tall' between, is an R wave, not the S named last (and 'deep' after an R is an S)."""
+    if kw is None or prev_end <= kw.end:
+        return kw
+    words = {t.low for t in sent[prev_end:start]}
     if kw.kind == "wave" and kw.wave == "s" and words & {"tall", "taller", "upright"}:
         return replace(kw, wave="r")
     if kw.kind == "wave" and kw.wave == "r" and words & {"deep", "deeper"}:

@@ -158,3 +158,11 @@ def test_a_note_in_another_language_with_the_same_abbreviations_is_still_rejecte
     note = ("81F. SR 82, PR 160, QRS 134 (breit), QT/QTcB 458/534. Lagetyp -95. Q-Zacken: I, II (QS -0.44), III, "
             "aVF, V5, V6. T-Negativierung II/III/aVF/V5/V6. ST: III +0.06; Senkung V2 -0.12. Befund: alter Infarkt.")
     assert _language_rejected(note)
+
+
+@pytest.mark.parametrize("text", [
+    "Sinus rhythm; cycles of 906 ms versus 1240 ms after the early beat.",
+    "Sinus rhythm; an RR of 906 ms against 1240 ms later in the strip.",
+])
+def test_a_value_contrasted_with_another_measurement_is_still_checked(text):
+    assert "numeric_claim" in _rules(text)

@@ -12,6 +12,9 @@ LAY_KEYWORDS: list[tuple[str, str, str | None]] = [
     ("upper to the lower chambers", "pr", None), ("upper to lower chambers", "pr", None),
     ("upper and lower chambers", "pr", None), ("upper and the lower chambers", "pr", None),
     ("top to the bottom chambers", "pr", None), ("top and bottom chambers", "pr", None),
+    ("upper chambers to the lower chambers", "pr", None), ("upper chambers to the lower ones", "pr", None),
+    ("atria to the ventricles", "pr", None), ("atria to ventricles", "pr", None),
+    ("atrium to the ventricles", "pr", None),
     # ventricular depolarisation: the QRS complex (a duration in ms, an amplitude in mV)
     ("main beat", "wave", "qrs"), ("main spike", "wave", "qrs"), ("main spikes", "wave", "qrs"),
     ("through the lower chambers", "qrs", None), ("through the ventricles", "qrs", None),

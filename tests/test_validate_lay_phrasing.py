@@ -42,6 +42,10 @@ CLASSES = [
      "Your heart beats in a sinus rhythm about 95 times a minute.", "numeric_claim"),
     (CTX, "Sinus rhythm: the heart is beating 65 times per minute.",
      "Sinus rhythm: the heart is beating 45 times per minute.", "numeric_claim"),
+    (CTX, "Sinus rhythm. Your heart rate is about 65 beats each minute.",
+     "Sinus rhythm. Your heart rate is about 9 beats each minute.", "numeric_claim"),
+    (CTX, "Sinus rhythm. The heart beats 65 times in a minute.", "Sinus rhythm. The heart beats 9 times in a minute.",
+     "numeric_claim"),
     # plain words for PR and QRS
     (CTX, "Sinus rhythm. The signal takes 130 ms to travel from the upper to the lower chambers.",
      "Sinus rhythm. The signal takes 230 ms to travel from the upper to the lower chambers.", "numeric_claim"),

@@ -41,4 +41,6 @@ LAY_KEYWORDS: list[tuple[str, str, str | None]] = [
 LAY_UNITS: list[tuple[tuple[str, ...], str]] = [
     (("times", "a", "minute"), "bpm"), (("times", "per", "minute"), "bpm"), (("times", "each", "minute"), "bpm"),
     (("times", "a", "min"), "bpm"), (("times", "per", "min"), "bpm"), (("a", "minute"), "bpm"),
+    (("beats", "each", "minute"), "bpm"), (("beats", "every", "minute"), "bpm"), (("times", "every", "minute"), "bpm"),
+    (("times", "in", "a", "minute"), "bpm"), (("beats", "in", "a", "minute"), "bpm"),
 ]

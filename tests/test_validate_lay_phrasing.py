@@ -81,6 +81,7 @@ CLASSES = [
      " in V5.", "numeric_claim"),
     # telegraphic notes
     (AGED_58, "58M. Sinus rhythm 65 bpm.", "71M. Sinus rhythm 65 bpm.", "numeric_claim"),
+    (AGED_58, "58 M, sinus rhythm 65 bpm.", "71 M, sinus rhythm 65 bpm.", "numeric_claim"),
     (CTX, "NSR 65, PR 130, QRS 104.", "NSR 95, PR 130, QRS 104.", "numeric_claim"),
     (CTX, "Sinus rhythm. SL 1.3, no LVH.", "Sinus rhythm. SL 2.9, no LVH.", "numeric_claim"),
     (CTX, "Sinus rhythm. Upright Ts (0.25) in V5.", "Sinus rhythm. Upright Ts (0.75) in V5.", "numeric_claim"),

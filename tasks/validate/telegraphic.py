@@ -38,12 +38,12 @@ def bare_lead_one(raw: list[Raw]) -> list[Raw]:
 
 
 def age_sex_tag(sent: "list[Token]", q: "Quantity") -> bool:
-    """'78M.', '84F,': a whole number glued to M or F that opens a sentence is the patient's age."""
+    """'78M.', '84 F,': a whole number with M or F after it that opens a sentence is the patient's age."""
     if q.start != 0 or q.unit is not None or len(q.values) != 1 or "." in q.text or q.end >= len(sent):
         return False
     tag = sent[q.end]
-    if tag.text not in _SEXES or sent[q.end - 1].end != tag.start or not 1 <= q.values[0] <= 110:
-        return False  # "65 M" is not a tag
+    if tag.text not in _SEXES or not 1 <= q.values[0] <= 110:
+        return False
     return q.end + 1 >= len(sent) or sent[q.end + 1].text in (".", ",", ";", ":", ")")
 
 

@@ -97,6 +97,11 @@ CLASSES = [
      "Sinus rhythm. QT 400 ms; corrected for rate it comes to about 496 ms by Bazett.", "numeric_claim"),
     # a JSON pair key "qt_qtc": "400 / 416 ms"
     (CTX, 'Sinus rhythm.\n{"qt_qtc": "400 / 416 ms"}', 'Sinus rhythm.\n{"qt_qtc": "400 / 476 ms"}', "numeric_claim"),
+    # "recovery time" is the QT, "adjusted for heart rate" the QTc
+    (LONG_QTC, "Sinus rhythm. The recovery time is 400 ms; adjusted for heart rate it is 480 ms.",
+     "Sinus rhythm. The recovery time is 400 ms; adjusted for heart rate it is 560 ms.", "numeric_claim"),
+    (CTX, "Sinus rhythm. The tall spike in lead II measures 1.1 mV.",
+     "Sinus rhythm. The tall spike in lead II measures 0.3 mV.", "numeric_claim"),
     # upward spikes and downward waves: R and S
     (CTX, "Sinus rhythm. Lead V4 shows a tall upward spike (1.1 mV) and the downward waves are 0.3 mV deep.",
      "Sinus rhythm. Lead V4 shows a tall upward spike (0.3 mV) and the downward waves are 0.3 mV deep.",

@@ -27,11 +27,15 @@ LAY_KEYWORDS: list[tuple[str, str, str | None]] = [
     # the QTc
     ("corrected for rate", "qtc", None), ("corrected for the rate", "qtc", None),
     ("corrects to", "qtc", None), ("correcting to", "qtc", None), ("corrects", "qtc", None),
-    ("corrected for heart rate", "qtc", None), ("corrected for the heart rate", "qtc", None),
+    ("corrected for heart rate", "qtc", None),
+    ("adjusted for heart rate", "qtc", None), ("adjusted for rate", "qtc", None),
+    ("adjusted for the heart rate", "qtc", None), ("adjusted for the rate", "qtc", None),
+    ("recovery time", "qt", None), ("electrical recovery time", "qt", None), ("corrected for the heart rate", "qtc", None),
     # R and S in plain words
     ("upward spike", "wave", "r"), ("upward spikes", "wave", "r"), ("upward wave", "wave", "r"),
     ("upward waves", "wave", "r"), ("downward wave", "wave", "s"), ("downward waves", "wave", "s"),
-    ("downward spike", "wave", "s"), ("downward spikes", "wave", "s"), ("spikes", "wave", "r"),
+    ("downward spike", "wave", "s"), ("downward spikes", "wave", "s"), ("spikes", "wave", "r"), ("tall spike", "wave", "r"), ("tall spikes", "wave", "r"),
+    ("upright spike", "wave", "r"),
     # the ST segment in plain words
     ("recovery part of the beat", "st", None), ("recovery phase", "st", None),
     ("line just after the main spike", "st", None),

@@ -91,6 +91,8 @@ CLASSES = [
      "Sinus rhythm; the axis is about fifty degrees.", "numeric_claim"),
     (CTX, "Sinus rhythm, PR one thirty, QT three ninety-eight (398 ms).",
      "Sinus rhythm, PR one ninety, QT three ninety-eight (398 ms).", "numeric_claim"),
+    (CTX, "Sinus rhythm; PR one-thirty, QRS 104 ms.",
+     "Sinus rhythm; PR one-ninety, QRS 104 ms.", "numeric_claim"),
     (CTX, "Sinus rhythm at sixty-five a minute.", "Sinus rhythm at ninety-five a minute.", "numeric_claim"),
     # "corrected for rate" names the QTc even with "rate" nearer the number
     (CTX, "Sinus rhythm. QT 400 ms; corrected for rate it comes to about 416 ms by Bazett.",

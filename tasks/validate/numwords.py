@@ -36,8 +36,8 @@ def _read(raw: list[Raw], i: int) -> tuple[float, int] | None:
             current, last = current + _ONES[w], "ones"
         elif w in _TENS and last in (None, "scale", "and"):
             current, last = current + _TENS[w], "tens"
-        elif w in _TENS and last == "ones" and j == i + 1 and 0 < current < 10:
-            current, last = current * 100 + _TENS[w], "tens"  # "three seventy-eight", "one thirty": spoken hundreds
+        elif w in _TENS and last == "ones" and used == i + 1 and 0 < current < 10:
+            current, last = current * 100 + _TENS[w], "tens"  # "three seventy-eight", "one-thirty": spoken hundreds
         elif w in _SCALES and last in ("ones", "tens") and not (w == "hundred" and current >= 100):
             if w == "thousand":
                 total, current = total + current * 1000, 0

@@ -140,6 +140,12 @@ CLASSES = [
      "Sinus rhythm. A small Q in aVL is evidence of infarction.", "unsupported_finding"),
     (CTX, "Sinus rhythm. The QRS of 104 ms is shorter than the 120 ms that would suggest a bundle branch block.",
      "Sinus rhythm. The QRS of 104 ms suggests a bundle branch block.", "diagnosis_contradicts_measurements"),
+    (CTX, "Sinus rhythm. I wouldn't call this an infarction.", "Sinus rhythm. I would call this an infarction.",
+     "unsupported_finding"),
+    (CTX, "Sinus rhythm. The small Q in aVL is more likely positional than a sign of infarction.",
+     "Sinus rhythm. The small Q in aVL is more likely a sign of infarction.", "unsupported_finding"),
+    (CTX, "Sinus rhythm. Nothing here points to an infarction.", "Sinus rhythm. Everything here points to an"
+     " infarction.", "unsupported_finding"),
     # an acute MI named with its territory in between
     (ACUTE_IMI, "Sinus rhythm. Impression: acute inferior myocardial infarction.",
      "Sinus rhythm. Impression: inferior myocardial infarction.", "diagnosis_missing"),

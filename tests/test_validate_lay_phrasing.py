@@ -91,6 +91,8 @@ CLASSES = [
      "Sinus rhythm; the axis is about fifty degrees.", "numeric_claim"),
     (CTX, "Sinus rhythm, PR one thirty, QT three ninety-eight (398 ms).",
      "Sinus rhythm, PR one ninety, QT three ninety-eight (398 ms).", "numeric_claim"),
+    (CTX, "Sinus rhythm, QT four hundred, QTc four sixteen by Bazett.",
+     "Sinus rhythm, QT four hundred, QTc five sixteen by Bazett.", "numeric_claim"),
     (CTX, "Sinus rhythm; PR one-thirty, QRS 104 ms.",
      "Sinus rhythm; PR one-ninety, QRS 104 ms.", "numeric_claim"),
     (CTX, "Sinus rhythm at sixty-five a minute.", "Sinus rhythm at ninety-five a minute.", "numeric_claim"),

@@ -32,6 +32,8 @@ def _read(raw: list[Raw], i: int) -> tuple[float, int] | None:
         w = _word(raw, j)
         if w == "a" and j == i and _word(raw, j + 1) in _SCALES:
             current, last = 1, "ones"  # "a hundred and thirty": the article is the one of one hundred
+        elif w in _ONES and _ONES[w] >= 10 and last == "ones" and used == i + 1 and 0 < current < 10:
+            current, last = current * 100 + _ONES[w], "teen"  # "four sixteen": spoken hundreds with a teen
         elif w in _ONES and last in (None, "tens", "scale", "and") and not (last == "tens" and _ONES[w] >= 10):
             current, last = current + _ONES[w], "ones"
         elif w in _TENS and last in (None, "scale", "and"):

@@ -51,7 +51,11 @@ _PIECES = ["0.9 mV", "130 BPM", "250-ms", "-30°", "+90", "QTc", "QT/QTc 500/520
            # the third session's classes: number words, formulas and sums, JSON keys, anaphora, grid units
            "sixty-five", "one hundred and", "point", "two", "SV1", "RaVL", "+", "=", "≈", "√", "^(1/3)", "together",
            "Both", "the", "R/S ratio", "V1-3", "V4–6", "\"heart_rate\":", "{", "}", "small squares", "is prolonged",
-           "wide", "(Bazett)", "Fridericia", "complex #2", "at 29", "deep", "60000 /", "depression", "other leads"]
+           "wide", "(Bazett)", "Fridericia", "complex #2", "at 29", "deep", "60000 /", "depression", "other leads",
+           # the fourth author's classes: spoken numbers, plain words, telegraphic notes, criteria, beats
+           "a hundred and", "minus", "three seventy-eight", "78M.", "NSR", "SL", "Ts", "S I", "→", "against",
+           "cut-off", "apart from", "it", "(before the ninth)", "times a minute", "from the upper to the lower chambers",
+           "the main beat", "corrects to", "don't", "rather than", "acute inferior MI", "spikes", "tall", "after the"]
 _texts = st.one_of(
     st.text(max_size=300),
     st.lists(st.sampled_from(_PIECES), max_size=40).map(" ".join),

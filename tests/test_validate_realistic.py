@@ -39,6 +39,14 @@ DEV_SETS = [p for p in (EXTERNAL, EXTERNAL_B, EXTERNAL_2) if p.exists()]
 # left calls 0.48 mV T waves "tall": docs/benchmarks.md).
 EXTERNAL_C = HERE / "external_c.jsonl"
 EXTERNAL_C_FLOOR = 0.98
+# external_d.jsonl: 134 answers by a fourth author (12w) in seven styles (telegraphic notes, patient-friendly
+# prose, numbers spelled out, criteria compared, key: value blocks, Claude-like hedges, <think> blocks). Scored
+# once unseen: 40.3% of its true answers accepted (27 of 67), every wrong one rejected. Then read for general
+# classes of phrasing (tests/test_validate_lay_phrasing.py); the floor guards the figure after those fixes.
+# What is left rejected (64 of 67 accepted) is listed in docs/benchmarks.md: two answers give two timings with no
+# names ("The basic timings are normal: 132 ms and 78 ms"), one cites no lead at all.
+EXTERNAL_D = HERE / "external_d.jsonl"
+EXTERNAL_D_FLOOR = 0.955
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +121,14 @@ def test_the_last_held_out_set_keeps_its_measured_acceptance_and_rejects_every_w
     assert fig.acceptance >= EXTERNAL_C_FLOOR, table(fig)
     for kind in ERROR_KINDS:
         assert fig.rejection(kind) >= TARGET, f"{kind}\n{table(fig)}"
+
+
+def test_the_fourth_authors_set_keeps_its_acceptance_and_rejects_every_wrong_answer():
+    fig = figures(run_validator(load_answers(EXTERNAL_D)))
+    print(f"\nexternal_d.jsonl only\n{table(fig)}")
+    assert fig.acceptance >= EXTERNAL_D_FLOOR, table(fig)
+    for kind in ERROR_KINDS:
+        assert fig.rejection(kind) == 1.0, f"{kind}\n{table(fig)}"
 
 
 def test_true_answers_are_accepted(report):

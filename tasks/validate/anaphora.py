@@ -103,3 +103,12 @@ def resolve(got: list[Claim], sent: tuple[Token, ...], before: list[Claim], earl
         i = _index(sent, c.span[0])
         out += _threshold_on_stated(c, sent, i, before) or _named_again(c, sent, i, earlier + out) or [c]
     return _totals(out, sent)
+
+
+_PRONOUNS = {"it", "they"}
+
+
+def pronoun_subject(sent: tuple[Token, ...]) -> bool:
+    """'The T wave is the small hump ... In several leads it is low, only 0.05 mV in V3': a sentence whose
+    subject is 'it' or 'they' goes on about what the sentence before named."""
+    return any(t.low in _PRONOUNS for t in sent[:6])

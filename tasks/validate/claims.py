@@ -6,12 +6,12 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from schemas.records import LEADS_12
-from tasks.validate.anaphora import resolve as resolve_references
+from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
-from tasks.validate.leads import LeadRef, lead_refs, names_other_leads, other_leads
+from tasks.validate.leads import LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import pair as _pair
+from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, sized_wave, subject_beat
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
                                       enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
@@ -45,7 +45,8 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
         dist = sum(1 for k in range(kw.end, q.start) if k not in skip)
         if all(sent[k].text in _LABEL_DASH for k in range(kw.end, q.start)):
             return float(dist)  # "PR interval — 130 ms": a dash after a label is its colon
-        return dist + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
+        claimed = 20 if named_after_its_number(kw, sent, set(_Q_ENDS.values())) else 0
+        return dist + claimed + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
     if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
         return 99.0  # "372 ms corrected to 501 ms": these words own the number after them
@@ -120,6 +121,9 @@ def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword 
             j, skipped = _Q_ENDS[partner], skipped + 1
             continue
         break
+    excepted = excepted_leads(q.end, sent, refs)
+    if excepted is not None:
+        return excepted  # "within 0.06 mV of baseline apart from aVR"
     before = [r for r in refs if r.end <= q.start]
     others = other_leads(q.start, sent, before)
     if others is not None:
@@ -175,9 +179,15 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
 
 
 def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
-    near = [(abs(i - q.start) + 6 * boundaries_between(sent, i, q.start), b) for i, b in beats
+    near = [(abs(i - q.start) + 6 * boundaries_between(sent, i, q.start), i, b) for i, b in beats
             if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
-    return min(near)[1] if near else None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
+    if not near:
+        return None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
+    own = bracketed_beat(beats, q, sent)
+    if own is not None:
+        return own
+    _, i, b = min(near)
+    return subject_beat(beats, i, q, sent) or b
 
 
 _CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",
@@ -245,7 +255,7 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     beat = _nearest_beat(ctx.beats, q, sent)
     common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
                      beats=tuple(b for _, b in ctx.beats if b))
-    best = _best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None)
+    best = sized_wave(_best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None), sent, prev_end, q.start)
     if best is not None:
         ctx.last_kw[q.unit] = best
     ctx.prev = (best, q.unit)
@@ -347,7 +357,7 @@ def numeric_claims(text: str) -> list[Claim]:
     for sent in sentences_of(text):
         if not any(a <= sent[0].start < b for a, b in covered):
             got = sentence_claims(list(sent), text)
-            if prev is not None and _continues(prev, sent, text) and (any(
+            if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent)) and (any(
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
                 got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]

@@ -32,6 +32,9 @@ _NEG_PRE = (r"not\s+consistent\s+with|inconsistent\s+with|not\s+compatible\s+wit
             r"not\s+associated\s+with|no\s+evidence\s+(?:of|for)|without|absence\s+of|absent|negative\s+for|"
             r"free\s+of|rules?\s+out|ruled\s+out|excludes|lack\s+of|lacks|lacking|no\s+longer|neither|nor|"
             r"argu(?:es|ing|e)\s+against|against|resolution\s+of|thresholds?\s+for|cut-?offs?\s+for|"
+            r"rather\s+than|would\s+(?:suggest|indicate|mean|define|signal|point\s+to)|"
+            r"(?:would\s+not|wouldn[\'’]t|do\s+not|don[\'’]t)\s+call\s+(?:this|it|that)(?:\s+an?)?|"
+            r"than\s+(?:an?\s+)?(?:sign|signs|evidence|marker)\s+of|nothing\s+(?:here\s+)?(?:points|suggests)\s+to|"
             r"never|unlikely|no|not")
 _PSEUDO = (r"can(?:not|'t|\s+not)\s+(?:be\s+)?(?:rule[sd]?\s+out|excluded?)|"
            r"could\s+not\s+(?:be\s+)?(?:rule[sd]?\s+out|excluded?)|not\s+(?:be\s+)?(?:ruled\s+out|excluded)|"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tasks.validate.layterms import LAY_KEYWORDS
+from tasks.validate.telegraphic import TELEGRAPHIC_KEYWORDS
 from tasks.validate.text import Token
 
 # (token sequence, kind, wave). Kinds: rate, atrial_rate, pr, qrs, qt, qtc, rr, axis, angle, amp, st,
@@ -69,6 +71,7 @@ _RAW: list[tuple[str, str, str | None]] = [
 _SINGLE_WAVES = {"P": "p", "R": "r", "S": "s", "Q": "q", "T": "t", "r": "r", "s": "s", "q": "q"}
 # a complex named by its waves ("rS (0.21/−0.89 mV)", "qR"): a pair of values is one per wave, in order
 _PAIR_WAVES = {"rS": "rs", "RS": "rs", "Rs": "rs", "qR": "qr", "QR": "qr", "qr": "qr"}
+_RAW += LAY_KEYWORDS + TELEGRAPHIC_KEYWORDS  # "from the upper to the lower chambers", "the main beat"
 _TABLE: dict[tuple[str, ...], tuple[str, str | None]] = {tuple(p.split()): (k, w) for p, k, w in _RAW}
 _MAXLEN = max(len(k) for k in _TABLE)
 

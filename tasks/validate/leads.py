@@ -176,6 +176,22 @@ def other_leads(start: int, sent: list[Token], before: list[LeadRef]) -> LeadRef
     return None
 
 
+_EXCEPT = {("apart", "from"), ("except",), ("except", "in"), ("except", "for"), ("other", "than"),
+           ("aside", "from"), ("save", "for"), ("excluding",)}
+
+
+def excepted_leads(end: int, sent: list[Token], refs: list[LeadRef]) -> LeadRef | None:
+    """'ST within 0.06 mV of baseline apart from aVR': every lead but those named after 'apart from'."""
+    for r in refs:
+        if not end <= r.start <= end + 5:
+            continue
+        words = tuple(t.low for t in sent[max(end, r.start - 2):r.start])
+        if any(words[-len(e):] == e for e in _EXCEPT if len(words) >= len(e)):
+            rest = tuple(x for x in LEADS_12 if x not in r.leads)
+            return LeadRef(rest, r.start, r.end, True)
+    return None
+
+
 def names_other_leads(sent) -> bool:
     """'...; the other leads are within 0.05 mV': which leads are "other" is said before the ';'."""
     return any(t.low in ("lead", "leads") and k and sent[k - 1].low in _OTHER for k, t in enumerate(sent))

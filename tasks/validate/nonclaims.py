@@ -2,7 +2,9 @@
 counts) and the beats an answer cites by position ("the 4th beat", "beat 4", "the third complex")."""
 from __future__ import annotations
 
+from tasks.validate.comparisons import compared_against
 from tasks.validate.quantities import Quantity
+from tasks.validate.telegraphic import age_sex_tag
 from tasks.validate.text import Token
 
 _REF_STRONG = {"reference", "ref", "uln", "limit", "limits", "cutoff", "cut", "threshold", "thresholds",
@@ -25,6 +27,8 @@ _ORDINALS = {w: i + 1 for i, w in enumerate(
 
 def is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int) -> bool:
     """A normal range or criterion aside: '(normal 120-200 ms)', 'upper limit of normal, 440 ms'."""
+    if compared_against(q, sent, prev_end):
+        return True  # "Sokolow-Lyon 1.95 mV against 3.5 mV"
     if depth[q.start] > 0:
         k = q.start
         while k > 0 and depth[k - 1] >= depth[q.start] and sent[k - 1].text not in "([":
@@ -126,7 +130,8 @@ def _beat_word_follows(sent: list[Token], i: int) -> bool:
 def _arrow_pair(sent: list[Token], i: int) -> bool:
     """'9→10' starting at token i: the cycle from beat 9 to beat 10 (two plain beat numbers and an arrow)."""
     return 0 <= i and i + 2 < len(sent) and sent[i + 1].text == "→" and all(
-        sent[j].kind == "num" and sent[j].text.isdigit() for j in (i, i + 2))
+        sent[j].kind == "num" and sent[j].text.isdigit() and int(sent[j].text) < 100 for j in (i, i + 2))
+    # "RR 350 → 674": a 10-s strip has fewer than 100 beats, so these are values
 
 
 def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
@@ -139,8 +144,8 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
                 beat_talk and nxt in ("(", ",", "at", "one"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
-                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
-            out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)": the noun elided
+                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at", ")"))):
+            out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)", "(before the ninth)": the noun elided
         elif t.low in ("last", "final", "penultimate") and (nxt in _BEAT_WORDS | {"one", "qrs", "complex"} or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
             out.append((i, 0))  # "the last beat at 9.62 s": a beat, but its number is not written (0: unbound)
@@ -162,6 +167,8 @@ _AGE_WORDS = {"variant", "young", "man", "woman", "male", "female", "boy", "girl
 def age_at(sent: list[Token], q: Quantity) -> bool:
     """'aged 29', 'age 29', 'a normal variant at 29.': a bare whole number that gives the patient's age."""
     v = q.values[0]
+    if age_sex_tag(sent, q):
+        return True  # "78M."
     if q.unit is not None or len(q.values) != 1 or "." in q.text or not 1 <= v <= 110 or q.start == 0:
         return False
     prev = sent[q.start - 1].low

@@ -30,10 +30,16 @@ def _read(raw: list[Raw], i: int) -> tuple[float, int] | None:
     total, current, j, last, used = 0, 0, i, None, 0
     while j < len(raw):
         w = _word(raw, j)
-        if w in _ONES and last in (None, "tens", "scale", "and") and not (last == "tens" and _ONES[w] >= 10):
+        if w == "a" and j == i and _word(raw, j + 1) in _SCALES:
+            current, last = 1, "ones"  # "a hundred and thirty": the article is the one of one hundred
+        elif w in _ONES and _ONES[w] >= 10 and last == "ones" and used == i + 1 and 0 < current < 10:
+            current, last = current * 100 + _ONES[w], "teen"  # "four sixteen": spoken hundreds with a teen
+        elif w in _ONES and last in (None, "tens", "scale", "and") and not (last == "tens" and _ONES[w] >= 10):
             current, last = current + _ONES[w], "ones"
         elif w in _TENS and last in (None, "scale", "and"):
             current, last = current + _TENS[w], "tens"
+        elif w in _TENS and last == "ones" and used == i + 1 and 0 < current < 10:
+            current, last = current * 100 + _TENS[w], "tens"  # "three seventy-eight", "one-thirty": spoken hundreds
         elif w in _SCALES and last in ("ones", "tens") and not (w == "hundred" and current >= 100):
             if w == "thousand":
                 total, current = total + current * 1000, 0
@@ -69,7 +75,7 @@ def _unit_follows(raw: list[Raw], j: int) -> bool:
     return w in _UNIT_WORDS
 
 
-_ANY = re.compile(r"\b(?:" + "|".join(list(_ONES) + list(_TENS)) + r")\b", re.I)
+_ANY = re.compile(r"\b(?:" + "|".join(list(_ONES) + list(_TENS) + list(_SCALES)) + r")\b", re.I)
 
 
 def number_words(raw: list[Raw], text: str) -> list[Raw]:
@@ -78,7 +84,8 @@ def number_words(raw: list[Raw], text: str) -> list[Raw]:
         return raw
     out, i = [], 0
     while i < len(raw):
-        got = _read(raw, i) if _word(raw, i) in _ONES or _word(raw, i) in _TENS else None
+        w = _word(raw, i)
+        got = _read(raw, i) if w in _ONES or w in _TENS or (w == "a" and _word(raw, i + 1) in _SCALES) else None
         if got is not None and (got[0] >= 20 or _unit_follows(raw, got[1])):
             value, j = got
             text = str(int(value)) if value == int(value) else repr(value)
@@ -88,3 +95,15 @@ def number_words(raw: list[Raw], text: str) -> list[Raw]:
         out.append(raw[i])
         i += 1
     return out
+
+
+_SIGN_WORDS = {"minus", "negative"}
+
+
+def spoken_signs(raw: list[Raw]) -> list[Raw]:
+    """'minus ninety-two', 'minus 30 degrees': the word is the number's sign, glued to it as '-' would be."""
+    for i in range(len(raw) - 1):
+        if raw[i][0] == "word" and raw[i][1].lower() in _SIGN_WORDS and raw[i + 1][0] == "num" \
+                and not raw[i + 1][1].startswith(("-", "+")):
+            raw[i] = ("punct", "-", raw[i][2], raw[i + 1][2])  # the sign's span runs up to the number
+    return raw

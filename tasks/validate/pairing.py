@@ -2,6 +2,8 @@
 "a Q of −0.84 mV and 0.11 mV ST elevation"): which name each value belongs to."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tasks.validate.keywords import Keyword, resolve
 from tasks.validate.quantities import Quantity
 from tasks.validate.text import Token
@@ -13,7 +15,7 @@ _PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "
 _PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
               "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
               "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
-              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as"}
+              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as", '"', "'"}
 
 
 def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
@@ -31,3 +33,63 @@ def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> 
             sent[i].low in _PAIR_NEAR for i in range(before[-1].end, q.start)):
         return [before[-1], after[0]]  # "a Q of −0.84 mV and 0.11 mV ST elevation": one name each side
     return None
+
+
+_AFTER_NUMBER = {"for", "the", "between", "from", "to", "through", "across", "in", "of", "move", "moves", "travel",
+                 "travels", "pass", "passes", "spread", "spreads", "go", "goes", "get", "gets", "cross", "crosses"}
+
+
+_OWNS_NEXT = {"corrected", "corrects", "corrects to", "correcting to", "corrected to", "early", "after only",
+              "after", "corrected for rate", "corrected for the rate", "corrected for heart rate",
+              "corrected for the heart rate"}
+
+
+def named_after_its_number(kw: Keyword, sent: list[Token], ends: set[int]) -> bool:
+    """'130 ms between the upper and lower chambers and 104 ms for the main beat': a name written right after a
+    number (only 'for', 'the', 'from' ... between) belongs to that number, not to the next one."""
+    if kw.text.lower() in _OWNS_NEXT:
+        return False  # "a QT of 363 ms corrected to 450 ms": the verb names the number after it
+    p = kw.start
+    for _ in range(6):
+        if p in ends:
+            return True
+        if p == 0 or sent[p - 1].low not in _AFTER_NUMBER:
+            return False
+        p -= 1
+    return False
+
+
+def subject_beat(beats: list[tuple[int, int]], i: int, q: Quantity, sent: list[Token]) -> int | None:
+    """'the fourth beat comes 918 ms after the third (at 3.26 s)': a time written after 'after the Mth' is the
+    time of the beat the sentence is about, named before it."""
+    if q.unit != "s" or q.start < i or q.start == 0 or sent[q.start - 1].low not in ("at", "@"):
+        return None
+    if not any(sent[k].low in ("after", "following", "behind") for k in range(max(0, i - 2), i)):
+        return None
+    earlier = [b for j, b in beats if j < i - 2 and b]
+    return earlier[-1] if earlier else None
+
+
+def bracketed_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
+    """'548 ms (before the eleventh beat) to 912 ms (before the thirteenth)': a beat cited in the brackets right
+    after a value is that value's beat."""
+    if q.end >= len(sent) or sent[q.end].text != "(":
+        return None
+    close = next((k for k in range(q.end + 1, min(len(sent), q.end + 8)) if sent[k].text in ")("), None)
+    if close is None or sent[close].text != ")":
+        return None
+    inside = [b for i, b in beats if q.end < i < close and b]
+    return inside[0] if len(inside) == 1 else None
+
+
+def sized_wave(kw: Keyword | None, sent: list[Token], prev_end: int, start: int) -> Keyword | None:
+    """'(R 0.18, S 0.20 mV) while aVF is tall (1.03 mV)': a value that takes a wave named before the value
+    before it, with 'tall' between, is an R wave, not the S named last (and 'deep' after an R is an S)."""
+    if kw is None or prev_end <= kw.end:
+        return kw
+    words = {t.low for t in sent[prev_end:start]}
+    if kw.kind == "wave" and kw.wave == "s" and words & {"tall", "taller", "upright"}:
+        return replace(kw, wave="r")
+    if kw.kind == "wave" and kw.wave == "r" and words & {"deep", "deeper"}:
+        return replace(kw, wave="s")
+    return kw

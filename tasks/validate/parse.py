@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from tasks.validate.telegraphic import LANGUAGE_NEUTRAL
+
 _WRAPPER_RE = re.compile(
     r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:response|answer|interpretation|ecg interpretation|final answer|"
     r"assistant)\s*:?\s*(?:\*\*|__)?\s*:?\s*", re.I)
@@ -31,7 +33,7 @@ class ParsedAnswer:
 
 def english_share(text: str) -> float:
     """Share of words that are common English words (0 for text in another language or script)."""
-    words = re.findall(r"[^\W\d_]+", text.lower())
+    words = [w for w in re.findall(r"[^\W\d_]+", text.lower()) if w not in LANGUAGE_NEUTRAL]
     if not words:
         return 0.0
     return sum(w in _ENGLISH for w in words) / len(words)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tasks.validate.layterms import LAY_UNITS
 from tasks.validate.text import Token
 
 # unit words (lower case token sequences) -> canonical unit
@@ -27,7 +28,7 @@ _UNITS: list[tuple[tuple[str, ...], str]] = sorted([
     (("small", "box"), "smallbox"), (("small", "boxes"), "smallbox"), (("small", "square"), "smallbox"),
     (("small", "squares"), "smallbox"), (("large", "box"), "largebox"), (("large", "boxes"), "largebox"),
     (("large", "square"), "largebox"), (("large", "squares"), "largebox"),
-], key=lambda u: -len(u[0]))
+] + LAY_UNITS, key=lambda u: -len(u[0]))
 _BEAT_NOUNS = {"#", "beat", "beats", "complex", "complexes", "cycle", "cycles", "no", "number"}
 _SIGNS = {"-": -1.0, "−": -1.0, "–": -1.0, "+": 1.0}
 _RANGE_SEPS = {"to", "-", "–", "—", "through", "thru", "until", "till"}
@@ -140,7 +141,7 @@ def _comparator(sent: list[Token], start: int) -> tuple[str | None, bool, int]:
 def _negated_before(sent: list[Token], k: int) -> bool:
     """'no ST elevation or depression exceeding ...': a negation earlier in the clause turns the threshold."""
     for t in reversed(sent[max(0, k - 7):k]):
-        if t.low in ("not", "no", "never", "nor", "without", "n't", "neither", "none"):
+        if t.low in ("not", "no", "never", "nor", "without", "n't", "neither", "none") or t.low.endswith(("n't", "n’t")):
             return True
         if t.text in (",", ";", "(", ")") or t.low in ("but", "while", "whereas", "although"):
             return False

@@ -10,6 +10,7 @@ from schemas.teacher import RecordContext
 from schemas.vocab import Vocabulary
 import traceback
 
+from tasks.validate.comparisons import acute_with_territory
 from tasks.validate.claims import Claim, covered_leads, named_leads, numeric_claims
 from tasks.validate.findings import finding_problems
 from tasks.validate.verify import check_claim
@@ -178,6 +179,9 @@ def check_diagnoses(text: str, ctx: RecordContext, s: ValidationSettings) -> lis
     """Each labelled diagnosis is stated (negation-aware); every stated finding is supported and consistent."""
     problems, stated = finding_problems(text, ctx)
     implied = stated | {c for code in stated for c in _IMPLIES.get(code, ())} | _ancestors(stated)
+    vocab = Vocabulary.load()
+    implied |= acute_with_territory(text, stated, {c: getattr(vocab.get(c, default=None), "parent", None)
+                                                    for c in stated})  # "acute inferior MI"
     out = []
     if s.require_labels_stated:
         for lab in ctx.labels:

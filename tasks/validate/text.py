@@ -5,7 +5,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tasks.validate.numwords import number_words
+from tasks.validate.numwords import number_words, spoken_signs
+from tasks.validate.telegraphic import bare_lead_one
 
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
 _TOKEN_RE = re.compile(
@@ -40,6 +41,9 @@ class Token:
             object.__setattr__(self, "low", self.text.lower())
 
 
+_SIGN_WORD = re.compile(r"\b(?:minus|negative)\b", re.I)
+
+
 def tokenize(text: str) -> list[Token]:
     """Tokens with character spans and the index of the sentence each belongs to."""
     raw = []
@@ -54,6 +58,9 @@ def tokenize(text: str) -> list[Token]:
     raw = number_words(raw, text)
     if _SHORTHAND.search(text):
         raw = _lead_shorthand(raw)
+    if _SIGN_WORD.search(text):
+        raw = spoken_signs(raw)
+    raw = bare_lead_one(raw)
     # newlines end sentences too
     out: list[Token] = []
     sentence = 0

@@ -1,9 +1,6 @@
 """Values an answer compares a measurement with, not measurements themselves: 'Sokolow-Lyon is 1.95 mV against
-3.5 mV', 'Cornell 1.59 mV against the 2.0 mV cut-off for women', 'an acute inferolateral myocardial infarction'
-naming the acute infarction with its territory in between."""
+3.5 mV', 'Cornell 1.59 mV against the 2.0 mV cut-off for women'."""
 from __future__ import annotations
-
-import re
 
 from tasks.validate.quantities import Quantity
 from tasks.validate.text import Token
@@ -40,15 +37,3 @@ def _criterion_after(q: Quantity, sent: list[Token]) -> bool:
         if w not in ("upper", "lower", "normal", "voltage", "duration"):
             return False
     return False
-
-
-_ACUTE_NAMED = re.compile(r"\bacute\s+(?:[a-z]+(?:-[a-z]+)?\s+){1,2}?(?:wall\s+)?(?:myocardial\s+infarct(?:ion)?|"
-                          r"MI|infarct(?:ion)?)\b", re.I)
-
-
-def acute_with_territory(text: str, stated: set[str], parent_of: dict[str, str | None]) -> set[str]:
-    """'acute inferolateral myocardial infarction' states the acute infarction too, when the territory's
-    infarction itself is stated (not negated)."""
-    if not any(parent_of.get(c) == "MI" for c in stated) or not _ACUTE_NAMED.search(text):
-        return set()
-    return {"ACUTEMI"}

@@ -336,3 +336,15 @@ def negated_labels(text: str, vocab: Vocabulary | None = None) -> list[Label]:
         if mention.negated and mention.label.code not in stated and mention.label not in labels:
             labels.append(mention.label)
     return labels
+
+
+_ACUTE_NAMED = re.compile(r"\bacute\s+(?:[a-z]+(?:-[a-z]+)?\s+){1,2}?(?:wall\s+)?(?:myocardial\s+infarct(?:ion)?|"
+                          r"MI|infarct(?:ion)?)\b", re.I)
+
+
+def acute_with_territory(text: str, stated: set[str], parent_of: dict[str, str | None]) -> set[str]:
+    """'acute inferolateral myocardial infarction' states the acute infarction too, when the territory's
+    infarction itself is stated (not negated)."""
+    if not any(parent_of.get(c) == "MI" for c in stated) or not _ACUTE_NAMED.search(text):
+        return set()
+    return {"ACUTEMI"}

@@ -10,8 +10,8 @@ from schemas.teacher import RecordContext
 from schemas.vocab import Vocabulary
 import traceback
 
-from tasks.validate.comparisons import acute_with_territory
 from tasks.validate.claims import Claim, covered_leads, named_leads, numeric_claims
+from tasks.validate.diagnoses import acute_with_territory
 from tasks.validate.findings import finding_problems
 from tasks.validate.verify import check_claim
 

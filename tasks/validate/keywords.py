@@ -74,6 +74,10 @@ _PAIR_WAVES = {"rS": "rs", "RS": "rs", "Rs": "rs", "qR": "qr", "QR": "qr", "qr":
 _RAW += LAY_KEYWORDS + TELEGRAPHIC_KEYWORDS  # "from the upper to the lower chambers", "the main beat"
 _TABLE: dict[tuple[str, ...], tuple[str, str | None]] = {tuple(p.split()): (k, w) for p, k, w in _RAW}
 _MAXLEN = max(len(k) for k in _TABLE)
+# the longest keyword starting with each word: most words start none, and are passed over at once
+_LONGEST_FROM: dict[str, int] = {}
+for _key in _TABLE:
+    _LONGEST_FROM[_key[0]] = max(_LONGEST_FROM.get(_key[0], 0), len(_key))
 
 # which kinds may own a number in each unit
 UNIT_KINDS = {
@@ -111,7 +115,7 @@ def keywords(sent: list[Token]) -> list[Keyword]:
     low = [_HYPHENS.get(t.low, t.low) for t in sent]  # "R–R", "R‑R", "P—P" are "R-R"
     while i < len(sent):
         hit = None
-        for n in range(min(_MAXLEN, len(sent) - i), 0, -1):
+        for n in range(min(_LONGEST_FROM.get(low[i], 0), len(sent) - i), 0, -1):
             key = tuple(low[i:i + n])
             if key in _TABLE:
                 hit = (n, *_TABLE[key])

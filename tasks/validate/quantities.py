@@ -29,6 +29,9 @@ _UNITS: list[tuple[tuple[str, ...], str]] = sorted([
     (("small", "squares"), "smallbox"), (("large", "box"), "largebox"), (("large", "boxes"), "largebox"),
     (("large", "square"), "largebox"), (("large", "squares"), "largebox"),
 ] + LAY_UNITS, key=lambda u: -len(u[0]))
+_UNITS_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}  # same longest-first order, per first word
+for _words, _unit in _UNITS:
+    _UNITS_BY_FIRST.setdefault(_words[0], []).append((_words, _unit))
 _BEAT_NOUNS = {"#", "beat", "beats", "complex", "complexes", "cycle", "cycles", "no", "number"}
 _SIGNS = {"-": -1.0, "−": -1.0, "–": -1.0, "+": 1.0}
 _RANGE_SEPS = {"to", "-", "–", "—", "through", "thru", "until", "till"}
@@ -106,7 +109,9 @@ def unit_at(sent: list[Token], j: int) -> tuple[str, int] | None:
     if j + 1 < len(sent) and sent[j].text in ("*", "_") and sent[j + 1].text not in ("*", "_"):
         return unit_at(sent, j + 1) if sent[j].end == sent[j + 1].start else None  # "65 *bpm*"
     low = [t.low for t in sent[j:j + 5]]
-    for words, unit in _UNITS:
+    if not low:
+        return None
+    for words, unit in _UNITS_BY_FIRST.get(low[0], ()):
         if tuple(low[:len(words)]) == words:
             end = j + len(words)
             if unit == "s" and end < len(sent) and sent[end].text in ("'",):

@@ -239,23 +239,13 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return [replace(base, measure="age", unit="years")]  # checked on the record's age (none known: rejected)
     reference = is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
-    comp = _compatible(ctx.kws, q.unit)
-    index = [k for k in comp if k.kind in ("sokolow", "cornell")]
-    if q.start > 0 and sent[q.start - 1].text == "=" and index:  # "SV1 1.97 mV + RV5 2.09 mV = 4.06 mV"
-        comp = index
-    elif _chain_kw(q, sent, ctx, prev_end) is not None:
-        comp = [_chain_kw(q, sent, ctx, prev_end)]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure
-    elif q.unit in ctx.last_kw and _of_other_leads(q, sent, ctx, comp):
-        comp = [ctx.last_kw[q.unit]]  # "ST raised 0.15 mV in V3 with upright T waves; other leads within 0.08 mV"
-    elif q.unit in ctx.last_kw and _best(comp, q, sent) is None:
-        comp = [ctx.last_kw[q.unit]]
-    elif _best(comp, q, sent) is None:
-        comp = [k for k in comp if k.end <= q.start][-1:]
-    ref = _leads_for(q, sent, ctx.refs, _best(comp, q, sent))
+    comp = _keywords_for(q, sent, ctx, prev_end)
+    nearest = _best(comp, q, sent)
+    ref = _leads_for(q, sent, ctx.refs, nearest)
     beat = _nearest_beat(ctx.beats, q, sent)
     common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
                      beats=tuple(b for _, b in ctx.beats if b))
-    best = sized_wave(_best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None), sent, prev_end, q.start)
+    best = sized_wave(nearest or (comp[-1] if len(comp) == 1 else None), sent, prev_end, q.start)
     if best is not None:
         ctx.last_kw[q.unit] = best
     ctx.prev = (best, q.unit)
@@ -271,6 +261,22 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return out
     return [_one(common, q.values, best, q, sent, ref.leads if ref else (),
                  bool(ref and len(ref.leads) > 1))]
+
+
+def _keywords_for(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> list[Keyword]:
+    """The keywords that may own this value: those of its unit, narrowed by the sums, chains and measures before it."""
+    comp = _compatible(ctx.kws, q.unit)
+    index = [k for k in comp if k.kind in ("sokolow", "cornell")]
+    if q.start > 0 and sent[q.start - 1].text == "=" and index:  # "SV1 1.97 mV + RV5 2.09 mV = 4.06 mV"
+        return index
+    chain = _chain_kw(q, sent, ctx, prev_end)
+    if chain is not None:
+        return [chain]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure
+    if q.unit in ctx.last_kw and _of_other_leads(q, sent, ctx, comp):
+        return [ctx.last_kw[q.unit]]  # "ST raised 0.15 mV in V3 with upright T waves; other leads within 0.08 mV"
+    if _best(comp, q, sent) is None:
+        return [ctx.last_kw[q.unit]] if q.unit in ctx.last_kw else [k for k in comp if k.end <= q.start][-1:]
+    return comp
 
 
 def _of_other_leads(q: Quantity, sent: list[Token], ctx: "_Sentence", comp: list[Keyword]) -> bool:

@@ -3,13 +3,13 @@ about, or recognised as a non-claim (normal range, criterion, paper setting, rat
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
 from schemas.records import LEADS_12
 from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
-from tasks.validate.leads import LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads
+from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
+                                  sentence_refs)
 from tasks.validate.quantities import Quantity, infer_unit, quantities
 from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, sized_wave, subject_beat
 from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
@@ -325,8 +325,8 @@ class _Sentence:
     prev: tuple = (None, None)  # (keyword, unit) the previous value of the sentence was attributed with
 
 
-def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
-    """The claims of one sentence, in order."""
+def sentence_claims(sent: list[Token], text: str, refs: list[LeadRef] | None = None) -> list[Claim]:
+    """The claims of one sentence, in order (`refs`: its lead references, when already known)."""
     global _INSIDE_LEADS, _BEAT_IDX, _Q_STARTS, _Q_ENDS
     qs = quantities(sent, text)
     _Q_STARTS = frozenset(q.start for q in qs)
@@ -338,7 +338,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     near_beats |= {i - 2 for i, _ in beats if i > 1 and sent[i - 1].low in ("#", "no", "number")}  # "complex #2"
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
            and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats) and not landmark(k, sent)]
-    ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))
+    ctx = _Sentence(kws, lead_refs(sent) if refs is None else list(refs), beats, paren_depth(sent))
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end, per_q = [], 0, []
     for q in qs:
@@ -360,9 +360,9 @@ def numeric_claims(text: str) -> list[Claim]:
     text = text or ""
     cells, covered = lead_table_cells(text) if "|" in text else ([], [])
     out, prev, before = [], None, []
-    for sent in sentences_of(text):
+    for sent, refs in zip(sentences_of(text), sentence_refs(text)):
         if not any(a <= sent[0].start < b for a, b in covered):
-            got = sentence_claims(list(sent), text)
+            got = sentence_claims(list(sent), text, list(refs))
             if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent)) and (any(
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
@@ -383,12 +383,12 @@ def _continues(prev: tuple, sent: tuple, text: str) -> bool:
 
 
 def numeric_claims_of_sentence(text: str) -> list[Claim]:
-    return [c for sent in sentences_of(text) for c in sentence_claims(list(sent), text)]
+    return [c for sent, refs in zip(sentences_of(text), sentence_refs(text))
+            for c in sentence_claims(list(sent), text, list(refs))]
 
 
-@lru_cache(maxsize=64)
 def _refs_of(text: str) -> tuple[LeadRef, ...]:
-    return tuple(r for sent in sentences_of(text) for r in lead_refs(list(sent)))
+    return tuple(r for refs in sentence_refs(text) for r in refs)
 
 
 def named_leads(text: str) -> set[str]:

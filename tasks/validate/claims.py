@@ -163,8 +163,7 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
         after_time = q.start >= 2 and sent[q.start - 1].text == "(" and sent[q.start - 2].low in ("s", "sec")
         if q.unit == "ms" and after_time:
             return "rr"  # "at 4.82 s (358 ms)": the cycle ending at that time
-        if q.unit in ("ms", "s") and any(t.low in _BEAT_WORDS | {"pause", "after", "follows", "following"}
-                                         for t in sent):
+        if q.unit in ("ms", "s") and any(t.low in _BEAT_OR_AFTER for t in sent):
             return "rr"  # "the second beat comes only 298 ms after the first"
         return {"bpm": "rate", "deg": "axis_qrs", "years": "age"}.get(q.unit or "")
     if kw.kind == "beat":
@@ -290,6 +289,10 @@ _OTHER_BEATS = {"other", "others", "remaining", "rest", "otherwise", "underlying
                 "normal", "sinus", "mean", "average", "typical", "surrounding", "neighbouring", "neighboring"}
 
 
+_BEAT_OR_ONE = _BEAT_WORDS | {"one", "ones"}
+_BEAT_OR_AFTER = _BEAT_WORDS | {"pause", "after", "follows", "following"}
+
+
 def _about_that_beat(sent: list[Token], q: Quantity) -> bool:
     """An RR written after the one beat its sentence names, with nothing saying it is about other beats."""
     before = [i for i in _BEAT_IDX if i < q.start]
@@ -297,7 +300,7 @@ def _about_that_beat(sent: list[Token], q: Quantity) -> bool:
         return False
     between = sent[min(before) + 2:q.start]  # past the beat's own noun: another "beat" is another beat
     return not any(t.low in _OTHER_BEATS for t in sent[min(before):q.end + 4]) and not any(
-        t.low in _BEAT_WORDS | {"one", "ones"} for t in between)
+        t.low in _BEAT_OR_ONE for t in between)
 
 
 def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quantity, sent: list[Token],

@@ -1,7 +1,7 @@
 """A claim: one written number with the measurement, lead and beat it is attributed to (or why it is none)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -24,17 +24,3 @@ class Claim:
     operands: tuple[float, ...] = ()  # a computed sum ("x plus y gives z"): the values added, each claimed itself
     span: tuple[int, int] = (0, 0)
     text: str = ""
-
-
-_FIELDS = frozenset(f.name for f in fields(Claim))
-
-
-def evolve(claim: Claim, **changes) -> Claim:
-    """`dataclasses.replace` for a claim, without running `__init__` again (several copies are made of each
-    written number); an unknown field name still raises."""
-    unknown = changes.keys() - _FIELDS
-    if unknown:
-        raise TypeError(f"Claim has no field(s) {sorted(unknown)}")
-    new = object.__new__(Claim)
-    new.__dict__.update(claim.__dict__, **changes)
-    return new

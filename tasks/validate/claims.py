@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from schemas.records import LEADS_12
 from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
-from tasks.validate.claim import Claim, evolve
+from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
                                   sentence_refs)
@@ -218,31 +218,31 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     base = Claim(q.values, q.unit, None, comparator=q.comparator, approx=q.approx, span=q.span, text=q.text,
                  shape="range" if q.shape == "range" else "single")
     if q.shape == "ratio":
-        return [evolve(base, nonclaim="ratio")]
+        return [replace(base, nonclaim="ratio")]
     if q.shape == "list" and len(q.values) == 2 and q.values[0] in (60000.0, 60.0, 1500.0, 300.0) and "/" in q.text:
         rr = q.values[1]  # "60000/523 gives 115 bpm": a rate worked out from an RR; the RR is the claim
         if q.values[0] == 60000.0 and rr < 250:  # "60000/65 = 923 ms": an RR worked out from a rate
-            return [evolve(base, values=(rr,), measure="rate", unit="bpm")]
-        return [evolve(base, values=(rr,), measure="rr", unit="ms" if q.values[0] == 60000.0 else None)
-                if q.values[0] in (60000.0, 60.0) else evolve(base, nonclaim="formula")]
+            return [replace(base, values=(rr,), measure="rate", unit="bpm")]
+        return [replace(base, values=(rr,), measure="rr", unit="ms" if q.values[0] == 60000.0 else None)
+                if q.values[0] in (60000.0, 60.0) else replace(base, nonclaim="formula")]
     if is_setting(q, sent):
-        return [evolve(base, nonclaim="setting")]
+        return [replace(base, nonclaim="setting")]
     if beat_ref(sent, q):
-        return [evolve(base, measure="beat_ref", shape="single", values=(v,)) for v in q.values]
+        return [replace(base, measure="beat_ref", shape="single", values=(v,)) for v in q.values]
     if enumeration(sent, q):
-        return [evolve(base, nonclaim="enumeration")]
+        return [replace(base, nonclaim="enumeration")]
     count = count_of(sent, q)
     if count:
-        return [evolve(base, measure=count)]
+        return [replace(base, measure=count)]
     if age_at(sent, q):
-        return [evolve(base, measure="age", unit="years")]  # checked on the record's age (none known: rejected)
+        return [replace(base, measure="age", unit="years")]  # checked on the record's age (none known: rejected)
     reference = is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
     comp = _keywords_for(q, sent, ctx, prev_end)
     nearest = _best(comp, q, sent)
     ref = _leads_for(q, sent, ctx.refs, nearest)
     beat = _nearest_beat(ctx.beats, q, sent)
-    common = evolve(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
+    common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
                      beats=tuple(b for _, b in ctx.beats if b))
     best = sized_wave(nearest or (comp[-1] if len(comp) == 1 else None), sent, prev_end, q.start)
     if best is not None:
@@ -310,11 +310,11 @@ def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quanti
         measure = "amp_qrs"  # "axis: lead I +0.77, aVF +0.20": the leads' QRS voltages, not degrees
     unit = infer_unit(measure, values[0], q.unit) if measure else q.unit
     if measure == "rr" and len(values) == 2 and q.shape == "range":
-        common = evolve(common, beat=None, beats=())  # a range of cycles spans beats: each end checked on all
+        common = replace(common, beat=None, beats=())  # a range of cycles spans beats: each end checked on all
     elif measure == "rr" and common.beat is None and len(set(common.beats)) == 1 and _about_that_beat(sent, q):
-        common = evolve(common, beat=common.beats[0])  # "the 7th beat, at 6.8 s, with a coupling interval of 534 ms"
+        common = replace(common, beat=common.beats[0])  # "the 7th beat, at 6.8 s, with a coupling interval of 534 ms"
     extreme = bool({t.low for t in sent[max(0, q.start - 4):q.end + 3]} & _EXTREME)
-    return evolve(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
+    return replace(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
                    sign=_sign(sent, q, kw), extreme=extreme)
 
 

@@ -145,8 +145,7 @@ def check_numbers(text: str, ctx: RecordContext, s: ValidationSettings) -> tuple
     out, matched, claims, nonclaims = [], 0, 0, 0
     checked = [(c, check_claim(c, ctx, s)) for c in numeric_claims(text)]
     for k, (claim, outcome) in enumerate(checked):
-        later = [(c, o.status) for c, o in checked[k + 1:] if c.span[0] >= claim.span[1]] \
-            if outcome.status == "mismatch" else []  # only a mismatch can be retracted by a later value
+        later = [(c, o.status) for c, o in checked[k + 1:] if c.span[0] >= claim.span[1]]
         if outcome.status == "nonclaim" or _retracted(claim, outcome.status, later, text):
             nonclaims += 1
             continue

@@ -12,8 +12,8 @@ from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_othe
                                   sentence_refs)
 from tasks.validate.quantities import Quantity, infer_unit, quantities
 from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, sized_wave, subject_beat
-from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
-                                      enumeration, is_reference, is_setting)
+from tasks.validate.nonclaims import (_BEAT_OR_AFTER, _BEAT_OR_ONE, _BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions,
+                                      beat_ref, count_of, enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
 from tasks.validate.composite import (_AFTER_SUM, equations, formulas, rate_results, spreads, sums,
                                       unknown_formula)
@@ -289,10 +289,6 @@ _OTHER_BEATS = {"other", "others", "remaining", "rest", "otherwise", "underlying
                 "normal", "sinus", "mean", "average", "typical", "surrounding", "neighbouring", "neighboring"}
 
 
-_BEAT_OR_ONE = _BEAT_WORDS | {"one", "ones"}
-_BEAT_OR_AFTER = _BEAT_WORDS | {"pause", "after", "follows", "following"}
-
-
 def _about_that_beat(sent: list[Token], q: Quantity) -> bool:
     """An RR written after the one beat its sentence names, with nothing saying it is about other beats."""
     before = [i for i in _BEAT_IDX if i < q.start]
@@ -390,15 +386,11 @@ def numeric_claims_of_sentence(text: str) -> list[Claim]:
             for c in sentence_claims(list(sent), text, list(refs))]
 
 
-def _refs_of(text: str) -> tuple[LeadRef, ...]:
-    return tuple(r for refs in sentence_refs(text) for r in refs)
-
-
 def named_leads(text: str) -> set[str]:
     """Every lead the text names by name (lists and V-ranges expanded; groups not included)."""
-    return {x for ref in _refs_of(text or "") for x in ref.explicit}
+    return {x for refs in sentence_refs(text or "") for ref in refs for x in ref.explicit}
 
 
 def covered_leads(text: str) -> set[str]:
     """The 12-lead leads the text discusses, by name or through a named group (inferior, lateral...)."""
-    return {x for ref in _refs_of(text or "") for x in ref.leads} & set(LEADS_12)
+    return {x for refs in sentence_refs(text or "") for ref in refs for x in ref.leads} & set(LEADS_12)

@@ -20,6 +20,8 @@ _SETTING_WORDS = {"speed", "gain", "calibration", "calibrated", "paper", "standa
 _BEAT_WORDS = {"beat", "beats", "complex", "complexes", "cycle", "cycles", "#", "pvc", "pac", "number", "no"}
 _BEAT_OR_WAVE = _BEAT_WORDS | {"qrs", "p", "r"}  # built once: read for every token of every sentence
 _BEAT_OR_LAST = _BEAT_WORDS | {"one", "qrs", "complex"}
+_BEAT_OR_ONE = _BEAT_WORDS | {"one", "ones"}
+_BEAT_OR_AFTER = _BEAT_WORDS | {"pause", "after", "follows", "following"}
 _COUNT_NOUNS = {"beats": "count_beats", "complexes": "count_beats", "qrs": "count_beats", "cycles": "count_beats",
                 "leads": "count_leads", "lead": "count_leads", "channels": "count_leads", "channel": "count_leads"}
 _ORDINALS = {w: i + 1 for i, w in enumerate(

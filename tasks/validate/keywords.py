@@ -13,7 +13,6 @@ _SINGLE_WAVES = {"P": "p", "R": "r", "S": "s", "Q": "q", "T": "t", "r": "r", "s"
 # a complex named by its waves ("rS (0.21/−0.89 mV)", "qR"): a pair of values is one per wave, in order
 _PAIR_WAVES = {"rS": "rs", "RS": "rs", "Rs": "rs", "qR": "qr", "QR": "qr", "qr": "qr"}
 _TABLE: dict[tuple[str, ...], tuple[str, str | None]] = {tuple(p.split()): (k, w) for p, k, w in keyword_phrases()}
-_MAXLEN = max(len(k) for k in _TABLE)
 # the longest keyword starting with each word: most words start none, and are passed over at once
 _LONGEST_FROM: dict[str, int] = {}
 for _key in _TABLE:

@@ -3,17 +3,17 @@ about, or recognised as a non-claim (normal range, criterion, paper setting, rat
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
 from schemas.records import LEADS_12
 from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
-from tasks.validate.leads import LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads
+from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
+                                  sentence_refs)
 from tasks.validate.quantities import Quantity, infer_unit, quantities
 from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, sized_wave, subject_beat
-from tasks.validate.nonclaims import (_BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions, beat_ref, count_of,
-                                      enumeration, is_reference, is_setting)
+from tasks.validate.nonclaims import (_BEAT_OR_AFTER, _BEAT_OR_ONE, _BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions,
+                                      beat_ref, count_of, enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells
 from tasks.validate.composite import (_AFTER_SUM, equations, formulas, rate_results, spreads, sums,
                                       unknown_formula)
@@ -163,8 +163,7 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
         after_time = q.start >= 2 and sent[q.start - 1].text == "(" and sent[q.start - 2].low in ("s", "sec")
         if q.unit == "ms" and after_time:
             return "rr"  # "at 4.82 s (358 ms)": the cycle ending at that time
-        if q.unit in ("ms", "s") and any(t.low in _BEAT_WORDS | {"pause", "after", "follows", "following"}
-                                         for t in sent):
+        if q.unit in ("ms", "s") and any(t.low in _BEAT_OR_AFTER for t in sent):
             return "rr"  # "the second beat comes only 298 ms after the first"
         return {"bpm": "rate", "deg": "axis_qrs", "years": "age"}.get(q.unit or "")
     if kw.kind == "beat":
@@ -239,23 +238,13 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return [replace(base, measure="age", unit="years")]  # checked on the record's age (none known: rejected)
     reference = is_reference(q, sent, ctx.depth, prev_end)
     definitional = any(t.low in _DEFINITIONAL for t in sent)
-    comp = _compatible(ctx.kws, q.unit)
-    index = [k for k in comp if k.kind in ("sokolow", "cornell")]
-    if q.start > 0 and sent[q.start - 1].text == "=" and index:  # "SV1 1.97 mV + RV5 2.09 mV = 4.06 mV"
-        comp = index
-    elif _chain_kw(q, sent, ctx, prev_end) is not None:
-        comp = [_chain_kw(q, sent, ctx, prev_end)]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure
-    elif q.unit in ctx.last_kw and _of_other_leads(q, sent, ctx, comp):
-        comp = [ctx.last_kw[q.unit]]  # "ST raised 0.15 mV in V3 with upright T waves; other leads within 0.08 mV"
-    elif q.unit in ctx.last_kw and _best(comp, q, sent) is None:
-        comp = [ctx.last_kw[q.unit]]
-    elif _best(comp, q, sent) is None:
-        comp = [k for k in comp if k.end <= q.start][-1:]
-    ref = _leads_for(q, sent, ctx.refs, _best(comp, q, sent))
+    comp = _keywords_for(q, sent, ctx, prev_end)
+    nearest = _best(comp, q, sent)
+    ref = _leads_for(q, sent, ctx.refs, nearest)
     beat = _nearest_beat(ctx.beats, q, sent)
     common = replace(base, nonclaim="reference" if reference else None, definitional=definitional, beat=beat or None,
                      beats=tuple(b for _, b in ctx.beats if b))
-    best = sized_wave(_best(comp, q, sent) or (comp[-1] if len(comp) == 1 else None), sent, prev_end, q.start)
+    best = sized_wave(nearest or (comp[-1] if len(comp) == 1 else None), sent, prev_end, q.start)
     if best is not None:
         ctx.last_kw[q.unit] = best
     ctx.prev = (best, q.unit)
@@ -271,6 +260,22 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         return out
     return [_one(common, q.values, best, q, sent, ref.leads if ref else (),
                  bool(ref and len(ref.leads) > 1))]
+
+
+def _keywords_for(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> list[Keyword]:
+    """The keywords that may own this value: those of its unit, narrowed by the sums, chains and measures before it."""
+    comp = _compatible(ctx.kws, q.unit)
+    index = [k for k in comp if k.kind in ("sokolow", "cornell")]
+    if q.start > 0 and sent[q.start - 1].text == "=" and index:  # "SV1 1.97 mV + RV5 2.09 mV = 4.06 mV"
+        return index
+    chain = _chain_kw(q, sent, ctx, prev_end)
+    if chain is not None:
+        return [chain]  # "0.05 mV in V3, 0.07 mV in V4 and 0.10 mV in V5": one measure
+    if q.unit in ctx.last_kw and _of_other_leads(q, sent, ctx, comp):
+        return [ctx.last_kw[q.unit]]  # "ST raised 0.15 mV in V3 with upright T waves; other leads within 0.08 mV"
+    if _best(comp, q, sent) is None:
+        return [ctx.last_kw[q.unit]] if q.unit in ctx.last_kw else [k for k in comp if k.end <= q.start][-1:]
+    return comp
 
 
 def _of_other_leads(q: Quantity, sent: list[Token], ctx: "_Sentence", comp: list[Keyword]) -> bool:
@@ -291,7 +296,7 @@ def _about_that_beat(sent: list[Token], q: Quantity) -> bool:
         return False
     between = sent[min(before) + 2:q.start]  # past the beat's own noun: another "beat" is another beat
     return not any(t.low in _OTHER_BEATS for t in sent[min(before):q.end + 4]) and not any(
-        t.low in _BEAT_WORDS | {"one", "ones"} for t in between)
+        t.low in _BEAT_OR_ONE for t in between)
 
 
 def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quantity, sent: list[Token],
@@ -319,8 +324,8 @@ class _Sentence:
     prev: tuple = (None, None)  # (keyword, unit) the previous value of the sentence was attributed with
 
 
-def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
-    """The claims of one sentence, in order."""
+def sentence_claims(sent: list[Token], text: str, refs: list[LeadRef] | None = None) -> list[Claim]:
+    """The claims of one sentence, in order (`refs`: its lead references, when already known)."""
     global _INSIDE_LEADS, _BEAT_IDX, _Q_STARTS, _Q_ENDS
     qs = quantities(sent, text)
     _Q_STARTS = frozenset(q.start for q in qs)
@@ -332,7 +337,7 @@ def sentence_claims(sent: list[Token], text: str) -> list[Claim]:
     near_beats |= {i - 2 for i, _ in beats if i > 1 and sent[i - 1].low in ("#", "no", "number")}  # "complex #2"
     kws = [k for k in keywords(sent) if not any(i in units for i in range(k.start, k.end))
            and not (k.text.lower() in ("complex", "complexes") and k.start in near_beats) and not landmark(k, sent)]
-    ctx = _Sentence(kws, lead_refs(sent), beats, paren_depth(sent))
+    ctx = _Sentence(kws, lead_refs(sent) if refs is None else list(refs), beats, paren_depth(sent))
     _INSIDE_LEADS = frozenset(k for r in ctx.refs for k in range(r.start + 1, r.end))
     out, prev_end, per_q = [], 0, []
     for q in qs:
@@ -354,9 +359,9 @@ def numeric_claims(text: str) -> list[Claim]:
     text = text or ""
     cells, covered = lead_table_cells(text) if "|" in text else ([], [])
     out, prev, before = [], None, []
-    for sent in sentences_of(text):
+    for sent, refs in zip(sentences_of(text), sentence_refs(text)):
         if not any(a <= sent[0].start < b for a, b in covered):
-            got = sentence_claims(list(sent), text)
+            got = sentence_claims(list(sent), text, list(refs))
             if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent)) and (any(
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
@@ -377,19 +382,15 @@ def _continues(prev: tuple, sent: tuple, text: str) -> bool:
 
 
 def numeric_claims_of_sentence(text: str) -> list[Claim]:
-    return [c for sent in sentences_of(text) for c in sentence_claims(list(sent), text)]
-
-
-@lru_cache(maxsize=64)
-def _refs_of(text: str) -> tuple[LeadRef, ...]:
-    return tuple(r for sent in sentences_of(text) for r in lead_refs(list(sent)))
+    return [c for sent, refs in zip(sentences_of(text), sentence_refs(text))
+            for c in sentence_claims(list(sent), text, list(refs))]
 
 
 def named_leads(text: str) -> set[str]:
     """Every lead the text names by name (lists and V-ranges expanded; groups not included)."""
-    return {x for ref in _refs_of(text or "") for x in ref.explicit}
+    return {x for refs in sentence_refs(text or "") for ref in refs for x in ref.explicit}
 
 
 def covered_leads(text: str) -> set[str]:
     """The 12-lead leads the text discusses, by name or through a named group (inferior, lateral...)."""
-    return {x for ref in _refs_of(text or "") for x in ref.leads} & set(LEADS_12)
+    return {x for refs in sentence_refs(text or "") for ref in refs for x in ref.leads} & set(LEADS_12)

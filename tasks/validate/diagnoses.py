@@ -140,6 +140,7 @@ class DiagnosisMatcher:
         self._pattern = _compile(ordered)
         self._by_char = _compile_by_char(ordered)
         self._cache: dict[str, tuple[Mention, ...]] = {}
+        self._judged: dict[str, tuple[Mention, ...]] = {}
 
     def raw_mentions(self, text: str) -> list[Mention]:
         """Leftmost-longest, non-overlapping label mentions, before negation is judged (cached per text)."""
@@ -166,11 +167,18 @@ class DiagnosisMatcher:
         return found
 
     def find_mentions(self, text: str) -> list[Mention]:
-        """Every label mention in the text, each judged negated and/or hedged in its clause."""
+        """Every label mention in the text, each judged negated and/or hedged in its clause (cached per text)."""
+        cached = self._judged.get(text)
+        if cached is not None:
+            return list(cached)
         raw = self.raw_mentions(text)
         spans = [m.span for m in raw]
         breaks = [m.span() for m in _CLAUSE_END.finditer(text)]
-        return [_judge(text, m, spans, breaks) for m in raw]
+        found = [_judge(text, m, spans, breaks) for m in raw]
+        if len(self._judged) > 256:
+            self._judged.clear()
+        self._judged[text] = tuple(found)  # the findings and the denied-labels checks both read the answer
+        return found
 
 
 def _compile(ordered: list[tuple[str, tuple[Label, bool]]]) -> re.Pattern[str]:

@@ -9,7 +9,7 @@ from schemas.teacher import RecordContext
 from schemas.vocab import Vocabulary
 from tasks.validate.criteria import criterion_holds
 from tasks.validate.diagnoses import find_mentions, span_negated
-from tasks.validate.leads import lead_refs
+from tasks.validate.leads import sentence_refs
 from tasks.validate.qualities import quality_problems
 from tasks.validate.text import sentences_of
 
@@ -108,11 +108,10 @@ def denied_labels(text: str, ctx: RecordContext, vocab: Vocabulary) -> list[Prob
 
 def _finding_leads(text: str, start: int, end: int) -> list[str]:
     """Leads named with a finding: right after it in its clause ('in V2-V4'), else right before it."""
-    for sent in sentences_of(text):
+    for sent, refs in zip(sentences_of(text), sentence_refs(text)):
         if not (sent[0].start <= start <= sent[-1].end):
             continue
         sent = list(sent)
-        refs = lead_refs(sent)
         pos = next((i for i, t in enumerate(sent) if t.start >= end), len(sent))
         first = next((i for i, t in enumerate(sent) if t.end > start), 0)
         after = [r for r in refs if pos <= r.start <= pos + 8 and not _new_clause(sent[pos:r.start])]

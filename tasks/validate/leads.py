@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schemas.records import LEADS_12
-from tasks.validate.text import Token
+from tasks.validate.text import Token, sentences_of
 
 _CANON = {x.lower(): x for x in LEADS_12}
 _ROMAN = {"i": "I", "ii": "II", "iii": "III"}
@@ -195,3 +196,10 @@ def excepted_leads(end: int, sent: list[Token], refs: list[LeadRef]) -> LeadRef 
 def names_other_leads(sent) -> bool:
     """'...; the other leads are within 0.05 mV': which leads are "other" is said before the ';'."""
     return any(t.low in ("lead", "leads") and k and sent[k - 1].low in _OTHER for k, t in enumerate(sent))
+
+
+@lru_cache(maxsize=64)
+def sentence_refs(text: str) -> tuple[tuple[LeadRef, ...], ...]:
+    """The lead references of each sentence of a text, in `sentences_of` order (cached: the lead coverage,
+    the claim extractor and the finding checks all read them)."""
+    return tuple(tuple(lead_refs(list(sent))) for sent in sentences_of(text))

@@ -18,6 +18,10 @@ _DEFINITIONAL = _REF_STRONG | {"would", "requires", "required", "require", "qual
 _SETTING_WORDS = {"speed", "gain", "calibration", "calibrated", "paper", "standard", "filter", "sweep", "box",
                   "square", "boxes", "squares", "grid", "represents", "equals", "per", "each"}
 _BEAT_WORDS = {"beat", "beats", "complex", "complexes", "cycle", "cycles", "#", "pvc", "pac", "number", "no"}
+_BEAT_OR_WAVE = _BEAT_WORDS | {"qrs", "p", "r"}  # built once: read for every token of every sentence
+_BEAT_OR_LAST = _BEAT_WORDS | {"one", "qrs", "complex"}
+_BEAT_OR_ONE = _BEAT_WORDS | {"one", "ones"}
+_BEAT_OR_AFTER = _BEAT_WORDS | {"pause", "after", "follows", "following"}
 _COUNT_NOUNS = {"beats": "count_beats", "complexes": "count_beats", "qrs": "count_beats", "cycles": "count_beats",
                 "leads": "count_leads", "lead": "count_leads", "channels": "count_leads", "channel": "count_leads"}
 _ORDINALS = {w: i + 1 for i, w in enumerate(
@@ -120,7 +124,7 @@ def _beat_word_follows(sent: list[Token], i: int) -> bool:
     if after and after[0].text == "," and not (len(after) > 1 and (after[1].low in _ORDINALS or after[1].kind == "ord")):
         return False  # "Third, QRS 0.092 s": a step of the reasoning, not the third beat
     for t in sent[i + 1:i + 5]:
-        if t.low in _BEAT_WORDS | {"qrs", "p", "r"}:
+        if t.low in _BEAT_OR_WAVE:
             return True
         if not (t.low in _ORDINALS or t.low in ("and", ",", "or", "-") or t.kind == "ord"):
             return False
@@ -137,16 +141,17 @@ def _arrow_pair(sent: list[Token], i: int) -> bool:
 def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
     """(token index, 1-based beat) for each beat named by position ('the 4th beat', 'beat 4', 'third complex')."""
     out = []
+    arrows = any(t.text == "→" for t in sent)  # '9→10': without an arrow no token starts a cycle pair
     beat_talk = any(t.low in ("beat", "beats", "complex", "complexes", "cycle", "cycles") for t in sent)
     for i, t in enumerate(sent):
         nxt = sent[i + 1].low if i + 1 < len(sent) else ""
-        if t.kind == "ord" and (nxt in _BEAT_WORDS | {"qrs", "p", "r"} or _beat_word_follows(sent, i) or (
+        if t.kind == "ord" and (nxt in _BEAT_OR_WAVE or _beat_word_follows(sent, i) or (
                 beat_talk and nxt in ("(", ",", "at", "one"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at", ")"))):
             out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)", "(before the ninth)": the noun elided
-        elif t.low in ("last", "final", "penultimate") and (nxt in _BEAT_WORDS | {"one", "qrs", "complex"} or (
+        elif t.low in ("last", "final", "penultimate") and (nxt in _BEAT_OR_LAST or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
             out.append((i, 0))  # "the last beat at 9.62 s": a beat, but its number is not written (0: unbound)
         elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
@@ -154,9 +159,9 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
                 and t.text.isdigit():
             out.append((i, int(t.text)))  # "beats 10 and 13"
-        elif _arrow_pair(sent, i - 2):
+        elif arrows and _arrow_pair(sent, i - 2):
             out.append((i, int(t.text)))  # "cycle 9→10 is 348 ms": the RR that ends at beat 10
-    return [(i, b) for i, b in out if not _arrow_pair(sent, i)]  # a cycle's first beat is not the one cited
+    return [(i, b) for i, b in out if not (arrows and _arrow_pair(sent, i))]  # a cycle's first beat is not cited
 
 
 _AGE_BEFORE = {"aged", "age", "ages"}

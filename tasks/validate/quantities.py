@@ -4,31 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.validate.layterms import LAY_UNITS
 from tasks.validate.text import Token
+from tasks.validate.vocabulary import unit_spellings
 
-# unit words (lower case token sequences) -> canonical unit
-_UNITS: list[tuple[tuple[str, ...], str]] = sorted([
-    (("ms",), "ms"), (("msec",), "ms"), (("msecs",), "ms"), (("millisecond",), "ms"), (("milliseconds",), "ms"),
-    (("s",), "s"), (("sec",), "s"), (("secs",), "s"), (("second",), "s"), (("seconds",), "s"),
-    (("bpm",), "bpm"), (("b", ".", "p", ".", "m"), "bpm"), (("beats", "per", "minute"), "bpm"),
-    (("beat", "per", "minute"), "bpm"), (("beats", "/", "min"), "bpm"), (("beats", "/", "minute"), "bpm"),
-    (("/", "min"), "bpm"), (("per", "minute"), "bpm"), (("beats", "a", "minute"), "bpm"), (("min", "-", "1"), "bpm"),
-    (("min", "⁻", "¹"), "bpm"), (("min", "−", "1"), "bpm"), (("min", "–", "1"), "bpm"), (("per", "min"), "bpm"),
-    (("/", "minute"), "bpm"), (("beats", "per", "min"), "bpm"), (("b", "/", "min"), "bpm"),
-    (("mv",), "mV"), (("millivolt",), "mV"), (("millivolts",), "mV"), (("µv",), "uV"), (("μv",), "uV"),
-    (("uv",), "uV"), (("microvolts",), "uV"),
-    (("mm",), "mm"), (("millimeter",), "mm"), (("millimeters",), "mm"), (("millimetre",), "mm"),
-    (("millimetres",), "mm"),
-    (("mm", "/", "s"), "mm/s"), (("mm", "/", "sec"), "mm/s"), (("mm", "per", "second"), "mm/s"),
-    (("mm", "/", "mv"), "mm/mV"), (("mm", "per", "mv"), "mm/mV"), (("mm", "/", "millivolt"), "mm/mV"),
-    (("°",), "deg"), (("º",), "deg"), (("deg",), "deg"), (("degree",), "deg"), (("degrees",), "deg"),
-    (("%",), "pct"), (("percent",), "pct"), (("hz",), "hz"),
-    (("year",), "years"), (("years",), "years"), (("yo",), "years"), (("y", "/", "o"), "years"),
-    (("small", "box"), "smallbox"), (("small", "boxes"), "smallbox"), (("small", "square"), "smallbox"),
-    (("small", "squares"), "smallbox"), (("large", "box"), "largebox"), (("large", "boxes"), "largebox"),
-    (("large", "square"), "largebox"), (("large", "squares"), "largebox"),
-] + LAY_UNITS, key=lambda u: -len(u[0]))
+# unit words (lower case token sequences) -> canonical unit, longest first (tasks/validate/vocabulary.py)
+_UNITS: list[tuple[tuple[str, ...], str]] = sorted(unit_spellings(), key=lambda u: -len(u[0]))
+_UNITS_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}  # same longest-first order, per first word
+for _words, _unit in _UNITS:
+    _UNITS_BY_FIRST.setdefault(_words[0], []).append((_words, _unit))
 _BEAT_NOUNS = {"#", "beat", "beats", "complex", "complexes", "cycle", "cycles", "no", "number"}
 _SIGNS = {"-": -1.0, "−": -1.0, "–": -1.0, "+": 1.0}
 _RANGE_SEPS = {"to", "-", "–", "—", "through", "thru", "until", "till"}
@@ -106,7 +89,9 @@ def unit_at(sent: list[Token], j: int) -> tuple[str, int] | None:
     if j + 1 < len(sent) and sent[j].text in ("*", "_") and sent[j + 1].text not in ("*", "_"):
         return unit_at(sent, j + 1) if sent[j].end == sent[j + 1].start else None  # "65 *bpm*"
     low = [t.low for t in sent[j:j + 5]]
-    for words, unit in _UNITS:
+    if not low:
+        return None
+    for words, unit in _UNITS_BY_FIRST.get(low[0], ()):
         if tuple(low[:len(words)]) == words:
             end = j + len(words)
             if unit == "s" and end < len(sent) and sent[end].text in ("'",):

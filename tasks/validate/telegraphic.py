@@ -1,8 +1,8 @@
 """A fellow's telegraphic note ("78M. NSR 73. PR 160 nl. SL 2.02. R I 0.77, S I 0.21. Tall Ts."): the
 abbreviations that name a measurement, the age-sex tag, and lead I written bare between a wave and its value.
 
-The abbreviations are keywords in tasks/validate/keywords.py's format, so the number they own is checked
-against that measurement like any other.
+The abbreviations ("NSR", "SB", "SL", "Ts") are in the measurement table (tasks/validate/vocabulary.py), so
+the number they own is checked against that measurement like any other.
 """
 from __future__ import annotations
 
@@ -11,15 +11,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tasks.validate.quantities import Quantity
     from tasks.validate.text import Token
-
-# (lower-case phrase, kind, wave): a rate written after its rhythm's abbreviation, "SL" for Sokolow-Lyon,
-# plural wave letters
-TELEGRAPHIC_KEYWORDS: list[tuple[str, str, str | None]] = [
-    ("nsr", "rate", None), ("sb", "rate", None), ("brady", "rate", None), ("tach", "rate", None),
-    ("sinus brady", "rate", None), ("sinus tach", "rate", None), ("sr", "rate", None),
-    ("sl", "sokolow", None), ("svl", "sokolow", None),
-    ("ts", "wave", "t"), ("ps", "wave", "p"),
-]
 
 _WAVE_LETTERS = {"P", "Q", "R", "S", "T", "r", "s", "q"}
 _SEXES = {"M", "F", "m", "f"}

@@ -68,7 +68,7 @@ def tokenize(text: str) -> list[Token]:
     for i, (kind, tok, start, end) in enumerate(raw):
         if "\n" in text[last_end:start] and out:
             sentence, depth = sentence + 1, 0
-        out.append(Token(kind, tok, start, end, sentence))
+        out.append(Token(kind, tok, start, end, sentence, tok.lower()))
         last_end = end
         depth = max(0, depth + (tok in "([") - (tok in ")]")) if kind == "punct" else depth
         if kind == "punct" and tok in _SENTENCE_PUNCT and _ends_sentence(raw, i) and not (tok == ";" and depth):

@@ -10,6 +10,12 @@ joined), with the chosen beats; one that matches at least MIN_CLASS of them in s
 theirs), lies beyond the T wave of the beat before it and the refractory period of the beat
 after it, is added. T waves, P waves and noise are broad or random in shape and do not repeat a
 QRS class; artefacts rarely repeat one at a beat's size.
+
+Where such a candidate is crowded out by chosen beats (it lies within the T wave or the refractory
+period of one), it replaces them only if each of them is lone: a shape that matches fewer than
+MIN_CLASS other chosen beats (an artefact taller than the beats, taken instead of the beat 100-200
+ms from it). A chosen beat is dropped for nothing else: PVCs, aberrant and fusion beats keep their
+place whatever their shape (a PVC's compensatory pause leaves no sinus beat within its reach).
 """
 from __future__ import annotations
 
@@ -24,7 +30,6 @@ MIN_HEIGHT = 0.15  # and its envelope at least this share of the local QRS level
 STEEP_RATIO = 0.5  # and its 15-45 Hz steepness this share of theirs (a T wave is not steep)
 AFTER_S = 0.36  # no closer to the beat before it than this (its T wave) ...
 BEFORE_S = 0.25  # ... nor to the beat after it than this (refractory)
-SWAP = True
 
 
 def _windows(shape: np.ndarray, idx: np.ndarray, half: int, lag: int) -> np.ndarray:
@@ -74,7 +79,7 @@ def complete_by_shape(beats: np.ndarray, cand: np.ndarray, height: np.ndarray, s
     if out.size == 0:
         return beats
     corr, beat_rms, rms = shape_match(shape, beats, out, fs)
-    lone = _lone(shape, beats, fs) if SWAP else np.zeros(beats.size, dtype=bool)
+    lone = _lone(shape, beats, fs)
     keep, added = np.ones(beats.size, dtype=bool), []
     for i, c in enumerate(out):
         same = corr[i] >= MATCH

@@ -142,8 +142,9 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None,
     """Sample indices of QRS complexes on a 1-D envelope: a threshold first pass gives the rhythm,
     then the best path through all candidates under that rhythm is chosen (tasks/features/selection.py).
 
-    `shape` (optional): the (leads, samples) 3-40 Hz signal; a left-out candidate that repeats the
-    shape and size of the chosen beats is added (tasks/features/morphology.py).
+    `shape` (optional): a (leads, samples) band-passed signal (3-40 Hz for one lead; the QRS band
+    of the fused leads, which costs no filter); a left-out candidate that repeats the shape and
+    size of the chosen beats is added (tasks/features/morphology.py).
     """
     sparse = _candidates(env, fs, REFRACTORY_S)
     if sparse.size == 0:
@@ -262,6 +263,5 @@ def _detection_leads(raw: np.ndarray, band: np.ndarray, fs: float) -> np.ndarray
 
 def _fused_window(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:
     env = _fuse(qrs_envelope(band[usable], fs))
-    clean = remove_mains(raw[usable], fs)
-    sharp = _fuse(sharp_envelope(clean, fs))
-    return pick_beats(env, fs, sharp, sps.sosfiltfilt(band_sos(fs, *REFINE_BAND_HZ), clean, axis=-1))
+    sharp = _fuse(sharp_envelope(remove_mains(raw[usable], fs), fs))
+    return pick_beats(env, fs, sharp, band[usable])

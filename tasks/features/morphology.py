@@ -4,8 +4,8 @@ The rhythm-aware selection (selection.py) learns its rhythm from a first pass. W
 is misled (trigeminy whose sinus beats are a quarter the height of the PVCs, so the typical RR
 is the PVC-to-sinus interval), a real beat falls outside the intervals the rhythm allows and is
 left out though it looks exactly like its neighbours. Morphology does not depend on the rhythm:
-each left-out candidate is compared, on the 3-40 Hz signal within +-SHAPE_HALF_S (all leads
-joined), with the chosen beats; one that matches at least MIN_CLASS of them in shape
+each left-out candidate is compared, on a band-passed signal within +-SHAPE_HALF_S (3-40 Hz for
+one lead; the QRS band of all fused leads, joined), with the chosen beats; one that matches at least MIN_CLASS of them in shape
 (correlation >= MATCH, over shifts of up to SHAPE_LAG_S) and in size (RMS within SIZE_RANGE of
 theirs), lies beyond the T wave of the beat before it and the refractory period of the beat
 after it, is added. T waves, P waves and noise are broad or random in shape and do not repeat a
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SHAPE_HALF_S = 0.06  # half-width of the window a complex's shape is taken from
+SHAPE_HALF_S = 0.05  # half-width of the window a complex's shape is taken from: a normal QRS, not a complex 100 ms away
 SHAPE_LAG_S = 0.01  # shapes are compared over shifts of up to this (envelope peaks move a little)
 MATCH = 0.9  # correlation at which two complexes have the same shape
 MIN_CLASS = 2  # a candidate must match this many chosen beats
@@ -68,7 +68,7 @@ def complete_by_shape(beats: np.ndarray, cand: np.ndarray, height: np.ndarray, s
     """`beats` with the left-out candidates that repeat a beat class of the record (module docstring).
 
     `cand`/`height`/`slope`: all candidates, their envelope over the local QRS level and their
-    steepness (selection.steepness); `shape`: the (leads, samples) 3-40 Hz signal. Without a
+    steepness (selection.steepness); `shape`: the (leads, samples) band-passed signal. Without a
     shape or a steepness `beats` is returned.
     """
     if shape is None or slope is None or beats.size < MIN_CLASS + 1 or not np.isin(beats, cand).all():

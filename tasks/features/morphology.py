@@ -4,12 +4,13 @@ The rhythm-aware selection (selection.py) learns its rhythm from a first pass. W
 is misled (trigeminy whose sinus beats are a quarter the height of the PVCs, so the typical RR
 is the PVC-to-sinus interval), a real beat falls outside the intervals the rhythm allows and is
 left out though it looks exactly like its neighbours. Morphology does not depend on the rhythm:
-each left-out candidate is compared, on a band-passed signal within +-SHAPE_HALF_S (3-40 Hz for
-one lead; the QRS band of all fused leads, joined), with the chosen beats; one that matches at least MIN_CLASS of them in shape
-(correlation >= MATCH, over shifts of up to SHAPE_LAG_S) and in size (RMS within SIZE_RANGE of
-theirs), lies beyond the T wave of the beat before it and the refractory period of the beat
-after it, is added. T waves, P waves and noise are broad or random in shape and do not repeat a
-QRS class; artefacts rarely repeat one at a beat's size.
+each left-out candidate is compared with the chosen beats on a band-passed signal within
++-SHAPE_HALF_S (3-40 Hz for one lead; the QRS band of all fused leads, joined). One that matches
+at least MIN_CLASS of them in shape (correlation >= MATCH, over shifts of up to SHAPE_LAG_S) and
+in size (RMS within SIZE_RANGE of theirs), is steep, and lies beyond the T wave of the beat
+before it and the refractory period of the beat after it, is added. T waves, P waves and noise
+are broad or random in shape and do not repeat a QRS class; artefacts rarely repeat one at a
+beat's size.
 
 Where such a candidate is crowded out by chosen beats (it lies within the T wave or the refractory
 period of one), it replaces them only if each of them is lone: a shape that matches fewer than

@@ -41,7 +41,7 @@ def _trigeminy_errors(name: str) -> tuple[int, int]:
 
 
 def test_sinus_beats_dwarfed_by_trigeminal_pvcs_are_all_found(monkeypatch):
-    """Sinus beats a sixth the height of the PVCs: the rhythm learnt from the first pass is the
+    """Sinus beats a fifth the amplitude of the PVCs: the rhythm learnt from the first pass is the
     PVC-to-sinus interval, and the sinus beat before each PVC looks too early to it."""
     assert _trigeminy_errors("trigeminy-tall-pvc") == (0, 0)
     monkeypatch.setattr(beats, "complete_by_shape", lambda chosen, *args: chosen)

@@ -21,6 +21,7 @@ place whatever their shape (a PVC's compensatory pause leaves no sinus beat with
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 SHAPE_HALF_S = 0.05  # half-width of the window a complex's shape is taken from: a normal QRS, not a complex 100 ms away
 SHAPE_LAG_S = 0.01  # shapes are compared over shifts of up to this (envelope peaks move a little)
@@ -40,28 +41,23 @@ def _windows(shape: np.ndarray, idx: np.ndarray, half: int, lag: int) -> np.ndar
 
 
 def _unit(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Windows flattened over leads, centred per lead and scaled to unit norm; and their RMS."""
+    """Windows (..., leads, width) centred per lead, flattened over leads and scaled to unit norm;
+    and their RMS."""
     w = w - w.mean(axis=-1, keepdims=True)
-    flat = w.reshape(w.shape[0], -1)
-    norm = np.linalg.norm(flat, axis=1)
-    return flat / np.maximum(norm, 1e-12)[:, None], norm / np.sqrt(max(flat.shape[1], 1))
+    flat = w.reshape(*w.shape[:-2], -1)
+    norm = np.linalg.norm(flat, axis=-1)
+    return flat / np.maximum(norm, 1e-12)[..., None], norm / np.sqrt(max(flat.shape[-1], 1))
 
 
 def shape_match(shape: np.ndarray, beats: np.ndarray, others: np.ndarray, fs: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each of `others`: its best correlation (over shifts) with each beat, (n_others, n_beats);
-    and the RMS of each beat's and each other's window."""
+    and the RMS of each beat's and each other's (unshifted) window."""
     half, lag = max(1, int(SHAPE_HALF_S * fs)), max(0, int(SHAPE_LAG_S * fs))
     ref, ref_rms = _unit(_windows(shape, beats, half, 0))
-    win = _windows(shape, others, half, lag)
-    best = np.full((others.size, beats.size), -1.0)
-    rms = np.zeros(others.size)
-    for s in range(2 * lag + 1):
-        unit, r = _unit(win[..., s: s + 2 * half + 1])
-        best = np.maximum(best, unit @ ref.T)
-        if s == lag:
-            rms = r
-    return best, ref_rms, rms
+    shifted = sliding_window_view(_windows(shape, others, half, lag), 2 * half + 1, axis=-1)
+    unit, rms = _unit(np.swapaxes(shifted, 1, 2))  # (n_others, shifts, leads * width)
+    return (unit @ ref.T).max(axis=1), ref_rms, rms[:, lag]
 
 
 def complete_by_shape(beats: np.ndarray, cand: np.ndarray, height: np.ndarray, slope: np.ndarray | None,
@@ -80,19 +76,21 @@ def complete_by_shape(beats: np.ndarray, cand: np.ndarray, height: np.ndarray, s
     if out.size == 0:
         return beats
     corr, beat_rms, rms = shape_match(shape, beats, out, fs)
-    lone = _lone(shape, beats, fs)
+    lone: np.ndarray | None = None  # computed at the first clash (most strips have none)
     keep, added = np.ones(beats.size, dtype=bool), []
-    for i, c in enumerate(out):
-        same = corr[i] >= MATCH
-        if same.sum() < MIN_CLASS or not SIZE_RANGE[0] <= rms[i] / max(float(np.median(beat_rms[same])), 1e-12) \
-                <= SIZE_RANGE[1] or out_steep[i] < STEEP_RATIO * float(np.median(steep[same])):
+    for i in np.flatnonzero((corr >= MATCH).sum(axis=1) >= MIN_CLASS):
+        same, c = corr[i] >= MATCH, int(out[i])
+        size = rms[i] / max(float(np.median(beat_rms[same])), 1e-12)
+        if not SIZE_RANGE[0] <= size <= SIZE_RANGE[1] or out_steep[i] < STEEP_RATIO * float(np.median(steep[same])):
             continue
         clash = keep & (beats > c - AFTER_S * fs) & (beats < c + BEFORE_S * fs)
-        if clash.any() and not lone[clash].all():
-            continue
-        if _fits(beats[keep & ~clash], added, int(c), fs):
+        if clash.any():
+            lone = _lone(shape, beats, fs) if lone is None else lone
+            if not lone[clash].all():
+                continue
+        if _fits(beats[keep & ~clash], added, c, fs):
             keep &= ~clash
-            added.append(int(c))
+            added.append(c)
     if not added:
         return beats
     return np.sort(np.concatenate([beats[keep], np.asarray(added, dtype=np.int64)]))

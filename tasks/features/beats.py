@@ -6,6 +6,7 @@ from scipy import ndimage
 from scipy import signal as sps
 
 from tasks.features.filters import band_sos, clean_band, despike, qrs_band, remove_mains
+from tasks.features.morphology import complete_by_shape
 from tasks.features.quality import assess_leads
 from tasks.features.selection import select_beats, steepness
 from tasks.features.windows import spans, windowed
@@ -136,9 +137,14 @@ def _candidates(env: np.ndarray, fs: float, spacing_s: float) -> np.ndarray:
     return cand[(cand >= edge) & (cand < env.size - edge)].astype(np.int64)
 
 
-def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> np.ndarray:
+def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None,
+               shape: np.ndarray | None = None) -> np.ndarray:
     """Sample indices of QRS complexes on a 1-D envelope: a threshold first pass gives the rhythm,
     then the best path through all candidates under that rhythm is chosen (tasks/features/selection.py).
+
+    `shape` (optional): a (leads, samples) band-passed signal (3-40 Hz for one lead; the QRS band
+    of the fused leads, which costs no filter); a left-out candidate that repeats the shape and
+    size of the chosen beats is added (tasks/features/morphology.py).
     """
     sparse = _candidates(env, fs, REFRACTORY_S)
     if sparse.size == 0:
@@ -154,7 +160,8 @@ def pick_beats(env: np.ndarray, fs: float, sharp: np.ndarray | None = None) -> n
     real = env[cand] >= MIN_HEIGHT * np.maximum(local, _strip_level(peak))  # noise in a pause is no beat
     cand, height = cand[real], height[real]
     slope = None if sharp is None else steepness(sharp, cand, fs)
-    return select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs), picked=picked)
+    chosen = select_beats(cand, height, slope, first, env.size, fs, int(EDGE_S * fs), picked=picked)
+    return complete_by_shape(chosen, cand, height, slope, shape, fs)
 
 
 def _confident(first: np.ndarray, sparse: np.ndarray, height: np.ndarray) -> np.ndarray:
@@ -210,8 +217,8 @@ def _r_peaks_window(x: np.ndarray, fs: float) -> np.ndarray:
     env = qrs_envelope(band, fs)
     if env.max() <= 0:
         return np.zeros(0, dtype=np.int64)
-    beats = pick_beats(env, fs, sharp_envelope(x, fs))
     wide = sps.sosfiltfilt(band_sos(fs, *REFINE_BAND_HZ), x)
+    beats = pick_beats(env, fs, sharp_envelope(x, fs), wide[None, :])
     return np.unique(refine_to_peak(wide, beats, fs, REFINE_S)).astype(np.int64)
 
 
@@ -257,4 +264,4 @@ def _detection_leads(raw: np.ndarray, band: np.ndarray, fs: float) -> np.ndarray
 def _fused_window(raw: np.ndarray, band: np.ndarray, fs: float, usable: np.ndarray) -> np.ndarray:
     env = _fuse(qrs_envelope(band[usable], fs))
     sharp = _fuse(sharp_envelope(remove_mains(raw[usable], fs), fs))
-    return pick_beats(env, fs, sharp)
+    return pick_beats(env, fs, sharp, band[usable])

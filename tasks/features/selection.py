@@ -28,7 +28,8 @@ EARLY_COST = 3.0
 MAX_COST = 30.0  # no interval costs more; gaps beyond the search band pay this
 T_GUARD_RR = 0.6  # a candidate closer than this share of the typical RR (within the bounds below)
 T_GUARD_S = (0.25, 0.36)  # ... to a chosen beat ...
-T_SLOPE_RATIO = 0.5  # ... and less than this share of its steepness is a T wave
+T_SLOPE_RATIO = 0.5  # ... and less than this share of its steepness ...
+T_HEIGHT_RATIO = 0.5  # ... and of its QRS-band height is a T wave (a wide PVC is not steep, but tall)
 REFRACTORY_S = 0.25
 SLOPE_HALF_S = 0.03  # steepness of a candidate: peak of the 15-45 Hz envelope within +-30 ms
 ALTERNATION_RATIO = 0.4  # pairs of RRs this much more regular than single RRs: alternation (bigeminy)
@@ -115,8 +116,8 @@ def _band(cand: np.ndarray, rhythm: Rhythm, fs: float) -> tuple[np.ndarray, np.n
     return np.where(idx >= lo[:, None], idx, -1), lo
 
 
-def _transition_costs(cand: np.ndarray, idx: np.ndarray, slope: np.ndarray | None, rhythm: Rhythm,
-                      fs: float) -> np.ndarray:
+def _transition_costs(cand: np.ndarray, idx: np.ndarray, slope: np.ndarray | None, height: np.ndarray,
+                      rhythm: Rhythm, fs: float) -> np.ndarray:
     """(n, K) cost of each candidate following each earlier one in its band; inf where it may not."""
     prev = np.where(idx >= 0, idx, 0)
     d = (cand[:, None] - cand[prev]).astype(np.float64)
@@ -124,7 +125,8 @@ def _transition_costs(cand: np.ndarray, idx: np.ndarray, slope: np.ndarray | Non
     banned = (idx < 0) | (d < REFRACTORY_S * fs)
     if slope is not None:
         guard = np.clip(T_GUARD_RR * rhythm.rr, T_GUARD_S[0] * fs, T_GUARD_S[1] * fs)[:, None]
-        banned |= (d < guard) & (slope[:, None] < T_SLOPE_RATIO * slope[prev])
+        low = height[:, None] < T_HEIGHT_RATIO * height[prev]
+        banned |= (d < guard) & (slope[:, None] < T_SLOPE_RATIO * slope[prev]) & low
     return np.where(banned, np.inf, cost)
 
 
@@ -169,7 +171,7 @@ def select_beats(cand: np.ndarray, height: np.ndarray, slope: np.ndarray | None,
     if picked is not None:
         gain = gain + FIRST_PASS_BONUS * np.isin(cand, picked)
     idx, lo = _band(cand, rhythm, fs)
-    trans = _transition_costs(cand, idx, slope, rhythm, fs)
+    trans = _transition_costs(cand, idx, slope, height, rhythm, fs)
     start = gain - _edge_cost((cand - edge).astype(np.float64), rhythm)
     best, back = _viterbi(start, gain, idx, lo, trans)
     final = best - _edge_cost((n_samples - edge - cand).astype(np.float64), rhythm)

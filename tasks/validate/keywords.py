@@ -30,6 +30,10 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("fridericia", "qtc", None), ("qtc interval", "qtc", None), ("rate - corrected", "qtc", None),
     ("rate - corrected qt", "qtc", None), ("rate corrected qt", "qtc", None), ("heart - rate - corrected qt", "qtc", None),
     ("corrected qt interval", "qtc", None), ("qt corrected for rate", "qtc", None), ("qt ( corrected )", "qtc", None),
+    # "540 ms after Bazett correction": the correction names the QTc, not an RR ("after" alone is a cycle word)
+    ("after bazett", "qtc", None), ("after bazett correction", "qtc", None), ("after correction", "qtc", None),
+    ("after fridericia", "qtc", None), ("after fridericia correction", "qtc", None), ("after correcting", "qtc", None),
+    ("after rate correction", "qtc", None), ("after rate - correction", "qtc", None),
     ("hodges", "qtc_other", None), ("framingham", "qtc_other", None), ("qtch", "qtc_other", None),
     ("qtcfr", "qtc_other", None), ("qtcfram", "qtc_other", None), ("qtchod", "qtc_other", None),
     ("rr", "rr", None), ("r - r", "rr", None), ("cycle length", "rr", None), ("cycle lengths", "rr", None),
@@ -58,6 +62,9 @@ _RAW: list[tuple[str, str, str | None]] = [
     ("r / s ratio", "rs_ratio", None), ("r : s ratio", "rs_ratio", None), ("r / s - ratio", "rs_ratio", None),
     ("r - to - s ratio", "rs_ratio", None), ("r / s ratios", "rs_ratio", None),
     ("sokolow", "sokolow", None), ("sokolow - lyon", "sokolow", None), ("cornell", "cornell", None),
+    # "Sokolow-Lyon voltage is 1.97 mV": the index, not a QRS voltage
+    ("sokolow - lyon voltage", "sokolow", None), ("sokolow voltage", "sokolow", None),
+    ("cornell voltage", "cornell", None), ("sokolow - lyon index", "sokolow", None), ("cornell index", "cornell", None),
     ("beat", "beat", None), ("beats", "beat", None), ("pvc", "beat", None), ("pac", "beat", None),
     ("premature", "beat", None), ("ectopic", "beat", None),
     ("early", "rr", None), ("after", "rr", None), ("cycle", "rr", None), ("cycles", "rr", None), ("prematurely", "rr", None), ("after only", "rr", None),

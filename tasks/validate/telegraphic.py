@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 TELEGRAPHIC_KEYWORDS: list[tuple[str, str, str | None]] = [
     ("nsr", "rate", None), ("sb", "rate", None), ("brady", "rate", None), ("tach", "rate", None),
     ("sinus brady", "rate", None), ("sinus tach", "rate", None), ("sr", "rate", None),
+    # "Sinus 82, regular", "Sinus arrhythmia, mean 93": a bare number after the rhythm's name is its rate
+    ("sinus", "rate", None), ("sinus rhythm", "rate", None), ("sinus arrhythmia", "rate", None),
     ("sl", "sokolow", None), ("svl", "sokolow", None),
     ("ts", "wave", "t"), ("ps", "wave", "p"),
 ]

@@ -87,6 +87,9 @@ CLASSES = [
             " ischaemia.",
      V2_ONLY, "Sinus rhythm; ST elevation of 0.12 mV in V2 raises concern for possible acute anterior ischaemia.",
      "unsupported_finding"),
+    (V2_V3, "Sinus rhythm; ST elevation in V2 and V3 (0.32 and 0.30 mV): an anterior injury pattern.",
+     V2_ONLY, "Sinus rhythm; ST elevation of 0.12 mV in V2, concerning for an evolving anterior injury pattern.",
+     "unsupported_finding"),
 ]
 
 

@@ -11,7 +11,7 @@ from tasks.validate.criteria import criterion_holds
 from tasks.validate.diagnoses import find_mentions, span_negated
 from tasks.validate.leads import sentence_refs
 from tasks.validate.qualities import quality_problems
-from tasks.validate.territory import TERRITORY_LEADS, territory_changes
+from tasks.validate.territory import TERRITORY_LEADS, territory_changes, wall_injury_problems
 from tasks.validate.text import sentences_of
 
 _J = r"[\s\-\u2013]*"
@@ -361,4 +361,5 @@ def finding_problems(text: str, ctx: RecordContext) -> tuple[list[Problem], set[
     problems += exclusive_findings(stated, ctx)
     problems += denied_labels(text, ctx, vocab)
     problems += [Problem(rule, detail, span) for rule, detail, span in quality_problems(text, ctx)]
+    problems += [Problem(rule, detail, span) for rule, detail, span in wall_injury_problems(text, ctx)]
     return problems, set(stated)

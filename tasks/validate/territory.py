@@ -7,8 +7,11 @@ T wave inverted by 0.1 mV or more.
 """
 from __future__ import annotations
 
+import re
+
 from schemas.teacher import RecordContext
 from tasks.validate.criteria import _CONTIGUOUS
+from tasks.validate.diagnoses import span_negated
 
 _ANTERIOR = ("V1", "V2", "V3", "V4")
 TERRITORY_LEADS: dict[str, tuple[str, ...]] = {
@@ -40,3 +43,31 @@ def territory_changes(code: str, ctx: RecordContext) -> bool:
     """Does some pair of contiguous leads of this wall both show an ST-T change?"""
     leads = set(TERRITORY_LEADS.get(code, ()))
     return any(a in leads and b in leads and _changed(a, ctx) and _changed(b, ctx) for a, b in _CONTIGUOUS)
+
+
+# "an evolving anterior injury pattern", "inferior wall injury current": the vocabulary names injury only as
+# "subendocardial injury in ... leads", so a wall's injury written plainly is read here
+_WALL = {"anterior": "INJAS", "anteroseptal": "INJAS", "septal": "INJAS", "anterolateral": "INJAL",
+         "lateral": "INJLA", "highlateral": "INJLA", "inferior": "INJIN", "inferolateral": "INJIL"}
+_INJURY = re.compile(r"\b(anterior|antero-?septal|septal|antero-?lateral|high\s+lateral|lateral|inferior|"
+                     r"infero-?lateral)(?:\s+wall)?\s+(?:(?:myocardial|ST[\s-]elevation|transmural|acute)\s+)?"
+                     r"injury\b", re.I)
+
+
+def _backed_by_labels(labelled: set[str]) -> bool:
+    return bool(labelled & {"STE", "ACUTEMI", "STIAB"}) or any(
+        c.endswith("MI") or c.startswith(("INJ", "ISC")) for c in labelled)
+
+
+def wall_injury_problems(text: str, ctx: RecordContext) -> list[tuple[str, str, str]]:
+    """(rule, detail, span) for each wall's injury the answer states (hedged too) that neither a label nor ST-T
+    changes in two contiguous leads of that wall support."""
+    labelled = {lab.code for lab in ctx.labels}
+    out = []
+    for m in _INJURY.finditer(text):
+        code = _WALL[re.sub(r"[\s-]+", "", m.group(1).lower())]
+        if span_negated(text, m.start(), m.end()) or _backed_by_labels(labelled) or territory_changes(code, ctx):
+            continue
+        out.append(("unsupported_finding", f"'{m.group(0)}' is stated but neither labelled nor shown by ST-T changes"
+                    " in two contiguous leads of that wall", m.group(0)))
+    return out

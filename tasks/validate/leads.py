@@ -179,7 +179,7 @@ def other_leads(start: int, sent: list[Token], before: list[LeadRef]) -> LeadRef
 
 _EXCEPT = {("apart", "from"), ("except",), ("except", "in"), ("except", "for"), ("other", "than"),
            ("aside", "from"), ("save", "for"), ("excluding",), ("outside",), ("outside", "of"), ("but", "not"),
-           ("sparing",), ("besides",)}
+           ("sparing",)}
 
 
 def excepted_leads(end: int, sent: list[Token], refs: list[LeadRef]) -> LeadRef | None:

@@ -3,6 +3,8 @@ settings say `paragraphs: reject`; markdown sections stay as written (issue 12, 
 reasoning answers with a sign-off or a "Final answer:" paragraph)."""
 from __future__ import annotations
 
+from hypothesis import given, settings, strategies as st
+
 from schemas.config import GemflowConfig
 from schemas.teacher import FinishedCall, TeacherRequest, TeacherResponse
 from tasks.validate.layout import join_paragraphs, prose_blocks
@@ -69,3 +71,17 @@ def test_the_stage_stores_the_joined_paragraph():
     kept = _call(SIGN_OFF)
     assert [v.rule for v in check_response(kept, CTX, strict).violations] == ["paragraph"]
     assert kept.response.text == SIGN_OFF
+
+
+_PIECES = st.sampled_from(["Sinus rhythm at 65 bpm.", "PR 130 ms.", "### Rhythm", "- PR 130 ms", "| PR | 130 ms |",
+                           "**Impression:** sinus rhythm.", "Final answer: sinus rhythm.", "", " ", "\n", "\n\n",
+                           "\n \n", "Correlate clinically."])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_joining_keeps_every_word_in_order_and_is_idempotent(text):
+    joined = join_paragraphs(text)
+    assert joined.split() == text.split()  # only whitespace between blocks changes
+    assert join_paragraphs(joined) == joined
+    assert prose_blocks(joined) <= max(1, prose_blocks(text))

@@ -46,7 +46,7 @@ def _blocks(text: str) -> list[list[tuple[int, str]]]:
 
 
 # a column of normal ranges or criteria ('| Parameter | Value | Normal range |'): its cells assert nothing
-_REFERENCE_HEADER = re.compile(r"^(?:normal(?:\s+(?:range|values?|limits?))?|reference(?:\s+range)?|ref\.?|"
+_REFERENCE_HEADER = re.compile(r"^(?:normal\s+(?:range|values?|limits?)|reference(?:\s+range)?|ref\.?|"
                                r"criteri(?:on|a)|thresholds?|cut-?offs?|limits?|upper\s+limit|uln|expected)"
                                r"(?:\s*\([^()]*\))?$", re.I)
 

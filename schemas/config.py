@@ -46,6 +46,8 @@ class ValidationSettings(_Strict):
     min_words: int = Field(40, ge=1)
     max_words: int = Field(300, ge=1)
     single_paragraph: bool = True
+    # two prose paragraphs: joined into one before checking and storing ("join"), or rejected ("reject")
+    paragraphs: Literal["join", "reject"] = "join"
     tol_hr_bpm: float = Field(5.0, ge=0)
     tol_interval_ms: float = Field(20.0, ge=0)
     tol_interval_rel: float = Field(0.10, ge=0)

@@ -47,6 +47,13 @@ EXTERNAL_C_FLOOR = 0.98
 # names ("The basic timings are normal: 132 ms and 78 ms"), one cites no lead at all.
 EXTERNAL_D = HERE / "external_d.jsonl"
 EXTERNAL_D_FLOOR = 0.955
+# external_e.jsonl: 144 answers by a fifth author (12we) in five styles (GPT-4.1 markdown, Gemini narrative, Llama-3
+# terse notes, DeepSeek-R1 reasoning with <think> blocks, dictated cardiologist reports). Scored once unseen on main
+# c1988f9: 65.3% of its true answers accepted (47 of 72), one invented finding accepted. Then read for general classes
+# (layout joined instead of rejected; tests/test_validate_fifth_phrasing.py); the floor guards the figure after them
+# (72 of 72 accepted, every wrong answer rejected).
+EXTERNAL_E = HERE / "external_e.jsonl"
+EXTERNAL_E_FLOOR = 0.97
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +134,14 @@ def test_the_fourth_authors_set_keeps_its_acceptance_and_rejects_every_wrong_ans
     fig = figures(run_validator(load_answers(EXTERNAL_D)))
     print(f"\nexternal_d.jsonl only\n{table(fig)}")
     assert fig.acceptance >= EXTERNAL_D_FLOOR, table(fig)
+    for kind in ERROR_KINDS:
+        assert fig.rejection(kind) == 1.0, f"{kind}\n{table(fig)}"
+
+
+def test_the_fifth_authors_set_keeps_its_acceptance_and_rejects_every_wrong_answer():
+    fig = figures(run_validator(load_answers(EXTERNAL_E)))
+    print(f"\nexternal_e.jsonl only\n{table(fig)}")
+    assert fig.acceptance >= EXTERNAL_E_FLOOR, table(fig)
     for kind in ERROR_KINDS:
         assert fig.rejection(kind) == 1.0, f"{kind}\n{table(fig)}"
 

@@ -54,6 +54,26 @@ def _threshold_on_stated(c: Claim, sent: tuple[Token, ...], i: int, before: list
     return [replace(c, measure="stated", operands=ops, leads=(), beat=None, beats=())]
 
 
+_ONE_BACK = {"that's", "that’s", "that", "this", "it", "it's", "it’s", "which", "thats"}
+_ASIDE = _LEAD_IN | {"wait", "hmm", "ok", "okay", "well", "now", "yes", "right", ",", "...", "is", "was"}
+
+
+def _threshold_on_last(c: Claim, sent: tuple[Token, ...], i: int, before: list[Claim],
+                       here: list[Claim]) -> list[Claim] | None:
+    """'QRS 130 ms. Wait, that's over 120 ms': a threshold with no measure of its own, whose subject is 'that',
+    'this' or 'it', said of the last value stated just before it (checked on that value)."""
+    if c.comparator is None or c.nonclaim or c.measure is not None or len(c.values) != 1:
+        return None
+    words = [t.low for t in sent[:i] if t.low not in _ASIDE]
+    if len(words) != 1 or words[0] not in _ONE_BACK:
+        return None
+    last = next((p for p in reversed(before + here) if _stated(p) and _same_kind(c, p)), None)
+    if last is None:
+        return None
+    value = _in_unit(abs(last.values[0]) if _KIND[c.unit] == "mV" else last.values[0], last.unit, c.unit)
+    return [replace(c, measure="stated", operands=(value,), leads=(), beat=None, beats=())]
+
+
 def _named_again(c: Claim, sent: tuple[Token, ...], i: int, earlier: list[Claim]) -> list[Claim] | None:
     """'the 0.22 mV in V3': a value written again with a determiner keeps the measure it was stated with."""
     if i == 0 or sent[i - 1].low not in _DETERMINERS or c.comparator or c.nonclaim or len(c.values) != 1:
@@ -101,7 +121,8 @@ def resolve(got: list[Claim], sent: tuple[Token, ...], before: list[Claim], earl
     out: list[Claim] = []
     for c in got:
         i = _index(sent, c.span[0])
-        out += _threshold_on_stated(c, sent, i, before) or _named_again(c, sent, i, earlier + out) or [c]
+        out += _threshold_on_stated(c, sent, i, before) or _threshold_on_last(c, sent, i, before, out) or \
+            _named_again(c, sent, i, earlier + out) or [c]
     return _totals(out, sent)
 
 

@@ -11,10 +11,11 @@ from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, res
 from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
                                   sentence_refs)
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import bracketed_beat, named_after_its_number, pair as _pair, sized_wave, subject_beat
+from tasks.validate.pairing import (bracketed_beat, following_beat, named_after_its_number, pair as _pair, sized_wave,
+                                   subject_beat)
 from tasks.validate.nonclaims import (_BEAT_OR_AFTER, _BEAT_OR_ONE, _BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions,
                                       beat_ref, count_of, enumeration, is_reference, is_setting)
-from tasks.validate.tables import lead_table_cells
+from tasks.validate.tables import lead_table_cells, reference_cells
 from tasks.validate.composite import (_AFTER_SUM, equations, formulas, rate_results, spreads, sums,
                                       unknown_formula)
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
@@ -182,7 +183,7 @@ def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) 
             if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
     if not near:
         return None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
-    own = bracketed_beat(beats, q, sent)
+    own = bracketed_beat(beats, q, sent) or following_beat(beats, q, sent)
     if own is not None:
         return own
     _, i, b = min(near)
@@ -358,7 +359,7 @@ def numeric_claims(text: str) -> list[Claim]:
     """Every written number of the answer as a claim (attributed or not) or a recognised non-claim."""
     text = text or ""
     cells, covered = lead_table_cells(text) if "|" in text else ([], [])
-    out, prev, before = [], None, []
+    out, prev, before, heading = [], None, [], None
     for sent, refs in zip(sentences_of(text), sentence_refs(text)):
         if not any(a <= sent[0].start < b for a, b in covered):
             got = sentence_claims(list(sent), text, list(refs))
@@ -366,14 +367,32 @@ def numeric_claims(text: str) -> list[Claim]:
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
                 got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]
+            if heading is not None and sent[0].text in _BULLETS and any(c.measure is None and not c.nonclaim
+                                                                         for c in got):
+                got = _under_heading(heading, sent, text) or got
             got = resolve_references(got, sent, before, out)
             out += got
             before = got
+        if sent[0].text == "#":
+            heading = sent if keywords(list(sent)) else None
         prev = sent
     for cell in cells:  # a lead table's cell, read as the sentence it stands for
         for c in numeric_claims_of_sentence(cell.sentence):
             out.append(replace(c, text=cell.text, span=(cell.start, cell.start + len(cell.text))))
+    refs = reference_cells(text) if "|" in text else []
+    if refs:  # "| QRS | 148 ms | < 120 ms |" under a "Normal range" header: the range asserts nothing
+        out = [replace(c, nonclaim="reference") if any(a <= c.span[0] < b for a, b in refs) else c for c in out]
     return out
+
+
+_BULLETS = {"-", "*", "+", "•"}
+
+
+def _under_heading(heading: tuple, sent: tuple, text: str) -> list[Claim] | None:
+    """'### T waves' then '- **III:** inverted, −0.20 mV': a bullet's value with no measure of its own takes the
+    measure its section's heading names (read as one sentence); None when that leaves it unattributed still."""
+    got = [c for c in sentence_claims(list(heading) + list(sent), text) if c.span[0] >= sent[0].start]
+    return None if any(c.measure is None and not c.nonclaim for c in got) else got
 
 
 def _continues(prev: tuple, sent: tuple, text: str) -> bool:

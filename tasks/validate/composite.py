@@ -20,7 +20,9 @@ def unknown_formula(claims: list[Claim], q: Quantity, kws: list[Keyword], sent: 
     return [replace(c, measure="qtc_other") if c.measure == "qtc" else c for c in claims]
 
 
-_FORMULAS = {"bazett": "bazett", "qtcb": "bazett", "fridericia": "fridericia", "qtcf": "fridericia"}
+_FORMULAS = {"bazett": "bazett", "qtcb": "bazett", "fridericia": "fridericia", "qtcf": "fridericia",
+             "after bazett": "bazett", "after bazett correction": "bazett", "after fridericia": "fridericia",
+             "after fridericia correction": "fridericia"}
 
 
 def _named_formula(claims: list[Claim], q: Quantity, kws: list[Keyword], sent: list[Token]) -> list[Claim]:
@@ -81,7 +83,7 @@ def spreads(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> 
 
 
 _TERM_GLUE = {"in", "(", ")"}
-_EQUALS = {"=", "is", ":", "of", "gives", "totals", "equals", ")", "→"}
+_EQUALS = {"=", "is", ":", "of", "gives", "totals", "equals", ")", "→", "*", "_", "≈"}  # "**S V1 + R V5:** 0.80 + ..."
 
 
 def _terms(sent: list[Token], kws: list[Keyword], refs: list, at: int) -> tuple[list[tuple[str, str]], int] | None:

@@ -35,7 +35,7 @@ _NEG_PRE = (r"not\s+consistent\s+with|inconsistent\s+with|not\s+compatible\s+wit
             r"rather\s+than|would\s+(?:suggest|indicate|mean|define|signal|point\s+to)|"
             r"(?:would\s+not|wouldn[\'’]t|do\s+not|don[\'’]t)\s+call\s+(?:this|it|that)(?:\s+an?)?|"
             r"than\s+(?:an?\s+)?(?:sign|signs|evidence|marker)\s+of|nothing\s+(?:here\s+)?(?:points|suggests)\s+to|"
-            r"never|unlikely|no|not")
+            r"(?:is|are|was|were|does|do|did)n[\'’]t|never|unlikely|no|not")
 _PSEUDO = (r"can(?:not|'t|\s+not)\s+(?:be\s+)?(?:rule[sd]?\s+out|excluded?)|"
            r"could\s+not\s+(?:be\s+)?(?:rule[sd]?\s+out|excluded?)|not\s+(?:be\s+)?(?:ruled\s+out|excluded)|"
            r"no\s+(?:significant\s+|interval\s+)?change|no\s+(?:prior|previous)|not\s+only|not\s+necessarily")
@@ -350,9 +350,17 @@ _ACUTE_NAMED = re.compile(r"\bacute\s+(?:[a-z]+(?:-[a-z]+)?\s+){1,2}?(?:wall\s+)
                           r"MI|infarct(?:ion)?)\b", re.I)
 
 
+# a dictated report puts the qualifier after the name: "Myocardial infarction, acute, inferolateral"
+_ACUTE_AFTER = re.compile(r"\b(?:myocardial\s+infarct(?:ion)?|MI|infarct(?:ion)?),\s*acute\b", re.I)
+
+
 def acute_with_territory(text: str, stated: set[str], parent_of: dict[str, str | None]) -> set[str]:
     """'acute inferolateral myocardial infarction' states the acute infarction too, when the territory's
-    infarction itself is stated (not negated)."""
+    infarction itself is stated (not negated); so does 'myocardial infarction, acute' when the infarction is."""
+    if "MI" in stated or any(parent_of.get(c) == "MI" for c in stated):
+        m = _ACUTE_AFTER.search(text)
+        if m is not None and not span_negated(text, m.start(), m.end()):
+            return {"ACUTEMI"}
     if not any(parent_of.get(c) == "MI" for c in stated) or not _ACUTE_NAMED.search(text):
         return set()
     return {"ACUTEMI"}

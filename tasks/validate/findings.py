@@ -11,6 +11,7 @@ from tasks.validate.criteria import criterion_holds
 from tasks.validate.diagnoses import find_mentions, span_negated
 from tasks.validate.leads import sentence_refs
 from tasks.validate.qualities import quality_problems
+from tasks.validate.territory import TERRITORY_LEADS, territory_changes, wall_injury_problems
 from tasks.validate.text import sentences_of
 
 _J = r"[\s\-\u2013]*"
@@ -232,6 +233,8 @@ def _mention_supported(code: str, measure: str | None, hedged: bool, ctx: Record
         return (any(abs(t) < 0.1 for t in ts) if code == "LOWT" else any(t >= 0.5 for t in ts)) or None
     if hedged and code == "LVS" and labelled & {"LVH", "LVHV"} and _st_t_measured(ctx):
         return True  # "possible strain pattern" beside labelled LV voltage and measured ST-T changes
+    if hedged and code in TERRITORY_LEADS:  # "possible acute anterior ischaemia": that wall's leads must show it
+        return territory_changes(code, ctx) or None
     if hedged and (code.startswith("ISC") or code in ("ISCH", "CHD")) and (
             labelled & (_ST_LABELS | _T_LABELS) or _st_t_measured(ctx)):
         return True  # "ischaemia cannot be excluded" beside measured ST-T changes: a hedge, not a diagnosis
@@ -358,4 +361,5 @@ def finding_problems(text: str, ctx: RecordContext) -> tuple[list[Problem], set[
     problems += exclusive_findings(stated, ctx)
     problems += denied_labels(text, ctx, vocab)
     problems += [Problem(rule, detail, span) for rule, detail, span in quality_problems(text, ctx)]
+    problems += [Problem(rule, detail, span) for rule, detail, span in wall_injury_problems(text, ctx)]
     return problems, set(stated)

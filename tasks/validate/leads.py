@@ -178,7 +178,8 @@ def other_leads(start: int, sent: list[Token], before: list[LeadRef]) -> LeadRef
 
 
 _EXCEPT = {("apart", "from"), ("except",), ("except", "in"), ("except", "for"), ("other", "than"),
-           ("aside", "from"), ("save", "for"), ("excluding",)}
+           ("aside", "from"), ("save", "for"), ("excluding",), ("outside",), ("outside", "of"), ("but", "not"),
+           ("sparing",)}
 
 
 def excepted_leads(end: int, sent: list[Token], refs: list[LeadRef]) -> LeadRef | None:

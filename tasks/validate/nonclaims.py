@@ -103,11 +103,18 @@ def beat_ref(sent: list[Token], q: Quantity) -> bool:
         return False  # "finding #3": a numbered item; "complex #3", "PVCs at #5 and #9": beats
     if sent[q.start - 1].low in _BEAT_WORDS or _arrow_pair(sent, q.start) or _arrow_pair(sent, q.start - 2):
         return True
+    if not _beat_sized(sent[q.value_pos[0]]):
+        return False  # "before beat 2, 650 before beat 3": 650 is no beat of a 10-s strip
     k, crossed = q.start - 1, 0
     while k >= 0 and (sent[k].kind == "num" or sent[k].low in _NUMBER_LIST) and crossed < 12:
         k, crossed = k - 1, crossed + 1
     return k >= 0 and crossed > 1 and sent[k].low in _BEAT_WORDS and any(
         t.kind == "num" for t in sent[k + 1:q.start])
+
+
+def _beat_sized(tok: Token) -> bool:
+    """Could this number be a beat's position? Plain digits below 100: a 10-s strip has fewer beats."""
+    return tok.text.isdigit() and int(tok.text) < 100
 
 
 def count_of(sent: list[Token], q: Quantity) -> str | None:
@@ -149,7 +156,7 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
                 beat_talk and nxt in ("(", ",", "at", "one"))):
             out.append((i, int("".join(c for c in t.text if c.isdigit()))))
         elif t.low in _ORDINALS and (_beat_word_follows(sent, i) or (
-                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at", ")"))):
+                beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at", ")", ".", ";", ""))):
             out.append((i, _ORDINALS[t.low]))  # "before the fourth (2.69 s)", "(before the ninth)": the noun elided
         elif t.low in ("last", "final", "penultimate") and (nxt in _BEAT_OR_LAST or (
                 beat_talk and i and sent[i - 1].low == "the" and nxt in ("(", ",", "at"))):
@@ -157,7 +164,7 @@ def beat_positions(sent: list[Token]) -> list[tuple[int, int]]:
         elif t.kind == "num" and i and sent[i - 1].low in _BEAT_WORDS and t.text.isdigit():
             out.append((i, int(t.text)))  # a beat number is plain digits: "complex 1,236 ms" is a value
         elif t.kind == "num" and i > 1 and sent[i - 1].low in ("and", ",", "or") and out and out[-1][0] == i - 2 \
-                and t.text.isdigit():
+                and _beat_sized(t):
             out.append((i, int(t.text)))  # "beats 10 and 13"
         elif arrows and _arrow_pair(sent, i - 2):
             out.append((i, int(t.text)))  # "cycle 9→10 is 348 ms": the RR that ends at beat 10

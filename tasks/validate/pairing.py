@@ -12,6 +12,7 @@ _PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "
               "segment", "amplitude", "amplitudes", "-", "–"}
 
 
+_LIST_MARKS = {",", "and", "/", "&", "or"}
 _PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
               "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
               "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
@@ -25,7 +26,8 @@ def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> 
     after = [k for k in comp if k.start >= q.end]
     for run, gap in ((before[-n:], range(before[-1].end, q.start) if before else ()),
                      (after[:n], range(q.end, after[0].start) if after else ())):
-        listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start))
+        listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start)) and all(
+            _apart(a, b, sent) for a, b in zip(run, run[1:]))
         near = all(sent[i].low in _PAIR_NEAR for i in gap)  # "PR, QRS and QT of 260, 140 and 500 ms"
         if len(run) == n and listed and near and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
             return run
@@ -33,6 +35,11 @@ def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> 
             sent[i].low in _PAIR_NEAR for i in range(before[-1].end, q.start)):
         return [before[-1], after[0]]  # "a Q of −0.84 mV and 0.11 mV ST elevation": one name each side
     return None
+
+
+def _apart(a: Keyword, b: Keyword, sent: list[Token]) -> bool:
+    """Two names of a list: wave names side by side with no list mark between ('rS complexes') are one name."""
+    return "wave" not in (a.kind, b.kind) or any(sent[i].low in _LIST_MARKS for i in range(a.end, b.start))
 
 
 _AFTER_NUMBER = {"for", "the", "between", "from", "to", "through", "across", "in", "of", "move", "moves", "travel",
@@ -80,6 +87,20 @@ def bracketed_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token])
         return None
     inside = [b for i, b in beats if q.end < i < close and b]
     return inside[0] if len(inside) == 1 else None
+
+
+_LEADS_INTO = {"before", "preceding", "ending", "into", "the", "leading", "to", "of", "at", "beat", "complex", "cycle", "#"}
+
+
+def following_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
+    """'from 730 ms before the second beat to 882 ms before the ninth': a beat cited right after a value
+    ('before', 'ending', 'into' ... between) is that value's beat, not a nearer one cited before it."""
+    k = q.end
+    while k < len(sent) and k - q.end < 5 and sent[k].low in _LEADS_INTO:
+        k += 1
+    if k == q.end or sent[q.end].low not in ("before", "preceding", "ending", "into", "leading"):
+        return None
+    return next((b for i, b in beats if i == k and b), None)
 
 
 def sized_wave(kw: Keyword | None, sent: list[Token], prev_end: int, start: int) -> Keyword | None:

@@ -143,6 +143,8 @@ def _continuation(sent: list[Token], j: int, unit: str | None) -> tuple[str, int
         return None
     if sent[k].text in _SIGNS and k + 1 < len(sent) and sent[k + 1].kind == "num" and sent[k].end == sent[k + 1].start:
         k += 1
+    elif sent[k].text == "±" and k + 1 < len(sent) and sent[k + 1].kind == "num" and seps[-1] in ("and", "to"):
+        k += 1  # "between −90° and ±180°": the far end of an axis quadrant
     if sent[k].kind != "num":
         return None
     if k + 2 < len(sent) and sent[k + 1].text == ":" and sent[k + 2].kind == "num":
@@ -166,14 +168,14 @@ def _group(sent: list[Token], i: int) -> Quantity | None:
         return Quantity((values[0], float(sent[end + 1].text.replace(",", ""))), "ratio", "ratio", start, end + 2,
                         (i, end + 1))
     shape = "single"
-    beat_number = unit is None and start > 0 and sent[start - 1].low in _BEAT_NOUNS
+    beat_number = unit is None and start > 0 and sent[start - 1].low in _BEAT_NOUNS and _beat_sized(sent[i])
     while True:
         cont = _continuation(sent, end, unit)
         if cont is None:
             break
         kind, k = cont
-        if beat_number and kind == "list" and unit_at(sent, k + 1) is not None:
-            break  # "730 ms ending complex #2, 882 ms ending ...": a beat number ends, a value begins
+        if beat_number and (unit_at(sent, k + 1) is not None or not _beat_sized(sent[k])):
+            break  # "730 ms ending complex #2, 882 ms ending ...", "before beat 3 to 810 ms": a value begins
         if shape != "single" and kind != shape:
             break
         v = _value(sent, k)
@@ -194,6 +196,11 @@ def _group(sent: list[Token], i: int) -> Quantity | None:
         if _negated_before(sent, start):
             comp = _NEGATE[comp]
     return Quantity(tuple(values), unit, shape, cstart if comp else start, end, tuple(pos), comp, approx)
+
+
+def _beat_sized(tok: Token) -> bool:
+    """Could this number be a beat's position? Plain digits below 100: a 10-s strip has fewer beats."""
+    return tok.text.isdigit() and int(tok.text) < 100
 
 
 def _between(sent: list[Token], start: int) -> bool:

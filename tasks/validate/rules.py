@@ -13,6 +13,7 @@ import traceback
 from tasks.validate.claims import Claim, covered_leads, named_leads, numeric_claims
 from tasks.validate.diagnoses import acute_with_territory
 from tasks.validate.findings import finding_problems
+from tasks.validate.layout import prose_blocks, stored_layout
 from tasks.validate.verify import check_claim
 
 _LEAK_RE = re.compile(
@@ -53,21 +54,9 @@ def check_text(text: str, finish_reason: str | None, s: ValidationSettings) -> l
         out.append(Violation("length", f"{words} words; at most {s.max_words} allowed"))
     if words < s.min_words:
         out.append(Violation("length", f"{words} words; at least {s.min_words} required"))
-    if s.single_paragraph and _prose_blocks(text) > 1:
+    if s.single_paragraph and prose_blocks(stored_layout(text, s)) > 1:
         out.append(Violation("paragraph", "more than one paragraph"))
     return out
-
-
-# markdown lines: table rows, headings, bullets, numbered items, bold-labelled lines ("**Impression:** ...")
-_LAYOUT_LINE = re.compile(r"^\s*(?:\|.*\||#{1,6}\s+\S.*|[-*+•]\s+\S.*|\d{1,2}[.)]\s+\S.*|"
-                          r"(?:\*\*|__)[^*_\n]{1,60}(?:\*\*|__)\s*:?.*|[-=|:\s]{3,})\s*$")
-
-
-def _prose_blocks(text: str) -> int:
-    """Blocks of plain prose between blank lines. A block that opens with markdown layout (a table, a heading,
-    a list item, a bold label) is a section of one structured answer, not a second paragraph."""
-    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
-    return sum(1 for b in blocks if not _LAYOUT_LINE.match(b.strip().splitlines()[0]))  # a section starts with layout
 
 
 def check_leakage(text: str) -> list[Violation]:

@@ -15,6 +15,7 @@ from storage.parquet import TableStore, part_name, rows_to_table
 from tasks.shards import Counts, ShardStage
 from tasks.teachers.context import build_contexts
 from tasks.validate.dedup import DuplicateIndex
+from tasks.validate.layout import stored_layout
 from tasks.validate.parse import parse_response
 from tasks.validate.rules import Verdict, Violation, validate
 
@@ -77,19 +78,20 @@ def _rejection_row(call: FinishedCall, violations: list[Violation]) -> dict:
 
 def check_response(call: FinishedCall, ctx: RecordContext | None, cfg: GemflowConfig,
                    index: DuplicateIndex | None = None) -> Verdict:
-    """The verdict on one response (parsed in place: wrappers stripped, reasoning kept apart)."""
+    """The verdict on one response (parsed in place: wrappers stripped, reasoning kept apart, layout joined)."""
     resp = call.response
     if not call.done:
         return Verdict(False, [Violation("teacher_failed", resp.error or "the call failed")])
     if ctx is None:
         return Verdict(False, [Violation("no_context", "the record has no features any more")])
     parsed = parse_response(resp.text, resp.reasoning, resp.finish_reason)
-    resp.text, resp.reasoning = parsed.answer, parsed.reasoning
+    answer = stored_layout(parsed.answer, cfg.validation)  # prose paragraphs joined: the pair is one paragraph
+    resp.text, resp.reasoning = answer, parsed.reasoning
     if parsed.problems:
         return Verdict(False, [Violation(rule, detail) for rule, detail in parsed.problems])
-    verdict = validate(parsed.answer, ctx, cfg.validation, resp.finish_reason)
+    verdict = validate(answer, ctx, cfg.validation, resp.finish_reason)
     if verdict.ok and index is not None:
-        check_duplicate(verdict, ctx.record_id, parsed.answer, index)
+        check_duplicate(verdict, ctx.record_id, answer, index)
     return verdict
 
 

@@ -31,8 +31,8 @@ def _cells(line: str, offset: int) -> list[tuple[str, int]]:
     return out
 
 
-def lead_table_cells(text: str) -> tuple[list[Cell], list[tuple[int, int]]]:
-    """The value cells of lead-by-measurement tables, and the character ranges of those tables' rows."""
+def _blocks(text: str) -> list[list[tuple[int, str]]]:
+    """The answer's tables: runs of consecutive table lines, each line with its first character."""
     rows = [(m.start(), m.group(0)) for m in _ROW.finditer(text)]
     blocks, cur = [], []
     for start, line in rows:  # consecutive table lines form one table
@@ -42,8 +42,31 @@ def lead_table_cells(text: str) -> tuple[list[Cell], list[tuple[int, int]]]:
         cur.append((start, line))
     if cur:
         blocks.append(cur)
+    return blocks
+
+
+# a column of normal ranges or criteria ('| Parameter | Value | Normal range |'): its cells assert nothing
+_REFERENCE_HEADER = re.compile(r"^(?:normal\s+(?:range|values?|limits?)|reference(?:\s+range)?|ref\.?|"
+                               r"criteri(?:on|a)|thresholds?|cut-?offs?|limits?|upper\s+limit|uln|expected)"
+                               r"(?:\s*\([^()]*\))?$", re.I)
+
+
+def reference_cells(text: str) -> list[tuple[int, int]]:
+    """The character ranges of the cells under a 'Normal range' / 'Criterion' / 'Reference' column header."""
+    out = []
+    for block in _blocks(text):
+        header = [c for c, _ in _cells(block[0][1], block[0][0])]
+        cols = [k for k, name in enumerate(header) if _REFERENCE_HEADER.match(name.strip(" *_"))]
+        for s, line in block[1:] if cols else ():
+            row = _cells(line, s)
+            out += [(row[k][1], row[k][1] + len(row[k][0])) for k in cols if k < len(row) and row[k][0]]
+    return out
+
+
+def lead_table_cells(text: str) -> tuple[list[Cell], list[tuple[int, int]]]:
+    """The value cells of lead-by-measurement tables, and the character ranges of those tables' rows."""
     cells, covered = [], []
-    for block in blocks:
+    for block in _blocks(text):
         header = [c for c, _ in _cells(block[0][1], block[0][0])]
         body = [(s, line) for s, line in block[1:] if not _SEPARATOR.match(line)]
         if len(header) < 2 or not body or not all(_cells(line, s)[0][0].lower() in _CANON for s, line in body):

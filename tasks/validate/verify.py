@@ -147,6 +147,13 @@ def check_amplitude(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outc
     return Outcome("ok" if _amp_close(c, wave, values[0], cands, s) else "mismatch", shown)
 
 
+def _arc(values: list[float]) -> list[float]:
+    """An axis range ending at 180°: the end on the other end's side ("−90° to 180°" is the quadrant to −180°)."""
+    if len(values) == 2 and 180.0 in map(abs, values) and min(values) < 0 < max(values):
+        return [v if abs(v) != 180.0 else -180.0 for v in values]
+    return values
+
+
 def _circular(a: float, b: float) -> float:
     d = abs(a - b) % 360.0
     return min(d, 360.0 - d)
@@ -219,7 +226,8 @@ def check_scalar(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome
         ok = all(_holds(c.comparator, m, values[0], _SLACK.get(unit, 0.0)) for m in (rec or beats))
         return Outcome("ok" if ok else "mismatch", shown)
     if c.shape == "range":
-        lo, hi = min(values), max(values)
+        ends = _arc(values) if unit == "deg" else values
+        lo, hi = min(ends), max(ends)
         inside = bool(rec) and c.measure not in ("rr", "rate") and all(
             lo - _tol(unit, m, s, True) <= m <= hi + _tol(unit, m, s, True) for m in rec[:1])
         tight = lambda v, m: abs(v - m) <= max(20.0 if unit == "ms" else 3.0, 0.04 * abs(m))  # noqa: E731

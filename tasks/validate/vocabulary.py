@@ -41,7 +41,9 @@ MEASUREMENTS: tuple[Terms, ...] = (
     Terms('rate',
           names=('heart rate', 'rate', 'pulse', 'ventricular rate', 'ventricular response', 'frequency',
               'tachycardia', 'bradycardia', 'tachycardic', 'bradycardic', 'rates'),
-          abbreviations=('hr', 'vr', 'nsr', 'sb', 'brady', 'tach', 'sinus brady', 'sinus tach', 'sr')),
+          abbreviations=('hr', 'vr', 'nsr', 'sb', 'brady', 'tach', 'sinus brady', 'sinus tach', 'sr',
+              # "Sinus 82, regular", "Sinus arrhythmia, mean 93": a bare number after the rhythm's name is its rate
+              'sinus', 'sinus rhythm', 'sinus arrhythmia')),
     # the atrial (P-P) rate
     Terms('atrial_rate',
           names=('atrial rate', 'atrial rates', 'flutter rate', 'p - p rate', 'atrial activity', 'flutter waves')),
@@ -74,7 +76,10 @@ MEASUREMENTS: tuple[Terms, ...] = (
     Terms('qtc',
           names=('corrected qt', 'qt corrected', 'corrected', 'bazett', 'fridericia', 'qtc interval',
               'rate - corrected', 'rate - corrected qt', 'rate corrected qt', 'heart - rate - corrected qt',
-              'corrected qt interval', 'qt corrected for rate', 'qt ( corrected )'),
+              'corrected qt interval', 'qt corrected for rate', 'qt ( corrected )',
+              # "540 ms after Bazett correction": the correction names the QTc ("after" alone is a cycle word)
+              'after bazett', 'after bazett correction', 'after correction', 'after fridericia',
+              'after fridericia correction', 'after correcting', 'after rate correction', 'after rate - correction'),
           abbreviations=('qtc', 'qtcb', 'qtcf', 'qt c'),
           lay=('corrected for rate', 'corrected for the rate', 'corrects to', 'correcting to', 'corrects',
               'corrected for heart rate', 'adjusted for heart rate', 'adjusted for rate',
@@ -131,11 +136,11 @@ MEASUREMENTS: tuple[Terms, ...] = (
           names=('r / s ratio', 'r : s ratio', 'r / s - ratio', 'r - to - s ratio', 'r / s ratios')),
     # the Sokolow-Lyon index
     Terms('sokolow',
-          names=('sokolow', 'sokolow - lyon'),
+          names=('sokolow', 'sokolow - lyon', 'sokolow - lyon voltage', 'sokolow voltage', 'sokolow - lyon index'),
           abbreviations=('sl', 'svl')),
     # the Cornell index
     Terms('cornell',
-          names=('cornell',)),
+          names=('cornell', 'cornell voltage', 'cornell index')),
     # a beat (its time or position)
     Terms('beat',
           names=('beat', 'beats', 'premature', 'ectopic'),

@@ -102,11 +102,16 @@ def run_validator(answers: list[Answer]) -> list[Outcome]:
     """The validate stage's path on every answer (its default settings); a raise is recorded, not hidden.
 
     As in tasks/validate/stage.py, the raw text is parsed first (`<think>` reasoning moved apart, wrappers
-    stripped): what is checked is the answer the dataset would keep.
+    stripped, prose paragraphs joined unless `paragraphs: reject`): what is checked is the answer the dataset
+    would keep.
     """
     from schemas.config import ValidationSettings
     from tasks.validate.parse import parse_response
     from tasks.validate.rules import validate
+    try:
+        from tasks.validate.layout import stored_layout
+    except ImportError:  # a baseline checkout (--code) from before the layout step
+        stored_layout = lambda text, s: text  # noqa: E731
 
     settings = ValidationSettings()
     contexts = {rid: load_context(rid) for rid in sorted({a.record_id for a in answers})}
@@ -117,7 +122,7 @@ def run_validator(answers: list[Answer]) -> list[Outcome]:
             if parsed.problems:
                 out.append(Outcome(a, False, [f"{rule}: {detail}" for rule, detail in parsed.problems]))
                 continue
-            verdict = validate(parsed.answer, contexts[a.record_id], settings, "stop")
+            verdict = validate(stored_layout(parsed.answer, settings), contexts[a.record_id], settings, "stop")
         except Exception:  # noqa: BLE001 - the corpus reports a crash as a finding
             out.append(Outcome(a, False, ["raised"], traceback.format_exc(limit=3)))
             continue

@@ -51,6 +51,7 @@ class ValidationSettings(_Strict):
     tol_hr_bpm: float = Field(5.0, ge=0)
     tol_interval_ms: float = Field(20.0, ge=0)
     tol_interval_rel: float = Field(0.10, ge=0)
+    tol_interval_max_ms: float = Field(40.0, ge=0)  # cap of the relative part (docs/teachers.md)
     tol_axis_deg: float = Field(15.0, ge=0)
     tol_amplitude_mv: float = Field(0.15, ge=0)
     tol_amplitude_rel: float = Field(0.20, ge=0)

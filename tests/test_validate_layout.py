@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from schemas.config import GemflowConfig
 from schemas.teacher import FinishedCall, TeacherRequest, TeacherResponse
+from tasks.validate.claims import numeric_claims
 from tasks.validate.layout import join_paragraphs, prose_blocks
 from tasks.validate.rules import validate
 from tasks.validate.stage import check_response
@@ -41,11 +42,14 @@ def test_a_wrong_number_in_the_second_paragraph_is_still_rejected():
     assert "numeric_claim" in _rules(wrong)
 
 
-def test_markdown_sections_are_kept_as_written_and_prose_split_by_them_is_rejected():
+def test_markdown_sections_are_kept_as_written_and_prose_around_them_is_accepted_unless_reject():
     structured = "### Rhythm\n- sinus rhythm, 65 bpm\n\n### Intervals\n- PR 130 ms\n\nImpression: sinus rhythm."
     assert join_paragraphs(structured) == structured and not _rules(structured)
     split = "Sinus rhythm at 65 bpm.\n\n### Intervals\n- PR 130 ms\n\nThe QRS is 104 ms."
-    assert join_paragraphs(split) == split and "paragraph" in _rules(split)  # no run of prose to join
+    assert join_paragraphs(split) == split and not _rules(split)  # no run of prose to join, nothing to reject
+    assert _rules(split, REJECT) == {"paragraph"}
+    wrong = split.replace("The QRS is 104 ms.", "The QRS is 154 ms.")  # the closing prose is still checked
+    assert "numeric_claim" in _rules(wrong)
 
 
 def test_prose_before_a_markdown_section_joins_only_with_prose():
@@ -85,3 +89,28 @@ def test_joining_keeps_every_word_in_order_and_is_idempotent(text):
     assert joined.split() == text.split()  # only whitespace between blocks changes
     assert join_paragraphs(joined) == joined
     assert prose_blocks(joined) <= max(1, prose_blocks(text))
+
+
+def test_a_gpt4o_chat_answer_with_an_opening_line_sections_and_a_closing_caveat_is_accepted():
+    """The sixth author's GPT-4o chat shape: prose, bold sections, prose, a disclaimer; every number still read."""
+    chat = ("Sure! Here's a structured read of this ECG.\n\n**Rhythm:** sinus rhythm at 65 bpm in lead II.\n"
+            "**Intervals:**\n- **PR:** 130 ms\n- **QRS:** 104 ms\n- **QT/QTc:** 400/416 ms\n\n"
+            "Overall, sinus rhythm with normal intervals.\n\n*Please consult a physician.*")
+    assert not _rules(chat)
+    assert "numeric_claim" in _rules(chat.replace("400/416 ms", "400/476 ms"))
+
+
+def test_an_approximate_qtc_is_checked_within_the_interval_cap_not_a_widened_tenth():
+    """'~476 ms' against a QTc of 416 (Fridericia 411) is 60 ms off: 'about' widens the 20 ms floor, not the 10%."""
+    base = "Sinus rhythm at 65 bpm in lead II, PR 130 ms, QRS 104 ms, QT 400 ms, and the QTc is ~{} ms."
+    assert not _rules(base.format(430))
+    assert "numeric_claim" in _rules(base.format(476))
+
+
+def test_a_qt_that_corrects_to_a_qtc_keeps_its_own_name():
+    text = ("Sinus rhythm at 65 bpm in lead II, PR 130 ms, QRS 104 ms. The measured QT of ~400 ms corrects to a "
+            "QTc of 416 ms.")
+    assert not _rules(text)
+    assert [(c.measure, c.values) for c in numeric_claims(text) if c.unit == "ms"][-2:] == [("qt", (400.0,)),
+                                                                                           ("qtc", (416.0,))]
+    assert "numeric_claim" in _rules(text.replace("~400 ms", "~460 ms"))

@@ -49,14 +49,16 @@ def _score(kw: Keyword, q: Quantity, pos: int, sent: list[Token]) -> float:
         claimed = 20 if named_after_its_number(kw, sent, set(_Q_ENDS.values())) else 0
         return dist + claimed + 6 * boundaries_between(sent, kw.end - 1, q.start, skip)
     dist = sum(1 for k in range(q.end, kw.start) if k not in skip)
-    if kw.start < q.end or kw.text.lower() in ("corrected", "early", "after only"):
-        return 99.0  # "372 ms corrected to 501 ms": these words own the number after them
+    if kw.start < q.end or kw.text.lower() in _NAMES_THE_NEXT or kw.text.lower().startswith(_CORRECTING):
+        return 99.0  # "372 ms corrected to 501 ms", "QT of 410 ms corrects to": these own the number after them
     if _owns_next(kw, sent):
         return 99.0  # "2.07 mV against an S of 0.43 mV": the S owns the number written right after it
     return 0.5 + 2 * dist + 6 * boundaries_between(sent, q.end - 1, kw.start, skip) + (0 if dist == 0 else 3)
 
 
 _LABEL_DASH = {"—", "–", "-", ":", "*", "_"}
+_NAMES_THE_NEXT = {"corrected", "early", "after only"}
+_CORRECTING = ("corrects", "correcting")
 _OWN_GLUE = {"of", "is", "are", "was", ":", "=", "at", "measuring", "measures", "about", "approximately", "~",
              "around", "roughly", "only", "just", "nearly", "≈"}
 

@@ -3,8 +3,9 @@
 A teacher asked for one paragraph sometimes writes two: the interpretation, then a chatty sign-off ("Correlate
 clinically ..."), or visible reasoning, then "Final answer: ...". That is a layout fault, not a grounding one, so by
 default (`validation.paragraphs: join`) the stage joins consecutive prose paragraphs with a space before checking,
-and stores the joined text: every accepted answer is one paragraph and nothing is paid for again. With
-`paragraphs: reject` two prose paragraphs reject the answer (`paragraph`), as before.
+and stores the joined text, so nothing is paid for again. A structured answer (GPT-4o's friendly opening line,
+markdown sections, a closing "Overall, ..." and a disclaimer) keeps its sections as written and is not rejected for
+its layout either. With `paragraphs: reject` two prose paragraphs reject the answer (`paragraph`), as before.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import traceback
 from tasks.validate.claims import Claim, covered_leads, named_leads, numeric_claims
 from tasks.validate.diagnoses import acute_with_territory
 from tasks.validate.findings import finding_problems
-from tasks.validate.layout import prose_blocks, stored_layout
+from tasks.validate.layout import prose_blocks
 from tasks.validate.verify import check_claim
 
 _LEAK_RE = re.compile(
@@ -54,7 +54,7 @@ def check_text(text: str, finish_reason: str | None, s: ValidationSettings) -> l
         out.append(Violation("length", f"{words} words; at most {s.max_words} allowed"))
     if words < s.min_words:
         out.append(Violation("length", f"{words} words; at least {s.min_words} required"))
-    if s.single_paragraph and prose_blocks(stored_layout(text, s)) > 1:
+    if s.single_paragraph and s.paragraphs == "reject" and prose_blocks(text) > 1:
         out.append(Violation("paragraph", "more than one paragraph"))
     return out
 

@@ -48,7 +48,9 @@ def _tol(unit: str, measured: float, s: ValidationSettings, approx: bool) -> flo
         return k * max(1.0, 0.3 * abs(measured))
     if unit == "ms_sd":  # a spread (SD of RR) is small: the interval tolerance would accept anything
         return k * max(3.0, 0.3 * abs(measured))
-    return k * max(s.tol_interval_ms, s.tol_interval_rel * abs(measured))
+    # "about" widens the floor, not the relative part, and the relative part is capped: a QTc written as
+    # "~552 ms" against 492 ms is a wrong number, not an approximation (sixth author's set)
+    return max(k * s.tol_interval_ms, min(s.tol_interval_rel * abs(measured), s.tol_interval_max_ms))
 
 
 def _holds(comp: str, m: float, v: float, slack: float) -> bool:

@@ -37,14 +37,15 @@ class DataRoot:
     fs: Any = field(default=None, compare=False, repr=False)  # the fsspec filesystem of a remote root
 
     @classmethod
-    def open(cls, root: str | os.PathLike) -> "DataRoot":
-        """Open (and, locally, create) a dataset root: a local path or `s3://bucket/prefix`; other URIs are refused."""
+    def open(cls, root: str | os.PathLike, create: bool = True) -> "DataRoot":
+        """Open (and, locally, create unless `create` is false: a reader's) a dataset root: a local path or
+        `s3://bucket/prefix`; other URIs are refused."""
         text = str(root)
         if text.startswith("s3://"):
             location = remote_location(text)
             return cls(objects.work_dir(location), location, objects.s3_filesystem())
         path = cls.local_path(root)
-        for sub in ("tables", "signals", "images", "exports", "logs"):
+        for sub in ("tables", "signals", "images", "exports", "logs") if create else ():
             (path / sub).mkdir(parents=True, exist_ok=True)
         return cls(path, str(path))
 

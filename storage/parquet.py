@@ -165,10 +165,14 @@ class TableStore:
             Path(part).unlink()
 
     def commit(self, name: str, tables: Mapping[str, pa.Table], primary: str) -> None:
-        """Write every table's part, the primary last: its rename (or PUT) is the shard's commit point."""
+        """Write every table's part, the primary last: its rename (or PUT) is the shard's commit point.
+
+        On a remote root, a process whose writer lock was lost is refused just before that point
+        (`object_lock.LeaseLost`): the secondary parts it wrote are orphans the next run drops."""
         for table, data in tables.items():
             if table != primary:
                 self._write(table, name, data)
+        self.root.fence()
         self._write(primary, name, tables[primary])
 
     def drop_orphans(self, stage: str, primary: str, secondaries: Iterable[str]) -> list[Path | PurePosixPath]:

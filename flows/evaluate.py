@@ -16,10 +16,11 @@ from prefect.context import FlowRunContext
 from flows.common import settings, summarize
 from flows.stages import run_shards
 from schemas.config import GemflowConfig
+from storage.exports import resolve_export
 from tasks.evaluate import remote
 from tasks.evaluate.interpreters import check_checkpoint
 from tasks.evaluate.report import write_split_report
-from tasks.evaluate.spec import EvalItem, EvalRun, interpreter_key, load_items, resolve_export
+from tasks.evaluate.spec import EvalItem, EvalRun, interpreter_key, load_items
 from tasks.evaluate.stage import (EvalCounts, interpret_shard, judge_shard, pending_items, pending_judgement,
                                   summarize_run)
 from tasks.evaluate.store import run_lock

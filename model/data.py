@@ -26,9 +26,9 @@ from model.signal import SignalError, load_ecg
 log = logging.getLogger("model.data")
 MAX_SKIPS = 64  # consecutive unreadable samples before the run stops: the data itself is broken
 
-from schemas.exports import LATEST, NoSuchExport
-from schemas.exports import resolve_export as shared_resolve_export
+from schemas.exports import LATEST
 from storage import atomic, staging
+from storage.exports import resolve_export
 from storage.layout import DataRoot
 
 
@@ -42,16 +42,15 @@ class Source:
     weight: float = 1.0
 
 
-def resolve_export(data_root: str | Path, export: str) -> Path:
-    """`DATA_ROOT/exports/<export>/train.json`; "latest" is the export exports/LATEST names (schemas/exports.py).
-
-    On an s3:// root the export (its JSON lists and every page and signal they name) is staged into this
-    machine's work folder first, once (`stage_export`), and the local copy is returned."""
-    if str(data_root).startswith("s3://"):
-        return stage_export(data_root, export) / "train.json"
-    if "://" in str(data_root):  # Path() would fold x://b/p into x:/b/p and report a missing folder
-        raise NoSuchExport(f"{data_root}: only local folders and s3://bucket/prefix dataset roots hold exports")
-    return shared_resolve_export(Path(data_root) / "exports", export, need="train.json") / "train.json"
+def export_dir(data_root: str | Path, export: str) -> Path:
+    """The local folder `exports/<version>/` of `export` ("latest": the one exports/LATEST names), by the one
+    rule of storage/exports.py; it holds train.json. On an s3:// root the export (its JSON lists and every page
+    and signal they name) is staged into this machine's work folder first, once, and that copy is returned."""
+    root = DataRoot.open(data_root, create=False)
+    version = resolve_export(root, export, need="train.json")
+    if root.is_remote:
+        stage_export(root, version)
+    return root.root / "exports" / version
 
 
 def training_root(cfg: DataConfig, data_root: str | Path) -> Path:
@@ -60,7 +59,7 @@ def training_root(cfg: DataConfig, data_root: str | Path) -> Path:
     if not str(data_root).startswith("s3://"):
         return Path(data_root)
     if cfg.export is not None:
-        stage_export(data_root, cfg.export)
+        export_dir(data_root, cfg.export)
     for src in cfg.sources:
         stage_list(DataRoot.open(data_root), [src.json], src.root or "", src.json + STAGED)
     return staging.local_folder(data_root)
@@ -69,11 +68,9 @@ def training_root(cfg: DataConfig, data_root: str | Path) -> Path:
 STAGED = ".staged.json"  # beside what was staged: every file and its size, written last (storage/staging.py)
 
 
-def stage_export(data_root: str, export: str) -> Path:
-    """Stage exports/<version>/ (LATEST resolved on the store) with the pages and signals train.json and
-    val.json name; returns the local export folder. A complete earlier staging is reused without a download."""
-    root = DataRoot.open(data_root)
-    version = staging.export_version(root, export, need="train.json")
+def stage_export(root: DataRoot, version: str) -> None:
+    """Stage exports/<version>/ of a remote root with the pages and signals train.json and val.json name.
+    A complete earlier staging is reused without a download."""
     folder = f"exports/{version}"
     if not staging.is_complete(root, f"{folder}/{STAGED}"):
         names = sorted(set(root.ls(folder)) - set(root.ls(folder, dirs_only=True)))
@@ -82,7 +79,6 @@ def stage_export(data_root: str, export: str) -> Path:
         lists = [f for f in files if f.endswith(("/train.json", "/val.json"))]
         stage_list(root, lists, "", f"{folder}/{STAGED}", also=files)
     atomic.write_text(root.root / "exports" / LATEST, version + "\n")  # the staged copy reads like a local root
-    return root.root / folder
 
 
 def stage_list(root: DataRoot, lists: list[str], media: str, marker: str, also: list[str] = ()) -> None:
@@ -122,7 +118,7 @@ def read_source(json_path: str | Path, root: str | Path, weight: float = 1.0, na
 def locate_sources(cfg: DataConfig, data_root: str | Path) -> list[Path]:
     """The JSON files a run would read, checked to exist (cheap: nothing is parsed; an s3:// root is staged first)."""
     data_root = training_root(cfg, data_root)
-    paths = [resolve_export(data_root, cfg.export)] if cfg.export is not None else []
+    paths = [export_dir(data_root, cfg.export) / "train.json"] if cfg.export is not None else []
     for i, src in enumerate(cfg.sources):
         path = Path(data_root) / src.json
         if not path.is_file():
@@ -137,9 +133,7 @@ def build_sources(cfg: DataConfig, data_root: str | Path, split: str = "train",
     other than train only the export's (e.g. val.json) is read; the other sets have no splits."""
     sources = []
     if cfg.export is not None:
-        path = resolve_export(data_root, cfg.export)
-        if split != "train":
-            path = path.with_name(f"{split}.json")
+        path = export_dir(data_root, cfg.export) / f"{split}.json"
         sources.append(read_source(path, data_root, cfg.export_weight, f"gemflow:{path.parent.name}", cache_dir))
     if split != "train":
         return sources

@@ -18,7 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from model.checkpoint import check_resume, load_weights, save_checkpoint, WEIGHTS_FILE
 from model.config import ConfigError, GemConfig, TrainConfig, check_compatible
 from model.conversation import get_template
-from model.data import GemCollator, GemDataset, build_sources, resolve_export, training_root
+from model.data import GemCollator, GemDataset, build_sources, export_dir, training_root
 from model.gem import GemModel, build_gem_model
 from model.llm import build_tokenizer
 from model.signal import LEADS, TARGET_SAMPLES
@@ -190,7 +190,7 @@ def _init_deepspeed_comm(args: TrainingArguments) -> None:
 def _has_val_split(cfg: TrainConfig, data_root: str | Path) -> bool:
     if cfg.data.export is None:
         return False
-    return resolve_export(data_root, cfg.data.export).with_name("val.json").is_file()
+    return (export_dir(data_root, cfg.data.export) / "val.json").is_file()
 
 
 def _announce(line: str, args: TrainingArguments) -> None:

@@ -15,7 +15,8 @@ import logging
 import duckdb
 import pyarrow as pa
 
-from schemas.exports import NoSuchExport, resolve_export
+from schemas.exports import NoSuchExport
+from storage.exports import resolve_export
 from storage.layout import DataRoot
 from storage.parquet import TableStore
 
@@ -77,14 +78,10 @@ def _with_split(root: DataRoot) -> str:
 
 def _latest_export_pairs(root: DataRoot) -> str | None:
     """Where the LATEST export's pairs.parquet is (a path or an s3:// URI), or None before the first export."""
-    if not root.is_remote:
-        try:
-            return str(resolve_export(root.exports) / "pairs.parquet")
-        except NoSuchExport:
-            return None
-    version = root.read_text("exports/LATEST").strip() if root.exists("exports/LATEST") else ""
-    rel = f"exports/{version}/pairs.parquet"
-    return root.path(rel) if version and root.exists(rel) else None
+    try:
+        return root.path(f"exports/{resolve_export(root)}/pairs.parquet")
+    except NoSuchExport:
+        return None
 
 
 def _connect(root: DataRoot, database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:

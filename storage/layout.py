@@ -37,14 +37,15 @@ class DataRoot:
     fs: Any = field(default=None, compare=False, repr=False)  # the fsspec filesystem of a remote root
 
     @classmethod
-    def open(cls, root: str | os.PathLike) -> "DataRoot":
-        """Open (and, locally, create) a dataset root: a local path or `s3://bucket/prefix`; other URIs are refused."""
+    def open(cls, root: str | os.PathLike, create: bool = True) -> "DataRoot":
+        """Open (and, locally, create unless `create` is false: a reader's) a dataset root: a local path or
+        `s3://bucket/prefix`; other URIs are refused."""
         text = str(root)
         if text.startswith("s3://"):
             location = remote_location(text)
             return cls(objects.work_dir(location), location, objects.s3_filesystem())
         path = cls.local_path(root)
-        for sub in ("tables", "signals", "images", "exports", "logs"):
+        for sub in ("tables", "signals", "images", "exports", "logs") if create else ():
             (path / sub).mkdir(parents=True, exist_ok=True)
         return cls(path, str(path))
 
@@ -181,9 +182,18 @@ class DataRoot:
         return self.root / "ledger.sqlite"
 
     def push_ledger(self) -> None:
-        """Upload a consistent snapshot of the local ledger to a remote root (nothing for a local root)."""
+        """Upload a consistent snapshot of the local ledger to a remote root (nothing for a local root);
+        refused (`LeaseLost`) when this process's writer lock on the root is no longer its own."""
         if self.is_remote:
+            self.fence()
             self.ledger_mirror().push()
+
+    def fence(self) -> None:
+        """Before a commit on a remote root: `object_lock.LeaseLost` when this process held the root's writer
+        lock and lost it (storage/object_lock.py, "Fencing"); nothing for a local root."""
+        if self.is_remote:
+            from storage.object_lock import fence
+            fence(self.fs_path(objects.LOCK_NAME))
 
     def ledger_mirror(self) -> objects.LedgerMirror:
         return objects.LedgerMirror(self.fs, self.fs_path(objects.LEDGER_NAME), self.root / objects.LEDGER_NAME)

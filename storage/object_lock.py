@@ -19,8 +19,17 @@ Breaking is itself one conditional request: the breaker PUTs its own lock body w
 <the ETag of the stale body it read>`. Of two breakers that read the same stale lock, the store
 accepts one PUT; the other gets 412 and reads the lock again, now a live holder. A holder that
 could not renew for a whole lease (partitioned, suspended) finds its next renewal refused: it
-stops renewing, records `lost`, and its release deletes nothing (it warns). The lock does not
-fence writes a holder makes after losing it; the lease only bounds how long a dead holder blocks.
+stops renewing, records `lost`, and its release deletes nothing (it warns).
+
+Fencing: a holder that lost its lease must not commit. Just before each commit point (a table
+part's primary PUT, a ledger snapshot; `fence`), the process holding the lock reads the lock object
+again: unless it still carries our token *and* the lease it states has at least `margin_s` left,
+the commit is refused with `LeaseLost` (the shard fails; the rerun takes the lock anew). A breaker
+on another machine waits for `expires + skew_s`, so a commit that passed the check and is sent
+within `margin_s + skew_s` cannot land after the lock changed hands. That bound is what a
+read-then-write check gives on a store without multi-object transactions: it assumes a commit's
+PUT takes less than `margin_s + skew_s` (default 30 + 30 s) and that this process is not paused
+between the check and the PUT for that long.
 
 An `If-Match` or `If-None-Match` request that s3fs retried after a network error can fail its
 own condition although its first try landed: every refused request is therefore followed by a
@@ -107,6 +116,27 @@ class LockHolder:
         return self.expires is not None and now > self.expires + skew_s
 
 
+class LeaseLost(RuntimeError):
+    """This process's writer lock is no longer its own (or its lease is about to end): nothing may be committed.
+
+    Retryable in the sense that nothing was written: the run fails, and a rerun takes the lock anew."""
+
+
+_HELD: dict[str, "ObjectLock"] = {}  # key -> the lock this process holds on it (what `fence` checks)
+_HELD_MUTEX = threading.Lock()
+
+
+def fence(key: str) -> None:
+    """Before a commit under the lock `key`: `LeaseLost` unless this process's lock on it is still its own.
+
+    A process that holds no lock on `key` (a worker committing for a flow that holds it elsewhere, a
+    tool writing without the lock) is not checked here."""
+    with _HELD_MUTEX:
+        lock = _HELD.get(key)
+    if lock is not None:
+        lock.check_held()
+
+
 class ObjectLockBusy(RuntimeError):
     def __init__(self, key: str, holder: str):
         super().__init__(f"{key} is held by {holder}")
@@ -157,6 +187,8 @@ class ObjectLock:
 
     def _own(self, token: str, etag: str) -> "ObjectLock":
         self.token, self.etag, self.lost = token, etag, ""
+        with _HELD_MUTEX:
+            _HELD[self.key] = self
         self._stop.clear()
         self._thread = threading.Thread(target=self._renew_loop, name=f"lease {self.key}", daemon=True)
         self._thread.start()
@@ -184,6 +216,22 @@ class ObjectLock:
                 log.warning(self.lost)
                 return False
 
+    def check_held(self, margin_s: float | None = None) -> None:
+        """`LeaseLost` unless the lock object carries our token with at least `margin_s` of its lease left
+        (default: `skew_s`, at least 1 s); one GET. A lost lock is recorded, so it is not released."""
+        margin = max(1.0, self.skew_s) if margin_s is None else margin_s
+        seen = conditional.get_versioned(self.fs, self.key)
+        holder = LockHolder.parse(seen[0]) if seen is not None else None
+        if not self.token or holder is None or holder.token != self.token:
+            now = holder.describe() if holder is not None else "nobody"
+            with self._mutex:
+                self.lost = self.lost or f"the lease on {self.key} was lost (the lock is now held by {now})"
+            raise LeaseLost(f"not committed: {self.lost}")
+        left = (holder.expires or 0.0) - time.time()
+        if left < margin:
+            raise LeaseLost(f"not committed: the lease on {self.key} has {left:.1f} s left (< {margin:.0f} s);"
+                            " renewals are failing")
+
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.lease_s / 4):
             try:
@@ -194,6 +242,9 @@ class ObjectLock:
 
     def release(self) -> None:
         self._stop.set()
+        with _HELD_MUTEX:
+            if _HELD.get(self.key) is self:
+                del _HELD[self.key]
         if self._thread is not None:
             self._thread.join()
             self._thread = None

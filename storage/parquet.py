@@ -133,7 +133,23 @@ class TableStore:
         return ds.dataset(pa.concat_tables(tables), schema=schema)
 
     def keys(self, table: str, schema: pa.Schema, column: str = "record_id", filter=None) -> set[str]:
+        """The distinct non-null values of `column` (of the rows `filter` keeps).
+
+        Without a filter, a string column's values come from the part index (storage/part_index.py):
+        each part's column is read once per process, so a later call reads only parts new since."""
+        if filter is None and pa.types.is_string(schema.field(column).type):
+            found, unindexed = part_index.union_keys(self.part_refs(table), column, self._key_loader(column))
+            if unindexed:  # changed since the listing or unreadable: read as `read` would (and fail as it would)
+                col = self._read_parts([p.path for p in unindexed], schema, [column], None).column(column)
+                found.update(v for v in col.to_pylist() if v is not None)
+            return found
         col = self.read(table, schema, columns=[column], filter=filter).column(column)
+        return {v for v in col.to_pylist() if v is not None}
+
+    def keys_where(self, table: str, schema: pa.Schema, column: str, where: str, values: Iterable[str]) -> set[str]:
+        """The distinct non-null `column` values of the rows whose `where` is one of `values`, reading only
+        the parts that hold such a row (`read_records` on the `where` column)."""
+        col = self.read_records(table, schema, values, where, [column]).column(column)
         return {v for v in col.to_pylist() if v is not None}
 
     def _write(self, table: str, name: str, data: pa.Table) -> None:
@@ -149,10 +165,14 @@ class TableStore:
             Path(part).unlink()
 
     def commit(self, name: str, tables: Mapping[str, pa.Table], primary: str) -> None:
-        """Write every table's part, the primary last: its rename (or PUT) is the shard's commit point."""
+        """Write every table's part, the primary last: its rename (or PUT) is the shard's commit point.
+
+        On a remote root, a process whose writer lock was lost is refused just before that point
+        (`object_lock.LeaseLost`): the secondary parts it wrote are orphans the next run drops."""
         for table, data in tables.items():
             if table != primary:
                 self._write(table, name, data)
+        self.root.fence()
         self._write(primary, name, tables[primary])
 
     def drop_orphans(self, stage: str, primary: str, secondaries: Iterable[str]) -> list[Path | PurePosixPath]:

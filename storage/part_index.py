@@ -155,13 +155,32 @@ def parts_holding(parts: Sequence[PartRef], ids: Sequence[str], column: str,
     `load` returns the identity it actually read and the keys; they are cached under that identity.
     A part whose load fails, or whose identity moved since the listing, is kept (read, not skipped)."""
     wanted = Wanted.of(ids)
+    known = _indexed(parts, column, load)
+    return [p for p in parts if known[p] is None or known[p].holds_any(wanted)]
+
+
+def union_keys(parts: Sequence[PartRef], column: str,
+               load: Callable[[PartRef], tuple[tuple, PartKeys]]) -> tuple[set[str], list[PartRef]]:
+    """The distinct non-null keys of `column` over `parts`, from the index (a part not cached yet is indexed
+    first), and the parts that could not be indexed: the caller reads those itself, so nothing is missed."""
+    known = _indexed(parts, column, load)
+    out: set[str] = set()
+    for keys in known.values():
+        if keys is not None:
+            out.update(keys.values.to_pylist())
+    return out, [p for p in parts if known[p] is None]
+
+
+def _indexed(parts: Sequence[PartRef], column: str,
+             load: Callable[[PartRef], tuple[tuple, PartKeys]]) -> dict[PartRef, PartKeys | None]:
+    """Each part's cached keys; the parts not cached yet are indexed, `LOAD_THREADS` at once (None: read it)."""
     known = {p: CACHE.get((p.path, p.identity, column)) for p in parts}
     missing = [p for p, keys in known.items() if keys is None]
     if missing:
         with ThreadPoolExecutor(max_workers=min(LOAD_THREADS, len(missing))) as pool:
             for part, keys in zip(missing, pool.map(lambda p: _load(p, column, load), missing)):
                 known[part] = keys
-    return [p for p in parts if known[p] is None or known[p].holds_any(wanted)]
+    return known
 
 
 def _load(part: PartRef, column: str, load: Callable[[PartRef], tuple[tuple, PartKeys]]) -> PartKeys | None:

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from schemas.exports import LATEST, NoSuchExport
-from schemas.exports import resolve_export as local_resolve_export
 from storage import atomic, objects
 from storage.layout import DataRoot
 
@@ -62,24 +60,6 @@ def local_folder(data_root: str | os.PathLike) -> Path:
         from storage.layout import remote_location
         return objects.work_dir(remote_location(text))
     return DataRoot.local_path(data_root)
-
-
-def export_version(root: DataRoot, version: str | None = None, need: str = "pairs.parquet") -> str:
-    """The export to use: `version`, or (None / "latest") the one exports/LATEST names; NoSuchExport if it lacks `need`.
-
-    The one rule for "latest" (schemas/exports.py), on a local folder or on the store."""
-    if not root.is_remote:
-        return local_resolve_export(root.exports, version, need).name
-    if version in (None, "latest"):
-        version = root.read_text(f"exports/{LATEST}").strip() if root.exists(f"exports/{LATEST}") else ""
-        if not version:
-            raise NoSuchExport(f"{root.location}/exports: no export yet, so no LATEST export to use;"
-                               " run `gemflow export` first")
-    if not root.exists(f"exports/{version}/{need}"):
-        known = [n for n in root.ls("exports", dirs_only=True) if not n.startswith(".")]
-        raise NoSuchExport(f"export {version!r} (its {need}) not found under {root.location}/exports "
-                           f"(known: {', '.join(known) or 'none'})")
-    return version
 
 
 def stage_files(root: DataRoot, rels: Iterable[str], concurrency: int = CONCURRENCY) -> Staged:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 
 from storage.layout import DataRoot
-from tasks.evaluate.spec import NoSuchExport, interpreter_key, load_items, resolve_export
+from schemas.exports import NoSuchExport
+from storage.exports import resolve_export
+from tasks.evaluate.spec import interpreter_key, load_items
 from tasks.evaluate.store import (OUTPUTS_SCHEMA, EvaluationBusy, append_part, parts, read_latest, read_rows,
                                   run_lock)
 

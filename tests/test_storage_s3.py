@@ -453,18 +453,18 @@ def test_a_render_run_sigkilled_through_the_cli_on_s3_is_finished_by_a_rerun(s3,
 
 
 def test_evaluate_and_train_resolve_latest_on_the_store_and_name_an_export_it_lacks(s3):
-    from model.data import resolve_export as train_export
+    from model.data import export_dir
     from schemas.exports import NoSuchExport
-    from tasks.evaluate.spec import resolve_export as eval_export
+    from storage.exports import resolve_export
     url = _url(s3)
     root = DataRoot.open(url)
     root.write_text("exports/LATEST", "abc\n")
     root.write_text("exports/old/pairs.parquet", "x")
     with pytest.raises(NoSuchExport, match=r"export 'abc' \(its pairs.parquet\) not found under s3://.*known: old"):
-        eval_export(root)
+        resolve_export(root)
     with pytest.raises(NoSuchExport, match=r"export 'abc' \(its train.json\)"):
-        train_export(url, "latest")
-    assert eval_export(root, "old") == "old"
+        export_dir(url, "latest")
+    assert resolve_export(root, "old") == "old"
 
 
 def test_a_remote_table_read_is_one_listing_and_one_get_per_part_and_conforms_older_parts(s3):

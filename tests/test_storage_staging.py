@@ -105,17 +105,6 @@ def test_a_download_killed_midway_leaves_no_file_at_its_path_and_the_rerun_compl
     assert done.downloaded == 1 and (folder / "big.png").read_bytes() == big
 
 
-def test_an_export_on_the_store_is_resolved_by_its_latest_marker(root):
-    from schemas.exports import NoSuchExport
-    with pytest.raises(NoSuchExport, match="no export yet"):
-        staging.export_version(root, "latest", "train.json")
-    root.write_text("exports/v2/train.json", "[]")
-    root.write_text("exports/LATEST", "v2\n")
-    assert staging.export_version(root, None, "train.json") == "v2"
-    with pytest.raises(NoSuchExport, match="known: v2"):
-        staging.export_version(root, "v9", "train.json")
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=400), st.from_regex(r"signals/[a-z]{1,3}/[a-z0-9]{1,8}", fullmatch=True))
 def test_a_wfdb_header_of_any_text_names_only_files_beside_the_record(header, rel):

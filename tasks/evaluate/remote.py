@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from storage import objects
+from storage import object_lock, objects
 from storage.layout import DataRoot
 from tasks.evaluate.spec import EVAL_DIR, EvalRun
 from tasks.evaluate.store import EvaluationBusy
@@ -111,6 +111,7 @@ def publish(run: EvalRun, part: Path | None, ledger: Path | None = None) -> None
     """After a shard: its ledger snapshot, then its new part, each one PUT (nothing for a local root)."""
     if not run.is_remote:
         return
+    object_lock.fence(_lock_key(run))  # a run whose lock was lost commits nothing (storage/object_lock.py)
     if ledger is not None and ledger.exists():
         ledger_mirror(run, ledger).push()
     if part is not None:
@@ -121,6 +122,7 @@ def push(run: EvalRun, folders: list[Path]) -> int:
     """Upload what the store lacks under each local folder (recursively), summaries last; then the ledgers."""
     if not run.is_remote:
         return 0
+    object_lock.fence(_lock_key(run))
     root = run.root
     for ledger in ledgers(run):
         mirror = ledger_mirror(run, ledger)
@@ -154,6 +156,10 @@ def push_summaries(run: EvalRun, folders: list[Path] | None = None) -> int:
     return n
 
 
+def _lock_key(run: EvalRun) -> str:
+    return run.root.fs_path(run.rel(run.dir / ".writer.lock"))
+
+
 @contextmanager
 def store_lock(run: EvalRun, what: str) -> Iterator[None]:
     """On a remote root, the run's lock object on the store (nothing for a local root)."""
@@ -161,7 +167,7 @@ def store_lock(run: EvalRun, what: str) -> Iterator[None]:
         yield
         return
     root = run.root
-    key = root.fs_path(run.rel(run.dir / ".writer.lock"))
+    key = _lock_key(run)
     try:
         lock = objects.ObjectLock(root.fs, key, what).acquire()
     except objects.ObjectLockBusy as exc:

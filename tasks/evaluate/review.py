@@ -245,7 +245,8 @@ def make_sheet(data_root: str | Path, split: str, interpreters: list[str], versi
                n: int | None = 20, seed: int = 0) -> dict[str, Path]:
     """Write a review sheet for interpreters already evaluated on a split; returns html, csv and key paths."""
     from storage.layout import DataRoot
-    from tasks.evaluate.spec import load_items, resolve_export
+    from storage.exports import resolve_export
+    from tasks.evaluate.spec import load_items
 
     root = DataRoot.open(data_root)
     version = resolve_export(root, version)

@@ -22,10 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from schemas.exports import NoSuchExport  # noqa: F401 - raised here, caught by callers
 from schemas.pairs import EXPORT_PAIRS_SCHEMA
 from storage.layout import DataRoot
-from storage.staging import export_version, local_folder
+from storage.staging import local_folder
 
 EVAL_DIR = "evaluation"
 SPLITS = ("train", "val", "test")
@@ -44,11 +43,6 @@ class EvalItem(BaseModel):
     reference: str = ""
     labels: list[str] = Field(default_factory=list)  # canonical codes (schemas/vocab.py)
     label_names: list[str] = Field(default_factory=list)
-
-
-def resolve_export(root: DataRoot, version: str | None = None) -> str:
-    """The export version to evaluate: the one given, else exports/LATEST, on a local folder or the store; NoSuchExport."""
-    return export_version(root, version, need="pairs.parquet")
 
 
 def load_items(root: DataRoot, version: str, split: str) -> list[EvalItem]:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-import pyarrow.dataset as ds
-
 from schemas.config import GemflowConfig
 from schemas.features import RECORD_FEATURES_SCHEMA
 from schemas.records import QUARANTINE_SCHEMA, RecordError, quarantine_row
@@ -42,12 +40,17 @@ class GenerateCounts(CallCounts):
 
 def pending_generation(root: DataRoot, teacher: str, version: str) -> list[str]:
     """Records with features and no first-round request for this teacher and prompt version."""
-    store = TableStore(root)
-    ready = store.keys("record_features", RECORD_FEATURES_SCHEMA)
-    refused = store.keys("quarantine", QUARANTINE_SCHEMA, filter=ds.field("stage") == STAGE)
+    ready, refused = generation_keys(TableStore(root))
     with Ledger(root.ledger_path) as ledger:
         asked = ledger.records_with(teacher, version, rounds=(0,), states=("done",))
     return sorted(ready - refused - asked)
+
+
+def generation_keys(store: TableStore) -> tuple[set[str], set[str]]:
+    """Records with features, and records this stage quarantined: from the part index, so a part is read once
+    per process, and of the quarantine only the parts holding a `generate` row (storage/parquet.py `keys`)."""
+    ready = store.keys("record_features", RECORD_FEATURES_SCHEMA)
+    return ready, store.keys_where("quarantine", QUARANTINE_SCHEMA, "record_id", "stage", [STAGE])
 
 
 def plan_shard(store: TableStore, record_ids: list[str], cfg: GemflowConfig, teacher: str,

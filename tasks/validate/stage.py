@@ -31,14 +31,18 @@ class ValidateCounts(Counts):
 
 def pending_validation(root: DataRoot, teacher: str | None = None, version: str | None = None) -> list[FinishedCall]:
     """Finished responses that are neither a pair nor a rejection yet."""
-    store = TableStore(root)
-    rejected = store.read("rejections", REJECTIONS_SCHEMA, columns=["request_id", "reason"]).to_pylist()
-    failed_calls = {r["request_id"] for r in rejected if r["reason"] == "teacher_failed"}
-    seen = store.keys("pairs", PAIRS_SCHEMA, "request_id") | {r["request_id"] for r in rejected}
+    seen, failed_calls = validated_keys(TableStore(root))
     with Ledger(root.ledger_path) as ledger:
         rows = ledger.finished(teacher, version)
     # a call rejected as failed and answered by a later retry is validated again
     return [c for c in rows if c.request.request_id not in seen or (c.request.request_id in failed_calls and c.done)]
+
+
+def validated_keys(store: TableStore) -> tuple[set[str], set[str]]:
+    """Request ids already paired or rejected, and those rejected as failed calls: from the part index, so a
+    part is read once per process, and only parts holding a failed call for the second (storage/parquet.py)."""
+    seen = store.keys("pairs", PAIRS_SCHEMA, "request_id") | store.keys("rejections", REJECTIONS_SCHEMA, "request_id")
+    return seen, store.keys_where("rejections", REJECTIONS_SCHEMA, "request_id", "reason", ["teacher_failed"])
 
 
 def duplicate_index(root: DataRoot, cfg: GemflowConfig) -> DuplicateIndex:

@@ -7,7 +7,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 # Bump whenever an output value of the extractor can change (algorithm, thresholds, columns).
-FEATURE_VERSION = "features-5"
+FEATURE_VERSION = "features-6"
 
 # Per-beat fiducials (seconds from record start) and measurements, in column order.
 BEAT_TIME_COLUMNS: tuple[str, ...] = (

@@ -8,6 +8,7 @@ from schemas.records import LEADS_12
 from tasks.validate.text import Token, sentences_of
 
 _CANON = {x.lower(): x for x in LEADS_12}
+_CANON.update({"di": "I", "dii": "II", "diii": "III", "d1": "I", "d2": "II", "d3": "III"})  # European names
 _ROMAN = {"i": "I", "ii": "II", "iii": "III"}
 _PRECORDIAL = [f"V{k}" for k in range(1, 7)]
 LIMB = ["I", "II", "III", "aVR", "aVL", "aVF"]

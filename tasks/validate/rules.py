@@ -73,10 +73,14 @@ _UNUSABLE_WORDS = re.compile(r"\b(?:unusable|noisy|noise|artifact|artefact|artif
                              r"lead[- ]off|degraded|obscured)\b", re.I)
 
 
+_EUROPEAN = {"I": ("DI", "D1"), "II": ("DII", "D2"), "III": ("DIII", "D3")}
+
+
 def _unusable_named_as_such(text: str, lead: str) -> bool:
     """An unusable lead may be named to say that it is unusable ("V3 is too noisy to assess")."""
+    names = "|".join(re.escape(x) for x in (lead, *_EUROPEAN.get(lead, ())))
     for sent in re.split(r"(?<=[.;!?])\s+", text):
-        if re.search(rf"(?<![\w]){re.escape(lead)}(?![\w])", sent) and _UNUSABLE_WORDS.search(sent):
+        if re.search(rf"(?<![\w])(?:{names})(?![\w])", sent) and _UNUSABLE_WORDS.search(sent):
             return True
     return False
 
@@ -101,7 +105,7 @@ def _violation(claim: Claim, status: str, measured: str) -> Violation:
     what = {"lead_sum": "sum", "stated": "threshold on the stated values", "rs_ratio": "R/S ratio"}.get(
         claim.measure or "", claim.measure or "a number")
     terms = [x.split(":") for x in claim.leads if ":" in x]  # a wave-lead sum: "S V1 + R V5"
-    where = (" of " + " + ".join(f"{w.upper()} {lead}" for w, lead in terms)) if terms else (
+    where = (" of " + " + ".join(f"{w.upper()} {lead.replace('|', '/')}" for w, lead in terms)) if terms else (
         f" in {', '.join(claim.leads)}" if claim.leads else "")
     beat = f" at beat {claim.beat}" if claim.beat else ""
     if status == "mismatch":

@@ -11,7 +11,8 @@ from tasks.validate.telegraphic import bare_lead_one
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
 _TOKEN_RE = re.compile(
     # a lead, also right after the wave it names ("SV1 + RV5", "RaVL"): the wave letter is a word of its own
-    r"(?P<lead>(?:(?<![\w])|(?<=\b[PQRST]))(?:[aA][vV][rRlLfF]|V\d{1,2}R?)(?![\w]))"
+    # the European limb-lead names DI, DII, DIII (also D1-D3) are leads I, II, III (case matters: "d2" is not)
+    r"(?P<lead>(?:(?<![\w])|(?<=\b[PQRST]))(?:[aA][vV][rRlLfF]|V\d{1,2}R?|D(?:III|II|I|[123]))(?![\w]))"
     r"|(?P<wave>\b[PQRST](?=(?:aV[RLF]|V\d{1,2})(?![\w])))"
     r"|(?P<ord>(?<![\w.])\d+(?:st|nd|rd|th)(?![A-Za-z]))"
     r"|(?P<num>(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?![\d.])|\d+(?:\.\d+)?|\.\d+)(?![\d]))"

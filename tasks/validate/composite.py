@@ -39,7 +39,7 @@ def _named_formula(claims: list[Claim], q: Quantity, kws: list[Keyword], sent: l
     if not near:
         return claims
     name = min(near)[1]
-    return [replace(c, formula=name) if c.measure == "qtc" else c for c in claims]
+    return [replace(c, formula=c.formula or name) if c.measure == "qtc" else c for c in claims]
 
 
 _SUM_CUES = {"gives", "giving", "give", "totals", "totalling", "totaling", "total", "=", "makes", "making", "yields",
@@ -97,15 +97,29 @@ def _terms(sent: list[Token], kws: list[Keyword], refs: list, at: int) -> tuple[
         j = kw.end
         while j < len(sent) and sent[j].text in _TERM_GLUE and j - kw.end < 2:
             j += 1
-        ref = next((r for r in refs if r.start == j and len(r.leads) == 1), None)
+        ref = next((r for r in refs if r.start == j and (len(r.leads) == 1 or _either(r, sent))), None)
         if ref is None:
             return None
         j = ref.end + (1 if ref.end < len(sent) and sent[ref.end].text == ")" and sent[kw.end].text == "(" else 0)
-        terms.append((kw.wave, ref.leads[0]))
+        leads = list(ref.leads)
+        while j + 2 < len(sent) and sent[j].low in _EITHER and sent[j + 1].text.lower() == kw.wave:
+            alt = next((r for r in refs if r.start == j + 2 and len(r.leads) == 1), None)  # "RV5/RV6"
+            if alt is None:
+                break
+            leads, j = leads + list(alt.leads), alt.end
+        terms.append((kw.wave, "|".join(leads)))
         if j < len(sent) and sent[j].text in ("+", "plus") and j + 1 < len(sent):
             k = j + 1
             continue
         return (terms, j) if len(terms) >= 2 else None
+
+
+_EITHER = {"/", "or"}
+
+
+def _either(ref, sent: list[Token]) -> bool:
+    """'RV5/V6', 'R in V5 or V6': two leads of one term, the larger wave counting (Sokolow-Lyon's own rule)."""
+    return len(ref.leads) == 2 and any(t.low in _EITHER for t in sent[ref.start:ref.end])
 
 
 def equations(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], kws: list[Keyword],
@@ -132,7 +146,7 @@ def equations(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], k
         unit = qs[total].unit
         if chained:
             for (wave, lead), a in zip(terms, ops):
-                out[a] = [replace(c, measure=f"amp_{wave}", leads=(lead,), group=False, nonclaim=None,
+                out[a] = [replace(c, measure=f"amp_{wave}", leads=tuple(lead.split("|")), group=False, nonclaim=None,
                                   unit=c.unit or unit) for c in out[a][:1]]
         lead_terms = tuple(f"{wave}:{lead}" for wave, lead in terms)
         operands = tuple(abs(qs[a].values[0]) for a in ops) if chained else ()

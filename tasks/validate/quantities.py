@@ -233,6 +233,8 @@ def infer_unit(measure: str, value: float, unit: str | None) -> str | None:
         return "deg"
     if measure in ("pr", "qrs", "qt", "qtc", "rr") or measure.startswith("dur_"):
         return "s" if value < 3 else "ms"
+    if measure in ("sokolow", "cornell") and value >= 8:
+        return "mm"  # "Sokolow-Lyon 20": no voltage index reaches 8 mV; a bare 20 is in millimetres (10 mm/mV)
     if measure.startswith("amp_") or measure in ("st", "sokolow", "cornell"):
         return "mV"
     if measure == "age":

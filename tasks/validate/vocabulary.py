@@ -141,6 +141,10 @@ MEASUREMENTS: tuple[Terms, ...] = (
     # the Cornell index
     Terms('cornell',
           names=('cornell', 'cornell voltage', 'cornell index')),
+    # the Cornell product: the Cornell voltage times the QRS duration (mm·ms, mV·ms)
+    Terms('cornell_product',
+          names=('cornell product', 'cornell voltage product', 'cornell voltage - duration product',
+                 'cornell duration product', 'cornell voltage × qrs duration product')),
     # a beat (its time or position)
     Terms('beat',
           names=('beat', 'beats', 'premature', 'ectopic'),

@@ -215,3 +215,45 @@ def test_the_stage_stores_the_reasoning_only_when_it_was_checked():
     assert short.response.text == SHORT and "QTc 416 ms" in (short.response.reasoning or "")
     wrong = call(THINK.replace("PR 130 ms", "PR 230 ms") + SHORT)
     assert not check_response(wrong, CTX, GemflowConfig()).ok
+
+
+# Near relatives met while reading reasoning blocks: the reasoning of a short answer is checked, so it must be read.
+REASONING_TRUE = [
+    "Sinus rhythm. Rate 65, regular (906 before beat 2, 948 before beat 9).",  # a cycle before its beat, no unit
+    "Sinus rhythm. RRs: 906, 912, 918, then steady.",
+    "Sinus rhythm. T waves, lead by lead. I 0.25, II 0.25, aVR -0.2, V1 0.25.",  # lead-value pairs, measure before
+    "Sinus rhythm. ST first: II 0.02, III 0.02, aVF 0.02. Lateral too: V5 0.02, V6 0.02.",
+]
+REASONING_WRONG = [
+    "Sinus rhythm. Rate 65, regular (906 before beat 2, 1448 before beat 9).",
+    "Sinus rhythm. RRs: 906, 1412, 918, then steady.",
+    "Sinus rhythm. T waves, lead by lead. I 0.25, II 0.25, aVR 0.6, V1 0.25.",
+    "Sinus rhythm. ST first: II 0.02, III 0.02, aVF 0.02. Lateral too: V5 0.32, V6 0.02.",
+    "Sinus rhythm. The regular cycles are 1406 ms, interrupted once: the 7th beat follows a 1250 ms pause.",
+]
+
+
+@pytest.mark.parametrize("text", REASONING_TRUE)
+def test_reasoning_style_values_are_read(text):
+    verdict = validate(text, CTX, S)
+    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+
+
+@pytest.mark.parametrize("text", REASONING_WRONG)
+def test_reasoning_style_wrong_values_are_rejected(text):
+    assert "numeric_claim" in _rules(text, CTX)
+
+
+LONG_6_7 = CTX.model_copy(update={"beats": [b.model_copy(update={"rr_ms": 1250.0}) if b.beat in (6, 7) else b
+                                            for b in CTX.beats]})
+
+
+def test_the_regular_cycles_named_before_a_beat_are_not_that_beats_cycle():
+    text = "Sinus rhythm. The regular cycles are 906 ms, interrupted once: the 7th beat follows a 1250 ms pause."
+    verdict = validate(text, LONG_6_7, S)
+    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert "numeric_claim" in _rules(text.replace("1250 ms pause", "1650 ms pause"), LONG_6_7)
+
+
+def test_a_lead_value_sentence_with_nothing_named_before_stays_unverified():
+    assert "unverified_number" in _rules("I 0.25, II 0.25, V1 0.25.", CTX)

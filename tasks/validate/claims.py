@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from schemas.records import LEADS_12
-from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
+from tasks.validate.anaphora import lead_values_only, pronoun_subject, resolve as resolve_references
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
@@ -160,6 +160,9 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
     measure = resolve(kw.kind, kw.wave, q.unit)
+    if measure == "rate" and q.unit is None and min(q.values) >= 250 and q.end < len(sent) and \
+            sent[q.end].low in ("before", "preceding", "ending") and any(k in _BEAT_IDX for k in range(q.end, q.end + 4)):
+        return "rr"  # "Rate 82, regular (744 before beat 5)": no rate is 744; a cycle cited before its beat
     near = {w.lower() for w in kw.text.split()} | {t.low for t in sent[q.end:q.end + 3]}
     if measure == "amp_qrs" and q.unit in ("smallbox", "largebox") and not _AMPLITUDE_WORDS & near:
         return "qrs"  # "the QRS spans 2.5 small squares": a width, unless a height is said
@@ -169,8 +172,10 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
 
 
 def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
+    general = any(t.low in _OTHER_BEATS for t in sent[max(0, q.start - 5):q.start])  # "the regular cycles are 620 ms"
     near = [(abs(i - q.start) + 6 * boundaries_between(sent, i, q.start), i, b) for i, b in beats
-            if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
+            if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos
+            and not (general and i > q.start)]
     if not near:
         return None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
     own = bracketed_beat(beats, q, sent) or following_beat(beats, q, sent)
@@ -342,7 +347,8 @@ def numeric_claims(text: str) -> list[Claim]:
     for sent, refs in zip(sentences_of(text), sentence_refs(text)):
         if not any(a <= sent[0].start < b for a, b in covered):
             got = sentence_claims(list(sent), text, list(refs))
-            if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent)) and (any(
+            if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent) or lead_values_only(
+                    sent, refs)) and (any(
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
                 got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]

@@ -93,7 +93,7 @@ MEASUREMENTS: tuple[Terms, ...] = (
           names=('cycle length', 'cycle lengths', 'interbeat', 'inter - beat', 'beat - to - beat',
               'coupling interval', 'pause', 'pauses', 'coupling intervals', 'interval between', 'intervals between',
               'r - to - r', 'early', 'after', 'cycle', 'cycles', 'prematurely', 'after only'),
-          abbreviations=('rr', 'r - r', 'pp', 'p - p'),
+          abbreviations=('rr', 'rrs', 'r - r', 'pp', 'p - p'),
           lay=('time between beats', 'gap between beats', 'gaps between beats', 'time between the beats',
               'gaps between the beats')),
     # an axis (QRS unless a P or T wave is named next to it)

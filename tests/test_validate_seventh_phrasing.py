@@ -257,3 +257,40 @@ def test_the_regular_cycles_named_before_a_beat_are_not_that_beats_cycle():
 
 def test_a_lead_value_sentence_with_nothing_named_before_stays_unverified():
     assert "unverified_number" in _rules("I 0.25, II 0.25, V1 0.25.", CTX)
+
+
+# More near relatives: European decimal commas (the writers of DII/DIII write "2,0 mV"), an index's bare terms,
+# formulas named after the values.
+RELATIVES_TRUE = [
+    (VOLT, "Sinus rhythm. Sokolow–Lyon = 2,0 mV; R in V5 1,5 mV."),
+    (CTX, "Sinus rhythm. PR 0,13 s and QRS 0,10 s."),
+    (CTX, "Sinus rhythm with RR intervals near 0,92 s."),
+    (VOLT, "Sinus rhythm. Sokolow-Lyon criterion: 0.5 + 1.5 = 2.0 mV."),
+    (VOLT, "Sinus rhythm. Cornell: 0.1 + 1.4 = 1.5 mV."),
+    (QTC, "Sinus rhythm. QTc 480 and 420 ms by Bazett and Fridericia."),
+]
+RELATIVES_WRONG = [
+    (VOLT, "Sinus rhythm. Sokolow–Lyon = 3,0 mV; R in V5 1,5 mV."),
+    (CTX, "Sinus rhythm. PR 0,23 s and QRS 0,10 s."),
+    (CTX, "Sinus rhythm with RR intervals near 1,42 s."),
+    (VOLT, "Sinus rhythm. Sokolow-Lyon criterion: 0.5 + 2.5 = 3.0 mV."),
+    (VOLT, "Sinus rhythm. Sokolow-Lyon criterion: 0.5 + 2.5 = 2.0 mV."),  # a wrong term, the total right
+    (VOLT, "Sinus rhythm. Cornell: 0.9 + 0.6 = 1.5 mV."),
+    (QTC, "Sinus rhythm. QTc 420 and 480 ms by Bazett and Fridericia."),
+]
+
+
+@pytest.mark.parametrize("ctx,text", RELATIVES_TRUE)
+def test_near_relatives_are_read(ctx, text):
+    verdict = validate(text, ctx, S)
+    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+
+
+@pytest.mark.parametrize("ctx,text", RELATIVES_WRONG)
+def test_near_relatives_with_a_wrong_value_are_rejected(ctx, text):
+    assert "numeric_claim" in _rules(text, ctx)
+
+
+def test_a_comma_before_three_digits_is_still_a_thousands_separator():
+    text = "Sinus rhythm. The regular cycles are 906 ms, interrupted once: the 7th beat follows a 1,250 ms pause."
+    assert validate(text, LONG_6_7, S).ok

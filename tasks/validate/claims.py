@@ -328,8 +328,7 @@ def sentence_claims(sent: list[Token], text: str, refs: list[LeadRef] | None = N
     for q in qs:
         per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws, sent))
         prev_end = q.end
-    if not any(k.kind in ("sokolow", "cornell") for k in kws):
-        per_q = sums(qs, per_q, sent)
+    per_q = sums(qs, per_q, sent, kws)
     per_q = formulas(qs, equations(qs, spreads(qs, per_q, sent), sent, kws, ctx.refs), sent, kws)
     per_q = rate_results(qs, per_q, sent)
     out = [c for claims in per_q for c in claims]

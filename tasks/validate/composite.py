@@ -49,9 +49,33 @@ _AFTER_SUM = {",", "which", "is", "thus", "so", "i", "e", ".", "clearly", "well"
               "comfortably", "therefore", "i.e"}
 
 
-def sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
+# the waves a voltage index adds, in the order it is written: S in V1 + R in V5 or V6; R in aVL + S in V3
+_INDEX_TERMS = {"sokolow": (("s", ("V1",)), ("r", ("V5", "V6"))), "cornell": (("r", ("aVL",)), ("s", ("V3",)))}
+
+
+def _index_terms(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
+    """'Sokolow-Lyon: 0.5 + 1.5 = 2.0 mV': bare terms added up to an index are its waves, in its order (checked
+    in their leads); the total is checked as the index."""
+    out = list(per_q)
+    for k in range(2, len(qs)):
+        a, b, q = qs[k - 2], qs[k - 1], qs[k]
+        index = {c.measure for c in out[k]} & set(_INDEX_TERMS)
+        added = [t.text for t in sent[a.end:b.start]] in (["+"], ["plus"])
+        if len(index) != 1 or not added or any(t.text not in ("=", "≈") for t in sent[b.end:q.start]) or \
+                b.end == q.start or len(a.values) != 1 or len(b.values) != 1:
+            continue
+        for i, (wave, leads) in zip((k - 2, k - 1), _INDEX_TERMS[index.pop()]):
+            out[i] = [replace(c, measure=f"amp_{wave}", leads=leads, group=False, values=(abs(c.values[0]),),
+                              unit=c.unit or q.unit) for c in out[i][:1]]
+    return out
+
+
+def sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], kws: list[Keyword]) -> list[list[Claim]]:
     """'S in V1 (1.97 mV) plus R in V5 (2.09 mV) gives 4.06 mV, exceeding 3.5 mV': the total (and a threshold
-    right after it) is checked as the sum of the values added; each added value is checked on its own."""
+    right after it) is checked as the sum of the values added; each added value is checked on its own. Next to
+    a voltage index's name, bare terms are that index's waves."""
+    if any(k.kind in ("sokolow", "cornell") for k in kws):
+        return _index_terms(qs, per_q, sent)
     out = list(per_q)
     for k, q in enumerate(qs):
         cue = {t.low for t in sent[max(0, q.start - 3):q.start]} & _SUM_CUES

@@ -17,7 +17,7 @@ _LIST_MARKS = {",", "and", "/", "&", "or"}
 _PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
               "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
               "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
-              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as", '"', "'"}
+              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as", '"', "'", "by", "using"}
 
 
 _FORMULA_WORDS = {"bazett": "bazett", "qtcb": "bazett", "fridericia": "fridericia", "qtcf": "fridericia"}

@@ -236,6 +236,8 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         if best is not None and best.wave in ("rs", "qr") and len(q.values) == 2:
             kws = [replace(best, wave=best.wave[0]), replace(best, wave=best.wave[1])]  # "rS (0.21/−0.89 mV)"
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
+        if pair_leads and paired and best is not None and best.end == q.start:  # "V1–V2: Q waves, r 0.07 / 0.13"
+            paired, kws = None, [best] * len(q.values)  # one wave named right before: a value per lead, not per name
         out = []
         for k, (v, kw) in enumerate(zip(q.values, kws)):
             leads = (ref.leads[k],) if pair_leads else (ref.leads if ref else ())

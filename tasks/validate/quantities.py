@@ -136,7 +136,9 @@ def _negated_before(sent: list[Token], k: int) -> bool:
 def _continuation(sent: list[Token], j: int, unit: str | None) -> tuple[str, int] | None:
     """(separator kind, index of the next number) when the group goes on at j."""
     k, seps = j, []
-    while k < len(sent) and (sent[k].low in _RANGE_SEPS or sent[k].low in _LIST_SEPS) and len(seps) < 2:
+    up_to = k + 1 < len(sent) and sent[k].low == "up" and sent[k + 1].low == "to"  # "from 1060 up to 1800 ms"
+    while k < len(sent) and (sent[k].low in _RANGE_SEPS or sent[k].low in _LIST_SEPS or up_to) and len(seps) < 2:
+        up_to = False
         seps.append(sent[k].low)
         k += 1
     if not seps or k >= len(sent):

@@ -183,7 +183,8 @@ def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float]
     if m == "sd_rr":
         return ([] if f.rr_std_ms is None else [f.rr_std_ms]), [], "ms_sd"
     if m == "rr":
-        named = {k for b in (c.beats or ((c.beat,) if c.beat else ())) for k in (b - 1, b)}
+        after = 3 if "," in c.text or " and " in c.text else 0  # "beat 9 (RR 406 ms), then 522 and 710 ms"
+        named = {k for b in (c.beats or ((c.beat,) if c.beat else ())) for k in range(b - 1, b + 1 + after)}
         beats = [b.rr_ms for b in ctx.beats if b.rr_ms is not None and (c.beat is None or b.beat in named)]
         beats = beats or ([] if c.beat else list(ctx.rr_ms))
         return ([f.rr_mean_ms] if f.rr_mean_ms is not None and c.beat is None else []), beats, "ms"
@@ -268,7 +269,7 @@ def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("ok", f"{ctx.duration_s:.1f} s")
     tol = 0.2 if c.approx or c.beat is not None else 0.15
     ok = any(abs(v - t) <= tol for t in times) if not c.comparator else True
-    if not ok and len(named) > 1 and listed:  # a list of times beside a list of beats: any beat's time, tighter
+    if not ok and named and listed:  # a list of times beside a list of beats: any beat's time, tighter
         ok = any(abs(v - b.r_peak_s) <= 0.1 for b in ctx.beats if b.r_peak_s is not None)
     return Outcome("ok" if ok else "mismatch", ", ".join(f"{t:.2f}" for t in times[:8]) + " s")
 

@@ -11,8 +11,8 @@ from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, res
 from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
                                   sentence_refs)
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import (bracketed_beat, chained, following_beat, formula_of, named_after_its_number,
-                                   pair as _pair, sign_of, sized_wave, subject_beat)
+from tasks.validate.pairing import (bracketed_beat, chained, cycle_before_beat, following_beat, formula_of,
+                                   named_after_its_number, pair as _pair, sign_of, sized_wave, subject_beat)
 from tasks.validate.nonclaims import (_BEAT_OR_AFTER, _BEAT_OR_ONE, _BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions,
                                       beat_ref, count_of, enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells, reference_cells
@@ -160,8 +160,7 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
     measure = resolve(kw.kind, kw.wave, q.unit)
-    if measure == "rate" and q.unit is None and min(q.values) >= 250 and q.end < len(sent) and \
-            sent[q.end].low in ("before", "preceding", "ending") and any(k in _BEAT_IDX for k in range(q.end, q.end + 4)):
+    if measure == "rate" and cycle_before_beat(q, sent, _BEAT_IDX):
         return "rr"  # "Rate 82, regular (744 before beat 5)": no rate is 744; a cycle cited before its beat
     near = {w.lower() for w in kw.text.split()} | {t.low for t in sent[q.end:q.end + 3]}
     if measure == "amp_qrs" and q.unit in ("smallbox", "largebox") and not _AMPLITUDE_WORDS & near:

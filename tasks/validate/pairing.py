@@ -176,3 +176,9 @@ def chained(sent: list[Token], prev_end: int, q: Quantity, refs: list) -> bool:
         return False
     return all(k in inside or sent[k].low in _CHAIN for k in range(prev_end, q.start)) and any(
         k in inside for k in range(prev_end, q.start))
+
+
+def cycle_before_beat(q: Quantity, sent: list[Token], beat_idx: frozenset[int]) -> bool:
+    """A bare number of 250 or more cited right before a beat ('744 before beat 5'): a cycle, not a rate."""
+    return q.unit is None and min(q.values) >= 250 and q.end < len(sent) and \
+        sent[q.end].low in ("before", "preceding", "ending") and any(k in beat_idx for k in range(q.end, q.end + 4))

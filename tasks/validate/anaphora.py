@@ -8,6 +8,7 @@ from dataclasses import replace
 from itertools import combinations
 
 from tasks.validate.claim import Claim
+from tasks.validate.keywords import keywords
 from tasks.validate.text import Token
 
 _ANAPHORS = {"both": 2, "neither": 2, "either": 2, "all": 0, "each": 0, "these": 0, "they": 0, "those": 0}
@@ -133,3 +134,12 @@ def pronoun_subject(sent: tuple[Token, ...]) -> bool:
     """'The T wave is the small hump ... In several leads it is low, only 0.05 mV in V3': a sentence whose
     subject is 'it' or 'they' goes on about what the sentence before named."""
     return any(t.low in _PRONOUNS for t in sent[:6])
+
+
+def lead_values_only(sent: tuple[Token, ...], refs: tuple) -> bool:
+    """'T waves, lead by lead. I 0.13, II 0.13, III -0.03.': a sentence of lead-value pairs naming no measure goes
+    on with the measure of the sentence before (its values are checked on it; read alone they name nothing)."""
+    starts = {r.end for r in refs}
+    valued = sum(1 for k in starts if k < len(sent) and (sent[k].kind == "num" or (
+        sent[k].text in "(+-−" and k + 1 < len(sent) and sent[k + 1].kind == "num")))
+    return valued >= 1 and not keywords(list(sent))

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from schemas.records import LEADS_12
-from tasks.validate.anaphora import resolve as resolve_references, pronoun_subject
+from tasks.validate.anaphora import lead_values_only, pronoun_subject, resolve as resolve_references
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
                                   sentence_refs)
 from tasks.validate.quantities import Quantity, infer_unit, quantities
-from tasks.validate.pairing import (bracketed_beat, following_beat, named_after_its_number, pair as _pair, sized_wave,
-                                   subject_beat)
+from tasks.validate.pairing import (bracketed_beat, chained, cycle_before_beat, following_beat, formula_of,
+                                   named_after_its_number, pair as _pair, sign_of, sized_wave, subject_beat)
 from tasks.validate.nonclaims import (_BEAT_OR_AFTER, _BEAT_OR_ONE, _BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions,
                                       beat_ref, count_of, enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells, reference_cells
@@ -20,9 +20,6 @@ from tasks.validate.composite import (_AFTER_SUM, equations, formulas, rate_resu
                                       unknown_formula)
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
-_POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
-_NEGATIVE = {"depression", "depressed", "depressions", "below", "std", "twi", "downward", "down", "inverted", "inversion",
-             "inversions", "negative", "sagging", "downsloping"}
 _EXTREME = {"reaching", "reaches", "reach", "maximal", "maximum", "max", "peak", "peaking", "deepest", "tallest",
             "largest", "most", "greatest", "highest", "lowest", "nadir", "much", "deep", "up"}
 _TRAIL_PREP = {"in", "at", "on", "across", "over", "throughout", "within", "from", "of", "for", "through"}
@@ -143,15 +140,6 @@ def _leads_for(q: Quantity, sent: list[Token], refs: list[LeadRef], kw: Keyword 
     return None
 
 
-def _sign(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
-    lo = min(q.start, kw.start if kw else q.start)
-    words = [t.low for t in sent[max(0, lo - 2):min(len(sent), q.end + 4)]]
-    if kw is not None:
-        words += kw.text.lower().split()
-    pos, neg = any(w in _POSITIVE for w in words), any(w in _NEGATIVE for w in words)
-    return None if pos == neg else (1 if pos else -1)
-
-
 _AMPLITUDE_WORDS = {"amplitude", "amplitudes", "voltage", "voltages", "tall", "high", "deep", "height"}
 
 
@@ -172,6 +160,8 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
     if kw.kind == "beat":
         return "time" if q.unit == "s" else None
     measure = resolve(kw.kind, kw.wave, q.unit)
+    if measure == "rate" and cycle_before_beat(q, sent, _BEAT_IDX):
+        return "rr"  # "Rate 82, regular (744 before beat 5)": no rate is 744; a cycle cited before its beat
     near = {w.lower() for w in kw.text.split()} | {t.low for t in sent[q.end:q.end + 3]}
     if measure == "amp_qrs" and q.unit in ("smallbox", "largebox") and not _AMPLITUDE_WORDS & near:
         return "qrs"  # "the QRS spans 2.5 small squares": a width, unless a height is said
@@ -181,8 +171,10 @@ def _measure(q: Quantity, kw: Keyword | None, sent: list[Token]) -> str | None:
 
 
 def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) -> int | None:
+    general = any(t.low in _OTHER_BEATS for t in sent[max(0, q.start - 5):q.start])  # "the regular cycles are 620 ms"
     near = [(abs(i - q.start) + 6 * boundaries_between(sent, i, q.start), i, b) for i, b in beats
-            if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos]
+            if abs(i - q.start) <= 10 and boundaries_between(sent, i, q.start) <= 2 and i not in q.value_pos
+            and not (general and i > q.start)]
     if not near:
         return None  # "730 ms ending complex #2, 882 ms ending complex #9": 882 ms is #9's
     own = bracketed_beat(beats, q, sent) or following_beat(beats, q, sent)
@@ -192,26 +184,12 @@ def _nearest_beat(beats: list[tuple[int, int]], q: Quantity, sent: list[Token]) 
     return subject_beat(beats, i, q, sent) or b
 
 
-_CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",
-          "inverted", "upright", "negative", "positive", ";", ":", "=", "laterally", "inferiorly", "anteriorly",
-          "septally", "also", "too", "likewise"}
-
-
-def _chained(sent: list[Token], prev_end: int, q: Quantity, ctx: "_Sentence") -> bool:
-    """Is this value the next in a chain of values of one measure ('0.22 mV in V3, 0.38 mV in V4 and ...')?"""
-    inside = {k for r in ctx.refs for k in range(r.start, r.end)}
-    if prev_end <= 0 or sum(1 for k in range(prev_end, q.start) if k not in inside) > 8:
-        return False
-    return all(k in inside or sent[k].low in _CHAIN for k in range(prev_end, q.start)) and any(
-        k in inside for k in range(prev_end, q.start))
-
-
 def _chain_kw(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) -> Keyword | None:
     """The previous value's keyword when this value continues its chain ('V5 −0.08 mV; I −0.06; aVL −0.05')."""
     kw, unit = ctx.prev
     follows = q.comparator is not None and 0 < q.start - prev_end <= 4 and all(
         t.low in _AFTER_SUM for t in sent[prev_end:q.start])  # "4.06 mV, which exceeds 3.5 mV"
-    if kw is None or not (follows or _chained(sent, prev_end, q, ctx)):
+    if kw is None or not (follows or chained(sent, prev_end, q, ctx.refs)):
         return None
     same = q.unit == unit or q.unit is None or (unit is None and kw.kind in UNIT_KINDS.get(q.unit, set()))
     return kw if same and kw.kind in UNIT_KINDS.get(q.unit, set()) else None
@@ -252,14 +230,19 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
         ctx.last_kw[q.unit] = best
     ctx.prev = (best, q.unit)
     if q.shape == "list":
-        kws = _pair(q, comp, prev_end, sent) or [best] * len(q.values)
+        paired = _pair(q, comp, prev_end, sent)
+        kws = paired or [best] * len(q.values)
         if best is not None and best.wave in ("rs", "qr") and len(q.values) == 2:
             kws = [replace(best, wave=best.wave[0]), replace(best, wave=best.wave[1])]  # "rS (0.21/−0.89 mV)"
         pair_leads = ref is not None and len(ref.leads) == len(q.values) and len(q.values) > 1
+        if pair_leads and paired and best is not None and best.end == q.start:  # "V1–V2: Q waves, r 0.07 / 0.13"
+            paired, kws = None, [best] * len(q.values)  # one wave named right before: a value per lead, not per name
         out = []
         for k, (v, kw) in enumerate(zip(q.values, kws)):
             leads = (ref.leads[k],) if pair_leads else (ref.leads if ref else ())
-            out.append(_one(common, (v,), kw, q, sent, leads, bool(ref) and not pair_leads and len(leads) > 1))
+            claim = _one(common, (v,), kw, q, sent, leads, bool(ref) and not pair_leads and len(leads) > 1)
+            named = formula_of(kw, sent) if paired and claim.measure == "qtc" else None
+            out.append(replace(claim, formula=named) if named else claim)  # "QTcB and QTcF 367 and 329 ms"
         return out
     return [_one(common, q.values, best, q, sent, ref.leads if ref else (),
                  bool(ref and len(ref.leads) > 1))]
@@ -314,7 +297,7 @@ def _one(common: Claim, values: tuple[float, ...], kw: Keyword | None, q: Quanti
         common = replace(common, beat=common.beats[0])  # "the 7th beat, at 6.8 s, with a coupling interval of 534 ms"
     extreme = bool({t.low for t in sent[max(0, q.start - 4):q.end + 3]} & _EXTREME)
     return replace(common, values=values, unit=unit, measure=measure, leads=leads, group=group,
-                   sign=_sign(sent, q, kw), extreme=extreme)
+                   sign=sign_of(sent, q, kw), extreme=extreme)
 
 
 @dataclass
@@ -346,8 +329,7 @@ def sentence_claims(sent: list[Token], text: str, refs: list[LeadRef] | None = N
     for q in qs:
         per_q.append(unknown_formula(_claims_of(q, sent, ctx, prev_end), q, kws, sent))
         prev_end = q.end
-    if not any(k.kind in ("sokolow", "cornell") for k in kws):
-        per_q = sums(qs, per_q, sent)
+    per_q = sums(qs, per_q, sent, kws)
     per_q = formulas(qs, equations(qs, spreads(qs, per_q, sent), sent, kws, ctx.refs), sent, kws)
     per_q = rate_results(qs, per_q, sent)
     out = [c for claims in per_q for c in claims]
@@ -365,7 +347,8 @@ def numeric_claims(text: str) -> list[Claim]:
     for sent, refs in zip(sentences_of(text), sentence_refs(text)):
         if not any(a <= sent[0].start < b for a, b in covered):
             got = sentence_claims(list(sent), text, list(refs))
-            if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent)) and (any(
+            if prev is not None and (_continues(prev, sent, text) or pronoun_subject(sent) or lead_values_only(
+                    sent, refs)) and (any(
                     c.measure is None and not c.nonclaim for c in got) or names_other_leads(sent)):
                 # "**ST:** depressed in II (−0.22 mV); elevated in V2 (+0.12 mV)": read on from before the ';'
                 got = [c for c in sentence_claims(list(prev) + list(sent), text) if c.span[0] >= sent[0].start]

@@ -39,7 +39,7 @@ def _named_formula(claims: list[Claim], q: Quantity, kws: list[Keyword], sent: l
     if not near:
         return claims
     name = min(near)[1]
-    return [replace(c, formula=name) if c.measure == "qtc" else c for c in claims]
+    return [replace(c, formula=c.formula or name) if c.measure == "qtc" else c for c in claims]
 
 
 _SUM_CUES = {"gives", "giving", "give", "totals", "totalling", "totaling", "total", "=", "makes", "making", "yields",
@@ -49,9 +49,33 @@ _AFTER_SUM = {",", "which", "is", "thus", "so", "i", "e", ".", "clearly", "well"
               "comfortably", "therefore", "i.e"}
 
 
-def sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
+# the waves a voltage index adds, in the order it is written: S in V1 + R in V5 or V6; R in aVL + S in V3
+_INDEX_TERMS = {"sokolow": (("s", ("V1",)), ("r", ("V5", "V6"))), "cornell": (("r", ("aVL",)), ("s", ("V3",)))}
+
+
+def _index_terms(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token]) -> list[list[Claim]]:
+    """'Sokolow-Lyon: 0.5 + 1.5 = 2.0 mV': bare terms added up to an index are its waves, in its order (checked
+    in their leads); the total is checked as the index."""
+    out = list(per_q)
+    for k in range(2, len(qs)):
+        a, b, q = qs[k - 2], qs[k - 1], qs[k]
+        index = {c.measure for c in out[k]} & set(_INDEX_TERMS)
+        added = [t.text for t in sent[a.end:b.start]] in (["+"], ["plus"])
+        if len(index) != 1 or not added or any(t.text not in ("=", "≈") for t in sent[b.end:q.start]) or \
+                b.end == q.start or len(a.values) != 1 or len(b.values) != 1:
+            continue
+        for i, (wave, leads) in zip((k - 2, k - 1), _INDEX_TERMS[index.pop()]):
+            out[i] = [replace(c, measure=f"amp_{wave}", leads=leads, group=False, values=(abs(c.values[0]),),
+                              unit=c.unit or q.unit) for c in out[i][:1]]
+    return out
+
+
+def sums(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], kws: list[Keyword]) -> list[list[Claim]]:
     """'S in V1 (1.97 mV) plus R in V5 (2.09 mV) gives 4.06 mV, exceeding 3.5 mV': the total (and a threshold
-    right after it) is checked as the sum of the values added; each added value is checked on its own."""
+    right after it) is checked as the sum of the values added; each added value is checked on its own. Next to
+    a voltage index's name, bare terms are that index's waves."""
+    if any(k.kind in ("sokolow", "cornell") for k in kws):
+        return _index_terms(qs, per_q, sent)
     out = list(per_q)
     for k, q in enumerate(qs):
         cue = {t.low for t in sent[max(0, q.start - 3):q.start]} & _SUM_CUES
@@ -97,15 +121,29 @@ def _terms(sent: list[Token], kws: list[Keyword], refs: list, at: int) -> tuple[
         j = kw.end
         while j < len(sent) and sent[j].text in _TERM_GLUE and j - kw.end < 2:
             j += 1
-        ref = next((r for r in refs if r.start == j and len(r.leads) == 1), None)
+        ref = next((r for r in refs if r.start == j and (len(r.leads) == 1 or _either(r, sent))), None)
         if ref is None:
             return None
         j = ref.end + (1 if ref.end < len(sent) and sent[ref.end].text == ")" and sent[kw.end].text == "(" else 0)
-        terms.append((kw.wave, ref.leads[0]))
+        leads = list(ref.leads)
+        while j + 2 < len(sent) and sent[j].low in _EITHER and sent[j + 1].text.lower() == kw.wave:
+            alt = next((r for r in refs if r.start == j + 2 and len(r.leads) == 1), None)  # "RV5/RV6"
+            if alt is None:
+                break
+            leads, j = leads + list(alt.leads), alt.end
+        terms.append((kw.wave, "|".join(leads)))
         if j < len(sent) and sent[j].text in ("+", "plus") and j + 1 < len(sent):
             k = j + 1
             continue
         return (terms, j) if len(terms) >= 2 else None
+
+
+_EITHER = {"/", "or"}
+
+
+def _either(ref, sent: list[Token]) -> bool:
+    """'RV5/V6', 'R in V5 or V6': two leads of one term, the larger wave counting (Sokolow-Lyon's own rule)."""
+    return len(ref.leads) == 2 and any(t.low in _EITHER for t in sent[ref.start:ref.end])
 
 
 def equations(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], kws: list[Keyword],
@@ -132,7 +170,7 @@ def equations(qs: list[Quantity], per_q: list[list[Claim]], sent: list[Token], k
         unit = qs[total].unit
         if chained:
             for (wave, lead), a in zip(terms, ops):
-                out[a] = [replace(c, measure=f"amp_{wave}", leads=(lead,), group=False, nonclaim=None,
+                out[a] = [replace(c, measure=f"amp_{wave}", leads=tuple(lead.split("|")), group=False, nonclaim=None,
                                   unit=c.unit or unit) for c in out[a][:1]]
         lead_terms = tuple(f"{wave}:{lead}" for wave, lead in terms)
         operands = tuple(abs(qs[a].values[0]) for a in ops) if chained else ()

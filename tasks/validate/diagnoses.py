@@ -63,6 +63,7 @@ _SCOPE_BREAK = re.compile(r"\)|\b(?:but|however|although|though|except|yet|where
                           r"indicat(?:es|ing|ive\s+of)|typical\s+of|diagnostic\s+of|show(?:s|ing)|"
                           r"demonstrat(?:es|ing)|represent(?:s|ing)|points?\s+to(?:wards?)?|pointing\s+to(?:wards?)?|"
                           r"in\s+favou?r\s+of|favou?r(?:s|ing)|support(?:s|ing))\b", re.I)
+_ASIDE = re.compile(r"\([^()]{0,80}\)")
 _ATTACHED_NON = re.compile(r"\bnon[\s\-]?$", re.I)
 _NEG_VALUES = {"no", "none", "n/a", "na", "absent", "negative", "nil", "not present", "-"}
 _FILLER = {"and", "or", "nor", "either", "neither", "any", "the", "a", "an", "of", "is", "are", "was",
@@ -238,9 +239,13 @@ def _pre_cue(text: str, mention: Mention, begin: int, spans: list[tuple[int, int
     if not cues:
         return None
     cue = cues[-1]
-    if cue.group("pseudo") or _SCOPE_BREAK.search(text, cue.end(), start):
+    # a bracketed aside does not end the scope: "without hypertrophy (Sokolow-Lyon 1.83 mV) or acute ischaemia"
+    asides = [(m.start(), m.end()) for m in _ASIDE.finditer(text, cue.end(), start)]
+    bounds = [cue.end(), *[x for a in asides for x in a], start]
+    if cue.group("pseudo") or any(_SCOPE_BREAK.search(text, bounds[k], bounds[k + 1])
+                                  for k in range(0, len(bounds), 2)):
         return None
-    words, between = _content_words(text, cue.end(), start, spans)
+    words, between = _content_words(text, cue.end(), start, spans + asides)
     return (cue, between) if words <= PRE_WINDOW else None
 
 
@@ -351,7 +356,9 @@ _ACUTE_NAMED = re.compile(r"\bacute\s+(?:[a-z]+(?:-[a-z]+)?\s+){1,2}?(?:wall\s+)
 
 
 # a dictated report puts the qualifier after the name: "Myocardial infarction, acute, inferolateral"
-_ACUTE_AFTER = re.compile(r"\b(?:myocardial\s+infarct(?:ion)?|MI|infarct(?:ion)?),\s*acute\b", re.I)
+# ... or in the brackets right after it: "myocardial infarction (inferior and lateral Q waves, acute)"
+_ACUTE_AFTER = re.compile(r"\b(?:myocardial\s+infarct(?:ion)?|MI|infarct(?:ion)?)(?:,\s*|\s*\((?:[^()]{0,60}?,\s*)?)"
+                          r"acute\b", re.I)
 
 
 def acute_with_territory(text: str, stated: set[str], parent_of: dict[str, str | None]) -> set[str]:

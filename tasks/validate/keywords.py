@@ -23,7 +23,7 @@ UNIT_KINDS = {
     "bpm": {"rate", "atrial_rate"},
     "ms": {"pr", "qrs", "qt", "qtc", "qtc_other", "rr", "wave", "wavedur"},
     "s": {"pr", "qrs", "qt", "qtc", "qtc_other", "rr", "wave", "wavedur", "beat", "duration"},
-    "mV": {"wave", "st", "sokolow", "cornell"},
+    "mV": {"wave", "st", "sokolow", "cornell", "cornell_product"},
     "deg": {"axis", "angle", "wave"},
     "years": {"age"},
 }
@@ -33,7 +33,7 @@ UNIT_KINDS["uV"] = UNIT_KINDS["mV"]
 UNIT_KINDS["smallbox"] = UNIT_KINDS["ms"] | UNIT_KINDS["mV"]
 UNIT_KINDS["largebox"] = UNIT_KINDS["smallbox"]
 UNIT_KINDS[None] = {"rate", "atrial_rate", "pr", "qrs", "qt", "qtc", "rr", "axis", "angle", "wave", "st", "rs_ratio",
-                    "sokolow", "cornell", "age"}
+                    "sokolow", "cornell", "cornell_product", "age"}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from schemas.records import LEADS_12
 from tasks.validate.text import Token, sentences_of
 
 _CANON = {x.lower(): x for x in LEADS_12}
+_CANON.update({"di": "I", "dii": "II", "diii": "III", "d1": "I", "d2": "II", "d3": "III"})  # European names
 _ROMAN = {"i": "I", "ii": "II", "iii": "III"}
 _PRECORDIAL = [f"V{k}" for k in range(1, 7)]
 LIMB = ["I", "II", "III", "aVR", "aVL", "aVF"]
@@ -132,10 +133,14 @@ def _group_at(sent: list[Token], i: int) -> tuple[list[str], int] | None:
             # "in the inferior leads" without the noun ("inferiorly", "the inferior wall") still names the group
             if j < len(sent) and sent[j].low in ("wall", "territory", "territories", "region"):
                 return list(leads), j + 1
+            if j < len(sent) and sent[j].text in _WAVE_NAMES and key[0] not in ("all", "every") and any(
+                    t.kind == "num" for t in sent[j + 1:j + 5]):
+                return list(leads), j  # "limb T low (≤0.08 mV)", "precordial R ≤0.52 mV": the group's waves' values
     return None
 
 
 _LEAD_START = {"i", "ii", "iii"}
+_WAVE_NAMES = {"P", "Q", "R", "S", "T"}  # not ST: "right precordial ST depression" is a finding of its own
 
 
 def lead_refs(sent: list[Token]) -> list[LeadRef]:
@@ -168,6 +173,9 @@ _OTHER = {"other", "remaining", "rest"}
 def other_leads(start: int, sent: list[Token], before: list[LeadRef]) -> LeadRef | None:
     """'V2 is raised by 0.12 mV; every other lead is within 0.05 mV': every lead but those named before it."""
     for k in range(start - 1, max(-1, start - 7), -1):
+        if sent[k].low == "elsewhere":  # "elevation 0.19 mV in V2, elsewhere within ±0.06 mV"
+            named = {x for r in before for x in r.leads}
+            return LeadRef(tuple(x for x in LEADS_12 if x not in named), k, k + 1, True) if named else None
         if sent[k].low in ("lead", "leads") and k and sent[k - 1].low in _OTHER:
             named = {x for r in before if r.end <= k for x in r.leads}
             if not named:

@@ -1,5 +1,6 @@
 """A list of values written beside a list of measurement names ("PR, QRS and QT of 260, 140 and 500 ms",
-"a Q of −0.84 mV and 0.11 mV ST elevation"): which name each value belongs to."""
+"a Q of −0.84 mV and 0.11 mV ST elevation"): which name each value belongs to; also which beat a value is
+cited at, which way it points (raised or depressed) and whether it continues a chain of values of one measure."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,19 +10,51 @@ from tasks.validate.quantities import Quantity
 from tasks.validate.text import Token
 
 _PAIR_GLUE = {",", "and", "/", "&", "or", "interval", "intervals", "duration", "durations", "the", "wave", "waves",
-              "segment", "amplitude", "amplitudes", "-", "–"}
+              "segment", "amplitude", "amplitudes", "-", "–", "by"}
 
 
 _LIST_MARKS = {",", "and", "/", "&", "or"}
 _PAIR_NEAR = {"of", "is", "are", "was", "were", ":", "=", "at", "measure", "measures", "measured", "measuring",
               "respectively", "all", "both", "intervals", "interval", "durations", "duration", "(", ")", "values", "for",
               "the", ",", "about", "approximately", "around", "roughly", "~", "≈", "then", "being", "in", "ms", "s",
-              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as", '"', "'"}
+              "*", "_", "|", "-", "–", "—", "ratio", "value", "given", "as", '"', "'", "by", "using"}
+
+
+_FORMULA_WORDS = {"bazett": "bazett", "qtcb": "bazett", "fridericia": "fridericia", "qtcf": "fridericia"}
+
+
+def formula_of(kw: Keyword, sent: list[Token]) -> str | None:
+    """The QTc formula a (merged) name spells ('QTcF', 'Fridericia QTc', 'QTc (Bazett)'), or None."""
+    names = {_FORMULA_WORDS[t.low] for t in sent[kw.start:kw.end] if t.low in _FORMULA_WORDS}
+    return names.pop() if len(names) == 1 else None
+
+
+def _one_name(comp: list[Keyword], sent: list[Token], unit: str | None) -> list[Keyword]:
+    """Names written side by side that name one measure are one name: 'Fridericia QTc', 'QTc (Bazett)',
+    'QRS complex duration' (so a list of two such names is two names, not four)."""
+    out: list[Keyword] = []
+    for k in comp:
+        prev = out[-1] if out else None
+        gap = [t.text for t in sent[prev.end:k.start]] if prev is not None else None
+        if prev is not None and gap in ([], ["("]) and resolve(prev.kind, prev.wave, unit) == \
+                resolve(k.kind, k.wave, unit):
+            end = k.end + (1 if gap and k.end < len(sent) and sent[k.end].text == ")" else 0)
+            out[-1] = Keyword(prev.kind if prev.kind != "wave" else k.kind, prev.wave or k.wave, prev.start, end,
+                              " ".join(t.text for t in sent[prev.start:end]))
+        else:
+            out.append(k)
+    return out
+
+
+def _key(k: Keyword, unit: str | None, sent: list[Token]) -> tuple[str, str | None]:
+    """What a name of a list measures: the QTc by Bazett and by Fridericia are two measures."""
+    return resolve(k.kind, k.wave, unit), formula_of(k, sent)
 
 
 def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> list[Keyword] | None:
     """A list of n values written after (or before) a list of n measurement names: pair them in order."""
     n = len(q.values)
+    comp = _one_name(comp, sent, q.unit)
     before = [k for k in comp if prev_end <= k.start and k.end <= q.start]
     after = [k for k in comp if k.start >= q.end]
     for run, gap in ((before[-n:], range(before[-1].end, q.start) if before else ()),
@@ -29,7 +62,7 @@ def pair(q: Quantity, comp: list[Keyword], prev_end: int, sent: list[Token]) -> 
         listed = all(sent[i].low in _PAIR_GLUE for a, b in zip(run, run[1:]) for i in range(a.end, b.start)) and all(
             _apart(a, b, sent) for a, b in zip(run, run[1:]))
         near = all(sent[i].low in _PAIR_NEAR for i in gap)  # "PR, QRS and QT of 260, 140 and 500 ms"
-        if len(run) == n and listed and near and len({resolve(k.kind, k.wave, q.unit) for k in run}) == n:
+        if len(run) == n and listed and near and len({_key(k, q.unit, sent) for k in run}) == n:
             return run
     if n == 2 and before and after and after[0].start == q.end and all(
             sent[i].low in _PAIR_NEAR for i in range(before[-1].end, q.start)):
@@ -114,3 +147,38 @@ def sized_wave(kw: Keyword | None, sent: list[Token], prev_end: int, start: int)
     if kw.kind == "wave" and kw.wave == "r" and words & {"deep", "deeper"}:
         return replace(kw, wave="s")
     return kw
+
+
+_POSITIVE = {"elevation", "elevated", "elevations", "raised", "ste", "above", "upward", "up", "upright", "positive"}
+_NEGATIVE = {"depression", "depressed", "depressions", "below", "std", "twi", "downward", "down", "inverted", "inversion",
+             "inversions", "negative", "sagging", "downsloping"}
+
+
+def sign_of(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
+    """+1 for a value said to be raised or upright, -1 for one depressed or inverted, None when neither or both."""
+    lo = min(q.start, kw.start if kw else q.start)
+    words = [t.low for t in sent[max(0, lo - 2):min(len(sent), q.end + 4)]]
+    if kw is not None:
+        words += kw.text.lower().split()
+    pos, neg = any(w in _POSITIVE for w in words), any(w in _NEGATIVE for w in words)
+    return None if pos == neg else (1 if pos else -1)
+
+
+_CHAIN = {",", "and", "in", "at", "on", "lead", "leads", "the", "with", "of", "respectively", "(", ")", "flat",
+          "inverted", "upright", "negative", "positive", ";", ":", "=", "laterally", "inferiorly", "anteriorly",
+          "septally", "also", "too", "likewise"}
+
+
+def chained(sent: list[Token], prev_end: int, q: Quantity, refs: list) -> bool:
+    """Is this value the next in a chain of values of one measure ('0.22 mV in V3, 0.38 mV in V4 and ...')?"""
+    inside = {k for r in refs for k in range(r.start, r.end)}
+    if prev_end <= 0 or sum(1 for k in range(prev_end, q.start) if k not in inside) > 8:
+        return False
+    return all(k in inside or sent[k].low in _CHAIN for k in range(prev_end, q.start)) and any(
+        k in inside for k in range(prev_end, q.start))
+
+
+def cycle_before_beat(q: Quantity, sent: list[Token], beat_idx: frozenset[int]) -> bool:
+    """A bare number of 250 or more cited right before a beat ('744 before beat 5'): a cycle, not a rate."""
+    return q.unit is None and min(q.values) >= 250 and q.end < len(sent) and \
+        sent[q.end].low in ("before", "preceding", "ending") and any(k in beat_idx for k in range(q.end, q.end + 4))

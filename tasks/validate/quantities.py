@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.validate.text import Token
+from tasks.validate.text import Token, number_value
 from tasks.validate.vocabulary import unit_spellings
 
 # unit words (lower case token sequences) -> canonical unit, longest first (tasks/validate/vocabulary.py)
@@ -71,7 +71,7 @@ def _value(sent: list[Token], i: int) -> tuple[float, int] | None:
     tok = sent[i]
     if tok.kind != "num":
         return None
-    v = float(tok.text.replace(",", ""))
+    v = number_value(tok.text)
     if i > 0 and sent[i - 1].text in _SIGNS and sent[i - 1].end == tok.start:
         before = sent[i - 2] if i > 1 else None
         joined = before is not None and before.end == sent[i - 1].start
@@ -136,7 +136,9 @@ def _negated_before(sent: list[Token], k: int) -> bool:
 def _continuation(sent: list[Token], j: int, unit: str | None) -> tuple[str, int] | None:
     """(separator kind, index of the next number) when the group goes on at j."""
     k, seps = j, []
-    while k < len(sent) and (sent[k].low in _RANGE_SEPS or sent[k].low in _LIST_SEPS) and len(seps) < 2:
+    up_to = k + 1 < len(sent) and sent[k].low == "up" and sent[k + 1].low == "to"  # "from 1060 up to 1800 ms"
+    while k < len(sent) and (sent[k].low in _RANGE_SEPS or sent[k].low in _LIST_SEPS or up_to) and len(seps) < 2:
+        up_to = False
         seps.append(sent[k].low)
         k += 1
     if not seps or k >= len(sent):
@@ -165,7 +167,7 @@ def _group(sent: list[Token], i: int) -> Quantity | None:
     u = unit_at(sent, i + 1)
     unit, end = (u[0], u[1]) if u else (None, i + 1)
     if end < len(sent) - 1 and sent[end].text == ":" and sent[end + 1].kind == "num" and sent[end].start == sent[i].end:
-        return Quantity((values[0], float(sent[end + 1].text.replace(",", ""))), "ratio", "ratio", start, end + 2,
+        return Quantity((values[0], number_value(sent[end + 1].text)), "ratio", "ratio", start, end + 2,
                         (i, end + 1))
     shape = "single"
     beat_number = unit is None and start > 0 and sent[start - 1].low in _BEAT_NOUNS and _beat_sized(sent[i])
@@ -233,6 +235,8 @@ def infer_unit(measure: str, value: float, unit: str | None) -> str | None:
         return "deg"
     if measure in ("pr", "qrs", "qt", "qtc", "rr") or measure.startswith("dur_"):
         return "s" if value < 3 else "ms"
+    if measure in ("sokolow", "cornell") and value >= 8:
+        return "mm"  # "Sokolow-Lyon 20": no voltage index reaches 8 mV; a bare 20 is in millimetres (10 mm/mV)
     if measure.startswith("amp_") or measure in ("st", "sokolow", "cornell"):
         return "mV"
     if measure == "age":

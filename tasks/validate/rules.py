@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from schemas.config import ValidationSettings
 from schemas.records import LEADS_12
@@ -73,10 +73,14 @@ _UNUSABLE_WORDS = re.compile(r"\b(?:unusable|noisy|noise|artifact|artefact|artif
                              r"lead[- ]off|degraded|obscured)\b", re.I)
 
 
+_EUROPEAN = {"I": ("DI", "D1"), "II": ("DII", "D2"), "III": ("DIII", "D3")}
+
+
 def _unusable_named_as_such(text: str, lead: str) -> bool:
     """An unusable lead may be named to say that it is unusable ("V3 is too noisy to assess")."""
+    names = "|".join(re.escape(x) for x in (lead, *_EUROPEAN.get(lead, ())))
     for sent in re.split(r"(?<=[.;!?])\s+", text):
-        if re.search(rf"(?<![\w]){re.escape(lead)}(?![\w])", sent) and _UNUSABLE_WORDS.search(sent):
+        if re.search(rf"(?<![\w])(?:{names})(?![\w])", sent) and _UNUSABLE_WORDS.search(sent):
             return True
     return False
 
@@ -101,7 +105,7 @@ def _violation(claim: Claim, status: str, measured: str) -> Violation:
     what = {"lead_sum": "sum", "stated": "threshold on the stated values", "rs_ratio": "R/S ratio"}.get(
         claim.measure or "", claim.measure or "a number")
     terms = [x.split(":") for x in claim.leads if ":" in x]  # a wave-lead sum: "S V1 + R V5"
-    where = (" of " + " + ".join(f"{w.upper()} {lead}" for w, lead in terms)) if terms else (
+    where = (" of " + " + ".join(f"{w.upper()} {lead.replace('|', '/')}" for w, lead in terms)) if terms else (
         f" in {', '.join(claim.leads)}" if claim.leads else "")
     beat = f" at beat {claim.beat}" if claim.beat else ""
     if status == "mismatch":
@@ -129,10 +133,33 @@ def _retracted(claim: Claim, status: str, later: list[tuple[Claim, str]], text: 
     return False
 
 
+def _cites_beat(c: Claim) -> bool:
+    """A claim about a numbered beat's place in the rhythm (its time, its RR, that it exists)."""
+    return c.measure in ("time", "rr", "beat_ref") and (c.beat is not None or bool(c.beats) or c.measure == "beat_ref")
+
+
+def _counted_from_zero(c: Claim) -> Claim:
+    """The claim with its beats read as numbered from 0 (beat k of the text is the (k+1)-th beat)."""
+    return replace(c, beat=None if c.beat is None else c.beat + 1, beats=tuple(b + 1 for b in c.beats),
+                   values=tuple(v + 1 for v in c.values) if c.measure == "beat_ref" else c.values)
+
+
+def beat_base(checked: list, ctx: RecordContext, s: ValidationSettings) -> tuple[list, int]:
+    """Beats numbered from 1 (the prompt's table) or from 0 (the raw beat index): the one base that makes every
+    beat citation of the answer agree, never a mix; when neither does, the 1-based reading stands (and fails)."""
+    citing = [i for i, (c, o) in enumerate(checked) if _cites_beat(c) and o.status != "nonclaim"]
+    if not citing or all(checked[i][1].status == "ok" for i in citing):
+        return checked, 1
+    alt = {i: (c, check_claim(c, ctx, s)) for i in citing for c in [_counted_from_zero(checked[i][0])]}
+    if all(o.status == "ok" for _, o in alt.values()):
+        return [alt.get(i, pair) for i, pair in enumerate(checked)], 0
+    return checked, 1
+
+
 def check_numbers(text: str, ctx: RecordContext, s: ValidationSettings) -> tuple[list[Violation], int, int, int]:
     """Every number is checked against the measurement it talks about, or is a recognised non-claim."""
     out, matched, claims, nonclaims = [], 0, 0, 0
-    checked = [(c, check_claim(c, ctx, s)) for c in numeric_claims(text)]
+    checked, _ = beat_base([(c, check_claim(c, ctx, s)) for c in numeric_claims(text)], ctx, s)
     for k, (claim, outcome) in enumerate(checked):
         later = [(c, o.status) for c, o in checked[k + 1:] if c.span[0] >= claim.span[1]]
         if outcome.status == "nonclaim" or _retracted(claim, outcome.status, later, text):

@@ -17,7 +17,8 @@ from tasks.teachers.context import build_contexts
 from tasks.validate.dedup import DuplicateIndex
 from tasks.validate.layout import stored_layout
 from tasks.validate.parse import parse_response
-from tasks.validate.rules import Verdict, Violation, validate
+from tasks.validate.reasoning import validate_answer
+from tasks.validate.rules import Verdict, Violation
 
 STAGE = "validate"
 SHARDS = ShardStage(STAGE, "pairs", ("rejections",))  # its tables; the primary part commits a shard
@@ -93,7 +94,8 @@ def check_response(call: FinishedCall, ctx: RecordContext | None, cfg: GemflowCo
     resp.text, resp.reasoning = answer, parsed.reasoning
     if parsed.problems:
         return Verdict(False, [Violation(rule, detail) for rule, detail in parsed.problems])
-    verdict = validate(answer, ctx, cfg.validation, resp.finish_reason)
+    # the reasoning is kept only when checked (tasks/validate/reasoning.py)
+    verdict, resp.reasoning = validate_answer(answer, parsed.reasoning, ctx, cfg.validation, resp.finish_reason)
     if verdict.ok and index is not None:
         check_duplicate(verdict, ctx.record_id, answer, index)
     return verdict

@@ -41,6 +41,6 @@ def age_sex_tag(sent: "list[Token]", q: "Quantity") -> bool:
 # words that belong to no language: lead names, wave letters and the abbreviations of ECG reports. A terse
 # note is mostly these, so its language shows in the words left (tasks/validate/parse.py).
 LANGUAGE_NEUTRAL = frozenset(
-    "i ii iii avr avl avf v p q r s t u j qs rs qr rsr pr pq qrs qt qtc qtcb qtcf rr st twi ste std nsr sr sb "
+    "i ii iii di dii diii d avr avl avf v p q r s t u j qs rs qr rsr pr pq qrs qt qtc qtcb qtcf rr st twi ste std nsr sr sb "
     "mi ami lvh rvh lae rae lad rad ivcd rbbb lbbb irbbb ilbbb lafb lpfb avb pac pacs pvc pvcs af afl svt "
     "vt bpm ms mv sl hr ecg ekg".split())

@@ -11,10 +11,13 @@ from tasks.validate.telegraphic import bare_lead_one
 # Order matters: leads before words (V1 is a lead, not a word), numbers before punctuation.
 _TOKEN_RE = re.compile(
     # a lead, also right after the wave it names ("SV1 + RV5", "RaVL"): the wave letter is a word of its own
-    r"(?P<lead>(?:(?<![\w])|(?<=\b[PQRST]))(?:[aA][vV][rRlLfF]|V\d{1,2}R?)(?![\w]))"
+    # the European limb-lead names DI, DII, DIII (also D1-D3) are leads I, II, III (case matters: "d2" is not)
+    r"(?P<lead>(?:(?<![\w])|(?<=\b[PQRST]))(?:[aA][vV][rRlLfF]|V\d{1,2}R?|D(?:III|II|I|[123]))(?![\w]))"
     r"|(?P<wave>\b[PQRST](?=(?:aV[RLF]|V\d{1,2})(?![\w])))"
     r"|(?P<ord>(?<![\w.])\d+(?:st|nd|rd|th)(?![A-Za-z]))"
-    r"|(?P<num>(?<![\w.])(?:\d{1,3}(?:,\d{3})+(?![\d.])|\d+(?:\.\d+)?|\.\d+)(?![\d]))"
+    # a decimal comma right before a unit ("2,0 mV", "0,12 s": European writing) is a decimal point
+    r"|(?P<num>(?<![\w.,])(?:\d{1,2},\d{1,2}(?=\s?(?:mV|mv|ms|s|sec|mm)\b)|\d{1,3}(?:,\d{3})+(?![\d.])|"
+    r"\d+(?:\.\d+)?|\.\d+)(?![\d]))"
     r"|(?P<word>[^\W\d_](?:[\w']*[\w])?)"
     r"|(?P<glued>\d+[^\W\d_][\w']*)"
     r"|(?P<punct>\S)"
@@ -42,6 +45,12 @@ class Token:
 
 
 _SIGN_WORD = re.compile(r"\b(?:minus|negative)\b", re.I)
+
+
+def number_value(text: str) -> float:
+    """The value of a number token: thousands commas dropped ("1,240"), a decimal comma read ("2,0")."""
+    head, _, tail = text.partition(",")
+    return float(f"{head}.{tail}") if tail and len(tail) <= 2 and "," not in tail else float(text.replace(",", ""))
 
 
 def tokenize(text: str) -> list[Token]:

@@ -183,7 +183,8 @@ def _scalar_pool(c: Claim, ctx: RecordContext) -> tuple[list[float], list[float]
     if m == "sd_rr":
         return ([] if f.rr_std_ms is None else [f.rr_std_ms]), [], "ms_sd"
     if m == "rr":
-        named = {k for b in (c.beats or ((c.beat,) if c.beat else ())) for k in (b - 1, b)}
+        after = 3 if "," in c.text or " and " in c.text else 0  # "beat 9 (RR 406 ms), then 522 and 710 ms"
+        named = {k for b in (c.beats or ((c.beat,) if c.beat else ())) for k in range(b - 1, b + 1 + after)}
         beats = [b.rr_ms for b in ctx.beats if b.rr_ms is not None and (c.beat is None or b.beat in named)]
         beats = beats or ([] if c.beat else list(ctx.rr_ms))
         return ([f.rr_mean_ms] if f.rr_mean_ms is not None and c.beat is None else []), beats, "ms"
@@ -268,7 +269,7 @@ def check_time(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return Outcome("ok", f"{ctx.duration_s:.1f} s")
     tol = 0.2 if c.approx or c.beat is not None else 0.15
     ok = any(abs(v - t) <= tol for t in times) if not c.comparator else True
-    if not ok and len(named) > 1 and listed:  # a list of times beside a list of beats: any beat's time, tighter
+    if not ok and named and listed:  # a list of times beside a list of beats: any beat's time, tighter
         ok = any(abs(v - b.r_peak_s) <= 0.1 for b in ctx.beats if b.r_peak_s is not None)
     return Outcome("ok" if ok else "mismatch", ", ".join(f"{t:.2f}" for t in times[:8]) + " s")
 
@@ -286,12 +287,15 @@ def check_lead_sum(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outco
     """'SV1 + RV5 = 1.3 mV': the total of those waves' measured amplitudes in those leads (each its size)."""
     total = 0.0
     for term in c.leads:
-        wave, lead = term.split(":")
-        lf = ctx.leads.get(lead)
-        v = getattr(lf, _WAVE_FIELD[wave]) if lf is not None and lf.usable else None
-        if v is None:
-            return Outcome("unmeasured", f"{wave.upper()} in {lead} is not measured")
-        total += abs(v)
+        wave, either = term.split(":")
+        sizes = []
+        for lead in either.split("|"):  # "RV5/V6": the larger of the two
+            lf = ctx.leads.get(lead)
+            v = getattr(lf, _WAVE_FIELD[wave]) if lf is not None and lf.usable else None
+            if v is None:
+                return Outcome("unmeasured", f"{wave.upper()} in {lead} is not measured")
+            sizes.append(abs(v))
+        total += max(sizes)
     value = _to_base(replace(c, measure="amp_r"), c.values[0])[0]
     if c.comparator:
         return Outcome("ok" if _holds(c.comparator, total, value, _SLACK["mV"]) else "mismatch", f"{total:.2f} mV")
@@ -324,6 +328,22 @@ def check_stated(c: Claim) -> Outcome:
     return Outcome("ok" if ok else "mismatch", "the stated values are " + ", ".join(f"{v:g}" for v in c.operands))
 
 
+def check_cornell_product(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
+    """'Cornell product 1425 mm·ms' (or mV·ms): the Cornell voltage times the QRS duration, in the unit written
+    (a bare number in either); a value under 10 is the Cornell voltage itself, named loosely ('Cornell product 1.9')."""
+    f = ctx.features
+    if f.cornell_mv is None or f.qrs_ms is None:
+        return Outcome("unmeasured", "the Cornell product needs the Cornell voltage and the QRS duration")
+    v, product = abs(c.values[0]), f.cornell_mv * f.qrs_ms  # mV·ms
+    if v < 10 and not c.comparator:
+        return check_scalar(replace(c, measure="cornell", unit=c.unit or "mV"), ctx, s)
+    pool = {"mm": [10 * product], "mV": [product]}.get(c.unit or "", [10 * product, product])
+    shown = f"{10 * product:.0f} mm·ms ({product:.0f} mV·ms)"
+    if c.comparator:
+        return Outcome("ok" if any(_holds(c.comparator, m, v, 0.0) for m in pool) else "mismatch", shown)
+    return Outcome("ok" if any(abs(v - m) <= s.tol_amplitude_rel * m for m in pool) else "mismatch", shown)
+
+
 def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
     """The outcome of one claim: checked (ok/mismatch), not measurable, unattributed, or a non-claim."""
     if c.nonclaim:
@@ -347,6 +367,8 @@ def check_claim(c: Claim, ctx: RecordContext, s: ValidationSettings) -> Outcome:
         return check_lead_sum(c, ctx, s)
     if m == "rs_ratio":
         return check_rs_ratio(c, ctx, s)
+    if m == "cornell_product":
+        return check_cornell_product(c, ctx, s)
     if m == "qtc_other":
         return Outcome("unmeasured", "only Bazett and Fridericia QTc are measured; another formula cannot be checked")
     if m in ("time", "duration"):

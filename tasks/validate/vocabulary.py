@@ -93,7 +93,7 @@ MEASUREMENTS: tuple[Terms, ...] = (
           names=('cycle length', 'cycle lengths', 'interbeat', 'inter - beat', 'beat - to - beat',
               'coupling interval', 'pause', 'pauses', 'coupling intervals', 'interval between', 'intervals between',
               'r - to - r', 'early', 'after', 'cycle', 'cycles', 'prematurely', 'after only'),
-          abbreviations=('rr', 'r - r', 'pp', 'p - p'),
+          abbreviations=('rr', 'rrs', 'r - r', 'pp', 'p - p'),
           lay=('time between beats', 'gap between beats', 'gaps between beats', 'time between the beats',
               'gaps between the beats')),
     # an axis (QRS unless a P or T wave is named next to it)
@@ -141,6 +141,10 @@ MEASUREMENTS: tuple[Terms, ...] = (
     # the Cornell index
     Terms('cornell',
           names=('cornell', 'cornell voltage', 'cornell index')),
+    # the Cornell product: the Cornell voltage times the QRS duration (mm·ms, mV·ms)
+    Terms('cornell_product',
+          names=('cornell product', 'cornell voltage product', 'cornell voltage - duration product',
+                 'cornell duration product', 'cornell voltage × qrs duration product')),
     # a beat (its time or position)
     Terms('beat',
           names=('beat', 'beats', 'premature', 'ectopic'),

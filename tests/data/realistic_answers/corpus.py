@@ -103,7 +103,7 @@ def run_validator(answers: list[Answer]) -> list[Outcome]:
 
     As in tasks/validate/stage.py, the raw text is parsed first (`<think>` reasoning moved apart, wrappers
     stripped, prose paragraphs joined unless `paragraphs: reject`): what is checked is the answer the dataset
-    would keep.
+    would keep, read with its reasoning when it is too short or cites no lead alone (tasks/validate/reasoning.py).
     """
     from schemas.config import ValidationSettings
     from tasks.validate.parse import parse_response
@@ -112,6 +112,10 @@ def run_validator(answers: list[Answer]) -> list[Outcome]:
         from tasks.validate.layout import stored_layout
     except ImportError:  # a baseline checkout (--code) from before the layout step
         stored_layout = lambda text, s: text  # noqa: E731
+    try:
+        from tasks.validate.reasoning import validate_answer
+    except ImportError:  # a baseline checkout (--code) that checks the answer alone
+        validate_answer = lambda text, reasoning, ctx, s, fin: (validate(text, ctx, s, fin), None)  # noqa: E731
 
     settings = ValidationSettings()
     contexts = {rid: load_context(rid) for rid in sorted({a.record_id for a in answers})}
@@ -122,7 +126,8 @@ def run_validator(answers: list[Answer]) -> list[Outcome]:
             if parsed.problems:
                 out.append(Outcome(a, False, [f"{rule}: {detail}" for rule, detail in parsed.problems]))
                 continue
-            verdict = validate(stored_layout(parsed.answer, settings), contexts[a.record_id], settings, "stop")
+            verdict, _ = validate_answer(stored_layout(parsed.answer, settings), parsed.reasoning, contexts[a.record_id],
+                                         settings, "stop")
         except Exception:  # noqa: BLE001 - the corpus reports a crash as a finding
             out.append(Outcome(a, False, ["raised"], traceback.format_exc(limit=3)))
             continue

@@ -18,6 +18,13 @@ server. Then, on each root: the old way; the new way cold (a fresh process: ever
 first); and `--rounds` times one new validate part committed and the keys read again (a build's
 regenerate/validate rounds, in the same process). Prints S3 requests and KiB downloaded and local
 milliseconds per call, and old/new ratios. The key sets of both ways are asserted equal.
+
+Then regenerate's pending work (`tasks/validate/regenerate.pending_regenerations`), the same way:
+the old rule read `rejections` and `pairs` whole; the new one reads the `request_id` index, asks the
+ledger which rejections were regenerated already, and reads only the records holding an open one.
+Here every `value_mismatch` rejection but those of the last two shards has a regeneration in the
+ledger (an earlier round was asked again); failed calls never do (generate resends them). The two
+answers are asserted equal.
 """
 from __future__ import annotations
 
@@ -137,6 +144,69 @@ def measure(store, rounds: int, shards: int, server=None) -> dict:
     return {way: tuple(sum(m[i] for m in ms) / len(ms) for i in range(3)) for way, ms in out.items()}
 
 
+def add_regenerations(root, shards: int, per_shard: int) -> None:
+    """Ledger rows naming the rejections of every shard but the last two as parents (they were asked again)."""
+    import sqlite3
+    from storage.ledger import Ledger
+    with Ledger(root.ledger_path):
+        pass
+    rows = [(f"child-{s:04d}-{k:04d}", f"req-{s:04d}-{k:04d}", time.time())
+            for s in range(shards - 2) for k in range(per_shard) if k % 5 == 4 and not (k == 4 and s % 8 == 5)]
+    con = sqlite3.connect(root.ledger_path)
+    con.executemany("INSERT OR IGNORE INTO requests(request_id, record_id, teacher, model, prompt_version, round,"
+                    " parent_request_id, request_json, created_at) VALUES (?, 'r', 'template', 'm', 'v1', 1, ?, '{}', ?)",
+                    [(c, parent, t) for c, parent, t in rows])
+    con.commit()
+    con.close()
+
+
+def old_regenerations(root):
+    """The rule as it read before: `rejections` and `pairs` whole."""
+    from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA
+    from storage.ledger import Ledger
+    from storage.parquet import TableStore
+    from tasks.validate.regenerate import latest_retriable
+    store = TableStore(root)
+    latest = latest_retriable(store.read("rejections", REJECTIONS_SCHEMA),
+                              store.read("pairs", PAIRS_SCHEMA, columns=["record_id", "teacher", "prompt_version"]),
+                              "template", "v1", 2)
+    with Ledger(root.ledger_path) as ledger:
+        done = ledger.with_children(r.request_id for r in latest.values())
+    return sorted((r for r in latest.values() if r.request_id not in done), key=lambda r: r.record_id)
+
+
+def measure_regenerations(root, server=None) -> dict:
+    """(requests, bytes, seconds) of regenerate's pending read: old, new cold, new again in the same process."""
+    from storage import part_index
+    from tasks.validate.regenerate import pending_regenerations
+    got = Downloaded()
+    requests = (lambda: sum(server.requests().values())) if server else (lambda: 0)
+
+    def one(read):
+        r0, b0, t0 = requests(), got.bytes, time.perf_counter()
+        found = read()
+        return found, (requests() - r0, got.bytes - b0, time.perf_counter() - t0)
+    with got.counting():
+        old_regenerations(root)  # warm-up: not measured
+        old, m_old = one(lambda: old_regenerations(root))
+        part_index.clear()
+        cold, m_cold = one(lambda: pending_regenerations(root, "template", "v1", 2))
+        warm, m_warm = one(lambda: pending_regenerations(root, "template", "v1", 2))
+    assert old == cold == warm and old, "the part index and the whole tables disagree (or nothing is pending)"
+    return {"old": m_old, "new cold": m_cold, "new again": m_warm, "pending": len(old)}
+
+
+def print_regenerations(s3: dict, disk: dict) -> None:
+    print(f"\nregenerate's pending read (pending_regenerations): {s3['pending']} rejections to ask again")
+    print(f"{'way':<20}{'S3 requests':>12}{'S3 KiB':>10}{'S3 s':>8}{'local ms':>10}")
+    for way in ("old", "new cold", "new again"):
+        req, byt, sec = s3[way]
+        print(f"{way:<20}{req:>12.0f}{byt / 1024:>10.1f}{sec:>8.3f}{disk[way][2] * 1000:>10.1f}")
+    for way in ("new cold", "new again"):
+        print(f"old/{way}: requests {s3['old'][0] / max(1, s3[way][0]):.1f}x,"
+              f" bytes {s3['old'][1] / max(1, s3[way][1]):.1f}x, local seconds {disk['old'][2] / disk[way][2]:.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shards", type=int, default=40, help="shards, so parts per table (default 40)")
@@ -167,6 +237,9 @@ def main() -> None:
         for way in ("new cold", "new, a part added"):
             print(f"old/{way}: requests {s3['old'][0] / s3[way][0]:.1f}x, bytes {s3['old'][1] / max(1, s3[way][1]):.1f}x,"
                   f" S3 seconds {s3['old'][2] / s3[way][2]:.1f}x, local seconds {disk['old'][2] / disk[way][2]:.1f}x")
+        for store in (local, remote):
+            add_regenerations(store.root, args.shards, args.records)
+        print_regenerations(measure_regenerations(remote.root, server), measure_regenerations(local.root))
 
 
 if __name__ == "__main__":

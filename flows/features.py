@@ -6,12 +6,13 @@ from prefect import flow, task
 from flows.common import settings, summarize
 from flows.stages import SHARD_TASK, run_stage
 from schemas.records import RecordRef
+from storage.layout import RootHandle
 from tasks.results import StageResult
 from tasks.features.stage import SHARDS, FeatureCounts, features_shard, pending_features
 
 
 @task(name="features-shard", **SHARD_TASK)
-def features_shard_task(root_dir: str, items: list[RecordRef], feature_settings) -> FeatureCounts:
+def features_shard_task(root_dir: str | RootHandle, items: list[RecordRef], feature_settings) -> FeatureCounts:
     return features_shard(root_dir, items, feature_settings)
 
 

@@ -10,7 +10,7 @@ from flows.limits import ensure_teacher_limits, process_gate, process_limiter, t
 from flows.progress import StageProgress
 from flows.stages import run_shards
 from schemas.config import GemflowConfig, TeacherConfig
-from storage.layout import DataRoot
+from storage.layout import DataRoot, RootHandle
 from storage.ledger import Ledger
 from storage.parquet import TableStore
 from tasks.results import GenerateResult
@@ -33,7 +33,7 @@ def llm_options(teacher: str, tcfg: TeacherConfig) -> dict:
 
 
 @task(name="generate-shard")  # no retries, no timeout: a retry could resend a paid call (flows/stages.py)
-def generate_shard_task(root_dir: str, record_ids: list[str], cfg: GemflowConfig, teacher: str,
+def generate_shard_task(root_dir: str | RootHandle, record_ids: list[str], cfg: GemflowConfig, teacher: str,
                         version: str) -> GenerateCounts:
     tcfg = cfg.teacher_config(teacher)
     options = llm_options(teacher, tcfg) if tcfg.kind == "litellm" else {}
@@ -69,7 +69,7 @@ def generate_flow(data: str, teacher: str | None = None, prompt_version: str | N
     with root.writer_lock("generate"):
         SHARDS.drop_orphans(root)
         pending = pending_generation(root, teacher, version)[:limit]
-        total = run_shards(SHARDS.name, root.location, pending, generate_shard_task, cfg, teacher, version,
+        total = run_shards(SHARDS.name, root.handle(), pending, generate_shard_task, cfg, teacher, version,
                            shard_size=cfg.shard_size, zero=GenerateCounts(), sequential=True,
                            progress=StageProgress("generate", len(pending), "requests"))
         if tcfg.kind == "litellm" and tcfg.batch:

@@ -7,6 +7,7 @@ from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress
 from flows.stages import SHARD_TASK, run_shards
 from schemas.config import SourceConfig
+from storage.layout import RootHandle
 from storage.parquet import TableStore
 from tasks.ingest.stage import SHARDS, ShardCounts, ingest_shard, pending_records
 from tasks.results import StageResult
@@ -18,7 +19,7 @@ def _shard_run_name() -> str:
 
 
 @task(name="ingest-shard", task_run_name=_shard_run_name, **SHARD_TASK)
-def ingest_shard_task(root_dir: str, metas: list, source: SourceConfig, ingest) -> ShardCounts:
+def ingest_shard_task(root_dir: str | RootHandle, metas: list, source: SourceConfig, ingest) -> ShardCounts:
     return ingest_shard(source, ingest, root_dir, metas)
 
 
@@ -48,7 +49,7 @@ def ingest_flow(data: str, sources: list[str] | None = None, limit: int | None =
                 break
             pending = pending_records(src, cfg.ingest, store, remaining)
             progress.grow(len(pending))
-            total = total + run_shards(SHARDS.name, root.location, pending, ingest_shard_task, src, cfg.ingest,
+            total = total + run_shards(SHARDS.name, root.handle(), pending, ingest_shard_task, src, cfg.ingest,
                                        shard_size=cfg.shard_size, zero=ShardCounts(), progress=progress)
         refresh(root)
     return summarize("ingest", StageResult(total))

@@ -6,12 +6,13 @@ from prefect import flow, task
 from flows.common import settings, summarize
 from flows.stages import SHARD_TASK, run_stage
 from schemas.records import RecordRef
+from storage.layout import RootHandle
 from tasks.results import StageResult
 from tasks.render.stage import SHARDS, RenderCounts, pending_render, render_shard
 
 
 @task(name="render-shard", **SHARD_TASK)
-def render_shard_task(root_dir: str, items: list[RecordRef], render_settings) -> RenderCounts:
+def render_shard_task(root_dir: str | RootHandle, items: list[RecordRef], render_settings) -> RenderCounts:
     return render_shard(root_dir, items, render_settings)
 
 

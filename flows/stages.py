@@ -55,10 +55,13 @@ def run_shards(name: str, head: Any, pending: Sequence, shard_task: Task, *args:
 
 def run_stage(stage: ShardStage, root: DataRoot, pending: Callable[[], Sequence], shard_task: Task, *args: Any,
               shard_size: int, zero: Counts) -> Counts:
-    """Hold the writer lock, drop a crashed shard's orphan parts, then run the pending work and refresh the catalog."""
+    """Hold the writer lock, drop a crashed shard's orphan parts, then run the pending work and refresh the catalog.
+
+    The shard tasks get `root.handle()`: the location plus the lock's lease, which a worker in another
+    process fences its commit with (storage/object_lock.py, "Fencing")."""
     with root.writer_lock(stage.name):
         stage.drop_orphans(root)
-        total = run_shards(stage.name, root.location, pending(), shard_task, *args, shard_size=shard_size,
+        total = run_shards(stage.name, root.handle(), pending(), shard_task, *args, shard_size=shard_size,
                            zero=zero)
         refresh(root)
     return total

@@ -11,6 +11,7 @@ from flows.common import refresh, settings, summarize
 from flows.progress import StageProgress
 from flows.runners import runner_workers
 from flows.stages import SHARD_TASK
+from storage.layout import RootHandle
 from tasks.results import ValidateResult
 from tasks.shards import chunk
 from tasks.validate.report import quality_markdown, quality_report
@@ -26,7 +27,7 @@ def _commit(root, item, index, progress: StageProgress) -> ValidateCounts:
 
 
 @task(name="validate-shard", **SHARD_TASK)
-def check_shard_task(root_dir: str, responses: list, cfg) -> list[Checked]:  # list[FinishedCall]
+def check_shard_task(root_dir: str | RootHandle, responses: list, cfg) -> list[Checked]:  # list[FinishedCall]
     return check_shard(root_dir, responses, cfg)
 
 
@@ -43,7 +44,7 @@ def validate_flow(data: str, teacher: str | None = None, prompt_version: str | N
         progress, total = StageProgress("validate", len(pending), "responses"), ValidateCounts()
         ahead: deque = deque()  # checked shards not yet committed: two per worker, so memory stays bounded
         for shard in chunk(pending, cfg.shard_size):
-            ahead.append((check_shard_task.submit(root.location, shard, cfg), len(shard)))
+            ahead.append((check_shard_task.submit(root.handle(), shard, cfg), len(shard)))
             if len(ahead) >= 2 * runner_workers(workers):
                 total = total + _commit(root, ahead.popleft(), index, progress)
         while ahead:

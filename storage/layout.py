@@ -29,22 +29,38 @@ class DataRootBusy(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RootHandle:
+    """What a flow hands its shard tasks (`DataRoot.handle()`): the root's location and, on an s3:// root, the
+    token of the writer lock the flow holds, so a worker in another process fences its commits with it.
+
+    `str()` is the location (the token never reaches a log line or a run name); pickled whole for Dask."""
+
+    location: str
+    lease: str = field(default="", repr=False)
+
+    def __str__(self) -> str:
+        return self.location
+
+
+@dataclass(frozen=True)
 class DataRoot:
     """One dataset root. Local: `root` is the folder. Remote: `root` is the local work folder, `location` the URL."""
 
     root: Path
     location: str = ""  # what DataRoot.open took: the resolved local path, or s3://bucket/prefix
     fs: Any = field(default=None, compare=False, repr=False)  # the fsspec filesystem of a remote root
+    lease: str = field(default="", compare=False, repr=False)  # the flow's lock token a worker commits under
 
     @classmethod
-    def open(cls, root: str | os.PathLike, create: bool = True) -> "DataRoot":
-        """Open (and, locally, create unless `create` is false: a reader's) a dataset root: a local path or
-        `s3://bucket/prefix`; other URIs are refused."""
+    def open(cls, root: "str | os.PathLike | RootHandle", create: bool = True) -> "DataRoot":
+        """Open (and, locally, create unless `create` is false: a reader's) a dataset root: a local path,
+        `s3://bucket/prefix`, or a flow's `RootHandle` (its lease kept for `fence`); other URIs are refused."""
+        lease = root.lease if isinstance(root, RootHandle) else ""
         text = str(root)
         if text.startswith("s3://"):
             location = remote_location(text)
-            return cls(objects.work_dir(location), location, objects.s3_filesystem())
-        path = cls.local_path(root)
+            return cls(objects.work_dir(location), location, objects.s3_filesystem(), lease)
+        path = cls.local_path(text)
         for sub in ("tables", "signals", "images", "exports", "logs") if create else ():
             (path / sub).mkdir(parents=True, exist_ok=True)
         return cls(path, str(path))
@@ -189,11 +205,21 @@ class DataRoot:
             self.ledger_mirror().push()
 
     def fence(self) -> None:
-        """Before a commit on a remote root: `object_lock.LeaseLost` when this process held the root's writer
-        lock and lost it (storage/object_lock.py, "Fencing"); nothing for a local root."""
+        """Before a commit on a remote root (one GET of the lock object): `object_lock.LeaseLost` unless the
+        lease it commits under is still the lock's: the lock this process holds, or the one its flow
+        handed it (`handle()`); with neither, while anyone holds the lock (storage/object_lock.py,
+        "Fencing"). Nothing for a local root (its `flock` cannot be lost while its holder lives)."""
         if self.is_remote:
             from storage.object_lock import fence
-            fence(self.fs_path(objects.LOCK_NAME))
+            fence(self.fs_path(objects.LOCK_NAME), self.fs, self.lease)
+
+    def handle(self) -> RootHandle:
+        """What to hand a shard task that may run in another process: the location, plus (remote) the token
+        of the writer lock this process holds on the root, or the lease it was itself opened with."""
+        if not self.is_remote:
+            return RootHandle(self.location)
+        from storage.object_lock import held_token
+        return RootHandle(self.location, held_token(self.fs_path(objects.LOCK_NAME)) or self.lease)
 
     def ledger_mirror(self) -> objects.LedgerMirror:
         return objects.LedgerMirror(self.fs, self.fs_path(objects.LEDGER_NAME), self.root / objects.LEDGER_NAME)

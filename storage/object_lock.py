@@ -21,15 +21,19 @@ accepts one PUT; the other gets 412 and reads the lock again, now a live holder.
 could not renew for a whole lease (partitioned, suspended) finds its next renewal refused: it
 stops renewing, records `lost`, and its release deletes nothing (it warns).
 
-Fencing: a holder that lost its lease must not commit. Just before each commit point (a table
-part's primary PUT, a ledger snapshot; `fence`), the process holding the lock reads the lock object
-again: unless it still carries our token *and* the lease it states has at least `margin_s` left,
-the commit is refused with `LeaseLost` (the shard fails; the rerun takes the lock anew). A breaker
+Fencing: a holder that lost its lease must not commit. Just before each commit (a shard's table
+parts, a ledger snapshot, an export; `fence`), the lock object is read again: unless it still
+carries the committing run's token *and* the lease it states has at least `margin_s` left, the
+commit is refused with `LeaseLost` (the shard fails; the rerun takes the lock anew). The flow
+process checks the lock it holds; a worker process (Dask, a process pool) checks the token the flow
+handed it with the root (`DataRoot.handle()`, `check_lease`); a process with neither is refused
+while any lock object is there. A breaker
 on another machine waits for `expires + skew_s`, so a commit that passed the check and is sent
 within `margin_s + skew_s` cannot land after the lock changed hands. That bound is what a
 read-then-write check gives on a store without multi-object transactions: it assumes a commit's
-PUT takes less than `margin_s + skew_s` (default 30 + 30 s) and that this process is not paused
-between the check and the PUT for that long.
+PUTs take less than `margin_s + skew_s` (default 30 + 30 s) in all, that this process is not paused
+between the check and the PUTs for that long, and (for a worker) that the worker's clock is within
+`skew_s` of the holder's.
 
 An `If-Match` or `If-None-Match` request that s3fs retried after a network error can fail its
 own condition although its first try landed: every refused request is therefore followed by a
@@ -117,24 +121,78 @@ class LockHolder:
 
 
 class LeaseLost(RuntimeError):
-    """This process's writer lock is no longer its own (or its lease is about to end): nothing may be committed.
+    """The committing run's writer lock is no longer its own (or its lease is about to end): nothing may be
+    committed. `taken`: the lock object carries another token (or none), not merely a short lease.
 
     Retryable in the sense that nothing was written: the run fails, and a rerun takes the lock anew."""
+
+    def __init__(self, message: str, taken: bool = False):
+        super().__init__(message)
+        self.taken = taken
+
+    def __reduce__(self):  # raised on a Dask worker, re-raised in the flow: keep `taken`
+        return type(self), (str(self), self.taken)
 
 
 _HELD: dict[str, "ObjectLock"] = {}  # key -> the lock this process holds on it (what `fence` checks)
 _HELD_MUTEX = threading.Lock()
 
 
-def fence(key: str) -> None:
-    """Before a commit under the lock `key`: `LeaseLost` unless this process's lock on it is still its own.
+def _margin(skew_s: float) -> float:
+    """How much lease a commit needs left: the clock-skew allowance, at least 1 s."""
+    return max(1.0, skew_s)
 
-    A process that holds no lock on `key` (a worker committing for a flow that holds it elsewhere, a
-    tool writing without the lock) is not checked here."""
+
+def check_lease(fs: Any, key: str, token: str, margin_s: float | None = None) -> LockHolder:
+    """`LeaseLost` unless the lock object `key` carries `token` with at least `margin_s` of its lease left
+    (default: GEMFLOW_LOCK_SKEW_S, at least 1 s); one GET. Returns the holder it read (ours)."""
+    margin = _margin(_seconds("GEMFLOW_LOCK_SKEW_S", DEFAULT_SKEW_S, least=0.0)) if margin_s is None else margin_s
+    seen = conditional.get_versioned(fs, key)
+    holder = LockHolder.parse(seen[0]) if seen is not None else None
+    if not token or holder is None or holder.token != token:
+        now = holder.describe() if holder is not None else "nobody"
+        raise LeaseLost(f"not committed: the lease on {key} was lost (the lock is now held by {now})", taken=True)
+    left = (holder.expires or 0.0) - time.time()
+    if left < margin:
+        raise LeaseLost(f"not committed: the lease on {key} has {left:.1f} s left (< {margin:.0f} s);"
+                        " renewals are failing")
+    return holder
+
+
+def held_token(key: str) -> str:
+    """The token of the lock this process holds on `key` ("" when it holds none): what its workers fence with."""
     with _HELD_MUTEX:
         lock = _HELD.get(key)
-    if lock is not None:
+    return lock.token if lock is not None else ""
+
+
+def fence(key: str, fs: Any = None, lease: str = "") -> None:
+    """Before a commit under the lock `key`: `LeaseLost` unless the commit's lease is still the lock's.
+
+    - This process holds the lock (the flow process, its threads): the lock must still be its own
+      (`ObjectLock.check_held`), and be the one `lease` names, when given.
+    - Otherwise, with `lease` (a worker process committing for the flow that holds the lock, handed
+      its token through `DataRoot.handle`): the lock object must still carry that token, with the
+      margin left (`check_lease`).
+    - With neither, but `fs` given (a commit on a root by a process that holds no lease): refused
+      while any lock object is there, since someone else is writing the root; an unlocked root
+      (no lock object) is written as before. Without `fs` nothing is checked."""
+    with _HELD_MUTEX:
+        lock = _HELD.get(key)
+    if lock is not None and (not lease or lease == lock.token):
         lock.check_held()
+        return
+    fs = fs if fs is not None else getattr(lock, "fs", None)
+    if fs is None:  # a caller that names only the key (an evaluation run's lock): only its own lock is checked
+        return
+    if lease:
+        check_lease(fs, key, lease)
+        return
+    seen = conditional.get_versioned(fs, key)
+    if seen is not None:
+        raise LeaseLost(f"not committed: {key} is held by {LockHolder.parse(seen[0]).describe()}, and this"
+                        " process holds no lease on it (a shard task must be handed the flow's DataRoot.handle())",
+                        taken=True)
 
 
 class ObjectLockBusy(RuntimeError):
@@ -219,18 +277,14 @@ class ObjectLock:
     def check_held(self, margin_s: float | None = None) -> None:
         """`LeaseLost` unless the lock object carries our token with at least `margin_s` of its lease left
         (default: `skew_s`, at least 1 s); one GET. A lost lock is recorded, so it is not released."""
-        margin = max(1.0, self.skew_s) if margin_s is None else margin_s
-        seen = conditional.get_versioned(self.fs, self.key)
-        holder = LockHolder.parse(seen[0]) if seen is not None else None
-        if not self.token or holder is None or holder.token != self.token:
-            now = holder.describe() if holder is not None else "nobody"
-            with self._mutex:
-                self.lost = self.lost or f"the lease on {self.key} was lost (the lock is now held by {now})"
-            raise LeaseLost(f"not committed: {self.lost}")
-        left = (holder.expires or 0.0) - time.time()
-        if left < margin:
-            raise LeaseLost(f"not committed: the lease on {self.key} has {left:.1f} s left (< {margin:.0f} s);"
-                            " renewals are failing")
+        margin = _margin(self.skew_s) if margin_s is None else margin_s
+        try:
+            check_lease(self.fs, self.key, self.token, margin)
+        except LeaseLost as exc:
+            if exc.taken:  # recorded, so that release deletes nothing
+                with self._mutex:
+                    self.lost = self.lost or str(exc).removeprefix("not committed: ")
+            raise
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.lease_s / 4):

@@ -167,12 +167,13 @@ class TableStore:
     def commit(self, name: str, tables: Mapping[str, pa.Table], primary: str) -> None:
         """Write every table's part, the primary last: its rename (or PUT) is the shard's commit point.
 
-        On a remote root, a process whose writer lock was lost is refused just before that point
-        (`object_lock.LeaseLost`): the secondary parts it wrote are orphans the next run drops."""
+        On a remote root, a commit whose lease is no longer the writer lock's (the flow process's own
+        lock, or the token a worker was handed: `DataRoot.fence`) is refused before its first part is
+        written (`object_lock.LeaseLost`), so it leaves no part at all."""
+        self.root.fence()
         for table, data in tables.items():
             if table != primary:
                 self._write(table, name, data)
-        self.root.fence()
         self._write(primary, name, tables[primary])
 
     def drop_orphans(self, stage: str, primary: str, secondaries: Iterable[str]) -> list[Path | PurePosixPath]:
@@ -192,7 +193,8 @@ class TableStore:
         return removed
 
     def replace(self, table: str, data: pa.Table, name: str = "snapshot") -> None:
-        """Replace a whole table by one part (for tables that are snapshots of another store)."""
+        """Replace a whole table by one part (for tables that are snapshots of another store); fenced as a commit."""
+        self.root.fence()
         self._write(table, name, data)
         for part in self.parts(table):
             if part.name != f"{name}.parquet":

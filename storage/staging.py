@@ -133,31 +133,40 @@ async def _write_body(resp: dict, tmp: Path, rel: str) -> int:
 
 
 def wfdb_files(header: str, rel: str) -> list[str]:
-    """The root-relative data files a WFDB header (`rel` + .hea) names; `rel`.dat when it names none."""
+    """The root-relative files a WFDB header (`rel` + .hea) names: its data files (`rel`.dat when it names
+    none), or for a multi-segment header (`name/n_segments …`) its segments' headers (a `~` gap names none)."""
     folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
     lines = [ln.strip() for ln in header.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    names: list[str] = []
+    first = lines[0].split() if lines else []
+    segmented = bool(first) and "/" in first[0]
     try:
-        n_signals = int(lines[0].split()[1]) if lines and "/" not in lines[0].split()[0] else 0
+        count = int(first[0].split("/")[1] if segmented else first[1])
     except (IndexError, ValueError):
-        n_signals = 0
-    for line in lines[1:1 + n_signals]:
+        count = 0
+    names: list[str] = []
+    for line in lines[1:1 + count]:
         name = line.split()[0]
-        if _FILE_NAME.fullmatch(name) and name not in names:
+        name = name + ".hea" if segmented else name
+        if _FILE_NAME.fullmatch(name) and name not in names and name != "~.hea":
             names.append(name)
-    return [folder + n for n in names] or [rel + ".dat"]
+    return [folder + n for n in names] if segmented or count else [rel + ".dat"]  # `~`: a signal with no file
 
 
 def stage_records(root: DataRoot, ecg_rels: Iterable[str], concurrency: int = CONCURRENCY) -> Staged:
-    """Stage WFDB records (paths without extension): each header first, then the data files it names."""
+    """Stage WFDB records (paths without extension): each header first, then the files it names; a
+    multi-segment record's segment headers are staged, then their data files."""
     records = list(dict.fromkeys(r for r in ecg_rels if r))
-    out = stage_files(root, [r + ".hea" for r in records], concurrency)
-    data: list[str] = []
-    for rel in records:
-        header = root.root / (rel + ".hea")
-        if header.is_file():
-            data += wfdb_files(header.read_text(errors="replace"), rel)
-    return out.add(stage_files(root, data, concurrency))
+    headers = [r + ".hea" for r in records]
+    out = Staged()
+    for _ in range(2):  # a record's header, then (multi-segment) its segments' headers
+        out = out.add(stage_files(root, headers, concurrency))
+        named = [f for h in headers if (root.root / h).is_file()
+                 for f in wfdb_files((root.root / h).read_text(errors="replace"), h[:-len(".hea")])]
+        headers = [f for f in named if f.endswith(".hea")]
+        out = out.add(stage_files(root, [f for f in named if not f.endswith(".hea")], concurrency))
+        if not headers:
+            break
+    return out
 
 
 # --- a staged set of files: complete once its marker is written, checked by size on every later use ---

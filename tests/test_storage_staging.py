@@ -53,6 +53,19 @@ def test_a_records_header_is_staged_first_then_the_data_files_it_names(root):
     assert (root.root / "signals/x/r1_b.dat").read_bytes() == b"\x02" * 40
 
 
+def test_a_multi_segment_record_stages_its_segments_headers_then_their_data_files(root):
+    """A multi-segment header names segment records, not data files: each segment's header is staged, then
+    the data files it names; the `~` gap and the layout segment's `~` signals name no file."""
+    root.write_text("signals/x/m.hea", "m/3 2 500 30\nm_layout 0\nm_1 10\n~ 5\n")
+    root.write_text("signals/x/m_layout.hea", "m_layout 2 500 0\n~ 0 1000 16 0 0 0 0 I\n~ 0 1000 16 0 0 0 0 II\n")
+    root.write_text("signals/x/m_1.hea", "m_1 2 500 10\nm_1.dat 16 1000 16 0 0 0 0 I\nm_1.dat 16 1000 16 0 0 0 0 II\n")
+    root.write_bytes("signals/x/m_1.dat", b"\x03" * 40)
+    done = staging.stage_records(root, ["signals/x/m"])
+    assert (done.downloaded, done.missing) == (4, [])
+    assert (root.root / "signals/x/m_1.dat").read_bytes() == b"\x03" * 40
+    assert staging.wfdb_files("m/2 2 500 20\nm_1 10\nm_2 10\n", "s/m") == ["s/m_1.hea", "s/m_2.hea"]
+
+
 def test_a_completed_set_with_a_damaged_file_is_fetched_again(root):
     rels = ["exports/v1/train.json", "images/p.png"]
     for rel in rels:
@@ -110,5 +123,5 @@ def test_a_download_killed_midway_leaves_no_file_at_its_path_and_the_rerun_compl
 def test_a_wfdb_header_of_any_text_names_only_files_beside_the_record(header, rel):
     names = staging.wfdb_files(header, rel)
     folder = rel.rsplit("/", 1)[0] + "/"
-    assert names and all(n.startswith(folder) and "/" not in n[len(folder):] and n[len(folder):] not in (".", "..")
+    assert all(n.startswith(folder) and "/" not in n[len(folder):] and n[len(folder):] not in (".", "..")
                          for n in names)

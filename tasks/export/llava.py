@@ -130,6 +130,9 @@ def _export_remote(root: DataRoot, cfg: GemflowConfig, table: pa.Table, version:
     if root.exists(f"{folder}/pairs.parquet"):
         return ExportResult(version, root.path(folder), counts, created=False)
     for name, data in _export_files(root, cfg, table, version, counts, spent_usd):
+        if name == "pairs.parquet":  # the commit point (written last): a run whose lock was lost publishes nothing
+            root.fence()
         root.write_bytes(f"{folder}/{name}", data)
+    root.fence()
     root.write_text("exports/LATEST", version + "\n")
     return ExportResult(version, root.path(folder), counts, created=True)

@@ -9,7 +9,7 @@ from schemas.config import FeatureSettings
 from schemas.features import BEATS_SCHEMA, RECORD_FEATURES_SCHEMA
 from schemas.records import (CANONICAL_FS, LEADS_12, QUARANTINE_SCHEMA, RECORDS_SCHEMA, REF_COLUMNS, RecordError,
                              RecordRef, quarantine_row)
-from storage.layout import DataRoot
+from storage.layout import DataRoot, RootHandle
 from storage.parquet import TableStore, part_name, rows_to_table
 from storage.signals import read_signal
 from tasks.features import extract_many
@@ -35,7 +35,7 @@ def pending_features(root: DataRoot) -> list[RecordRef]:
     return sorted((RecordRef(**r) for r in recs if r["record_id"] not in done), key=lambda r: r.record_id)
 
 
-def features_shard(root_dir: str, items: list[RecordRef], settings: FeatureSettings) -> FeatureCounts:
+def features_shard(root_dir: str | RootHandle, items: list[RecordRef], settings: FeatureSettings) -> FeatureCounts:
     """Measure one shard; records too noisy or flat to measure go to quarantine with stage `features`."""
     root = DataRoot.open(root_dir)
     source = {r.record_id: r.source for r in items}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from schemas.config import IngestSettings, SourceConfig
 from schemas.records import QUARANTINE_SCHEMA, RECORDS_SCHEMA, RecordError, RecordMeta, quarantine_row, record_row
 from schemas.vocab import Vocabulary
-from storage.layout import DataRoot
+from storage.layout import DataRoot, RootHandle
 from storage.parquet import TableStore, part_name, rows_to_table
 from storage.signals import write_signal
 from tasks.ingest.canonical import canonicalize
@@ -62,9 +62,14 @@ def ingest_one(reader, meta: RecordMeta, root: DataRoot, settings: IngestSetting
     return record_row(canon, rel)
 
 
-def ingest_shard(cfg: SourceConfig, settings: IngestSettings, root_dir: str, metas: list[RecordMeta]) -> ShardCounts:
-    """Ingest one shard and commit its parts; a bad record is quarantined and the shard goes on."""
+def ingest_shard(cfg: SourceConfig, settings: IngestSettings, root_dir: str | RootHandle,
+                 metas: list[RecordMeta]) -> ShardCounts:
+    """Ingest one shard and commit its parts; a bad record is quarantined and the shard goes on.
+
+    A signal's path is its record id, not its content: a shard whose run lost the writer lock stops
+    before it writes one (`fence`, one GET on an s3:// root), as well as at its commit."""
     root = DataRoot.open(root_dir)
+    root.fence()
     reader = open_reader(cfg, settings)
     vocab = Vocabulary.load()
     rows, bad = [], []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from schemas.images import IMAGES_SCHEMA, RenderSettings, image_row
 from schemas.records import (CANONICAL_FS, LEADS_12, QUARANTINE_SCHEMA, RECORDS_SCHEMA, REF_COLUMNS, RecordError,
                              RecordRef, quarantine_row)
-from storage.layout import DataRoot
+from storage.layout import DataRoot, RootHandle
 from storage.parquet import TableStore, part_name, rows_to_table
 from storage.signals import bucket, read_signal
 from tasks.render import Renderer, RenderError, render_key
@@ -43,7 +43,7 @@ def _seed(record_id: str) -> int:
     return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16)
 
 
-def render_shard(root_dir: str, items: list[RecordRef], settings: RenderSettings) -> RenderCounts:
+def render_shard(root_dir: str | RootHandle, items: list[RecordRef], settings: RenderSettings) -> RenderCounts:
     """Render one shard with one reused figure; an existing file with the same key is not drawn again."""
     root = DataRoot.open(root_dir)
     renderer = Renderer(settings)

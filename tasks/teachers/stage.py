@@ -9,7 +9,7 @@ from schemas.records import QUARANTINE_SCHEMA, RecordError, quarantine_row
 from schemas.teacher import RecordContext, TeacherRequest
 from schemas.vocab import Vocabulary
 from storage import staging
-from storage.layout import DataRoot
+from storage.layout import DataRoot, RootHandle
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
 from tasks.shards import ShardStage
@@ -81,7 +81,7 @@ def run_requests(planned: list[tuple[TeacherRequest, RecordContext]], ledger: Le
     return counts_of(ask(planned, ledger, teacher, tcfg, AskOptions(budget_usd=cfg.budget_usd, **llm_options)))
 
 
-def generate_shard(root_dir: str, record_ids: list[str], cfg: GemflowConfig, teacher: str,
+def generate_shard(root_dir: str | RootHandle, record_ids: list[str], cfg: GemflowConfig, teacher: str,
                    version: str, **llm_options) -> GenerateCounts:
     """Plan, journal and run one shard's requests; refusals go to quarantine with stage `generate`."""
     root = DataRoot.open(root_dir)

@@ -29,12 +29,31 @@ def feedback_message(rejection: Rejection) -> str:
 
 
 def pending_regenerations(root: DataRoot, teacher: str, version: str, max_rounds: int) -> list[Rejection]:
-    """Rejections (latest round per record) still worth another attempt for this teacher and prompt version."""
+    """Rejections (latest round per record) still worth another attempt for this teacher and prompt version.
+
+    Read from the part index, not whole tables: a record all of whose rejections already have a
+    regeneration in the ledger has nothing pending (its latest one has a child), so only the records
+    holding an open rejection are read, all their rejection rows and pairs (`read_records`), and the
+    rule below runs on exactly those rows (tests/test_validate_regeneration.py compares it with the
+    whole-table rule)."""
     store = TableStore(root)
-    rej = store.read("rejections", REJECTIONS_SCHEMA)
+    with Ledger(root.ledger_path) as ledger:
+        ids = store.keys("rejections", REJECTIONS_SCHEMA, "request_id")
+        open_ids = ids - ledger.with_children(ids)
+        records = sorted(store.keys_where("rejections", REJECTIONS_SCHEMA, "record_id", "request_id", open_ids)
+                         if open_ids else set())
+        rej = store.read_records("rejections", REJECTIONS_SCHEMA, records)
+        pairs = store.read_records("pairs", PAIRS_SCHEMA, records, columns=["record_id", "teacher", "prompt_version"])
+        latest = latest_retriable(rej, pairs, teacher, version, max_rounds)
+        done = ledger.with_children(r.request_id for r in latest.values())
+    return sorted((r for r in latest.values() if r.request_id not in done), key=lambda r: r.record_id)
+
+
+def latest_retriable(rej, pairs, teacher: str, version: str, max_rounds: int) -> dict[str, Rejection]:
+    """Per record, its latest rejection for `teacher`/`version` that may be retried: not accepted since,
+    below `max_rounds`, and failing some rule other than those regeneration leaves alone."""
     rej = rej.filter(pc.and_(pc.equal(rej["teacher"], teacher), pc.equal(rej["prompt_version"], version)))
-    pairs = store.read("pairs", PAIRS_SCHEMA, columns=["record_id", "teacher", "prompt_version"]).to_pylist()
-    accepted = {p["record_id"] for p in pairs if p["teacher"] == teacher and p["prompt_version"] == version}
+    accepted = {p["record_id"] for p in pairs.to_pylist() if p["teacher"] == teacher and p["prompt_version"] == version}
     latest: dict[str, Rejection] = {}
     for row in map(Rejection.from_row, rej.to_pylist()):
         if row.record_id in accepted or row.round >= max_rounds:
@@ -44,9 +63,7 @@ def pending_regenerations(root: DataRoot, teacher: str, version: str, max_rounds
         cur = latest.get(row.record_id)
         if cur is None or row.round > cur.round:
             latest[row.record_id] = row
-    with Ledger(root.ledger_path) as ledger:
-        done = ledger.with_children(r.request_id for r in latest.values())
-    return sorted((r for r in latest.values() if r.request_id not in done), key=lambda r: r.record_id)
+    return latest
 
 
 def plan_regenerations(store: TableStore, rejections: list[Rejection], cfg: GemflowConfig, teacher: str,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from schemas.config import GemflowConfig
 from schemas.pairs import PAIRS_SCHEMA, REJECTIONS_SCHEMA, PairRow
 from schemas.teacher import FinishedCall, RecordContext
-from storage.layout import DataRoot
+from storage.layout import DataRoot, RootHandle
 from storage.ledger import Ledger
 from storage.parquet import TableStore, part_name, rows_to_table
 from tasks.shards import Counts, ShardStage
@@ -119,7 +119,7 @@ class Checked:
     pair: PairRow | None  # the pair row, when the record-level rules accept it
 
 
-def check_shard(root_dir: str, responses: list[FinishedCall], cfg: GemflowConfig) -> list[Checked]:
+def check_shard(root_dir: str | RootHandle, responses: list[FinishedCall], cfg: GemflowConfig) -> list[Checked]:
     """The record-level rules for one shard: pure, so shards run in parallel (any task runner)."""
     store = TableStore(DataRoot.open(root_dir))
     contexts = {c.record_id: c for c in build_contexts(store, sorted({c.request.record_id for c in responses}))}

@@ -5,7 +5,9 @@ fixed as a class and tested here in this file's own words, with wrong variants t
    of the read, not a finding; what follows the label is still checked (tasks/validate/sections.py);
 2. an upper bound on the ST level that names no lead, in a sentence about some leads ("V3 to V6 have R waves
    of ..., and the ST segments are within 0.06 mV of baseline"), is said of those leads
-   (tasks/validate/bounds.py); with no lead in the sentence it must hold in every usable lead.
+   (tasks/validate/bounds.py); with no lead in the sentence it must hold in every usable lead;
+3. a list of one wave's values after a chain of single-lead values of another ("ST elevation 0.22 mV in V3 and
+   0.11 mV in V4 with tall T waves (1.31, 1.09 mV)") is one value per lead of the chain, in order.
 
 The synthetic record is tests/test_validate_prose.py's (sinus rhythm 65 bpm, ST +0.02 mV in every lead).
 """
@@ -91,3 +93,52 @@ BOUNDS_WRONG = [
 @pytest.mark.parametrize("text,ctx", BOUNDS_WRONG)
 def test_an_st_bound_broken_in_its_leads_is_rejected(text, ctx):
     assert "numeric_claim" in _rules(text, ctx), _rules(text, ctx)
+
+
+# 3. a list of values of one wave after a chain of single-lead values of another: one value per lead of the chain
+CHAIN = _lead_ctx({"SR": "sinus rhythm"}, V3={"st_mv": 0.22, "t_amp_mv": 1.3}, V4={"st_mv": 0.11, "t_amp_mv": 0.6})
+CHAIN_TRUE = [
+    "Sinus rhythm. ST elevation 0.22 mV in V3 and 0.11 mV in V4 with tall T waves (1.3, 0.6 mV).",
+    "Sinus rhythm. The ST is raised by 0.22 mV in V3 and 0.11 mV in V4, with T waves of 1.3 and 0.6 mV.",
+]
+
+
+@pytest.mark.parametrize("text", CHAIN_TRUE)
+def test_a_list_after_a_lead_chain_is_read_lead_by_lead(text):
+    assert "numeric_claim" not in _rules(text, CHAIN), _rules(text, CHAIN)
+
+
+CHAIN_WRONG = [
+    "Sinus rhythm. ST elevation 0.22 mV in V3 and 0.11 mV in V4 with tall T waves (0.6, 1.3 mV).",  # swapped
+    "Sinus rhythm. The ST is raised by 0.22 mV in V3 and 0.11 mV in V4, with T waves of 1.3 and 1.3 mV.",
+    "Sinus rhythm. ST elevation 0.22 mV in V3 and 0.11 mV in V4 with tall T waves (1.3, 0.6 mV) in V5.",
+]
+
+
+@pytest.mark.parametrize("text", CHAIN_WRONG)
+def test_a_list_after_a_lead_chain_with_a_wrong_value_is_rejected(text):
+    assert "numeric_claim" in _rules(text, CHAIN), _rules(text, CHAIN)
+
+
+# 4. a list of beat numbers goes on past a bracketed aside: "beats 8, 16 (RR 426 ms) and 19"
+BEATS_TRUE = [
+    "Sinus rhythm at 65 bpm; beats 3, 5 (RR 924 ms) and 7 look alike.",
+    "Sinus rhythm at 65 bpm; the RR before beats 2 (906 ms), 4 and 6 is unremarkable.",
+]
+
+
+@pytest.mark.parametrize("text", BEATS_TRUE)
+def test_a_beat_list_continues_past_an_aside(text):
+    assert not _rules(text), _rules(text)
+
+
+BEATS_WRONG = [
+    "Sinus rhythm at 65 bpm; beats 3, 5 (RR 990 ms) and 7 look alike.",  # the aside's RR is wrong
+    "Sinus rhythm; beats 3, 5 (RR 924 ms) and a rate of 90 bpm.",  # a value after the aside, with its unit
+    "Sinus rhythm; the rate (about 65) and 90 bpm at rest.",  # no beat word: the numbers are no beats
+]
+
+
+@pytest.mark.parametrize("text", BEATS_WRONG)
+def test_a_wrong_value_beside_a_beat_list_is_rejected(text):
+    assert "numeric_claim" in _rules(text), _rules(text)

@@ -19,3 +19,28 @@ def sentence_bounds(got: list[Claim], refs: list[LeadRef]) -> list[Claim]:
         return got
     return [replace(c, leads=leads) if c.measure == "st" and c.comparator in _UPPER and not c.leads
             and not c.nonclaim else c for c in got]
+
+
+def list_over_chain(got: list[Claim]) -> list[Claim]:
+    """'ST elevation 0.22 mV in V3 and 0.11 mV in V4 with tall T waves (1.31, 1.09 mV)': a list of N values of
+    another wave, all given the last lead of a chain of N single-lead values just before it, is a value per lead
+    of that chain, in its order."""
+    out = list(got)
+    k = 0
+    while k < len(out):
+        span = out[k].span
+        n = next((j for j in range(k, len(out)) if out[j].span != span), len(out)) - k
+        group, chain = out[k:k + n], out[max(0, k - n):k]
+        one_lead = {c.leads for c in group}
+        if n >= 2 and len(chain) == n and len(one_lead) == 1 and len(group[0].leads) == 1 and _chain_of(chain, group):
+            out[k:k + n] = [replace(c, leads=p.leads, group=False) for c, p in zip(group, chain)]
+        k += n
+    return out
+
+
+def _chain_of(chain: list[Claim], group: list[Claim]) -> bool:
+    """Single-lead values of one measure, each its own written number, distinct leads, ending in the group's lead."""
+    leads = [c.leads for c in chain]
+    return (all(len(x) == 1 for x in leads) and len(set(leads)) == len(leads) and leads[-1] == group[0].leads
+            and len({c.span for c in chain}) == len(chain) and len({c.measure for c in chain}) == 1
+            and chain[0].measure != group[0].measure and all(c.measure for c in chain + group))

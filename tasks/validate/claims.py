@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from schemas.records import LEADS_12
 from tasks.validate.anaphora import lead_values_only, pronoun_subject, resolve as resolve_references
-from tasks.validate.bounds import sentence_bounds
+from tasks.validate.bounds import list_over_chain, sentence_bounds
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
@@ -355,7 +355,7 @@ def numeric_claims(text: str) -> list[Claim]:
             if heading is not None and sent[0].text in _BULLETS and any(c.measure is None and not c.nonclaim
                                                                          for c in got):
                 got = _under_heading(heading, sent, text) or got
-            got = sentence_bounds(resolve_references(got, sent, before, out), list(refs))
+            got = list_over_chain(sentence_bounds(resolve_references(got, sent, before, out), list(refs)))
             out += got
             before = got
         if sent[0].text == "#":

@@ -7,7 +7,9 @@ fixed as a class and tested here in this file's own words, with wrong variants t
    of ..., and the ST segments are within 0.06 mV of baseline"), is said of those leads
    (tasks/validate/bounds.py); with no lead in the sentence it must hold in every usable lead;
 3. a list of one wave's values after a chain of single-lead values of another ("ST elevation 0.22 mV in V3 and
-   0.11 mV in V4 with tall T waves (1.31, 1.09 mV)") is one value per lead of the chain, in order.
+   0.11 mV in V4 with tall T waves (1.31, 1.09 mV)") is one value per lead of the chain, in order;
+4. a list of beat numbers goes on past a bracketed aside ("beats 8, 16 (RR 426 ms) and 19");
+5. the sign word of the next wave ("aVF: ST -0.05 mV, T positive") gives no direction to the ST value.
 
 The synthetic record is tests/test_validate_prose.py's (sinus rhythm 65 bpm, ST +0.02 mV in every lead).
 """
@@ -142,3 +144,19 @@ BEATS_WRONG = [
 @pytest.mark.parametrize("text", BEATS_WRONG)
 def test_a_wrong_value_beside_a_beat_list_is_rejected(text):
     assert "numeric_claim" in _rules(text), _rules(text)
+
+
+# 5. the sign word of the next wave ("aVF: ST -0.15 mV, T positive") is not the ST's own direction
+AVF_DOWN = _lead_ctx({"SR": "sinus rhythm"}, aVF={"st_mv": -0.15})
+
+
+def test_the_next_waves_sign_word_is_its_own():
+    assert "numeric_claim" not in _rules("Sinus rhythm. aVF: ST -0.15 mV, T positive.", AVF_DOWN)
+    assert "numeric_claim" not in _rules("Sinus rhythm. aVF: ST depressed 0.15 mV; T upright.", AVF_DOWN)
+
+
+@pytest.mark.parametrize("text", ["Sinus rhythm. aVF: ST +0.15 mV, T positive.",
+                                  "Sinus rhythm. aVF: ST 0.15 mV elevated, T inverted.",
+                                  "Sinus rhythm. aVF: ST raised 0.15 mV, T negative."])
+def test_an_st_level_of_the_wrong_sign_is_rejected(text):
+    assert "numeric_claim" in _rules(text, AVF_DOWN), _rules(text, AVF_DOWN)

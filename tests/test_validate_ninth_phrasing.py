@@ -9,7 +9,9 @@ fixed as a class and tested here in this file's own words, with wrong variants t
 3. a list of one wave's values after a chain of single-lead values of another ("ST elevation 0.22 mV in V3 and
    0.11 mV in V4 with tall T waves (1.31, 1.09 mV)") is one value per lead of the chain, in order;
 4. a list of beat numbers goes on past a bracketed aside ("beats 8, 16 (RR 426 ms) and 19");
-5. the sign word of the next wave ("aVF: ST -0.05 mV, T positive") gives no direction to the ST value.
+5. the sign word of the next wave ("aVF: ST -0.05 mV, T positive") gives no direction to the ST value;
+6. a lead after "and" with its own verb ("Lead III has a Q wave (-0.37 mV) and aVF is small") is the next
+   clause's subject, not where the finding is (tasks/validate/findings.py).
 
 The synthetic record is tests/test_validate_prose.py's (sinus rhythm 65 bpm, ST +0.02 mV in every lead).
 """
@@ -160,3 +162,19 @@ def test_the_next_waves_sign_word_is_its_own():
                                   "Sinus rhythm. aVF: ST raised 0.15 mV, T negative."])
 def test_an_st_level_of_the_wrong_sign_is_rejected(text):
     assert "numeric_claim" in _rules(text, AVF_DOWN), _rules(text, AVF_DOWN)
+
+
+# 6. a lead after 'and' with its own verb is the next clause's subject, not where the finding is
+Q_III = _lead_ctx({"SR": "sinus rhythm"}, III={"q_amp_mv": -0.37, "q_wave": True})
+
+
+def test_the_next_clauses_subject_does_not_take_the_finding():
+    text = "Sinus rhythm. Lead III has a Q wave (-0.37 mV) and aVF is small and predominantly negative."
+    assert not _rules(text, Q_III) & {"unsupported_finding", "numeric_claim"}, _rules(text, Q_III)
+
+
+@pytest.mark.parametrize("text", ["Sinus rhythm. Lead II has a Q wave (-0.37 mV) and aVF is small.",
+                                  "Sinus rhythm. Lead III is small and aVF has a Q wave (-0.37 mV).",
+                                  "Sinus rhythm. A Q wave in aVF, and III is small."])
+def test_a_q_wave_placed_in_a_lead_without_one_is_rejected(text):
+    assert not validate(text, Q_III, S).ok, _rules(text, Q_III)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from schemas.records import LEADS_12
 from tasks.validate.anaphora import lead_values_only, pronoun_subject, resolve as resolve_references
+from tasks.validate.bounds import list_over_chain, sentence_bounds
 from tasks.validate.claim import Claim
 from tasks.validate.keywords import UNIT_KINDS, Keyword, keywords, landmark, resolve
 from tasks.validate.leads import (LeadRef, excepted_leads, lead_refs, names_other_leads, other_leads,
@@ -16,8 +17,7 @@ from tasks.validate.pairing import (bracketed_beat, chained, cycle_before_beat, 
 from tasks.validate.nonclaims import (_BEAT_OR_AFTER, _BEAT_OR_ONE, _BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions,
                                       beat_ref, count_of, enumeration, is_reference, is_setting)
 from tasks.validate.tables import lead_table_cells, reference_cells
-from tasks.validate.composite import (_AFTER_SUM, equations, formulas, rate_results, spreads, sums,
-                                      unknown_formula)
+from tasks.validate.composite import _AFTER_SUM, equations, formulas, rate_results, spreads, sums, unknown_formula
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
 
 _EXTREME = {"reaching", "reaches", "reach", "maximal", "maximum", "max", "peak", "peaking", "deepest", "tallest",
@@ -355,7 +355,7 @@ def numeric_claims(text: str) -> list[Claim]:
             if heading is not None and sent[0].text in _BULLETS and any(c.measure is None and not c.nonclaim
                                                                          for c in got):
                 got = _under_heading(heading, sent, text) or got
-            got = resolve_references(got, sent, before, out)
+            got = list_over_chain(sentence_bounds(resolve_references(got, sent, before, out), list(refs)))
             out += got
             before = got
         if sent[0].text == "#":

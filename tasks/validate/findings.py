@@ -115,11 +115,22 @@ def _finding_leads(text: str, start: int, end: int) -> list[str]:
         sent = list(sent)
         pos = next((i for i, t in enumerate(sent) if t.start >= end), len(sent))
         first = next((i for i, t in enumerate(sent) if t.end > start), 0)
-        after = [r for r in refs if pos <= r.start <= pos + 8 and not _new_clause(sent[pos:r.start])]
+        after = [r for r in refs if pos <= r.start <= pos + 8 and not _new_clause(sent[pos:r.start])
+                 and not _subject_of_next_clause(sent, r)]
         before = [r for r in refs if r.end <= first and first - r.end <= 6]
         chosen = after[:1] or before[-1:]
         return [x for r in chosen for x in r.leads]
     return []
+
+
+_SUBJECT_VERBS = {"is", "are", "has", "have", "shows", "show", "looks", "look", "appears", "appear", "remains"}
+
+
+def _subject_of_next_clause(sent, r) -> bool:
+    """'Lead III has a Q wave (-0.37 mV) and aVF is small': a lead after 'and' with its own verb is the next
+    clause's subject, not where the finding is ('Q waves in II and aVF are deep' keeps its 'in')."""
+    return r.start > 0 and sent[r.start - 1].low == "and" and r.end < len(sent) and \
+        sent[r.end].low in _SUBJECT_VERBS
 
 
 def _new_clause(between) -> bool:

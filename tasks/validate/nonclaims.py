@@ -106,10 +106,25 @@ def beat_ref(sent: list[Token], q: Quantity) -> bool:
     if not _beat_sized(sent[q.value_pos[0]]):
         return False  # "before beat 2, 650 before beat 3": 650 is no beat of a 10-s strip
     k, crossed = q.start - 1, 0
-    while k >= 0 and (sent[k].kind == "num" or sent[k].low in _NUMBER_LIST) and crossed < 12:
-        k, crossed = k - 1, crossed + 1
+    while k >= 0 and crossed < 12:
+        if sent[k].kind == "num" or sent[k].low in _NUMBER_LIST:
+            k, crossed = k - 1, crossed + 1
+        elif (opened := _aside_after_number(sent, k)) is not None:
+            k, crossed = opened - 1, crossed + 1  # "beats 8, 16 (RR 426 ms) and 19": the list goes on past the aside
+        else:
+            break
     return k >= 0 and crossed > 1 and sent[k].low in _BEAT_WORDS and any(
         t.kind == "num" for t in sent[k + 1:q.start])
+
+
+def _aside_after_number(sent: list[Token], k: int) -> int | None:
+    """The index of the '(' of a bracketed aside closing at token k and written right after a number, else None."""
+    if sent[k].text != ")":
+        return None
+    j = k - 1
+    while j >= 0 and sent[j].text not in "()":
+        j -= 1
+    return j if j > 0 and sent[j].text == "(" and sent[j - 1].kind == "num" else None
 
 
 def _beat_sized(tok: Token) -> bool:

@@ -154,10 +154,15 @@ _NEGATIVE = {"depression", "depressed", "depressions", "below", "std", "twi", "d
              "inversions", "negative", "sagging", "downsloping"}
 
 
+_WAVES = {"p", "q", "r", "s", "t", "u", "qrs", "st", "j"}
+
+
 def sign_of(sent: list[Token], q: Quantity, kw: Keyword | None) -> int | None:
     """+1 for a value said to be raised or upright, -1 for one depressed or inverted, None when neither or both."""
     lo = min(q.start, kw.start if kw else q.start)
-    words = [t.low for t in sent[max(0, lo - 2):min(len(sent), q.end + 4)]]
+    hi = min(len(sent), q.end + 4)
+    hi = next((k for k in range(q.end, hi - 1) if sent[k].text in ",;" and sent[k + 1].low in _WAVES), hi)
+    words = [t.low for t in sent[max(0, lo - 2):hi]]  # "aVF: ST -0.05 mV, T positive": the T's word is its own
     if kw is not None:
         words += kw.text.lower().split()
     pos, neg = any(w in _POSITIVE for w in words), any(w in _NEGATIVE for w in words)

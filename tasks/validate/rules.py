@@ -14,6 +14,7 @@ from tasks.validate.claims import Claim, covered_leads, named_leads, numeric_cla
 from tasks.validate.diagnoses import acute_with_territory
 from tasks.validate.findings import finding_problems
 from tasks.validate.layout import prose_blocks
+from tasks.validate.sections import mask_section_labels
 from tasks.validate.verify import check_claim
 
 _LEAK_RE = re.compile(
@@ -193,6 +194,7 @@ def _ancestors(codes: set[str]) -> set[str]:
 
 def check_diagnoses(text: str, ctx: RecordContext, s: ValidationSettings) -> list[Violation]:
     """Each labelled diagnosis is stated (negation-aware); every stated finding is supported and consistent."""
+    text = mask_section_labels(text)  # "Ischaemia: no ST deviation": a heading, not a stated ischaemia
     problems, stated = finding_problems(text, ctx)
     implied = stated | {c for code in stated for c in _IMPLIES.get(code, ())} | _ancestors(stated)
     vocab = Vocabulary.load()

@@ -15,7 +15,7 @@ from tasks.validate.quantities import Quantity, infer_unit, quantities
 from tasks.validate.pairing import (bracketed_beat, chained, cycle_before_beat, following_beat, formula_of,
                                    named_after_its_number, pair as _pair, sign_of, sized_wave, subject_beat)
 from tasks.validate.nonclaims import (_BEAT_OR_AFTER, _BEAT_OR_ONE, _BEAT_WORDS, _DEFINITIONAL, age_at, beat_positions,
-                                      beat_ref, count_of, enumeration, is_reference, is_setting)
+                                      beat_ref, count_of, enumeration, is_reference, is_setting, tied)
 from tasks.validate.tables import lead_table_cells, reference_cells
 from tasks.validate.composite import _AFTER_SUM, equations, formulas, rate_results, spreads, sums, unknown_formula
 from tasks.validate.text import Token, boundaries_between, paren_depth, sentences_of
@@ -218,7 +218,7 @@ def _claims_of(q: Quantity, sent: list[Token], ctx: "_Sentence", prev_end: int) 
     if age_at(sent, q):
         return [replace(base, measure="age", unit="years")]  # checked on the record's age (none known: rejected)
     reference = is_reference(q, sent, ctx.depth, prev_end)
-    definitional = any(t.low in _DEFINITIONAL for t in sent)
+    definitional = any(t.low in _DEFINITIONAL and tied(sent, k, q) for k, t in enumerate(sent))
     comp = _keywords_for(q, sent, ctx, prev_end)
     nearest = _best(comp, q, sent)
     ref = _leads_for(q, sent, ctx.refs, nearest)

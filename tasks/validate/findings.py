@@ -109,6 +109,17 @@ def denied_labels(text: str, ctx: RecordContext, vocab: Vocabulary) -> list[Prob
 
 def _finding_leads(text: str, start: int, end: int) -> list[str]:
     """Leads named with a finding: right after it in its clause ('in V2-V4'), else right before it."""
+    return [x for r in _finding_refs(text, start, end) for x in r.leads]
+
+
+def _required_leads(text: str, start: int, end: int) -> list[str]:
+    """The leads that must each show the finding: those written by name. A lead group named alone ('the inferior
+    leads') needs only some lead of it, as before; 'the anterolateral leads V3-V6' needs each of V3-V6."""
+    refs = _finding_refs(text, start, end)
+    return [x for r in refs for x in (r.explicit if r.group else r.leads)]
+
+
+def _finding_refs(text: str, start: int, end: int) -> list:
     for sent, refs in zip(sentences_of(text), sentence_refs(text)):
         if not (sent[0].start <= start <= sent[-1].end):
             continue
@@ -118,8 +129,7 @@ def _finding_leads(text: str, start: int, end: int) -> list[str]:
         after = [r for r in refs if pos <= r.start <= pos + 8 and not _new_clause(sent[pos:r.start])
                  and not _subject_of_next_clause(sent, r)]
         before = [r for r in refs if r.end <= first and first - r.end <= 6]
-        chosen = after[:1] or before[-1:]
-        return [x for r in chosen for x in r.leads]
+        return after[:1] or before[-1:]
     return []
 
 
@@ -157,30 +167,40 @@ def _lead_values(ctx: RecordContext, leads: list[str], field: str) -> list[tuple
 
 
 def _lexical_supported(kind: str, phrase: str, context: str, leads: list[str], ctx: RecordContext,
-                       labelled: set[str]) -> bool:
+                       labelled: set[str], required: list[str]) -> tuple[bool, list[str]]:
+    """(supported, the named leads that do not show it). Named leads must each show the finding: 'Q waves in III
+    and aVF' with a Q wave in III alone is not supported (a lead not usable or not measured cannot show it)."""
     mild = bool(_MILD.search(context))
     if kind in ("st_elev", "st_dep"):
         if labelled & (_ST_LABELS - {"STC", "NSSTTA", "STIAB"}) or any(c.endswith("MI") or c.startswith("INJ")
                                                                           or c.startswith("ISC") for c in labelled):
-            return True
+            return True, []
         mild = mild or bool(labelled & {"STC", "NSSTTA", "STIAB"})
-        vals = [v for _, v in _lead_values(ctx, leads, "st_mv")]
-        if kind == "st_elev":
-            return any(v >= (0.04 if mild else 0.08) for v in vals)
-        return any(v <= -(0.025 if mild else 0.04) for v in vals)
+    elif (kind == "t_inv" and labelled & _T_LABELS) or (
+            kind == "q_wave" and (labelled & {"QAB"} or any(c.endswith("MI") for c in labelled))):
+        return True, []
+    small_q = kind == "q_wave" and bool(_SMALL_Q.search(phrase) or (leads and set(leads) <= {"aVR"}))
+    if required:
+        missing = [x for x in required if not _lead_shows(kind, mild, small_q, x, ctx)]
+        return not missing, missing
+    pool = leads or [x for x in ctx.leads if kind != "t_inv" or x != "aVR"]  # an inverted T in aVR is normal
+    return any(_lead_shows(kind, mild, small_q, x, ctx) for x in pool), []
+
+
+def _lead_shows(kind: str, mild: bool, small_q: bool, x: str, ctx: RecordContext) -> bool:
+    """Does usable lead x show the finding? ST shift beyond its limit, a negative T, a measured q or a Q wave."""
+    lf = ctx.leads.get(x)
+    if lf is None or not lf.usable:
+        return False
+    if kind == "st_elev":
+        return lf.st_mv is not None and lf.st_mv >= (0.04 if mild else 0.08)
+    if kind == "st_dep":
+        return lf.st_mv is not None and lf.st_mv <= -(0.025 if mild else 0.04)
     if kind == "t_inv":
-        if labelled & _T_LABELS:
-            return True
-        vals = [(x, v) for x, v in _lead_values(ctx, leads, "t_amp_mv") if leads or x != "aVR"]
-        return any(v < -0.02 for _, v in vals)
-    # Q waves: small septal q waves need a measured q; pathological ones the significant-Q flag
-    if labelled & {"QAB"} or any(c.endswith("MI") for c in labelled):
-        return True
-    if _SMALL_Q.search(phrase) or (leads and set(leads) <= {"aVR"}):  # a q in aVR is normal, not a finding
-        return any(v is not None and v < 0 for _, v in _lead_values(ctx, leads, "q_amp_mv"))
-    pool = leads or list(ctx.leads)
-    return any(ctx.leads[x].usable and (ctx.leads[x].q_wave or x in ctx.features.q_wave_leads)
-               for x in pool if x in ctx.leads)
+        return lf.t_amp_mv is not None and lf.t_amp_mv < -0.02
+    if small_q:  # small septal q waves need a measured q; pathological ones the significant-Q flag
+        return lf.q_amp_mv is not None and lf.q_amp_mv < 0
+    return bool(lf.q_wave or x in ctx.features.q_wave_leads)
 
 
 _LEX_STATES = {"st_elev": "STE", "st_dep": "STD", "t_inv": "TINV", "q_wave": "QAB"}
@@ -207,10 +227,13 @@ def lexical_findings(text: str, ctx: RecordContext, labelled: set[str], stated: 
             if kind != "q_wave" or not _SMALL_Q.search(m.group(0)):
                 stated.setdefault(_LEX_STATES[kind], m.group(0).strip())
             leads = _finding_leads(text, m.start(), m.end())
-            if not _lexical_supported(kind, m.group(0), context, leads, ctx, labelled):
+            ok, missing = _lexical_supported(kind, m.group(0), context, leads, ctx, labelled,
+                                             _required_leads(text, m.start(), m.end()))
+            if not ok:
                 where = f" in {', '.join(leads)}" if leads else ""
+                lacking = f"; not shown in {', '.join(missing)}" if missing else ""
                 out.append(Problem("unsupported_finding", f"{m.group(0).strip()}{where} is stated but neither"
-                                   " labelled nor shown by the measurements", m.group(0).strip()))
+                                   f" labelled nor shown by the measurements{lacking}", m.group(0).strip()))
     return out
 
 

@@ -46,7 +46,8 @@ def is_reference(q: Quantity, sent: list[Token], depth: list[int], prev_end: int
     if k >= max(prev_end, 0) and sent[k].low in _REF_STRONG and k < q.start - 1 or (
             k >= 0 and sent[k].low in _REF_STRONG and k == q.start - 1):
         return True
-    window = {t.low for t in sent[max(prev_end, q.start - 5):q.start]}
+    lo = max(prev_end, q.start - 5, 0)
+    window = {t.low for k, t in enumerate(sent[lo:q.start], lo) if tied(sent, k, q)}
     return (q.shape == "range" or q.comparator is not None) and bool(window & (_REF_STRONG | {"normal"}))
 
 
@@ -214,3 +215,18 @@ _MEASURE_WORDS = {"rate", "hr", "pulse", "pr", "qrs", "qt", "qtc", "axis", "inte
                   "voltage", "amplitude", "wave", "waves", "st", "segment", "elevation", "depression", "elevated",
                   "depressed", "lead", "leads", "beat", "beats", "complex", "peak", "time", "s", "r", "p", "q", "t"}
 
+
+
+_CLAUSE_BREAKS = {",", ";", "and", "but", "while", "whereas"}
+_SUBJECT_WORDS = _MEASURE_WORDS - {"s", "time", "peak"} | {"segment", "segments", "voltages", "progression"}
+
+
+def tied(sent: list[Token], k: int, q: Quantity) -> bool:
+    """Is the word at token k about this quantity? Not when a clause break and another subject lie between them:
+    'R waves rise normally and the ST segments sit within 0.03 mV' ('normally' is said of the R waves)."""
+    lo, hi = (k + 1, q.start) if k < q.start else (q.end, k)
+    span = sent[lo:hi]
+    for j, t in enumerate(span):
+        if t.low in _CLAUSE_BREAKS and any(u.kind == "lead" or u.low in _SUBJECT_WORDS for u in span[j + 1:]):
+            return False
+    return True

@@ -54,6 +54,18 @@ EXTERNAL_D_FLOOR = 0.955
 # (72 of 72 accepted, every wrong answer rejected).
 EXTERNAL_E = HERE / "external_e.jsonl"
 EXTERNAL_E_FLOOR = 0.97
+# external_h.jsonl: 127 answers by an eighth author in eight styles (GPT-4o chat, Claude, Gemini headings, R1 <think>,
+# o3-like dense notes, European reports with DI/DII/DIII, ED notes, Qwen-like sections), beats numbered from 0.
+# Scored once unseen on main 117f05d: 43.1% of its true answers accepted (28 of 65), one wrong RR range end accepted.
+# Then read for general classes (branch v13; tests/test_validate_eighth_phrasing.py): 59 of 65 after them.
+EXTERNAL_H = HERE / "external_h.jsonl"
+EXTERNAL_H_FLOOR = 0.90
+# external_i.jsonl: 76 answers by a ninth author in seven styles (GPT-5-like chat, Claude Opus paragraphs, Llama 4
+# steps, Mistral clinical English, R1-distill <think>, a medical student's systematic read, a fellow's report).
+# Scored once unseen on main d373d39 (after v13): 61.5% (24 of 39), every wrong answer rejected. Then read for
+# general classes (branch v14; tests/test_validate_ninth_phrasing.py): 36 of 39 after them.
+EXTERNAL_I = HERE / "external_i.jsonl"
+EXTERNAL_I_FLOOR = 0.92
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +154,16 @@ def test_the_fifth_authors_set_keeps_its_acceptance_and_rejects_every_wrong_answ
     fig = figures(run_validator(load_answers(EXTERNAL_E)))
     print(f"\nexternal_e.jsonl only\n{table(fig)}")
     assert fig.acceptance >= EXTERNAL_E_FLOOR, table(fig)
+    for kind in ERROR_KINDS:
+        assert fig.rejection(kind) == 1.0, f"{kind}\n{table(fig)}"
+
+
+@pytest.mark.parametrize("path,floor", [(EXTERNAL_H, EXTERNAL_H_FLOOR), (EXTERNAL_I, EXTERNAL_I_FLOOR)],
+                         ids=["eighth", "ninth"])
+def test_the_eighth_and_ninth_authors_sets_keep_their_acceptance_and_reject_every_wrong_answer(path, floor):
+    fig = figures(run_validator(load_answers(path)))
+    print(f"\n{path.name} only\n{table(fig)}")
+    assert fig.acceptance >= floor, table(fig)
     for kind in ERROR_KINDS:
         assert fig.rejection(kind) == 1.0, f"{kind}\n{table(fig)}"
 

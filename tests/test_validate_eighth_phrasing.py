@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.validate.rules import validate
-from tests.test_validate_prose import CTX, S, _lead_ctx
+from tests.validate_support import CTX, _lead_ctx, rejections, rules_of as _rules
 
-
-def _rules(text: str, ctx=CTX) -> set[str]:
-    return {v.rule for v in validate(text, ctx, S).violations}
 
 
 # Beats numbered from 1 (the prompt's table) or from 0 (the raw beat index): one base per answer.
@@ -32,8 +28,7 @@ BEATS_WRONG = [
 
 @pytest.mark.parametrize("text", BEATS_TRUE)
 def test_beats_numbered_from_one_or_from_zero_are_read_in_one_base(text):
-    verdict = validate(text, CTX, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, CTX), rejections(text, CTX)
 
 
 @pytest.mark.parametrize("text", BEATS_WRONG)
@@ -61,8 +56,7 @@ V2_V3 = _lead_ctx({"SR": "sinus rhythm"}, V2={"st_mv": 0.32}, V3={"st_mv": 0.30}
 
 def test_elsewhere_is_every_lead_not_named_before():
     text = "Sinus rhythm. ST elevation 0.32 mV in V2 and 0.30 mV in V3, elsewhere within 0.05 mV."
-    verdict = validate(text, V2_V3, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, V2_V3), rejections(text, V2_V3)
     assert "numeric_claim" in _rules(text, V5_ST)
 
 

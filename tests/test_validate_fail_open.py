@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.validate.rules import validate
-from tests.test_validate_prose import CTX, S, _lead_ctx
+from tests.validate_support import CTX, S, _lead_ctx
 
 V3_UP = _lead_ctx({"SR": "sinus rhythm"}, V3={"st_mv": 0.16})  # one lead's ST outside a 0.03 mV bound
 

@@ -21,11 +21,8 @@ import pytest
 
 from tasks.validate.rules import validate
 from tasks.validate.sections import mask_section_labels
-from tests.test_validate_prose import CTX, S, _lead_ctx
+from tests.validate_support import CTX, S, _lead_ctx, rules_of as _rules
 
-
-def _rules(text: str, ctx=CTX) -> set[str]:
-    return {v.rule for v in validate(text, ctx, S).violations}
 
 
 LABELS_TRUE = [

@@ -21,7 +21,7 @@ from schemas.config import ValidationSettings
 from tasks.validate.parse import parse_response
 from tasks.validate.reasoning import validate_answer
 from tasks.validate.rules import validate
-from tests.test_validate_prose import CTX, S, _lead_ctx
+from tests.validate_support import CTX, S, _lead_ctx, rejections, rules_of as _rules
 
 
 def _with(ctx, **features):
@@ -34,9 +34,6 @@ VOLT = _with(_lead_ctx({"SR": "sinus rhythm"}, V1={"s_amp_mv": -0.5}, V5={"r_amp
                        aVL={"r_amp_mv": 0.1}, V3={"s_amp_mv": -1.4}),
              sokolow_lyon_mv=2.0, cornell_mv=1.5)  # Cornell product 1.5 mV x 104 ms = 156 mV·ms = 1560 mm·ms
 
-
-def _rules(text: str, ctx) -> set[str]:
-    return {v.rule for v in validate(text, ctx, S).violations}
 
 
 PAIRS_TRUE = [
@@ -70,8 +67,7 @@ PAIRS_WRONG = [
 
 @pytest.mark.parametrize("text", PAIRS_TRUE)
 def test_a_list_of_names_by_formula_pairs_each_value_with_its_own(text):
-    verdict = validate(text, QTC, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, QTC), rejections(text, QTC)
 
 
 @pytest.mark.parametrize("text", PAIRS_WRONG)
@@ -98,8 +94,7 @@ EUROPEAN_WRONG = [
 
 @pytest.mark.parametrize("text", EUROPEAN_TRUE)
 def test_european_limb_lead_names_are_leads_i_ii_iii(text):
-    verdict = validate(text, CTX, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, CTX), rejections(text, CTX)
 
 
 @pytest.mark.parametrize("text,rule", EUROPEAN_WRONG)
@@ -186,8 +181,7 @@ VOLT_WRONG = [
 
 @pytest.mark.parametrize("text", VOLT_TRUE)
 def test_voltage_indices_as_bare_numbers_sums_and_products_are_read(text):
-    verdict = validate(text, VOLT, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, VOLT), rejections(text, VOLT)
 
 
 @pytest.mark.parametrize("text", VOLT_WRONG)
@@ -235,8 +229,7 @@ REASONING_WRONG = [
 
 @pytest.mark.parametrize("text", REASONING_TRUE)
 def test_reasoning_style_values_are_read(text):
-    verdict = validate(text, CTX, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, CTX), rejections(text, CTX)
 
 
 @pytest.mark.parametrize("text", REASONING_WRONG)
@@ -250,8 +243,7 @@ LONG_6_7 = CTX.model_copy(update={"beats": [b.model_copy(update={"rr_ms": 1250.0
 
 def test_the_regular_cycles_named_before_a_beat_are_not_that_beats_cycle():
     text = "Sinus rhythm. The regular cycles are 906 ms, interrupted once: the 7th beat follows a 1250 ms pause."
-    verdict = validate(text, LONG_6_7, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, LONG_6_7), rejections(text, LONG_6_7)
     assert "numeric_claim" in _rules(text.replace("1250 ms pause", "1650 ms pause"), LONG_6_7)
 
 
@@ -282,8 +274,7 @@ RELATIVES_WRONG = [
 
 @pytest.mark.parametrize("ctx,text", RELATIVES_TRUE)
 def test_near_relatives_are_read(ctx, text):
-    verdict = validate(text, ctx, S)
-    assert verdict.ok, [(v.rule, v.detail) for v in verdict.violations]
+    assert not rejections(text, ctx), rejections(text, ctx)
 
 
 @pytest.mark.parametrize("ctx,text", RELATIVES_WRONG)
